@@ -1,0 +1,50 @@
+//! shipit: find the services a push affects, then test, build, push and roll them out.
+//!
+//! The pipeline reads top to bottom: [`config`] → [`changes`] (git diff → paths) → [`graph`]
+//! (affected services) → [`version`] → [`plan`] → [`pipeline`], with adapters at the edges:
+//! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`].
+
+pub mod changes;
+pub mod cli;
+pub mod config;
+pub mod docker;
+pub mod ecs;
+pub mod env_vars;
+pub mod error;
+pub mod git;
+pub mod glob;
+pub mod graph;
+pub mod registry;
+pub mod report;
+
+use std::process::ExitCode;
+
+pub use error::{Error, ExitStatus};
+
+/// The whole program: parse arguments, run, map the outcome to an exit status in one place.
+pub fn main() -> ExitCode {
+    let args = match cli::Args::try_parse_args() {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { ExitStatus::BadInput as u8 } else { 0 });
+        }
+    };
+    install_tracing();
+    match cli::run(args) {
+        Ok(status) => ExitCode::from(status as u8),
+        Err(err) => {
+            report::print_error(&err);
+            ExitCode::from(err.exit_status() as u8)
+        }
+    }
+}
+
+fn install_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env(env_vars::SHIPIT_LOG).unwrap_or_else(|_| EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
