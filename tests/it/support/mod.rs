@@ -1,0 +1,40 @@
+//! Shared test support: where the local services are, unique names, temporary repositories.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through `scripts/test`, which starts the local services")
+    })
+}
+
+/// `HOST:PORT` of the anonymous Distribution registry.
+pub fn registry() -> String {
+    service_env("SHIPIT_TEST_REGISTRY")
+}
+
+/// `HOST:PORT` of the Distribution registry with htpasswd basic auth, and its user and password.
+pub fn registry_auth() -> (String, String, String) {
+    (
+        service_env("SHIPIT_TEST_REGISTRY_AUTH"),
+        service_env("SHIPIT_TEST_REGISTRY_USER"),
+        service_env("SHIPIT_TEST_REGISTRY_PASSWORD"),
+    )
+}
+
+/// Endpoint URL of moto's server (the AWS API).
+pub fn moto() -> String {
+    service_env("SHIPIT_TEST_MOTO")
+}
+
+/// Path of a static busybox to copy into `FROM scratch` images.
+pub fn busybox() -> String {
+    service_env("SHIPIT_TEST_BUSYBOX")
+}
+
+/// A name no other test in this run uses (repositories, clusters, services).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
