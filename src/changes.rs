@@ -1,1 +1,235 @@
-//! changes (being written).
+//! Changed paths → which rule of ci.toml each one hits. No git here: the paths come from [`crate::git`].
+//!
+//! All patterns of the config (every service's path, includes and excludes, `global.triggers` and
+//! `global.ignore`) are compiled into one matcher, so each changed path is matched once.
+
+use crate::config::Config;
+use crate::glob::Matcher;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Under the path or an include of this service (index into `config.services`).
+    Owns(usize),
+    /// Under an exclude of this service.
+    Excludes(usize),
+    Trigger,
+    Ignore,
+}
+
+/// The compiled rules of one config.
+#[derive(Debug)]
+pub struct Rules {
+    matcher: Matcher<Rule>,
+    services: usize,
+}
+
+/// What the changed paths hit.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Classified {
+    /// Per service (same order as `config.services`): the changed files it owns.
+    pub direct: Vec<Vec<String>>,
+    /// Changed files under `global.triggers`.
+    pub triggers: Vec<String>,
+    /// Changed files that `global.ignore` dropped.
+    pub ignored: usize,
+    /// Changed files that no rule claims.
+    pub unclaimed: usize,
+}
+
+/// A service's path as a pattern: anchored at the root, glob characters taken literally.
+fn path_pattern(path: &str) -> String {
+    if path == "." {
+        return "**".to_string();
+    }
+    let mut out = String::with_capacity(path.len() + 1);
+    out.push('/');
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Rules {
+    pub fn new(config: &Config) -> Rules {
+        let mut patterns = Vec::new();
+        for (i, s) in config.services.iter().enumerate() {
+            patterns.push((path_pattern(&s.path), Rule::Owns(i)));
+            patterns.extend(s.include.iter().map(|g| (g.clone(), Rule::Owns(i))));
+            patterns.extend(s.exclude.iter().map(|g| (g.clone(), Rule::Excludes(i))));
+        }
+        patterns.extend(config.global.triggers.iter().map(|g| (g.clone(), Rule::Trigger)));
+        patterns.extend(config.global.ignore.iter().map(|g| (g.clone(), Rule::Ignore)));
+        // Every pattern was checked when the config was loaded, and paths are escaped.
+        let matcher = Matcher::new(patterns).expect("patterns were validated when ci.toml was loaded");
+        Rules { matcher, services: config.services.len() }
+    }
+
+    /// Classifies repository-relative paths (`/`-separated, no leading `/`).
+    pub fn classify<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Classified {
+        let mut out = Classified { direct: vec![Vec::new(); self.services], ..Classified::default() };
+        let mut scratch = Vec::new();
+        let mut hits: Vec<Rule> = Vec::new();
+        for path in paths {
+            hits.clear();
+            self.matcher.for_each_match(path, &mut scratch, |r| hits.push(*r));
+            if hits.contains(&Rule::Ignore) {
+                out.ignored += 1;
+                continue;
+            }
+            let mut claimed = false;
+            if hits.contains(&Rule::Trigger) {
+                out.triggers.push(path.to_string());
+                claimed = true;
+            }
+            for r in &hits {
+                if let Rule::Owns(i) = *r {
+                    let excluded = hits.contains(&Rule::Excludes(i));
+                    let files = &mut out.direct[i];
+                    // A path can hit a service through its path and an include: count it once.
+                    if !excluded && files.last().map(String::as_str) != Some(path) {
+                        files.push(path.to_string());
+                        claimed = true;
+                    }
+                }
+            }
+            if !claimed {
+                out.unclaimed += 1;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Checks, Config};
+    use crate::graph::{self, Reason};
+    use indoc::indoc;
+    use std::path::Path;
+
+    const CONFIG: &str = indoc! {r#"
+        [global]
+        triggers = ["/Cargo.lock", "ci.toml"]
+        ignore = ["*.md"]
+
+        [services.visits]
+        path = "services/visits"
+        include = ["proto/visits/**"]
+        exclude = ["services/visits/docs/**"]
+        depends_on = ["common"]
+
+        [services.billing]
+        path = "services/billing"
+        depends_on = ["visits"]
+
+        [services.web]
+        path = "services/web"
+
+        [services.common]
+        path = "libs/common"
+        image = false
+    "#};
+
+    fn config() -> Config {
+        // Service paths must exist on disk: lay them out in a temporary tree.
+        let dir = tempfile::tempdir().unwrap();
+        for p in ["services/visits", "services/billing", "services/web", "libs/common"] {
+            std::fs::create_dir_all(dir.path().join(p)).unwrap();
+        }
+        Config::parse(CONFIG, "ci.toml", Path::new("ci.toml"), dir.path(), Checks::Load).unwrap()
+    }
+
+    fn affected(paths: &[&str]) -> Vec<(String, Vec<Reason>)> {
+        let config = config();
+        let classified = Rules::new(&config).classify(paths.iter().copied());
+        graph::affected(&config, &classified)
+            .into_iter()
+            .map(|h| (config.services[h.service].name.clone(), h.reasons))
+            .collect()
+    }
+
+    fn names(paths: &[&str]) -> Vec<String> {
+        affected(paths).into_iter().map(|(n, _)| n).collect()
+    }
+
+    fn file(f: &str) -> Reason {
+        Reason::File { file: f.into() }
+    }
+
+    #[test]
+    fn a_file_under_a_path_affects_that_service_and_its_dependents() {
+        assert_eq!(
+            affected(&["services/visits/src/main.rs"]),
+            vec![
+                ("billing".into(), vec![Reason::Dependency { service: "visits".into() }]),
+                ("visits".into(), vec![file("services/visits/src/main.rs")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn dependencies_are_transitive() {
+        assert_eq!(names(&["libs/common/lib.rs"]), vec!["billing", "common", "visits"]);
+    }
+
+    #[test]
+    fn includes_belong_to_the_service() {
+        assert_eq!(names(&["proto/visits/v1/visit.proto"]), vec!["billing", "visits"]);
+    }
+
+    #[test]
+    fn exclude_wins_over_path() {
+        assert!(names(&["services/visits/docs/guide.txt"]).is_empty());
+    }
+
+    #[test]
+    fn ignore_wins_over_everything_even_triggers() {
+        assert!(names(&["services/web/README.md", "docs/ci.toml.md"]).is_empty());
+    }
+
+    #[test]
+    fn a_trigger_affects_every_service() {
+        let all = affected(&["Cargo.lock"]);
+        assert_eq!(all.len(), 4);
+        assert!(all.iter().all(|(_, r)| r.contains(&Reason::Trigger { file: "Cargo.lock".into() })));
+    }
+
+    #[test]
+    fn anchored_trigger_does_not_fire_deeper() {
+        assert_eq!(names(&["services/web/Cargo.lock"]), vec!["web"]);
+    }
+
+    #[test]
+    fn unanchored_trigger_fires_at_any_depth() {
+        assert_eq!(names(&["examples/ci.toml"]).len(), 4);
+    }
+
+    #[test]
+    fn a_sibling_with_a_common_prefix_is_not_the_service() {
+        assert!(names(&["services/visits-legacy/main.rs", "services/webhooks/x"]).is_empty());
+    }
+
+    #[test]
+    fn unclaimed_and_ignored_are_counted() {
+        let config = config();
+        let c = Rules::new(&config).classify(["README.md", "tools/x.sh", "services/web/a"]);
+        assert_eq!((c.ignored, c.unclaimed), (1, 1));
+    }
+
+    #[test]
+    fn a_path_hit_twice_is_listed_once() {
+        let config = config();
+        let c = Rules::new(&config).classify(["proto/visits/x"]);
+        let visits = config.services.iter().position(|s| s.name == "visits").unwrap();
+        assert_eq!(c.direct[visits], vec!["proto/visits/x".to_string()]);
+    }
+
+    #[test]
+    fn glob_characters_in_a_path_are_literal() {
+        assert_eq!(path_pattern("services/a[1]"), "/services/a\\[1\\]");
+    }
+}

@@ -1,9 +1,56 @@
-//! Argument parsing and dispatch (being written).
-use clap::Parser;
+//! Argument parsing and dispatch. Each command reads its inputs, calls the library, and hands the
+//! result to [`crate::report`].
 
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::base::Request;
+use crate::config::{self, Checks, Config};
+use crate::git::Repo;
+use crate::github::{Env, Event};
+use crate::report::{self, Style, affected::Format};
+use crate::{Error, ExitStatus, env_vars};
+
+/// CI/CD for monorepos: find the services a push affects, then test, build, push and roll them out.
 #[derive(Debug, Parser)]
-#[command(name = "shipit", version)]
-pub struct Args {}
+#[command(name = "shipit", version, about, max_term_width = 100)]
+pub struct Args {
+    /// The ci.toml to read [default: ci.toml at the repository root]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the services that a change affects, and why.
+    Affected(AffectedArgs),
+    /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
+    Validate,
+}
+
+#[derive(Debug, clap::Args)]
+struct AffectedArgs {
+    /// The commit to compare with [default: from the GitHub event, else the merge-base with the
+    /// branch's upstream or the default branch]
+    #[arg(long, value_name = "REV")]
+    base: Option<String>,
+    /// The commit to look at
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    head: String,
+    /// Select every service, without comparing anything
+    #[arg(long, conflicts_with = "base")]
+    all: bool,
+    /// How to print the result
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Show which file and which rule put each service in (text format)
+    #[arg(long)]
+    explain: bool,
+}
 
 impl Args {
     pub fn try_parse_args() -> Result<Self, clap::Error> {
@@ -11,6 +58,48 @@ impl Args {
     }
 }
 
-pub fn run(_args: Args) -> Result<crate::ExitStatus, crate::Error> {
-    Ok(crate::ExitStatus::Success)
+pub fn run(args: Args) -> Result<ExitStatus, Error> {
+    let env = Env::from_process();
+    let cwd = std::env::current_dir()?;
+    let repo = Repo::discover(&cwd)?;
+    let file = match &args.config {
+        Some(path) => cwd.join(path),
+        None => repo.root().join(config::FILE_NAME),
+    };
+    match args.command {
+        Command::Affected(a) => affected(&env, &repo, &file, a),
+        Command::Validate => validate(&repo, &file),
+    }
+}
+
+fn affected(env: &Env, repo: &Repo, file: &std::path::Path, args: AffectedArgs) -> Result<ExitStatus, Error> {
+    let config = Config::load(file, repo.root(), Checks::Load)?;
+    let event = Event::from_env(env)?;
+    let request = Request { base: args.base, head: Some(args.head), all: args.all };
+    let result = crate::affected::compute(repo, &config, &request, event.as_ref())?;
+    for w in &result.warnings {
+        report::warn(env, w);
+    }
+    let out = report::affected::render(&result, args.format, args.explain, Style::for_stdout(env));
+    print!("{out}");
+    if env.in_actions() {
+        if let Some(path) = env.get(env_vars::GITHUB_OUTPUT) {
+            report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {
+    let config = Config::load(file, repo.root(), Checks::Files)?;
+    let libraries = config.services.iter().filter(|s| !s.image).count();
+    println!(
+        "{} is valid: {} services ({} libraries), {} environments ({})",
+        config::display_name(file),
+        config.services.len(),
+        libraries,
+        config.environments.len(),
+        config.environments.iter().map(|e| format!("{} ← {}", e.name, e.branch)).collect::<Vec<_>>().join(", ")
+    );
+    Ok(ExitStatus::Success)
 }

@@ -26,6 +26,10 @@ pub enum Error {
     #[diagnostic(transparent)]
     Git(#[from] crate::git::GitError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Event(#[from] crate::github::EventError),
+
     #[error("{message}")]
     #[diagnostic(code(shipit::usage))]
     Usage {

@@ -4,6 +4,8 @@
 //! (affected services) → [`version`] → [`plan`] → [`pipeline`], with adapters at the edges:
 //! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`].
 
+pub mod affected;
+pub mod base;
 pub mod changes;
 pub mod cli;
 pub mod config;
@@ -12,6 +14,7 @@ pub mod ecs;
 pub mod env_vars;
 pub mod error;
 pub mod git;
+pub mod github;
 pub mod glob;
 pub mod graph;
 pub mod registry;

@@ -1,8 +1,725 @@
-//! ci.toml (being written).
-use miette::Diagnostic;
-use thiserror::Error;
-#[derive(Debug, Error, Diagnostic)]
-pub enum ConfigError {
-    #[error("not implemented yet")]
-    NotImplemented,
+//! ci.toml in two phases: [`raw`] types as written (unknown keys denied, spans kept), then the
+//! validated, resolved [`Config`] that the rest of shipit reads. Every problem found on the way names
+//! file:line:col; all of them are reported at once.
+
+mod error;
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{ConfigError, Problem, Problems};
+use raw::{RawConfig, RawEnvironment, RawService, RawServiceEnvironment, S};
+use semver::Version;
+
+/// The file name shipit looks for at the repository root.
+pub const FILE_NAME: &str = "ci.toml";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The ci.toml that was read.
+    pub file: PathBuf,
+    /// The repository root that every path in the file is relative to.
+    pub root: PathBuf,
+    pub project: Project,
+    /// Sorted by name.
+    pub environments: Vec<Environment>,
+    pub global: Global,
+    /// Sorted by name.
+    pub services: Vec<Service>,
 }
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Image repository template; `{service}` stands for the service's name.
+    pub repository: String,
+    pub registry: Registry,
+    pub retain: u32,
+    pub default_branch: Option<String>,
+    pub initial_version: Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registry {
+    /// The account's ECR registry, found through the AWS SDK.
+    Ecr,
+    /// An OCI Distribution registry: `oci://HOST[:PORT][/PREFIX]`.
+    Oci { host: String, prefix: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// The key in `[environments]`, which is also the tag prefix.
+    pub name: String,
+    pub branch: String,
+    pub latest: bool,
+    pub clusters: Vec<String>,
+    pub rollout_timeout: Duration,
+    pub poll_interval: Duration,
+    pub build_args: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Global {
+    pub triggers: Vec<String>,
+    pub ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    /// Repository-relative directory, without a trailing slash; `.` for the whole repository.
+    pub path: String,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub depends_on: Vec<String>,
+    pub test: Option<String>,
+    /// False for libraries: tested when affected, never built, pushed or deployed.
+    pub image: bool,
+    /// Relative to `path`.
+    pub dockerfile: String,
+    /// Relative to `path`.
+    pub context: String,
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub ecs_service: String,
+    pub container: String,
+    /// Relative to `path`.
+    pub task_definition: Option<String>,
+    /// Relative to `path`.
+    pub version_file: Option<String>,
+    pub initial_version: Version,
+    /// Per-environment overrides, by environment name.
+    pub environments: BTreeMap<String, ServiceEnvironment>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServiceEnvironment {
+    pub dockerfile: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub clusters: Option<Vec<String>>,
+    pub task_definition: Option<String>,
+}
+
+/// How much checking a load does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// What every command needs: the file itself and that service paths exist.
+    Load,
+    /// `shipit validate`: also the files the services point at (Dockerfiles, task definitions, version files).
+    Files,
+}
+
+impl Config {
+    /// Reads and validates `file`; paths in it are relative to `root`.
+    pub fn load(file: &Path, root: &Path, checks: Checks) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing { path: file.to_path_buf() });
+            }
+            Err(source) => return Err(ConfigError::Read { path: file.to_path_buf(), source }),
+        };
+        Config::parse(&text, &display_name(file), file, root, checks)
+    }
+
+    /// Parses ci.toml text; `name` is how the file is named in messages.
+    pub fn parse(text: &str, name: &str, file: &Path, root: &Path, checks: Checks) -> Result<Config, ConfigError> {
+        let text = Arc::new(text.to_string());
+        let invalid = |problems| ConfigError::Invalid(Box::new(Problems::new(name, text.clone(), problems)));
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim_end_matches('\n').to_string();
+            let problem = Problem::new(format!("{name}: {message}"), span, "here");
+            invalid(vec![with_key_help(problem)])
+        })?;
+        let mut resolver = Resolver { root, checks, problems: Vec::new() };
+        let config = resolver.resolve(raw, file, root);
+        if resolver.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(resolver.problems))
+        }
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn environment_for_branch(&self, branch: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.branch == branch)
+    }
+}
+
+/// Names a file the way a user would type it: relative to the current directory when under it.
+pub fn display_name(file: &Path) -> String {
+    let relative = std::env::current_dir().ok().and_then(|cwd| file.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    relative.unwrap_or_else(|| file.to_path_buf()).display().to_string()
+}
+
+fn with_key_help(problem: Problem) -> Problem {
+    if problem.message.contains("unknown field") {
+        problem.help("remove the key or fix its spelling; the reference ci.toml lists every key")
+    } else {
+        problem
+    }
+}
+
+/// The second phase: raw values in, resolved values out, problems collected on the way.
+struct Resolver<'a> {
+    root: &'a Path,
+    checks: Checks,
+    problems: Vec<Problem>,
+}
+
+impl Resolver<'_> {
+    fn problem(&mut self, message: impl Into<String>, span: Range<usize>, label: impl Into<String>) {
+        self.problems.push(Problem::new(message, span, label));
+    }
+
+    fn problem_with_help(&mut self, message: impl Into<String>, span: Range<usize>, label: &str, help: impl Into<String>) {
+        self.problems.push(Problem::new(message, span, label).help(help));
+    }
+
+    fn resolve(&mut self, raw: RawConfig, file: &Path, root: &Path) -> Config {
+        let project = self.project(raw.project);
+        let environments = self.environments(raw.environments);
+        let global = Global {
+            triggers: self.globs(&raw.global.triggers),
+            ignore: self.globs(&raw.global.ignore),
+        };
+        let env_names: BTreeSet<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+        let service_names: BTreeSet<&str> = raw.services.keys().map(|k| k.get_ref().as_str()).collect();
+        let mut services = Vec::new();
+        for (name, service) in &raw.services {
+            services.push(self.service(name, service, &project, &env_names, &service_names));
+        }
+        self.cycles(&raw.services);
+        Config {
+            file: file.to_path_buf(),
+            root: root.to_path_buf(),
+            project,
+            environments,
+            global,
+            services,
+        }
+    }
+
+    fn project(&mut self, raw: raw::RawProject) -> Project {
+        let repository = match raw.repository {
+            Some(r) => {
+                let rendered = r.get_ref().replace("{service}", "service");
+                if !valid_repository(&rendered) {
+                    self.problem_with_help(
+                        format!("`{}` is not a valid image repository template", r.get_ref()),
+                        r.span(),
+                        "invalid repository",
+                        "use lowercase letters, digits, `.`, `_`, `-` and `/`, with `{service}` for the service's name",
+                    );
+                }
+                r.into_inner()
+            }
+            None => "{service}".to_string(),
+        };
+        let registry = match raw.registry {
+            None => Registry::Ecr,
+            Some(r) => match parse_registry(r.get_ref()) {
+                Ok(reg) => reg,
+                Err(why) => {
+                    self.problem_with_help(
+                        format!("registry `{}` is not valid: {why}", r.get_ref()),
+                        r.span(),
+                        "invalid registry",
+                        "use \"ecr\" or \"oci://HOST[:PORT][/PREFIX]\"",
+                    );
+                    Registry::Ecr
+                }
+            },
+        };
+        let retain = match raw.retain {
+            None => 10,
+            Some(r) if (1..=10_000).contains(r.get_ref()) => *r.get_ref() as u32,
+            Some(r) => {
+                self.problem("`retain` must be between 1 and 10000", r.span(), "out of range");
+                10
+            }
+        };
+        let default_branch = raw.default_branch.and_then(|b| {
+            if b.get_ref().trim().is_empty() {
+                self.problem("`default_branch` is empty", b.span(), "empty");
+                None
+            } else {
+                Some(b.into_inner())
+            }
+        });
+        let initial_version = self.version(raw.initial_version.as_ref()).unwrap_or(Version::new(0, 1, 0));
+        Project { repository, registry, retain, default_branch, initial_version }
+    }
+
+    fn version(&mut self, raw: Option<&S<String>>) -> Option<Version> {
+        let raw = raw?;
+        match Version::parse(raw.get_ref()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem_with_help(
+                    format!("`{}` is not a version: {e}", raw.get_ref()),
+                    raw.span(),
+                    "not X.Y.Z",
+                    "write a semantic version such as \"0.1.0\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn environments(&mut self, raw: Option<BTreeMap<S<String>, RawEnvironment>>) -> Vec<Environment> {
+        let Some(raw) = raw else {
+            return default_environments();
+        };
+        let mut branches: BTreeMap<String, Range<usize>> = BTreeMap::new();
+        let mut latest: Option<String> = None;
+        let mut out = Vec::new();
+        for (name, env) in raw {
+            if !valid_tag_prefix(name.get_ref()) {
+                self.problem_with_help(
+                    format!("environment `{}` cannot be a tag prefix", name.get_ref()),
+                    name.span(),
+                    "invalid name",
+                    "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+                );
+            }
+            let branch = env.branch.get_ref().clone();
+            if branch.trim().is_empty() {
+                self.problem("`branch` is empty", env.branch.span(), "empty");
+            } else if let Some(first) = branches.get(&branch) {
+                let first = first.clone();
+                self.problems.push(
+                    Problem::new(
+                        format!("two environments use the branch `{branch}`"),
+                        env.branch.span(),
+                        "used again here",
+                    )
+                    .help(format!(
+                        "a branch maps to one environment; the first use is at bytes {}..{}",
+                        first.start, first.end
+                    )),
+                );
+            } else {
+                branches.insert(branch.clone(), env.branch.span());
+            }
+            let is_latest = env.latest.as_ref().is_some_and(|l| *l.get_ref());
+            if is_latest {
+                if let Some(other) = &latest {
+                    let span = env.latest.as_ref().map(|l| l.span()).unwrap_or(0..0);
+                    self.problem(
+                        format!("`latest` is set on both `{other}` and `{}`", name.get_ref()),
+                        span,
+                        "only one environment may push `latest`",
+                    );
+                }
+                latest = Some(name.get_ref().clone());
+            }
+            let rollout_timeout = self.duration(env.rollout_timeout.as_ref(), Duration::from_secs(15 * 60));
+            let poll_interval = self.duration(env.poll_interval.as_ref(), Duration::from_secs(10));
+            let clusters = self.names(&env.clusters, "cluster");
+            out.push(Environment {
+                name: name.into_inner(),
+                branch,
+                latest: is_latest,
+                clusters,
+                rollout_timeout,
+                poll_interval,
+                build_args: env.build_args,
+            });
+        }
+        out
+    }
+
+    fn duration(&mut self, raw: Option<&S<String>>, default: Duration) -> Duration {
+        let Some(raw) = raw else { return default };
+        match parse_duration(raw.get_ref()) {
+            Some(d) if !d.is_zero() => d,
+            _ => {
+                self.problem_with_help(
+                    format!("`{}` is not a duration", raw.get_ref()),
+                    raw.span(),
+                    "not a duration",
+                    "write a number with a unit: \"500ms\", \"10s\", \"15m\", \"1h\", \"1m30s\"",
+                );
+                default
+            }
+        }
+    }
+
+    /// Cluster names and the like: non-empty and not repeated.
+    fn names(&mut self, raw: &[S<String>], what: &str) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for n in raw {
+            if n.get_ref().trim().is_empty() {
+                self.problem(format!("empty {what} name"), n.span(), "empty");
+            } else if !seen.insert(n.get_ref().clone()) {
+                self.problem(format!("{what} `{}` is listed twice", n.get_ref()), n.span(), "repeated");
+            } else {
+                out.push(n.get_ref().clone());
+            }
+        }
+        out
+    }
+
+    fn globs(&mut self, raw: &[S<String>]) -> Vec<String> {
+        let mut out = Vec::new();
+        for g in raw {
+            match crate::glob::check(g.get_ref()) {
+                Ok(()) => out.push(g.get_ref().clone()),
+                Err(why) => self.problem_with_help(
+                    format!("`{}` is not a valid glob: {why}", g.get_ref()),
+                    g.span(),
+                    "invalid glob",
+                    "globs follow .gitignore: `*` and `?` stay within a folder, `**` crosses folders",
+                ),
+            }
+        }
+        out
+    }
+
+    fn service(
+        &mut self,
+        name: &S<String>,
+        raw: &RawService,
+        project: &Project,
+        env_names: &BTreeSet<&str>,
+        service_names: &BTreeSet<&str>,
+    ) -> Service {
+        let key = name.get_ref();
+        if !valid_service_name(key) {
+            self.problem_with_help(
+                format!("service name `{key}` cannot name an image"),
+                name.span(),
+                "invalid name",
+                "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+            );
+        }
+        let path = self.dir(&raw.path, "path", Path::new(""), true);
+        let mut depends_on = Vec::new();
+        for dep in &raw.depends_on {
+            let d = dep.get_ref();
+            if d == key {
+                self.problem(format!("service `{key}` depends on itself"), dep.span(), "itself");
+            } else if !service_names.contains(d.as_str()) {
+                let help = match closest(d, service_names) {
+                    Some(c) => format!("did you mean `{c}`? Services are the keys of [services.NAME]"),
+                    None => "services are the keys of [services.NAME]".to_string(),
+                };
+                self.problem_with_help(format!("`{d}` in depends_on is not a service"), dep.span(), "unknown service", help);
+            } else if depends_on.contains(d) {
+                self.problem(format!("`{d}` is listed twice in depends_on"), dep.span(), "repeated");
+            } else {
+                depends_on.push(d.clone());
+            }
+        }
+        let dockerfile = self.relative(raw.dockerfile.as_ref(), "dockerfile").unwrap_or_else(|| "Dockerfile".into());
+        let context = self.relative(raw.context.as_ref(), "context").unwrap_or_else(|| ".".into());
+        let task_definition = self.relative(raw.task_definition.as_ref(), "task_definition");
+        let version_file = self.relative(raw.version_file.as_ref(), "version_file");
+        if let Some(vf) = &raw.version_file {
+            let file_name = Path::new(vf.get_ref()).file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !matches!(file_name, "Cargo.toml" | "package.json" | "pyproject.toml" | "VERSION") {
+                self.problem_with_help(
+                    format!("shipit cannot read a version from `{}`", vf.get_ref()),
+                    vf.span(),
+                    "unknown kind of version file",
+                    "name a Cargo.toml, package.json, pyproject.toml or VERSION file",
+                );
+            }
+        }
+        let initial_version = self.version(raw.initial_version.as_ref()).unwrap_or(project.initial_version.clone());
+        let mut environments = BTreeMap::new();
+        for (env, over) in &raw.environments {
+            if !env_names.contains(env.get_ref().as_str()) {
+                let known = env_names.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+                self.problem_with_help(
+                    format!("service `{key}` has settings for `{}`, which is not an environment", env.get_ref()),
+                    env.span(),
+                    "unknown environment",
+                    format!("the environments are {known}"),
+                );
+            }
+            environments.insert(env.get_ref().clone(), self.service_environment(over));
+        }
+        let service = Service {
+            name: key.clone(),
+            path,
+            include: self.globs(&raw.include),
+            exclude: self.globs(&raw.exclude),
+            depends_on,
+            test: raw.test.clone(),
+            image: raw.image,
+            dockerfile,
+            context,
+            target: raw.target.clone(),
+            build_args: raw.build_args.clone(),
+            ecs_service: raw.ecs_service.clone().unwrap_or_else(|| key.clone()),
+            container: raw.container.clone().unwrap_or_else(|| key.clone()),
+            task_definition,
+            version_file,
+            initial_version,
+            environments,
+        };
+        if self.checks == Checks::Files {
+            self.check_files(raw, &service);
+        }
+        service
+    }
+
+    fn service_environment(&mut self, raw: &RawServiceEnvironment) -> ServiceEnvironment {
+        ServiceEnvironment {
+            dockerfile: self.relative(raw.dockerfile.as_ref(), "dockerfile"),
+            build_args: raw.build_args.clone(),
+            target: raw.target.clone(),
+            clusters: raw.clusters.as_ref().map(|c| self.names(c, "cluster")),
+            task_definition: self.relative(raw.task_definition.as_ref(), "task_definition"),
+        }
+    }
+
+    /// A path relative to a service's directory: no absolute paths, no way out of the repository.
+    fn relative(&mut self, raw: Option<&S<String>>, key: &str) -> Option<String> {
+        let raw = raw?;
+        let p = raw.get_ref();
+        if p.trim().is_empty() || Path::new(p).is_absolute() {
+            self.problem_with_help(
+                format!("`{key}` must be a relative path, not `{p}`"),
+                raw.span(),
+                "not relative",
+                "paths in a service are relative to its `path`",
+            );
+            return None;
+        }
+        Some(normalize(p))
+    }
+
+    /// A repository-relative directory that must exist in the working tree.
+    fn dir(&mut self, raw: &S<String>, key: &str, base: &Path, must_exist: bool) -> String {
+        let p = raw.get_ref();
+        if Path::new(p).is_absolute() || p.split('/').any(|c| c == "..") {
+            self.problem_with_help(
+                format!("`{key}` must stay inside the repository, not `{p}`"),
+                raw.span(),
+                "outside the repository",
+                "write the path relative to the repository root, without `..`",
+            );
+            return normalize(p);
+        }
+        let normalized = normalize(p);
+        if must_exist {
+            let on_disk = self.root.join(base).join(&normalized);
+            if !on_disk.is_dir() {
+                self.problem_with_help(
+                    format!("`{p}` does not exist in the repository"),
+                    raw.span(),
+                    "no such directory",
+                    format!("create it, or fix the path (it is relative to {})", self.root.display()),
+                );
+            }
+        }
+        normalized
+    }
+
+    /// `shipit validate`: the files a service points at exist and can be read.
+    fn check_files(&mut self, raw: &RawService, service: &Service) {
+        let dir = self.root.join(&service.path);
+        let must_exist = |me: &mut Self, at: &S<String>, value: &str, what: &str, help: &str| {
+            if !dir.join(value).exists() {
+                me.problem_with_help(
+                    format!(
+                        "{what} `{}` of service `{}` does not exist",
+                        Path::new(&service.path).join(value).display(),
+                        service.name
+                    ),
+                    at.span(),
+                    "missing",
+                    help.to_string(),
+                );
+            }
+        };
+        if service.image {
+            must_exist(self, raw.context.as_ref().unwrap_or(&raw.path), &service.context, "build context", "create it, or set `context`");
+            must_exist(
+                self,
+                raw.dockerfile.as_ref().unwrap_or(&raw.path),
+                &service.dockerfile,
+                "Dockerfile",
+                "create it, set `dockerfile`, or set `image = false` for a library",
+            );
+            for (env, over) in &raw.environments {
+                if let Some(d) = &over.dockerfile {
+                    must_exist(
+                        self,
+                        d,
+                        d.get_ref(),
+                        &format!("Dockerfile for `{}`", env.get_ref()),
+                        "create it or fix `dockerfile`",
+                    );
+                }
+            }
+        }
+        if let Some(td) = &raw.task_definition {
+            must_exist(self, td, td.get_ref(), "task definition", "create it or fix `task_definition`");
+            if let Ok(text) = std::fs::read_to_string(dir.join(td.get_ref())) {
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+                    self.problem(format!("task definition `{}` is not JSON: {e}", td.get_ref()), td.span(), "not JSON");
+                }
+            }
+        }
+        if let Some(vf) = &raw.version_file {
+            must_exist(self, vf, vf.get_ref(), "version file", "create it or fix `version_file`");
+        }
+    }
+
+    /// Cycles in depends_on, each reported once at the edge that closes it.
+    fn cycles(&mut self, services: &BTreeMap<S<String>, RawService>) {
+        let edges: BTreeMap<&str, Vec<&S<String>>> =
+            services.iter().map(|(name, s)| (name.get_ref().as_str(), s.depends_on.iter().collect())).collect();
+        let graph: BTreeMap<&str, Vec<&str>> = edges
+            .iter()
+            .map(|(n, deps)| (*n, deps.iter().map(|d| d.get_ref().as_str()).filter(|d| edges.contains_key(d)).collect()))
+            .collect();
+        for cycle in crate::graph::cycles(&graph) {
+            let from = cycle[cycle.len() - 2];
+            let to = cycle[cycle.len() - 1];
+            let span = edges[from].iter().find(|d| d.get_ref() == to).map(|d| d.span()).unwrap_or(0..0);
+            self.problem_with_help(
+                format!("depends_on has a cycle: {}", cycle.join(" → ")),
+                span,
+                "closes the cycle",
+                "a service cannot depend on itself, directly or through others; remove one of these edges",
+            );
+        }
+    }
+}
+
+fn default_environments() -> Vec<Environment> {
+    let env = |name: &str, branch: &str, latest| Environment {
+        name: name.into(),
+        branch: branch.into(),
+        latest,
+        clusters: Vec::new(),
+        rollout_timeout: Duration::from_secs(15 * 60),
+        poll_interval: Duration::from_secs(10),
+        build_args: BTreeMap::new(),
+    };
+    vec![env("dev", "development", false), env("prod", "main", true), env("stage", "develop", false)]
+}
+
+/// `./a/b/` → `a/b`; `.` and `./` → `.`.
+fn normalize(p: &str) -> String {
+    let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if parts.is_empty() { ".".to_string() } else { parts.join("/") }
+}
+
+fn valid_service_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && name.len() <= 100
+}
+
+fn valid_tag_prefix(name: &str) -> bool {
+    valid_service_name(name) && name.len() <= 64
+}
+
+fn valid_repository(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                && part.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        })
+}
+
+fn parse_registry(s: &str) -> Result<Registry, String> {
+    if s == "ecr" {
+        return Ok(Registry::Ecr);
+    }
+    let Some(rest) = s.strip_prefix("oci://") else {
+        return Err("it is neither \"ecr\" nor an oci:// address".into());
+    };
+    let (host, prefix) = match rest.split_once('/') {
+        Some((h, p)) => (h, Some(p.trim_end_matches('/'))),
+        None => (rest, None),
+    };
+    if host.is_empty() || host.contains(['@', '?', '#', ' ']) {
+        return Err("the host is missing or malformed (credentials go in the environment, not the address)".into());
+    }
+    if let Some((_, port)) = host.rsplit_once(':') {
+        if port.parse::<u16>().is_err() {
+            return Err(format!("`{port}` is not a port"));
+        }
+    }
+    let prefix = prefix.filter(|p| !p.is_empty());
+    if let Some(p) = prefix {
+        if !valid_repository(p) {
+            return Err(format!("`{p}` is not a valid repository prefix"));
+        }
+    }
+    Ok(Registry::Oci { host: host.to_string(), prefix: prefix.map(str::to_string) })
+}
+
+/// `500ms`, `10s`, `15m`, `1h`, `1m30s`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60)?),
+            "h" => Duration::from_secs(n.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(unit)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+/// The known name closest to `name`, when it is close enough to be a likely typo.
+fn closest<'a>(name: &str, known: &BTreeSet<&'a str>) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,89 @@
 //! Rendering: human text, JSON, and GitHub Actions. Library code never prints; this module does.
 
+pub mod affected;
+pub mod github;
+
+use std::io::IsTerminal;
+
+use crate::env_vars;
+use crate::github::Env;
+
+/// Whether to colour output written to a stream: only on a terminal, never with NO_COLOR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn for_stdout(env: &Env) -> Style {
+        Style::decide(env, std::io::stdout().is_terminal())
+    }
+
+    pub fn for_stderr(env: &Env) -> Style {
+        Style::decide(env, std::io::stderr().is_terminal())
+    }
+
+    fn decide(env: &Env, terminal: bool) -> Style {
+        let color = if std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()) {
+            false
+        } else if env.get(env_vars::CLICOLOR_FORCE).is_some_and(|v| v != "0") {
+            true
+        } else {
+            terminal
+        };
+        Style { color }
+    }
+
+    pub fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    pub fn yellow(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    pub fn red(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+}
+
+/// A warning for people: an annotation under GitHub Actions, a `warning:` line elsewhere.
+pub fn warn(env: &Env, message: &str) {
+    if env.in_actions() {
+        eprintln!("::warning title=shipit::{}", github::escape_data(message));
+    } else {
+        let style = Style::for_stderr(env);
+        eprintln!("{} {message}", style.yellow("warning:"));
+    }
+}
+
 /// Prints an error the way every command does: one clear message, with help where the user can act.
 pub fn print_error(err: &crate::Error) {
-    eprintln!("{:?}", miette::Report::msg(err.to_string()));
+    let env = Env::from_process();
+    let style = Style::for_stderr(&env);
+    let handler = miette::GraphicalReportHandler::new_themed(if style.color {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    })
+    .with_width(100);
+    let mut out = String::new();
+    if handler.render_report(&mut out, err).is_err() {
+        out = err.to_string();
+    }
+    if env.in_actions() {
+        eprintln!("::error title=shipit::{}", github::escape_data(&err.to_string()));
+    }
+    eprint!("{out}");
+    if !out.ends_with('\n') {
+        eprintln!();
+    }
 }

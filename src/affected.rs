@@ -1,0 +1,110 @@
+//! `shipit affected`: the range to compare → the changed paths → the rules they hit → the services.
+
+use serde::Serialize;
+
+use crate::base::{self, Request};
+use crate::changes::Rules;
+use crate::config::Config;
+use crate::git::{GitError, Repo};
+use crate::github::Event;
+use crate::graph::{self, Reason};
+
+/// The answer of `shipit affected`, as its JSON output prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Affected {
+    pub base: Option<String>,
+    pub head: String,
+    /// True when every service was selected without looking at a diff.
+    pub all: bool,
+    /// How the base was chosen.
+    pub base_source: String,
+    /// Sorted by name.
+    pub services: Vec<AffectedService>,
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AffectedService {
+    pub name: String,
+    pub path: String,
+    pub image: bool,
+    pub reasons: Vec<Reason>,
+}
+
+/// Sizes, for the human summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub services: usize,
+    pub changed_files: usize,
+    pub ignored: usize,
+    pub unclaimed: usize,
+}
+
+pub fn compute(repo: &Repo, config: &Config, request: &Request, event: Option<&Event>) -> Result<Affected, GitError> {
+    let range = base::detect(repo, config, request, event)?;
+    let mut counts = Counts { services: config.services.len(), ..Counts::default() };
+    let hits = match range.base {
+        None => graph::all(config, range.all.as_deref().unwrap_or("no base to compare with")),
+        Some(base) if base == range.head => Vec::new(),
+        Some(base) => {
+            let paths = repo.changed_paths(base, range.head)?;
+            let classified = Rules::new(config).classify(paths.iter().map(String::as_str));
+            counts.changed_files = paths.len();
+            counts.ignored = classified.ignored;
+            counts.unclaimed = classified.unclaimed;
+            graph::affected(config, &classified)
+        }
+    };
+    let services = hits
+        .into_iter()
+        .map(|hit| {
+            let s = &config.services[hit.service];
+            AffectedService { name: s.name.clone(), path: s.path.clone(), image: s.image, reasons: hit.reasons }
+        })
+        .collect();
+    Ok(Affected {
+        base: range.base.map(|b| b.to_string()),
+        head: range.head.to_string(),
+        all: range.all.is_some(),
+        base_source: range.why,
+        services,
+        warnings: range.warnings,
+        counts,
+    })
+}
+
+impl Affected {
+    /// The `{"include":[{"service","path"}]}` value for a GitHub Actions matrix.
+    pub fn matrix(&self) -> serde_json::Value {
+        let include: Vec<_> =
+            self.services.iter().map(|s| serde_json::json!({"service": s.name, "path": s.path})).collect();
+        serde_json::json!({ "include": include })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.services.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// Why nothing is affected, when nothing is.
+    pub fn why_none(&self) -> Option<String> {
+        if !self.services.is_empty() {
+            return None;
+        }
+        Some(if self.counts.services == 0 {
+            "ci.toml declares no services".to_string()
+        } else if self.base.as_deref() == Some(self.head.as_str()) {
+            format!("base and head are the same commit ({})", &self.head[..12])
+        } else if self.counts.changed_files == 0 {
+            "no files differ between base and head".to_string()
+        } else {
+            let n = self.counts.changed_files;
+            let mut why = format!("{n} changed file{} but none under a service", if n == 1 { "" } else { "s" });
+            if self.counts.ignored > 0 {
+                why.push_str(&format!(" ({} of them under global.ignore)", self.counts.ignored));
+            }
+            why
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! The four renderings of `shipit affected`.
+
+use crate::affected::Affected;
+use crate::graph::Reason;
+
+use super::Style;
+
+/// How many changed files `--explain` lists per service before it summarises the rest.
+const EXPLAIN_FILES: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: a summary line and one aligned line per service.
+    Text,
+    /// One JSON object: base, head, all, services with their reasons, warnings.
+    Json,
+    /// `{"include":[{"service","path"}]}`, for `fromJSON` in a GitHub Actions matrix.
+    Matrix,
+    /// One service name a line.
+    Names,
+}
+
+pub fn render(affected: &Affected, format: Format, explain: bool, style: Style) -> String {
+    match format {
+        Format::Json => format!("{}\n", serde_json::to_string(affected).unwrap_or_default()),
+        Format::Matrix => format!("{}\n", affected.matrix()),
+        Format::Names => affected.services.iter().map(|s| format!("{}\n", s.name)).collect(),
+        Format::Text => text(affected, explain, style),
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+fn text(affected: &Affected, explain: bool, style: Style) -> String {
+    let mut out = String::new();
+    let range = match &affected.base {
+        Some(base) => format!("{}..{} ({})", short(base), short(&affected.head), affected.base_source),
+        None => format!("head {} ({})", short(&affected.head), affected.base_source),
+    };
+    if let Some(why) = affected.why_none() {
+        out.push_str(&format!("{} {why}\n", style.bold("No services affected:")));
+        out.push_str(&format!("{}\n", style.dim(&range)));
+        return out;
+    }
+    let n = affected.services.len();
+    let heading = format!("{n} of {} service{} affected", affected.counts.services, plural(affected.counts.services));
+    out.push_str(&format!("{} {}\n", style.bold(&heading), style.dim(&range)));
+    let width = affected.services.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let path_width = affected.services.iter().map(|s| s.path.len()).max().unwrap_or(0);
+    for s in &affected.services {
+        let kind = if s.image { "" } else { "library" };
+        let line = format!("  {:width$}  {:path_width$}  {}", s.name, s.path, style.dim(kind));
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if explain {
+            explain_reasons(&mut out, &s.reasons, style);
+        }
+    }
+    out
+}
+
+fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
+    let files = reasons.iter().filter(|r| matches!(r, Reason::File { .. })).count();
+    let triggers = reasons.iter().filter(|r| matches!(r, Reason::Trigger { .. })).count();
+    let (mut shown_files, mut shown_triggers) = (0, 0);
+    for r in reasons {
+        let (rule, what) = match r {
+            Reason::File { file } => {
+                shown_files += 1;
+                if shown_files > EXPLAIN_FILES {
+                    continue;
+                }
+                ("changed", file.as_str())
+            }
+            Reason::Trigger { file } => {
+                shown_triggers += 1;
+                if shown_triggers > EXPLAIN_FILES {
+                    continue;
+                }
+                ("trigger", file.as_str())
+            }
+            Reason::Dependency { service } => ("depends on", service.as_str()),
+            Reason::All { why } => ("all", why.as_str()),
+        };
+        out.push_str(&format!("      {} {what}\n", style.dim(&format!("{rule:<10}"))));
+    }
+    for (count, label) in [(files, "changed files"), (triggers, "triggers")] {
+        if count > EXPLAIN_FILES {
+            out.push_str(&format!("      {}\n", style.dim(&format!("… and {} more {label}", count - EXPLAIN_FILES))));
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
