@@ -167,7 +167,8 @@ impl Finder<'_> {
         self.config.environments.iter().find(|e| e.latest).map(|e| e.branch.clone()).unwrap_or_else(|| "main".into())
     }
 
-    /// A merge-base of `other` and head, deepening a shallow clone until one shows up.
+    /// A merge-base of `other` and head, deepening a shallow clone until one shows up. `other_ref`
+    /// names the ref `other` came from; a remote-tracking ref is fetched again, deeper, with head.
     fn merge_base(&mut self, other: Oid, other_ref: &str) -> Option<Oid> {
         if let Ok(Some(base)) = self.repo.merge_base(other, self.head) {
             return Some(base);
@@ -176,17 +177,18 @@ impl Finder<'_> {
             return None;
         }
         let remote = self.repo.default_remote()?;
-        let mut refspecs = vec![self.head.to_string(), other.to_string()];
-        if let Some(name) = other_ref.strip_prefix("refs/remotes/").and_then(|r| r.split_once('/')).map(|(_, n)| n) {
-            refspecs[1] = format!("+refs/heads/{name}:{other_ref}");
-        }
+        let tracking = other_ref.strip_prefix("refs/remotes/").and_then(|r| r.split_once('/')).map(|(_, n)| n);
+        let refspecs = match tracking {
+            Some(name) => vec![self.head.to_string(), format!("+refs/heads/{name}:{other_ref}")],
+            None => vec![self.head.to_string(), other.to_string()],
+        };
         for depth in DEEPEN {
             tracing::debug!("deepening the clone to {depth:?} to find a merge-base");
             if let Err(e) = self.repo.fetch(&remote, &refspecs, depth) {
                 tracing::debug!("deepening failed: {e}");
                 continue;
             }
-            let other = self.repo.refname_or(other_ref, other);
+            let other = if tracking.is_some() { self.repo.refname_or(other_ref, other) } else { other };
             if let Ok(Some(base)) = self.repo.merge_base(other, self.head) {
                 return Some(base);
             }

@@ -136,16 +136,14 @@ impl Repo {
         for delta in diff.deltas() {
             let old_path = delta.old_file().path_bytes();
             let new_path = delta.new_file().path_bytes();
-            if delta.status() != Delta::Added {
-                if let Some(p) = old_path {
-                    paths.push(String::from_utf8_lossy(p).into_owned());
-                }
-            }
-            if delta.status() != Delta::Deleted && new_path != old_path {
-                if let Some(p) = new_path {
-                    paths.push(String::from_utf8_lossy(p).into_owned());
-                }
-            }
+            // An added file has no old side and a deleted one no new side; a rename has both.
+            let sides = match delta.status() {
+                Delta::Added => [new_path, None],
+                Delta::Deleted => [old_path, None],
+                _ if old_path != new_path => [old_path, new_path],
+                _ => [new_path, None],
+            };
+            paths.extend(sides.into_iter().flatten().map(|p| String::from_utf8_lossy(p).into_owned()));
         }
         Ok(paths)
     }

@@ -1,4 +1,6 @@
 //! The one integration test binary. Tests that need the local services read their addresses from the
 //! environment that `scripts/test` sets up (see `support`).
 
+mod affected;
+mod cli;
 mod support;
