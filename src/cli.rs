@@ -94,10 +94,11 @@ fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {
     let config = Config::load(file, repo.root(), Checks::Files)?;
     let libraries = config.services.iter().filter(|s| !s.image).count();
     println!(
-        "{} is valid: {} services ({} libraries), {} environments ({})",
+        "{} is valid: {} services ({} {}), {} environments ({})",
         config::display_name(file),
         config.services.len(),
         libraries,
+        if libraries == 1 { "library" } else { "libraries" },
         config.environments.len(),
         config.environments.iter().map(|e| format!("{} ← {}", e.name, e.branch)).collect::<Vec<_>>().join(", ")
     );

@@ -37,11 +37,18 @@ pub struct Problem {
     pub span: Range<usize>,
     pub label: String,
     pub help: Option<String>,
+    /// Another place that explains this one (the first use of a repeated value).
+    pub also: Option<(Range<usize>, String)>,
 }
 
 impl Problem {
     pub fn new(message: impl Into<String>, span: Range<usize>, label: impl Into<String>) -> Self {
-        Problem { message: message.into(), span, label: label.into(), help: None }
+        Problem { message: message.into(), span, label: label.into(), help: None, also: None }
+    }
+
+    pub fn also(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
+        self.also = Some((span, label.into()));
+        self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -50,24 +57,23 @@ impl Problem {
     }
 }
 
-/// Every problem found in one ci.toml: the first is the error, the others are shown after it.
+/// Every problem found in one ci.toml. As a diagnostic it is the first problem; the report layer
+/// renders each of [`Problems::each`] in turn, so that every one gets its own snippet.
 #[derive(Debug)]
 pub struct Problems {
     pub source: NamedSource<Arc<String>>,
     pub problems: Vec<Problem>,
-    related: Vec<Related>,
 }
 
 impl Problems {
     pub fn new(name: &str, text: Arc<String>, problems: Vec<Problem>) -> Self {
         debug_assert!(!problems.is_empty());
-        let source = NamedSource::new(name, text);
-        let related = problems
-            .iter()
-            .skip(1)
-            .map(|p| Related { problem: p.clone(), source: source.clone() })
-            .collect();
-        Problems { source, problems, related }
+        Problems { source: NamedSource::new(name, text), problems }
+    }
+
+    /// One diagnostic per problem, each with the source.
+    pub fn each(&self) -> impl Iterator<Item = Problems> + '_ {
+        self.problems.iter().map(|p| Problems { source: self.source.clone(), problems: vec![p.clone()] })
     }
 
     fn first(&self) -> &Problem {
@@ -84,10 +90,9 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 fn labels(problem: &Problem) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-    Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(
-        Some(problem.label.clone()),
-        problem.span.clone(),
-    ))))
+    let primary = LabeledSpan::new_primary_with_span(Some(problem.label.clone()), problem.span.clone());
+    let also = problem.also.iter().map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), span.clone()));
+    Some(Box::new(std::iter::once(primary).chain(also)))
 }
 
 impl Diagnostic for Problems {
@@ -102,38 +107,5 @@ impl Diagnostic for Problems {
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         labels(self.first())
-    }
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        if self.related.is_empty() {
-            return None;
-        }
-        Some(Box::new(self.related.iter().map(|r| r as &dyn Diagnostic)))
-    }
-}
-
-/// A further problem, carrying its own copy of the source so that it renders with a snippet.
-#[derive(Debug)]
-struct Related {
-    problem: Problem,
-    source: NamedSource<Arc<String>>,
-}
-
-impl fmt::Display for Related {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.problem.message)
-    }
-}
-
-impl std::error::Error for Related {}
-
-impl Diagnostic for Related {
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.problem.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        labels(&self.problem)
     }
 }

@@ -134,6 +134,7 @@ impl Config {
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim_end_matches('\n').to_string();
+            let message = message.replace("unknown field", "unknown key");
             let problem = Problem::new(format!("{name}: {message}"), span, "here");
             invalid(vec![with_key_help(problem)])
         })?;
@@ -162,7 +163,7 @@ pub fn display_name(file: &Path) -> String {
 }
 
 fn with_key_help(problem: Problem) -> Problem {
-    if problem.message.contains("unknown field") {
+    if problem.message.contains("unknown key") {
         problem.help("remove the key or fix its spelling; the reference ci.toml lists every key")
     } else {
         problem
@@ -303,10 +304,8 @@ impl Resolver<'_> {
                         env.branch.span(),
                         "used again here",
                     )
-                    .help(format!(
-                        "a branch maps to one environment; the first use is at bytes {}..{}",
-                        first.start, first.end
-                    )),
+                    .also(first, "first used here")
+                    .help("a branch maps to one environment: give each environment its own branch"),
                 );
             } else {
                 branches.insert(branch.clone(), env.branch.span());
@@ -470,7 +469,8 @@ impl Resolver<'_> {
             initial_version,
             environments,
         };
-        if self.checks == Checks::Files {
+        // A missing path is reported already; the files under it would only repeat that.
+        if self.checks == Checks::Files && self.root.join(&service.path).is_dir() {
             self.check_files(raw, &service);
         }
         service
@@ -561,7 +561,7 @@ impl Resolver<'_> {
                         self,
                         d,
                         d.get_ref(),
-                        &format!("Dockerfile for `{}`", env.get_ref()),
+                        &format!("`{}` Dockerfile", env.get_ref()),
                         "create it or fix `dockerfile`",
                     );
                 }

@@ -76,11 +76,34 @@ pub fn print_error(err: &crate::Error) {
     })
     .with_width(100);
     let mut out = String::new();
-    if handler.render_report(&mut out, err).is_err() {
+    let rendered = match err {
+        // Every problem in ci.toml gets its own snippet, then a count.
+        crate::Error::Config(crate::config::ConfigError::Invalid(problems)) => {
+            let mut ok = true;
+            for (i, p) in problems.each().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                if env.in_actions() {
+                    eprintln!("::error title=shipit::{}", github::escape_data(&p.to_string()));
+                }
+                ok &= handler.render_report(&mut out, &p).is_ok();
+            }
+            let n = problems.problems.len();
+            if n > 1 {
+                out.push_str(&format!("{n} problems in {}\n", problems.source.name()));
+            }
+            ok
+        }
+        _ => {
+            if env.in_actions() {
+                eprintln!("::error title=shipit::{}", github::escape_data(&err.to_string()));
+            }
+            handler.render_report(&mut out, err).is_ok()
+        }
+    };
+    if !rendered {
         out = err.to_string();
-    }
-    if env.in_actions() {
-        eprintln!("::error title=shipit::{}", github::escape_data(&err.to_string()));
     }
     eprint!("{out}");
     if !out.ends_with('\n') {
