@@ -42,11 +42,22 @@ pub struct Counts {
     pub unclaimed: usize,
 }
 
-pub fn compute(repo: &Repo, config: &Config, request: &Request, event: Option<&Event>) -> Result<Affected, GitError> {
+pub fn compute(
+    repo: &Repo,
+    config: &Config,
+    request: &Request,
+    event: Option<&Event>,
+) -> Result<Affected, GitError> {
     let range = base::detect(repo, config, request, event)?;
-    let mut counts = Counts { services: config.services.len(), ..Counts::default() };
+    let mut counts = Counts {
+        services: config.services.len(),
+        ..Counts::default()
+    };
     let hits = match range.base {
-        None => graph::all(config, range.all.as_deref().unwrap_or("no base to compare with")),
+        None => graph::all(
+            config,
+            range.all.as_deref().unwrap_or("no base to compare with"),
+        ),
         Some(base) if base == range.head => Vec::new(),
         Some(base) => {
             let paths = repo.changed_paths(base, range.head)?;
@@ -61,7 +72,12 @@ pub fn compute(repo: &Repo, config: &Config, request: &Request, event: Option<&E
         .into_iter()
         .map(|hit| {
             let s = &config.services[hit.service];
-            AffectedService { name: s.name.clone(), path: s.path.clone(), image: s.image, reasons: hit.reasons }
+            AffectedService {
+                name: s.name.clone(),
+                path: s.path.clone(),
+                image: s.image,
+                reasons: hit.reasons,
+            }
         })
         .collect();
     Ok(Affected {
@@ -78,8 +94,11 @@ pub fn compute(repo: &Repo, config: &Config, request: &Request, event: Option<&E
 impl Affected {
     /// The `{"include":[{"service","path"}]}` value for a GitHub Actions matrix.
     pub fn matrix(&self) -> serde_json::Value {
-        let include: Vec<_> =
-            self.services.iter().map(|s| serde_json::json!({"service": s.name, "path": s.path})).collect();
+        let include: Vec<_> = self
+            .services
+            .iter()
+            .map(|s| serde_json::json!({"service": s.name, "path": s.path}))
+            .collect();
         serde_json::json!({ "include": include })
     }
 
@@ -100,9 +119,15 @@ impl Affected {
             "no files differ between base and head".to_string()
         } else {
             let n = self.counts.changed_files;
-            let mut why = format!("{n} changed file{} but none under a service", if n == 1 { "" } else { "s" });
+            let mut why = format!(
+                "{n} changed file{} but none under a service",
+                if n == 1 { "" } else { "s" }
+            );
             if self.counts.ignored > 0 {
-                why.push_str(&format!(" ({} of them under global.ignore)", self.counts.ignored));
+                why.push_str(&format!(
+                    " ({} of them under global.ignore)",
+                    self.counts.ignored
+                ));
             }
             why
         })

@@ -34,9 +34,20 @@ const ZEROS: &str = "0000000000000000000000000000000000000000";
 /// Depths tried, in turn, to find a merge-base in a shallow clone; `None` fetches all history.
 const DEEPEN: [Option<u32>; 3] = [Some(64), Some(1024), None];
 
-pub fn detect(repo: &Repo, config: &Config, request: &Request, event: Option<&Event>) -> Result<Range, GitError> {
+pub fn detect(
+    repo: &Repo,
+    config: &Config,
+    request: &Request,
+    event: Option<&Event>,
+) -> Result<Range, GitError> {
     let head = repo.resolve(request.head.as_deref().unwrap_or("HEAD"))?;
-    let finder = Finder { repo, config, event, head, warnings: Vec::new() };
+    let finder = Finder {
+        repo,
+        config,
+        event,
+        head,
+        warnings: Vec::new(),
+    };
     finder.run(request)
 }
 
@@ -58,17 +69,20 @@ impl Finder<'_> {
             return Ok(self.range(base, format!("--base {rev}")));
         }
         if let Some(event) = self.event {
-            return self.from_event(event);
+            return self.for_event(event);
         }
-        if let Some((name, upstream)) = self.repo.upstream() {
-            if let Some(base) = self.merge_base(upstream, &name) {
-                return Ok(self.range(base, format!("merge-base with the upstream {}", short_ref(&name))));
-            }
+        if let Some((name, upstream)) = self.repo.upstream()
+            && let Some(base) = self.merge_base(upstream, &name)
+        {
+            return Ok(self.range(
+                base,
+                format!("merge-base with the upstream {}", short_ref(&name)),
+            ));
         }
         self.default_branch_base("")
     }
 
-    fn from_event(mut self, event: &Event) -> Result<Range, GitError> {
+    fn for_event(mut self, event: &Event) -> Result<Range, GitError> {
         match event.name.as_str() {
             "push" => {
                 let Some(before) = event.str("/before") else {
@@ -85,15 +99,26 @@ impl Finder<'_> {
                     return Ok(self.all(&why, true));
                 }
                 match self.commit_or_fetch(before) {
-                    Some(base) if self.repo.is_shallow() || self.repo.is_ancestor(base, self.head) => {
-                        Ok(self.range(base, "push event: the previous tip of the branch (`before`)".into()))
+                    Some(base)
+                        if self.repo.is_shallow() || self.repo.is_ancestor(base, self.head) =>
+                    {
+                        Ok(self.range(
+                            base,
+                            "push event: the previous tip of the branch (`before`)".into(),
+                        ))
                     }
                     Some(_) => {
-                        let why = format!("the push's previous tip {} is not in the history of HEAD", short(before));
+                        let why = format!(
+                            "the push's previous tip {} is not in the history of HEAD",
+                            short(before)
+                        );
                         Ok(self.all(&why, true))
                     }
                     None => {
-                        let why = format!("the push's previous tip {} could not be found or fetched", short(before));
+                        let why = format!(
+                            "the push's previous tip {} could not be found or fetched",
+                            short(before)
+                        );
                         Ok(self.all(&why, true))
                     }
                 }
@@ -103,19 +128,30 @@ impl Finder<'_> {
                     return self.default_branch_base("pull request event without a base: ");
                 };
                 let Some(base_commit) = self.commit_or_fetch(base_sha) else {
-                    let why = format!("the pull request's base {} could not be found or fetched", short(base_sha));
+                    let why = format!(
+                        "the pull request's base {} could not be found or fetched",
+                        short(base_sha)
+                    );
                     return Ok(self.all(&why, true));
                 };
                 let label = event.str("/pull_request/base/ref").unwrap_or("base");
                 match self.merge_base(base_commit, &format!("refs/heads/{label}")) {
-                    Some(base) => Ok(self.range(base, format!("pull request: merge-base with {label} (three-dot)"))),
+                    Some(base) => Ok(self.range(
+                        base,
+                        format!("pull request: merge-base with {label} (three-dot)"),
+                    )),
                     None => {
-                        let why = format!("no merge-base of the pull request and {label}, even after fetching history");
+                        let why = format!(
+                            "no merge-base of the pull request and {label}, even after fetching history"
+                        );
                         Ok(self.all(&why, true))
                     }
                 }
             }
-            "merge_group" => match event.str("/merge_group/base_sha").and_then(|b| self.commit_or_fetch(b)) {
+            "merge_group" => match event
+                .str("/merge_group/base_sha")
+                .and_then(|b| self.commit_or_fetch(b))
+            {
                 Some(base) => Ok(self.range(base, "merge group: its base commit".into())),
                 None => self.default_branch_base("merge group without a usable base: "),
             },
@@ -130,25 +166,35 @@ impl Finder<'_> {
     fn default_branch_base(mut self, prefix: &str) -> Result<Range, GitError> {
         let name = self.default_branch_name();
         let remote = self.repo.default_remote();
-        let mut tip = self.repo.branch(remote.as_deref().unwrap_or("origin"), &name);
-        if tip.is_none() {
-            if let Some(remote) = &remote {
-                let refspec = format!("+refs/heads/{name}:refs/remotes/{remote}/{name}");
-                let depth = self.repo.is_shallow().then_some(DEEPEN[0].unwrap_or(64));
-                match self.repo.fetch(remote, &[refspec], depth) {
-                    Ok(()) => tip = self.repo.branch(remote, &name),
-                    Err(e) => tracing::debug!("fetching {name}: {e}"),
-                }
+        let mut tip = self
+            .repo
+            .branch(remote.as_deref().unwrap_or("origin"), &name);
+        if tip.is_none()
+            && let Some(remote) = &remote
+        {
+            let refspec = format!("+refs/heads/{name}:refs/remotes/{remote}/{name}");
+            let depth = self.repo.is_shallow().then_some(DEEPEN[0].unwrap_or(64));
+            match self.repo.fetch(remote, &[refspec], depth) {
+                Ok(()) => tip = self.repo.branch(remote, &name),
+                Err(e) => tracing::debug!("fetching {name}: {e}"),
             }
         }
         let Some((refname, tip)) = tip else {
-            let why = format!("{prefix}the default branch `{name}` is not in this clone and could not be fetched");
+            let why = format!(
+                "{prefix}the default branch `{name}` is not in this clone and could not be fetched"
+            );
             return Ok(self.all(&why, true));
         };
         match self.merge_base(tip, &refname) {
-            Some(base) => Ok(self.range(base, format!("{prefix}merge-base with {}", short_ref(&refname)))),
+            Some(base) => Ok(self.range(
+                base,
+                format!("{prefix}merge-base with {}", short_ref(&refname)),
+            )),
             None => {
-                let why = format!("{prefix}no merge-base with {}, even after fetching history", short_ref(&refname));
+                let why = format!(
+                    "{prefix}no merge-base with {}, even after fetching history",
+                    short_ref(&refname)
+                );
                 Ok(self.all(&why, true))
             }
         }
@@ -161,10 +207,19 @@ impl Finder<'_> {
         if let Some(b) = self.event.and_then(Event::default_branch) {
             return b.to_string();
         }
-        if let Some(b) = self.repo.default_remote().and_then(|r| self.repo.remote_default_branch(&r)) {
+        if let Some(b) = self
+            .repo
+            .default_remote()
+            .and_then(|r| self.repo.remote_default_branch(&r))
+        {
             return b;
         }
-        self.config.environments.iter().find(|e| e.latest).map(|e| e.branch.clone()).unwrap_or_else(|| "main".into())
+        self.config
+            .environments
+            .iter()
+            .find(|e| e.latest)
+            .map(|e| e.branch.clone())
+            .unwrap_or_else(|| "main".into())
     }
 
     /// A merge-base of `other` and head, deepening a shallow clone until one shows up. `other_ref`
@@ -177,9 +232,15 @@ impl Finder<'_> {
             return None;
         }
         let remote = self.repo.default_remote()?;
-        let tracking = other_ref.strip_prefix("refs/remotes/").and_then(|r| r.split_once('/')).map(|(_, n)| n);
+        let tracking = other_ref
+            .strip_prefix("refs/remotes/")
+            .and_then(|r| r.split_once('/'))
+            .map(|(_, n)| n);
         let refspecs = match tracking {
-            Some(name) => vec![self.head.to_string(), format!("+refs/heads/{name}:{other_ref}")],
+            Some(name) => vec![
+                self.head.to_string(),
+                format!("+refs/heads/{name}:{other_ref}"),
+            ],
             None => vec![self.head.to_string(), other.to_string()],
         };
         for depth in DEEPEN {
@@ -188,7 +249,11 @@ impl Finder<'_> {
                 tracing::debug!("deepening failed: {e}");
                 continue;
             }
-            let other = if tracking.is_some() { self.repo.refname_or(other_ref, other) } else { other };
+            let other = if tracking.is_some() {
+                self.repo.refname_or(other_ref, other)
+            } else {
+                other
+            };
             if let Ok(Some(base)) = self.repo.merge_base(other, self.head) {
                 return Some(base);
             }
@@ -228,14 +293,27 @@ impl Finder<'_> {
     }
 
     fn range(self, base: Oid, why: String) -> Range {
-        Range { base: Some(base), head: self.head, why, all: None, warnings: self.warnings }
+        Range {
+            base: Some(base),
+            head: self.head,
+            why,
+            all: None,
+            warnings: self.warnings,
+        }
     }
 
     fn all(mut self, why: &str, warn: bool) -> Range {
         if warn {
-            self.warnings.push(format!("{why}: selecting every service"));
+            self.warnings
+                .push(format!("{why}: selecting every service"));
         }
-        Range { base: None, head: self.head, why: why.to_string(), all: Some(why.to_string()), warnings: self.warnings }
+        Range {
+            base: None,
+            head: self.head,
+            why: why.to_string(),
+            all: Some(why.to_string()),
+            warnings: self.warnings,
+        }
     }
 }
 
@@ -244,5 +322,7 @@ fn short(sha: &str) -> &str {
 }
 
 fn short_ref(name: &str) -> &str {
-    name.strip_prefix("refs/remotes/").or_else(|| name.strip_prefix("refs/heads/")).unwrap_or(name)
+    name.strip_prefix("refs/remotes/")
+        .or_else(|| name.strip_prefix("refs/heads/"))
+        .unwrap_or(name)
 }

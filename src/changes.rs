@@ -60,21 +60,41 @@ impl Rules {
             patterns.extend(s.include.iter().map(|g| (g.clone(), Rule::Owns(i))));
             patterns.extend(s.exclude.iter().map(|g| (g.clone(), Rule::Excludes(i))));
         }
-        patterns.extend(config.global.triggers.iter().map(|g| (g.clone(), Rule::Trigger)));
-        patterns.extend(config.global.ignore.iter().map(|g| (g.clone(), Rule::Ignore)));
+        patterns.extend(
+            config
+                .global
+                .triggers
+                .iter()
+                .map(|g| (g.clone(), Rule::Trigger)),
+        );
+        patterns.extend(
+            config
+                .global
+                .ignore
+                .iter()
+                .map(|g| (g.clone(), Rule::Ignore)),
+        );
         // Every pattern was checked when the config was loaded, and paths are escaped.
-        let matcher = Matcher::new(patterns).expect("patterns were validated when ci.toml was loaded");
-        Rules { matcher, services: config.services.len() }
+        let matcher =
+            Matcher::new(patterns).expect("patterns were validated when ci.toml was loaded");
+        Rules {
+            matcher,
+            services: config.services.len(),
+        }
     }
 
     /// Classifies repository-relative paths (`/`-separated, no leading `/`).
     pub fn classify<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Classified {
-        let mut out = Classified { direct: vec![Vec::new(); self.services], ..Classified::default() };
+        let mut out = Classified {
+            direct: vec![Vec::new(); self.services],
+            ..Classified::default()
+        };
         let mut scratch = Vec::new();
         let mut hits: Vec<Rule> = Vec::new();
         for path in paths {
             hits.clear();
-            self.matcher.for_each_match(path, &mut scratch, |r| hits.push(*r));
+            self.matcher
+                .for_each_match(path, &mut scratch, |r| hits.push(*r));
             if hits.contains(&Rule::Ignore) {
                 out.ignored += 1;
                 continue;
@@ -137,10 +157,22 @@ mod tests {
     fn config() -> Config {
         // Service paths must exist on disk: lay them out in a temporary tree.
         let dir = tempfile::tempdir().unwrap();
-        for p in ["services/visits", "services/billing", "services/web", "libs/common"] {
+        for p in [
+            "services/visits",
+            "services/billing",
+            "services/web",
+            "libs/common",
+        ] {
             std::fs::create_dir_all(dir.path().join(p)).unwrap();
         }
-        Config::parse(CONFIG, "ci.toml", Path::new("ci.toml"), dir.path(), Checks::Load).unwrap()
+        Config::parse(
+            CONFIG,
+            "ci.toml",
+            Path::new("ci.toml"),
+            dir.path(),
+            Checks::Load,
+        )
+        .unwrap()
     }
 
     fn affected(paths: &[&str]) -> Vec<(String, Vec<Reason>)> {
@@ -165,7 +197,12 @@ mod tests {
         assert_eq!(
             affected(&["services/visits/src/main.rs"]),
             vec![
-                ("billing".into(), vec![Reason::Dependency { service: "visits".into() }]),
+                (
+                    "billing".into(),
+                    vec![Reason::Dependency {
+                        service: "visits".into()
+                    }]
+                ),
                 ("visits".into(), vec![file("services/visits/src/main.rs")]),
             ]
         );
@@ -173,12 +210,18 @@ mod tests {
 
     #[test]
     fn dependencies_are_transitive() {
-        assert_eq!(names(&["libs/common/lib.rs"]), vec!["billing", "common", "visits"]);
+        assert_eq!(
+            names(&["libs/common/lib.rs"]),
+            vec!["billing", "common", "visits"]
+        );
     }
 
     #[test]
     fn includes_belong_to_the_service() {
-        assert_eq!(names(&["proto/visits/v1/visit.proto"]), vec!["billing", "visits"]);
+        assert_eq!(
+            names(&["proto/visits/v1/visit.proto"]),
+            vec!["billing", "visits"]
+        );
     }
 
     #[test]
@@ -195,7 +238,9 @@ mod tests {
     fn a_trigger_affects_every_service() {
         let all = affected(&["Cargo.lock"]);
         assert_eq!(all.len(), 4);
-        assert!(all.iter().all(|(_, r)| r.contains(&Reason::Trigger { file: "Cargo.lock".into() })));
+        assert!(all.iter().all(|(_, r)| r.contains(&Reason::Trigger {
+            file: "Cargo.lock".into()
+        })));
     }
 
     #[test]
@@ -224,7 +269,11 @@ mod tests {
     fn a_path_hit_twice_is_listed_once() {
         let config = config();
         let c = Rules::new(&config).classify(["proto/visits/x"]);
-        let visits = config.services.iter().position(|s| s.name == "visits").unwrap();
+        let visits = config
+            .services
+            .iter()
+            .position(|s| s.name == "visits")
+            .unwrap();
         assert_eq!(c.direct[visits], vec!["proto/visits/x".to_string()]);
     }
 

@@ -72,20 +72,29 @@ pub fn run(args: Args) -> Result<ExitStatus, Error> {
     }
 }
 
-fn affected(env: &Env, repo: &Repo, file: &std::path::Path, args: AffectedArgs) -> Result<ExitStatus, Error> {
+fn affected(
+    env: &Env,
+    repo: &Repo,
+    file: &std::path::Path,
+    args: AffectedArgs,
+) -> Result<ExitStatus, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
     let event = Event::from_env(env)?;
-    let request = Request { base: args.base, head: Some(args.head), all: args.all };
+    let request = Request {
+        base: args.base,
+        head: Some(args.head),
+        all: args.all,
+    };
     let result = crate::affected::compute(repo, &config, &request, event.as_ref())?;
     for w in &result.warnings {
         report::warn(env, w);
     }
     let out = report::affected::render(&result, args.format, args.explain, Style::for_stdout(env));
     print!("{out}");
-    if env.in_actions() {
-        if let Some(path) = env.get(env_vars::GITHUB_OUTPUT) {
-            report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
-        }
+    if env.in_actions()
+        && let Some(path) = env.get(env_vars::GITHUB_OUTPUT)
+    {
+        report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
     }
     Ok(ExitStatus::Success)
 }
@@ -98,9 +107,18 @@ fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {
         config::display_name(file),
         config.services.len(),
         libraries,
-        if libraries == 1 { "library" } else { "libraries" },
+        if libraries == 1 {
+            "library"
+        } else {
+            "libraries"
+        },
         config.environments.len(),
-        config.environments.iter().map(|e| format!("{} ← {}", e.name, e.branch)).collect::<Vec<_>>().join(", ")
+        config
+            .environments
+            .iter()
+            .map(|e| format!("{} ← {}", e.name, e.branch))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(ExitStatus::Success)
 }

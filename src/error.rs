@@ -56,7 +56,10 @@ pub enum Error {
 
 impl Error {
     pub fn usage(message: impl Into<String>, help: impl Into<Option<String>>) -> Self {
-        Error::Usage { message: message.into(), help: help.into() }
+        Error::Usage {
+            message: message.into(),
+            help: help.into(),
+        }
     }
 
     pub fn exit_status(&self) -> ExitStatus {

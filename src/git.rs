@@ -17,7 +17,9 @@ pub enum GitError {
     #[error("{} is not inside a git repository", path.display())]
     #[diagnostic(
         code(shipit::git::not_a_repository),
-        help("run shipit from a clone of your monorepo (in GitHub Actions: add actions/checkout before shipit)")
+        help(
+            "run shipit from a clone of your monorepo (in GitHub Actions: add actions/checkout before shipit)"
+        )
     )]
     NotARepository { path: PathBuf },
 
@@ -38,7 +40,9 @@ pub enum GitError {
     #[error("`{rev}` does not name a commit in this repository")]
     #[diagnostic(
         code(shipit::git::unknown_revision),
-        help("check the spelling; in a shallow clone, fetch more history (actions/checkout `fetch-depth: 0`)")
+        help(
+            "check the spelling; in a shallow clone, fetch more history (actions/checkout `fetch-depth: 0`)"
+        )
     )]
     UnknownRevision { rev: String },
 
@@ -49,7 +53,9 @@ pub enum GitError {
     #[error("commit {oid} is not in this clone: {why}")]
     #[diagnostic(
         code(shipit::git::missing_object),
-        help("fetch more history (actions/checkout `fetch-depth: 0`), or pass --base with a commit that is present")
+        help(
+            "fetch more history (actions/checkout `fetch-depth: 0`), or pass --base with a commit that is present"
+        )
     )]
     MissingObject { oid: String, why: String },
 
@@ -70,7 +76,9 @@ fn allow_extensions() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: called once, before any repository is opened by this process.
-        let _ = unsafe { git2::opts::set_extensions(&["partialclone", "preciousobjects", "worktreeconfig"]) };
+        let _ = unsafe {
+            git2::opts::set_extensions(&["partialclone", "preciousobjects", "worktreeconfig"])
+        };
     });
 }
 
@@ -79,13 +87,25 @@ impl Repo {
     pub fn discover(start: &Path) -> Result<Repo, GitError> {
         allow_extensions();
         let repo = Repository::discover(start).map_err(|e| match e.code() {
-            ErrorCode::NotFound => GitError::NotARepository { path: start.to_path_buf() },
-            ErrorCode::Owner => GitError::Open { path: start.to_path_buf(), message: e.message().to_string() },
-            _ => GitError::Open { path: start.to_path_buf(), message: e.message().to_string() },
+            ErrorCode::NotFound => GitError::NotARepository {
+                path: start.to_path_buf(),
+            },
+            ErrorCode::Owner => GitError::Open {
+                path: start.to_path_buf(),
+                message: e.message().to_string(),
+            },
+            _ => GitError::Open {
+                path: start.to_path_buf(),
+                message: e.message().to_string(),
+            },
         })?;
         let root = match repo.workdir() {
             Some(w) => w.to_path_buf(),
-            None => return Err(GitError::Bare { path: repo.path().to_path_buf() }),
+            None => {
+                return Err(GitError::Bare {
+                    path: repo.path().to_path_buf(),
+                });
+            }
         };
         let root = root.canonicalize().unwrap_or(root);
         Ok(Repo { repo, root })
@@ -108,8 +128,14 @@ impl Repo {
                 _ => {}
             }
         }
-        let object = self.repo.revparse_single(rev).map_err(|_| GitError::UnknownRevision { rev: rev.into() })?;
-        object.peel_to_commit().map(|c| c.id()).map_err(|_| GitError::UnknownRevision { rev: rev.into() })
+        let object = self
+            .repo
+            .revparse_single(rev)
+            .map_err(|_| GitError::UnknownRevision { rev: rev.into() })?;
+        object
+            .peel_to_commit()
+            .map(|c| c.id())
+            .map_err(|_| GitError::UnknownRevision { rev: rev.into() })
     }
 
     /// True when the commit itself is present (its tree may still need fetching in odd clones).
@@ -125,13 +151,23 @@ impl Repo {
             let commit = self
                 .repo
                 .find_commit(oid)
-                .map_err(|e| GitError::MissingObject { oid: oid.to_string(), why: e.message().to_string() })?;
-            commit.tree().map_err(|e| GitError::MissingObject { oid: oid.to_string(), why: e.message().to_string() })
+                .map_err(|e| GitError::MissingObject {
+                    oid: oid.to_string(),
+                    why: e.message().to_string(),
+                })?;
+            commit.tree().map_err(|e| GitError::MissingObject {
+                oid: oid.to_string(),
+                why: e.message().to_string(),
+            })
         };
         let (old, new) = (tree(base)?, tree(head)?);
         let mut opts = DiffOptions::new();
-        opts.include_typechange(true).ignore_submodules(false).skip_binary_check(true);
-        let diff = self.repo.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))?;
+        opts.include_typechange(true)
+            .ignore_submodules(false)
+            .skip_binary_check(true);
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))?;
         let mut paths = Vec::with_capacity(diff.deltas().len());
         for delta in diff.deltas() {
             let old_path = delta.old_file().path_bytes();
@@ -143,7 +179,12 @@ impl Repo {
                 _ if old_path != new_path => [old_path, new_path],
                 _ => [new_path, None],
             };
-            paths.extend(sides.into_iter().flatten().map(|p| String::from_utf8_lossy(p).into_owned()));
+            paths.extend(
+                sides
+                    .into_iter()
+                    .flatten()
+                    .map(|p| String::from_utf8_lossy(p).into_owned()),
+            );
         }
         Ok(paths)
     }
@@ -183,16 +224,24 @@ impl Repo {
 
     /// The branch that `refs/remotes/<remote>/HEAD` points at, if the clone recorded it.
     pub fn remote_default_branch(&self, remote: &str) -> Option<String> {
-        let head = self.repo.find_reference(&format!("refs/remotes/{remote}/HEAD")).ok()?;
+        let head = self
+            .repo
+            .find_reference(&format!("refs/remotes/{remote}/HEAD"))
+            .ok()?;
         let target = head.symbolic_target()?;
-        target.strip_prefix(&format!("refs/remotes/{remote}/")).map(str::to_string)
+        target
+            .strip_prefix(&format!("refs/remotes/{remote}/"))
+            .map(str::to_string)
     }
 
     /// A branch by name: the remote-tracking one first (what CI has), then the local one.
     pub fn branch(&self, remote: &str, name: &str) -> Option<(String, Oid)> {
-        [format!("refs/remotes/{remote}/{name}"), format!("refs/heads/{name}")]
-            .into_iter()
-            .find_map(|r| self.repo.refname_to_id(&r).ok().map(|oid| (r, oid)))
+        [
+            format!("refs/remotes/{remote}/{name}"),
+            format!("refs/heads/{name}"),
+        ]
+        .into_iter()
+        .find_map(|r| self.repo.refname_to_id(&r).ok().map(|oid| (r, oid)))
     }
 
     /// The commit a ref points at now, or `fallback` when there is no such ref.
@@ -215,15 +264,24 @@ impl Repo {
 
     /// Fetches `refspecs` from `remote`, `depth` commits deep (`None`: all of their history).
     /// Returns an error message when the fetch failed; callers decide what that means.
-    pub fn fetch(&self, remote: &str, refspecs: &[String], depth: Option<u32>) -> Result<(), String> {
-        let mut r = self.repo.find_remote(remote).map_err(|e| e.message().to_string())?;
+    pub fn fetch(
+        &self,
+        remote: &str,
+        refspecs: &[String],
+        depth: Option<u32>,
+    ) -> Result<(), String> {
+        let mut r = self
+            .repo
+            .find_remote(remote)
+            .map_err(|e| e.message().to_string())?;
         let url = r.url().unwrap_or("").to_string();
         match self.fetch_libgit2(&mut r, &url, refspecs, depth) {
             Ok(()) => Ok(()),
             // libgit2's local transport has no shallow support; git's does.
             Err(e) if is_local_url(&url) => {
                 tracing::debug!("libgit2 could not fetch from {url}: {e}; asking the git program");
-                self.fetch_cli(remote, refspecs, depth).map_err(|cli| format!("{e}; git fetch: {cli}"))
+                self.fetch_cli(remote, refspecs, depth)
+                    .map_err(|cli| format!("{e}; git fetch: {cli}"))
             }
             Err(e) => Err(e),
         }
@@ -250,10 +308,10 @@ impl Repo {
                     return Ok(c);
                 }
             }
-            if allowed.contains(git2::CredentialType::SSH_KEY) {
-                if let Some(user) = username {
-                    return git2::Cred::ssh_key_from_agent(user);
-                }
+            if allowed.contains(git2::CredentialType::SSH_KEY)
+                && let Some(user) = username
+            {
+                return git2::Cred::ssh_key_from_agent(user);
             }
             if allowed.contains(git2::CredentialType::DEFAULT) {
                 return git2::Cred::default();
@@ -271,19 +329,33 @@ impl Repo {
         if let Some(d) = depth {
             opts.depth(d.min(i32::MAX as u32) as i32);
         }
-        remote.fetch(refspecs, Some(&mut opts), None).map_err(|e| e.message().to_string())
+        remote
+            .fetch(refspecs, Some(&mut opts), None)
+            .map_err(|e| e.message().to_string())
     }
 
-    fn fetch_cli(&self, remote: &str, refspecs: &[String], depth: Option<u32>) -> Result<(), String> {
+    fn fetch_cli(
+        &self,
+        remote: &str,
+        refspecs: &[String],
+        depth: Option<u32>,
+    ) -> Result<(), String> {
         let mut cmd = Command::new("git");
-        cmd.arg("-C").arg(&self.root).args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]);
+        cmd.arg("-C").arg(&self.root).args([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+        ]);
         match depth {
             Some(d) => cmd.arg(format!("--depth={d}")),
             None if self.is_shallow() => cmd.arg("--unshallow"),
             None => &mut cmd,
         };
         cmd.arg(remote).args(refspecs);
-        let output = cmd.output().map_err(|e| format!("could not run git: {e}"))?;
+        let output = cmd
+            .output()
+            .map_err(|e| format!("could not run git: {e}"))?;
         if output.status.success() {
             Ok(())
         } else {
@@ -303,9 +375,15 @@ fn extra_headers(config: &git2::Config, url: &str) -> Vec<String> {
         return headers;
     };
     while let Some(Ok(entry)) = entries.next() {
-        let (Some(name), Some(value)) = (entry.name(), entry.value()) else { continue };
-        let scope = name.strip_prefix("http.").and_then(|n| n.strip_suffix(".extraheader")).unwrap_or("");
-        let applies = name.eq_ignore_ascii_case("http.extraheader") || (!scope.is_empty() && url.starts_with(scope));
+        let (Some(name), Some(value)) = (entry.name(), entry.value()) else {
+            continue;
+        };
+        let scope = name
+            .strip_prefix("http.")
+            .and_then(|n| n.strip_suffix(".extraheader"))
+            .unwrap_or("");
+        let applies = name.eq_ignore_ascii_case("http.extraheader")
+            || (!scope.is_empty() && url.starts_with(scope));
         if applies && !value.is_empty() {
             headers.push(value.to_string());
         }

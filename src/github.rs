@@ -15,15 +15,25 @@ pub struct Env {
 
 impl Env {
     pub fn from_process() -> Env {
-        Env { vars: std::env::vars().collect() }
+        Env {
+            vars: std::env::vars().collect(),
+        }
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
-        Env { vars: pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn in_actions(&self) -> bool {
@@ -42,7 +52,9 @@ pub struct Event {
 #[error("could not read the GitHub event payload at {}: {why}", path.display())]
 #[diagnostic(
     code(shipit::github::event),
-    help("GITHUB_EVENT_PATH should name the JSON file the runner wrote; unset GITHUB_ACTIONS to run outside Actions")
+    help(
+        "GITHUB_EVENT_PATH should name the JSON file the runner wrote; unset GITHUB_ACTIONS to run outside Actions"
+    )
 )]
 pub struct EventError {
     pub path: PathBuf,
@@ -62,21 +74,35 @@ impl Event {
             None => Value::Null,
             Some(path) => {
                 let path = PathBuf::from(path);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| EventError { path: path.clone(), why: e.to_string() })?;
-                serde_json::from_str(&text).map_err(|e| EventError { path, why: e.to_string() })?
+                let text = std::fs::read_to_string(&path).map_err(|e| EventError {
+                    path: path.clone(),
+                    why: e.to_string(),
+                })?;
+                serde_json::from_str(&text).map_err(|e| EventError {
+                    path,
+                    why: e.to_string(),
+                })?
             }
         };
-        Ok(Some(Event { name: name.to_string(), payload }))
+        Ok(Some(Event {
+            name: name.to_string(),
+            payload,
+        }))
     }
 
     /// A string at a JSON pointer of the payload (`/pull_request/base/sha`).
     pub fn str(&self, pointer: &str) -> Option<&str> {
-        self.payload.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
+        self.payload
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     pub fn bool(&self, pointer: &str) -> bool {
-        self.payload.pointer(pointer).and_then(Value::as_bool).unwrap_or(false)
+        self.payload
+            .pointer(pointer)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     pub fn default_branch(&self) -> Option<&str> {

@@ -27,7 +27,10 @@ fn expand(pattern: &str) -> Vec<String> {
 }
 
 fn compile(glob: &str) -> Result<Glob, globset::Error> {
-    GlobBuilder::new(glob).literal_separator(true).backslash_escape(true).build()
+    GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
 }
 
 /// Checks one pattern, as the config loader does for every glob it reads.
@@ -63,7 +66,11 @@ impl<T> Matcher<T> {
             }
             tags.push(tag);
         }
-        Ok(Matcher { set: builder.build()?, owner, tags })
+        Ok(Matcher {
+            set: builder.build()?,
+            owner,
+            tags,
+        })
     }
 
     /// Calls `f` once for every tag whose pattern matches `path` (a repository-relative path).
@@ -117,12 +124,21 @@ mod tests {
     #[test_case("services/my app", "services/my app/ünïcode.txt", true; "spaces and non-ASCII")]
     #[test_case("**", "anything/at/all", true; "double star alone")]
     fn gitignore_semantics(pattern: &str, path: &str, expected: bool) {
-        assert_eq!(matches(pattern, path), expected, "{pattern:?} against {path:?}");
+        assert_eq!(
+            matches(pattern, path),
+            expected,
+            "{pattern:?} against {path:?}"
+        );
     }
 
     #[test]
     fn each_tag_is_reported_once() {
-        let m = Matcher::new([("a".to_string(), 1), ("a/**".to_string(), 2), ("*.rs".to_string(), 3)]).unwrap();
+        let m = Matcher::new([
+            ("a".to_string(), 1),
+            ("a/**".to_string(), 2),
+            ("*.rs".to_string(), 3),
+        ])
+        .unwrap();
         let mut seen = Vec::new();
         m.for_each_match("a/b.rs", &mut Vec::new(), |t| seen.push(*t));
         seen.sort();

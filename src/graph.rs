@@ -32,7 +32,12 @@ pub struct Hit {
 /// Every service, each with the same reason: when no base can be had, or when asked for all.
 pub fn all(config: &Config, why: &str) -> Vec<Hit> {
     (0..config.services.len())
-        .map(|service| Hit { service, reasons: vec![Reason::All { why: why.to_string() }] })
+        .map(|service| Hit {
+            service,
+            reasons: vec![Reason::All {
+                why: why.to_string(),
+            }],
+        })
         .collect()
 }
 
@@ -46,11 +51,21 @@ pub fn affected(config: &Config, changes: &Classified) -> Vec<Hit> {
     }
     if !changes.triggers.is_empty() {
         for r in reasons.iter_mut() {
-            r.extend(changes.triggers.iter().map(|f| Reason::Trigger { file: f.clone() }));
+            r.extend(
+                changes
+                    .triggers
+                    .iter()
+                    .map(|f| Reason::Trigger { file: f.clone() }),
+            );
         }
     }
 
-    let index: BTreeMap<&str, usize> = config.services.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = config
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, s) in config.services.iter().enumerate() {
         for dep in &s.depends_on {
@@ -63,7 +78,9 @@ pub fn affected(config: &Config, changes: &Classified) -> Vec<Hit> {
     let mut reached: Vec<bool> = (0..n).map(|i| !reasons[i].is_empty()).collect();
     while let Some(d) = queue.pop_front() {
         for &dependent in &dependents[d] {
-            reasons[dependent].push(Reason::Dependency { service: config.services[d].name.clone() });
+            reasons[dependent].push(Reason::Dependency {
+                service: config.services[d].name.clone(),
+            });
             if !reached[dependent] {
                 reached[dependent] = true;
                 queue.push_back(dependent);
@@ -127,7 +144,14 @@ pub fn cycles<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'a str>> 
     let mut seen = BTreeSet::new();
     for &node in graph.keys() {
         if marks.get(node).copied().unwrap_or(Mark::New) == Mark::New {
-            visit(node, graph, &mut marks, &mut Vec::new(), &mut found, &mut seen);
+            visit(
+                node,
+                graph,
+                &mut marks,
+                &mut Vec::new(),
+                &mut found,
+                &mut seen,
+            );
         }
     }
     found

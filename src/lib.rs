@@ -30,7 +30,11 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { ExitStatus::BadInput as u8 } else { 0 });
+            return ExitCode::from(if err.use_stderr() {
+                ExitStatus::BadInput as u8
+            } else {
+                0
+            });
         }
     };
     install_tracing();
@@ -45,7 +49,8 @@ pub fn main() -> ExitCode {
 
 fn install_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env(env_vars::SHIPIT_LOG).unwrap_or_else(|_| EnvFilter::new("off"));
+    let filter =
+        EnvFilter::try_from_env(env_vars::SHIPIT_LOG).unwrap_or_else(|_| EnvFilter::new("off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -13,7 +13,9 @@ pub enum ConfigError {
     #[error("no ci.toml at {}", path.display())]
     #[diagnostic(
         code(shipit::config::missing),
-        help("create ci.toml at the repository root (see the reference ci.toml in shipit's README), or pass --config PATH")
+        help(
+            "create ci.toml at the repository root (see the reference ci.toml in shipit's README), or pass --config PATH"
+        )
     )]
     Missing { path: PathBuf },
 
@@ -43,7 +45,13 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(message: impl Into<String>, span: Range<usize>, label: impl Into<String>) -> Self {
-        Problem { message: message.into(), span, label: label.into(), help: None, also: None }
+        Problem {
+            message: message.into(),
+            span,
+            label: label.into(),
+            help: None,
+            also: None,
+        }
     }
 
     pub fn also(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
@@ -68,12 +76,18 @@ pub struct Problems {
 impl Problems {
     pub fn new(name: &str, text: Arc<String>, problems: Vec<Problem>) -> Self {
         debug_assert!(!problems.is_empty());
-        Problems { source: NamedSource::new(name, text), problems }
+        Problems {
+            source: NamedSource::new(name, text),
+            problems,
+        }
     }
 
     /// One diagnostic per problem, each with the source.
     pub fn each(&self) -> impl Iterator<Item = Problems> + '_ {
-        self.problems.iter().map(|p| Problems { source: self.source.clone(), problems: vec![p.clone()] })
+        self.problems.iter().map(|p| Problems {
+            source: self.source.clone(),
+            problems: vec![p.clone()],
+        })
     }
 
     fn first(&self) -> &Problem {
@@ -90,8 +104,12 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 fn labels(problem: &Problem) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-    let primary = LabeledSpan::new_primary_with_span(Some(problem.label.clone()), problem.span.clone());
-    let also = problem.also.iter().map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), span.clone()));
+    let primary =
+        LabeledSpan::new_primary_with_span(Some(problem.label.clone()), problem.span.clone());
+    let also = problem
+        .also
+        .iter()
+        .map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), span.clone()));
     Some(Box::new(std::iter::once(primary).chain(also)))
 }
 
@@ -100,7 +118,10 @@ impl Diagnostic for Problems {
         Some(Box::new("shipit::config"))
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.first().help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.first()
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
         Some(&self.source)

@@ -47,7 +47,10 @@ pub enum Registry {
     /// The account's ECR registry, found through the AWS SDK.
     Ecr,
     /// An OCI Distribution registry: `oci://HOST[:PORT][/PREFIX]`.
-    Oci { host: String, prefix: Option<String> },
+    Oci {
+        host: String,
+        prefix: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -120,17 +123,31 @@ impl Config {
         let text = match std::fs::read_to_string(file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ConfigError::Missing { path: file.to_path_buf() });
+                return Err(ConfigError::Missing {
+                    path: file.to_path_buf(),
+                });
             }
-            Err(source) => return Err(ConfigError::Read { path: file.to_path_buf(), source }),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: file.to_path_buf(),
+                    source,
+                });
+            }
         };
         Config::parse(&text, &display_name(file), file, root, checks)
     }
 
     /// Parses ci.toml text; `name` is how the file is named in messages.
-    pub fn parse(text: &str, name: &str, file: &Path, root: &Path, checks: Checks) -> Result<Config, ConfigError> {
+    pub fn parse(
+        text: &str,
+        name: &str,
+        file: &Path,
+        root: &Path,
+        checks: Checks,
+    ) -> Result<Config, ConfigError> {
         let text = Arc::new(text.to_string());
-        let invalid = |problems| ConfigError::Invalid(Box::new(Problems::new(name, text.clone(), problems)));
+        let invalid =
+            |problems| ConfigError::Invalid(Box::new(Problems::new(name, text.clone(), problems)));
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim_end_matches('\n').to_string();
@@ -138,7 +155,11 @@ impl Config {
             let problem = Problem::new(format!("{name}: {message}"), span, "here");
             invalid(vec![with_key_help(problem)])
         })?;
-        let mut resolver = Resolver { root, checks, problems: Vec::new() };
+        let mut resolver = Resolver {
+            root,
+            checks,
+            problems: Vec::new(),
+        };
         let config = resolver.resolve(raw, file, root);
         if resolver.problems.is_empty() {
             Ok(config)
@@ -158,8 +179,13 @@ impl Config {
 
 /// Names a file the way a user would type it: relative to the current directory when under it.
 pub fn display_name(file: &Path) -> String {
-    let relative = std::env::current_dir().ok().and_then(|cwd| file.strip_prefix(cwd).ok().map(Path::to_path_buf));
-    relative.unwrap_or_else(|| file.to_path_buf()).display().to_string()
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| file.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    relative
+        .unwrap_or_else(|| file.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn with_key_help(problem: Problem) -> Problem {
@@ -178,12 +204,24 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    fn problem(&mut self, message: impl Into<String>, span: Range<usize>, label: impl Into<String>) {
+    fn problem(
+        &mut self,
+        message: impl Into<String>,
+        span: Range<usize>,
+        label: impl Into<String>,
+    ) {
         self.problems.push(Problem::new(message, span, label));
     }
 
-    fn problem_with_help(&mut self, message: impl Into<String>, span: Range<usize>, label: &str, help: impl Into<String>) {
-        self.problems.push(Problem::new(message, span, label).help(help));
+    fn problem_with_help(
+        &mut self,
+        message: impl Into<String>,
+        span: Range<usize>,
+        label: &str,
+        help: impl Into<String>,
+    ) {
+        self.problems
+            .push(Problem::new(message, span, label).help(help));
     }
 
     fn resolve(&mut self, raw: RawConfig, file: &Path, root: &Path) -> Config {
@@ -194,7 +232,8 @@ impl Resolver<'_> {
             ignore: self.globs(&raw.global.ignore),
         };
         let env_names: BTreeSet<&str> = environments.iter().map(|e| e.name.as_str()).collect();
-        let service_names: BTreeSet<&str> = raw.services.keys().map(|k| k.get_ref().as_str()).collect();
+        let service_names: BTreeSet<&str> =
+            raw.services.keys().map(|k| k.get_ref().as_str()).collect();
         let mut services = Vec::new();
         for (name, service) in &raw.services {
             services.push(self.service(name, service, &project, &env_names, &service_names));
@@ -245,7 +284,11 @@ impl Resolver<'_> {
             None => 10,
             Some(r) if (1..=10_000).contains(r.get_ref()) => *r.get_ref() as u32,
             Some(r) => {
-                self.problem("`retain` must be between 1 and 10000", r.span(), "out of range");
+                self.problem(
+                    "`retain` must be between 1 and 10000",
+                    r.span(),
+                    "out of range",
+                );
                 10
             }
         };
@@ -257,8 +300,16 @@ impl Resolver<'_> {
                 Some(b.into_inner())
             }
         });
-        let initial_version = self.version(raw.initial_version.as_ref()).unwrap_or(Version::new(0, 1, 0));
-        Project { repository, registry, retain, default_branch, initial_version }
+        let initial_version = self
+            .version(raw.initial_version.as_ref())
+            .unwrap_or(Version::new(0, 1, 0));
+        Project {
+            repository,
+            registry,
+            retain,
+            default_branch,
+            initial_version,
+        }
     }
 
     fn version(&mut self, raw: Option<&S<String>>) -> Option<Version> {
@@ -277,7 +328,10 @@ impl Resolver<'_> {
         }
     }
 
-    fn environments(&mut self, raw: Option<BTreeMap<S<String>, RawEnvironment>>) -> Vec<Environment> {
+    fn environments(
+        &mut self,
+        raw: Option<BTreeMap<S<String>, RawEnvironment>>,
+    ) -> Vec<Environment> {
         let Some(raw) = raw else {
             return default_environments();
         };
@@ -322,7 +376,8 @@ impl Resolver<'_> {
                 }
                 latest = Some(name.get_ref().clone());
             }
-            let rollout_timeout = self.duration(env.rollout_timeout.as_ref(), Duration::from_secs(15 * 60));
+            let rollout_timeout =
+                self.duration(env.rollout_timeout.as_ref(), Duration::from_secs(15 * 60));
             let poll_interval = self.duration(env.poll_interval.as_ref(), Duration::from_secs(10));
             let clusters = self.names(&env.clusters, "cluster");
             out.push(Environment {
@@ -362,7 +417,11 @@ impl Resolver<'_> {
             if n.get_ref().trim().is_empty() {
                 self.problem(format!("empty {what} name"), n.span(), "empty");
             } else if !seen.insert(n.get_ref().clone()) {
-                self.problem(format!("{what} `{}` is listed twice", n.get_ref()), n.span(), "repeated");
+                self.problem(
+                    format!("{what} `{}` is listed twice", n.get_ref()),
+                    n.span(),
+                    "repeated",
+                );
             } else {
                 out.push(n.get_ref().clone());
             }
@@ -408,26 +467,51 @@ impl Resolver<'_> {
         for dep in &raw.depends_on {
             let d = dep.get_ref();
             if d == key {
-                self.problem(format!("service `{key}` depends on itself"), dep.span(), "itself");
+                self.problem(
+                    format!("service `{key}` depends on itself"),
+                    dep.span(),
+                    "itself",
+                );
             } else if !service_names.contains(d.as_str()) {
                 let help = match closest(d, service_names) {
-                    Some(c) => format!("did you mean `{c}`? Services are the keys of [services.NAME]"),
+                    Some(c) => {
+                        format!("did you mean `{c}`? Services are the keys of [services.NAME]")
+                    }
                     None => "services are the keys of [services.NAME]".to_string(),
                 };
-                self.problem_with_help(format!("`{d}` in depends_on is not a service"), dep.span(), "unknown service", help);
+                self.problem_with_help(
+                    format!("`{d}` in depends_on is not a service"),
+                    dep.span(),
+                    "unknown service",
+                    help,
+                );
             } else if depends_on.contains(d) {
-                self.problem(format!("`{d}` is listed twice in depends_on"), dep.span(), "repeated");
+                self.problem(
+                    format!("`{d}` is listed twice in depends_on"),
+                    dep.span(),
+                    "repeated",
+                );
             } else {
                 depends_on.push(d.clone());
             }
         }
-        let dockerfile = self.relative(raw.dockerfile.as_ref(), "dockerfile").unwrap_or_else(|| "Dockerfile".into());
-        let context = self.relative(raw.context.as_ref(), "context").unwrap_or_else(|| ".".into());
+        let dockerfile = self
+            .relative(raw.dockerfile.as_ref(), "dockerfile")
+            .unwrap_or_else(|| "Dockerfile".into());
+        let context = self
+            .relative(raw.context.as_ref(), "context")
+            .unwrap_or_else(|| ".".into());
         let task_definition = self.relative(raw.task_definition.as_ref(), "task_definition");
         let version_file = self.relative(raw.version_file.as_ref(), "version_file");
         if let Some(vf) = &raw.version_file {
-            let file_name = Path::new(vf.get_ref()).file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if !matches!(file_name, "Cargo.toml" | "package.json" | "pyproject.toml" | "VERSION") {
+            let file_name = Path::new(vf.get_ref())
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
+            if !matches!(
+                file_name,
+                "Cargo.toml" | "package.json" | "pyproject.toml" | "VERSION"
+            ) {
                 self.problem_with_help(
                     format!("shipit cannot read a version from `{}`", vf.get_ref()),
                     vf.span(),
@@ -436,13 +520,22 @@ impl Resolver<'_> {
                 );
             }
         }
-        let initial_version = self.version(raw.initial_version.as_ref()).unwrap_or(project.initial_version.clone());
+        let initial_version = self
+            .version(raw.initial_version.as_ref())
+            .unwrap_or(project.initial_version.clone());
         let mut environments = BTreeMap::new();
         for (env, over) in &raw.environments {
             if !env_names.contains(env.get_ref().as_str()) {
-                let known = env_names.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+                let known = env_names
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 self.problem_with_help(
-                    format!("service `{key}` has settings for `{}`, which is not an environment", env.get_ref()),
+                    format!(
+                        "service `{key}` has settings for `{}`, which is not an environment",
+                        env.get_ref()
+                    ),
                     env.span(),
                     "unknown environment",
                     format!("the environments are {known}"),
@@ -522,7 +615,10 @@ impl Resolver<'_> {
                     format!("`{p}` does not exist in the repository"),
                     raw.span(),
                     "no such directory",
-                    format!("create it, or fix the path (it is relative to {})", self.root.display()),
+                    format!(
+                        "create it, or fix the path (it is relative to {})",
+                        self.root.display()
+                    ),
                 );
             }
         }
@@ -547,7 +643,13 @@ impl Resolver<'_> {
             }
         };
         if service.image {
-            must_exist(self, raw.context.as_ref().unwrap_or(&raw.path), &service.context, "build context", "create it, or set `context`");
+            must_exist(
+                self,
+                raw.context.as_ref().unwrap_or(&raw.path),
+                &service.context,
+                "build context",
+                "create it, or set `context`",
+            );
             must_exist(
                 self,
                 raw.dockerfile.as_ref().unwrap_or(&raw.path),
@@ -568,30 +670,60 @@ impl Resolver<'_> {
             }
         }
         if let Some(td) = &raw.task_definition {
-            must_exist(self, td, td.get_ref(), "task definition", "create it or fix `task_definition`");
-            if let Ok(text) = std::fs::read_to_string(dir.join(td.get_ref())) {
-                if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
-                    self.problem(format!("task definition `{}` is not JSON: {e}", td.get_ref()), td.span(), "not JSON");
-                }
+            must_exist(
+                self,
+                td,
+                td.get_ref(),
+                "task definition",
+                "create it or fix `task_definition`",
+            );
+            if let Ok(text) = std::fs::read_to_string(dir.join(td.get_ref()))
+                && let Err(e) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                self.problem(
+                    format!("task definition `{}` is not JSON: {e}", td.get_ref()),
+                    td.span(),
+                    "not JSON",
+                );
             }
         }
         if let Some(vf) = &raw.version_file {
-            must_exist(self, vf, vf.get_ref(), "version file", "create it or fix `version_file`");
+            must_exist(
+                self,
+                vf,
+                vf.get_ref(),
+                "version file",
+                "create it or fix `version_file`",
+            );
         }
     }
 
     /// Cycles in depends_on, each reported once at the edge that closes it.
     fn cycles(&mut self, services: &BTreeMap<S<String>, RawService>) {
-        let edges: BTreeMap<&str, Vec<&S<String>>> =
-            services.iter().map(|(name, s)| (name.get_ref().as_str(), s.depends_on.iter().collect())).collect();
+        let edges: BTreeMap<&str, Vec<&S<String>>> = services
+            .iter()
+            .map(|(name, s)| (name.get_ref().as_str(), s.depends_on.iter().collect()))
+            .collect();
         let graph: BTreeMap<&str, Vec<&str>> = edges
             .iter()
-            .map(|(n, deps)| (*n, deps.iter().map(|d| d.get_ref().as_str()).filter(|d| edges.contains_key(d)).collect()))
+            .map(|(n, deps)| {
+                (
+                    *n,
+                    deps.iter()
+                        .map(|d| d.get_ref().as_str())
+                        .filter(|d| edges.contains_key(d))
+                        .collect(),
+                )
+            })
             .collect();
         for cycle in crate::graph::cycles(&graph) {
             let from = cycle[cycle.len() - 2];
             let to = cycle[cycle.len() - 1];
-            let span = edges[from].iter().find(|d| d.get_ref() == to).map(|d| d.span()).unwrap_or(0..0);
+            let span = edges[from]
+                .iter()
+                .find(|d| d.get_ref() == to)
+                .map(|d| d.span())
+                .unwrap_or(0..0);
             self.problem_with_help(
                 format!("depends_on has a cycle: {}", cycle.join(" → ")),
                 span,
@@ -612,19 +744,33 @@ fn default_environments() -> Vec<Environment> {
         poll_interval: Duration::from_secs(10),
         build_args: BTreeMap::new(),
     };
-    vec![env("dev", "development", false), env("prod", "main", true), env("stage", "develop", false)]
+    vec![
+        env("dev", "development", false),
+        env("prod", "main", true),
+        env("stage", "develop", false),
+    ]
 }
 
 /// `./a/b/` → `a/b`; `.` and `./` → `.`.
 fn normalize(p: &str) -> String {
-    let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    if parts.is_empty() { ".".to_string() } else { parts.join("/") }
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
 }
 
 fn valid_service_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
         && name.len() <= 100
 }
 
@@ -636,8 +782,13 @@ fn valid_repository(name: &str) -> bool {
     !name.is_empty()
         && name.split('/').all(|part| {
             !part.is_empty()
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-                && part.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && part.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
+                && part
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
         })
 }
 
@@ -653,20 +804,26 @@ fn parse_registry(s: &str) -> Result<Registry, String> {
         None => (rest, None),
     };
     if host.is_empty() || host.contains(['@', '?', '#', ' ']) {
-        return Err("the host is missing or malformed (credentials go in the environment, not the address)".into());
+        return Err(
+            "the host is missing or malformed (credentials go in the environment, not the address)"
+                .into(),
+        );
     }
-    if let Some((_, port)) = host.rsplit_once(':') {
-        if port.parse::<u16>().is_err() {
-            return Err(format!("`{port}` is not a port"));
-        }
+    if let Some((_, port)) = host.rsplit_once(':')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!("`{port}` is not a port"));
     }
     let prefix = prefix.filter(|p| !p.is_empty());
-    if let Some(p) = prefix {
-        if !valid_repository(p) {
-            return Err(format!("`{p}` is not a valid repository prefix"));
-        }
+    if let Some(p) = prefix
+        && !valid_repository(p)
+    {
+        return Err(format!("`{p}` is not a valid repository prefix"));
     }
-    Ok(Registry::Oci { host: host.to_string(), prefix: prefix.map(str::to_string) })
+    Ok(Registry::Oci {
+        host: host.to_string(),
+        prefix: prefix.map(str::to_string),
+    })
 }
 
 /// `500ms`, `10s`, `15m`, `1h`, `1m30s`.
@@ -684,7 +841,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         }
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -714,12 +873,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
     prev[b.len()]
 }
 
-#[cfg(test)]
-mod tests;

@@ -24,7 +24,11 @@ pub fn render(affected: &Affected, format: Format, explain: bool, style: Style) 
     match format {
         Format::Json => format!("{}\n", serde_json::to_string(affected).unwrap_or_default()),
         Format::Matrix => format!("{}\n", affected.matrix()),
-        Format::Names => affected.services.iter().map(|s| format!("{}\n", s.name)).collect(),
+        Format::Names => affected
+            .services
+            .iter()
+            .map(|s| format!("{}\n", s.name))
+            .collect(),
         Format::Text => text(affected, explain, style),
     }
 }
@@ -36,7 +40,12 @@ fn short(sha: &str) -> &str {
 fn text(affected: &Affected, explain: bool, style: Style) -> String {
     let mut out = String::new();
     let range = match &affected.base {
-        Some(base) => format!("{}..{} ({})", short(base), short(&affected.head), affected.base_source),
+        Some(base) => format!(
+            "{}..{} ({})",
+            short(base),
+            short(&affected.head),
+            affected.base_source
+        ),
         None => format!("head {} ({})", short(&affected.head), affected.base_source),
     };
     if let Some(why) = affected.why_none() {
@@ -45,13 +54,32 @@ fn text(affected: &Affected, explain: bool, style: Style) -> String {
         return out;
     }
     let n = affected.services.len();
-    let heading = format!("{n} of {} service{} affected", affected.counts.services, plural(affected.counts.services));
+    let heading = format!(
+        "{n} of {} service{} affected",
+        affected.counts.services,
+        plural(affected.counts.services)
+    );
     out.push_str(&format!("{} {}\n", style.bold(&heading), style.dim(&range)));
-    let width = affected.services.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let path_width = affected.services.iter().map(|s| s.path.len()).max().unwrap_or(0);
+    let width = affected
+        .services
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0);
+    let path_width = affected
+        .services
+        .iter()
+        .map(|s| s.path.len())
+        .max()
+        .unwrap_or(0);
     for s in &affected.services {
         let kind = if s.image { "" } else { "library" };
-        let line = format!("  {:width$}  {:path_width$}  {}", s.name, s.path, style.dim(kind));
+        let line = format!(
+            "  {:width$}  {:path_width$}  {}",
+            s.name,
+            s.path,
+            style.dim(kind)
+        );
         out.push_str(line.trim_end());
         out.push('\n');
         if explain {
@@ -62,8 +90,14 @@ fn text(affected: &Affected, explain: bool, style: Style) -> String {
 }
 
 fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
-    let files = reasons.iter().filter(|r| matches!(r, Reason::File { .. })).count();
-    let triggers = reasons.iter().filter(|r| matches!(r, Reason::Trigger { .. })).count();
+    let files = reasons
+        .iter()
+        .filter(|r| matches!(r, Reason::File { .. }))
+        .count();
+    let triggers = reasons
+        .iter()
+        .filter(|r| matches!(r, Reason::Trigger { .. }))
+        .count();
     let (mut shown_files, mut shown_triggers) = (0, 0);
     for r in reasons {
         let (rule, what) = match r {
@@ -84,11 +118,17 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
             Reason::Dependency { service } => ("depends on", service.as_str()),
             Reason::All { why } => ("all", why.as_str()),
         };
-        out.push_str(&format!("      {} {what}\n", style.dim(&format!("{rule:<10}"))));
+        out.push_str(&format!(
+            "      {} {what}\n",
+            style.dim(&format!("{rule:<10}"))
+        ));
     }
     for (count, label) in [(files, "changed files"), (triggers, "triggers")] {
         if count > EXPLAIN_FILES {
-            out.push_str(&format!("      {}\n", style.dim(&format!("… and {} more {label}", count - EXPLAIN_FILES))));
+            out.push_str(&format!(
+                "      {}\n",
+                style.dim(&format!("… and {} more {label}", count - EXPLAIN_FILES))
+            ));
         }
     }
 }

@@ -7,13 +7,18 @@ use crate::affected::Affected;
 
 /// Escapes a message for `::warning::` / `::error::` workflow commands.
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Appends `name=value` lines to the `GITHUB_OUTPUT` file. Values must be single lines (JSON is
 /// written compact, so it is).
 pub fn write_outputs(path: &Path, outputs: &[(&str, String)]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let mut text = String::new();
     for (name, value) in outputs {
         debug_assert!(!value.contains('\n'));
@@ -26,7 +31,10 @@ pub fn write_outputs(path: &Path, outputs: &[(&str, String)]) -> std::io::Result
 /// `fromJSON` in `strategy.matrix`), `all` and `count`.
 pub fn affected_outputs(affected: &Affected) -> Vec<(&'static str, String)> {
     vec![
-        ("affected", serde_json::to_string(&affected.names()).unwrap_or_default()),
+        (
+            "affected",
+            serde_json::to_string(&affected.names()).unwrap_or_default(),
+        ),
         ("matrix", affected.matrix().to_string()),
         ("all", affected.all.to_string()),
         ("count", affected.services.len().to_string()),

@@ -35,7 +35,11 @@ impl Style {
     }
 
     pub fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 
     pub fn bold(&self, text: &str) -> String {
@@ -85,7 +89,10 @@ pub fn print_error(err: &crate::Error) {
                     out.push('\n');
                 }
                 if env.in_actions() {
-                    eprintln!("::error title=shipit::{}", github::escape_data(&p.to_string()));
+                    eprintln!(
+                        "::error title=shipit::{}",
+                        github::escape_data(&p.to_string())
+                    );
                 }
                 ok &= handler.render_report(&mut out, &p).is_ok();
             }
@@ -97,7 +104,10 @@ pub fn print_error(err: &crate::Error) {
         }
         _ => {
             if env.in_actions() {
-                eprintln!("::error title=shipit::{}", github::escape_data(&err.to_string()));
+                eprintln!(
+                    "::error title=shipit::{}",
+                    github::escape_data(&err.to_string())
+                );
             }
             handler.render_report(&mut out, err).is_ok()
         }

@@ -32,7 +32,14 @@ image = false
 path = "sites/my site/ünï"
 "#;
 
-const DIRS: &[&str] = &["services/api", "services/web", "services/worker", "libs/common", "sites/my site/ünï", "proto/api"];
+const DIRS: &[&str] = &[
+    "services/api",
+    "services/web",
+    "services/worker",
+    "libs/common",
+    "sites/my site/ünï",
+    "proto/api",
+];
 
 fn repo() -> TestRepo {
     TestRepo::with_config(CONFIG, DIRS)
@@ -40,7 +47,12 @@ fn repo() -> TestRepo {
 
 /// `shipit affected --base B --head H --format json` → the affected names.
 fn names_between(repo: &TestRepo, base: &str, head: &str) -> Vec<String> {
-    let run = shipit_run(&repo.dir, &["affected", "--base", base, "--head", head, "--format", "json"]);
+    let run = shipit_run(
+        &repo.dir,
+        &[
+            "affected", "--base", base, "--head", head, "--format", "json",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.transcript());
     run.names()
 }
@@ -56,7 +68,10 @@ fn modified_added_and_deleted_files() {
     repo.write("services/web/new.js", "new");
     repo.remove("services/worker/old.rs");
     repo.commit("add and delete");
-    assert_eq!(names_between(&repo, &base, "HEAD"), names(&["web", "worker"]));
+    assert_eq!(
+        names_between(&repo, &base, "HEAD"),
+        names(&["web", "worker"])
+    );
 }
 
 #[test]
@@ -64,13 +79,25 @@ fn a_library_change_reaches_its_dependents_transitively() {
     let repo = repo();
     let base = repo.head();
     repo.change("libs/common/lib.rs", "fn x() {}", "fix(common): x");
-    let run = shipit_run(&repo.dir, &["affected", "--base", &base, "--format", "json"]);
+    let run = shipit_run(
+        &repo.dir,
+        &["affected", "--base", &base, "--format", "json"],
+    );
     assert_eq!(run.names(), names(&["api", "common", "worker"]));
     let json = run.json();
-    assert_eq!(json["services"][0]["reasons"], json!([{"kind": "dependency", "service": "common"}]));
-    assert_eq!(json["services"][1]["reasons"], json!([{"kind": "file", "file": "libs/common/lib.rs"}]));
+    assert_eq!(
+        json["services"][0]["reasons"],
+        json!([{"kind": "dependency", "service": "common"}])
+    );
+    assert_eq!(
+        json["services"][1]["reasons"],
+        json!([{"kind": "file", "file": "libs/common/lib.rs"}])
+    );
     assert_eq!(json["services"][1]["image"], json!(false));
-    assert_eq!(json["services"][2]["reasons"], json!([{"kind": "dependency", "service": "api"}]));
+    assert_eq!(
+        json["services"][2]["reasons"],
+        json!([{"kind": "dependency", "service": "api"}])
+    );
 }
 
 #[test]
@@ -80,7 +107,10 @@ fn a_rename_counts_on_both_sides() {
     let base = repo.commit("add");
     repo.git(&["mv", "services/web/moving.txt", "services/worker/moved.txt"]);
     repo.commit("move");
-    assert_eq!(names_between(&repo, &base, "HEAD"), names(&["web", "worker"]));
+    assert_eq!(
+        names_between(&repo, &base, "HEAD"),
+        names(&["web", "worker"])
+    );
 }
 
 #[test]
@@ -100,14 +130,37 @@ fn a_submodule_pointer_move_counts() {
     let first = sub.change("lib.txt", "1", "one");
     let second = sub.change("lib.txt", "2", "two");
     let repo = repo();
-    git(&repo.dir, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", &sub.url(), "services/web/vendor"]);
-    git(&repo.dir.join("services/web/vendor"), &["checkout", "-q", &first]);
+    git(
+        &repo.dir,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &sub.url(),
+            "services/web/vendor",
+        ],
+    );
+    git(
+        &repo.dir.join("services/web/vendor"),
+        &["checkout", "-q", &first],
+    );
     let base = repo.commit("add submodule");
-    git(&repo.dir.join("services/web/vendor"), &["checkout", "-q", &second]);
+    git(
+        &repo.dir.join("services/web/vendor"),
+        &["checkout", "-q", &second],
+    );
     repo.commit("bump submodule");
-    let run = shipit_run(&repo.dir, &["affected", "--base", &base, "--format", "json"]);
-    assert_eq!(run.json()["services"], json!([{"name": "web", "path": "services/web", "image": true,
-        "reasons": [{"kind": "file", "file": "services/web/vendor"}]}]));
+    let run = shipit_run(
+        &repo.dir,
+        &["affected", "--base", &base, "--format", "json"],
+    );
+    assert_eq!(
+        run.json()["services"],
+        json!([{"name": "web", "path": "services/web", "image": true,
+        "reasons": [{"kind": "file", "file": "services/web/vendor"}]}])
+    );
 }
 
 #[test]
@@ -115,8 +168,14 @@ fn paths_with_spaces_and_non_ascii_characters() {
     let repo = repo();
     let base = repo.head();
     repo.change("sites/my site/ünï/pàge één.html", "<p>", "page");
-    let run = shipit_run(&repo.dir, &["affected", "--base", &base, "--format", "json"]);
-    assert_eq!(run.json()["services"][0]["reasons"], json!([{"kind": "file", "file": "sites/my site/ünï/pàge één.html"}]));
+    let run = shipit_run(
+        &repo.dir,
+        &["affected", "--base", &base, "--format", "json"],
+    );
+    assert_eq!(
+        run.json()["services"][0]["reasons"],
+        json!([{"kind": "file", "file": "sites/my site/ünï/pàge één.html"}])
+    );
 }
 
 #[test]
@@ -128,7 +187,10 @@ fn merge_commits_in_the_range() {
     repo.git(&["checkout", "-q", "main"]);
     repo.change("services/worker/b.rs", "b", "fix(worker): b");
     repo.git(&["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
-    assert_eq!(names_between(&repo, &base, "HEAD"), names(&["web", "worker"]));
+    assert_eq!(
+        names_between(&repo, &base, "HEAD"),
+        names(&["web", "worker"])
+    );
     // The merge alone, against its first parent, brings in only the feature's change.
     assert_eq!(names_between(&repo, "HEAD^1", "HEAD"), names(&["web"]));
 }
@@ -143,7 +205,10 @@ fn exclude_and_ignore_win_and_includes_belong() {
     assert!(names_between(&repo, &base, "HEAD").is_empty());
     let docs = repo.head();
     repo.change("proto/api/v1.proto", "syntax", "proto");
-    assert_eq!(names_between(&repo, &docs, "HEAD"), names(&["api", "worker"]));
+    assert_eq!(
+        names_between(&repo, &docs, "HEAD"),
+        names(&["api", "worker"])
+    );
 }
 
 #[test]
@@ -151,9 +216,18 @@ fn a_trigger_selects_every_service_and_says_which_file() {
     let repo = repo();
     let base = repo.head();
     repo.change("Cargo.lock", "# lock", "deps");
-    let run = shipit_run(&repo.dir, &["affected", "--base", &base, "--format", "json"]);
-    assert_eq!(run.names(), names(&["api", "common", "site", "web", "worker"]));
-    assert_eq!(run.json()["services"][3]["reasons"], json!([{"kind": "trigger", "file": "Cargo.lock"}]));
+    let run = shipit_run(
+        &repo.dir,
+        &["affected", "--base", &base, "--format", "json"],
+    );
+    assert_eq!(
+        run.names(),
+        names(&["api", "common", "site", "web", "worker"])
+    );
+    assert_eq!(
+        run.json()["services"][3]["reasons"],
+        json!([{"kind": "trigger", "file": "Cargo.lock"}])
+    );
     assert_eq!(run.json()["all"], json!(false));
 }
 
@@ -162,7 +236,11 @@ fn base_equal_to_head_is_nothing_with_the_reason() {
     let repo = repo();
     let run = shipit_run(&repo.dir, &["affected", "--base", "HEAD", "--head", "HEAD"]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("base and head are the same commit"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("base and head are the same commit"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -173,7 +251,10 @@ fn all_selects_everything_without_a_diff() {
     assert_eq!(json["all"], json!(true));
     assert_eq!(json["base"], json!(null));
     assert_eq!(json["services"].as_array().unwrap().len(), 5);
-    assert_eq!(json["services"][0]["reasons"], json!([{"kind": "all", "why": "--all was given"}]));
+    assert_eq!(
+        json["services"][0]["reasons"],
+        json!([{"kind": "all", "why": "--all was given"}])
+    );
     assert_eq!(json["warnings"], json!([]));
 }
 
@@ -184,11 +265,21 @@ fn push_event_compares_with_before() {
     let repo = repo();
     let before = repo.change("services/web/a", "1", "web");
     repo.change("services/worker/a", "1", "worker");
-    let (run, outputs) = affected_in_actions(&repo.dir, "push", &json!({"before": before, "forced": false}), &[]);
+    let (run, outputs) = affected_in_actions(
+        &repo.dir,
+        "push",
+        &json!({"before": before, "forced": false}),
+        &[],
+    );
     assert_eq!(run.names(), names(&["worker"]));
     assert_eq!(run.json()["base"], json!(before));
     assert!(outputs.contains("affected=[\"worker\"]\n"), "{outputs}");
-    assert!(outputs.contains("matrix={\"include\":[{\"path\":\"services/worker\",\"service\":\"worker\"}]}\n"), "{outputs}");
+    assert!(
+        outputs.contains(
+            "matrix={\"include\":[{\"path\":\"services/worker\",\"service\":\"worker\"}]}\n"
+        ),
+        "{outputs}"
+    );
 }
 
 /// A repository with an origin: `main` with one commit past the import, and a clone of it.
@@ -213,19 +304,33 @@ fn first_push_of_a_branch_uses_the_merge_base_with_the_default_branch() {
     let (run, _) = affected_in_actions(&clone, "push", &payload, &[]);
     // Both commits of the new branch count, not just the last one (HEAD^ would miss `worker`).
     assert_eq!(run.names(), names(&["api", "common", "worker"]));
-    assert_eq!(run.json()["base"], json!(git(&clone, &["rev-parse", "origin/main"])));
+    assert_eq!(
+        run.json()["base"],
+        json!(git(&clone, &["rev-parse", "origin/main"]))
+    );
 }
 
 #[test]
 fn forced_push_selects_everything_with_a_warning() {
     let repo = repo();
     let before = repo.change("services/web/a", "1", "web");
-    let (run, _) = affected_in_actions(&repo.dir, "push", &json!({"before": before, "forced": true}), &[]);
+    let (run, _) = affected_in_actions(
+        &repo.dir,
+        "push",
+        &json!({"before": before, "forced": true}),
+        &[],
+    );
     assert_eq!(run.code, 0);
     let json = run.json();
     assert_eq!(json["all"], json!(true));
     assert_eq!(json["services"].as_array().unwrap().len(), 5);
-    assert!(json["warnings"][0].as_str().unwrap().contains("forced push"), "{json}");
+    assert!(
+        json["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("forced push"),
+        "{json}"
+    );
     assert!(run.stderr.contains("::warning"), "{}", run.stderr);
 }
 
@@ -236,7 +341,12 @@ fn a_before_that_is_not_in_the_history_selects_everything() {
     let (run, _) = affected_in_actions(&repo.dir, "push", &json!({"before": unknown}), &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(run.json()["all"], json!(true));
-    assert!(run.json()["warnings"][0].as_str().unwrap().contains("1234567890ab"));
+    assert!(
+        run.json()["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("1234567890ab")
+    );
 }
 
 #[test]
@@ -275,7 +385,12 @@ fn workflow_dispatch_and_schedule_use_the_merge_base_with_the_default_branch() {
     for event in ["workflow_dispatch", "schedule", "release"] {
         let (run, _) = affected_in_actions(&clone, event, &json!({}), &[]);
         assert_eq!(run.names(), names(&["worker"]), "{event}");
-        assert!(run.json()["base_source"].as_str().unwrap().starts_with(event));
+        assert!(
+            run.json()["base_source"]
+                .as_str()
+                .unwrap()
+                .starts_with(event)
+        );
     }
 }
 
@@ -286,7 +401,12 @@ fn an_event_with_no_default_branch_to_compare_with_selects_everything() {
     let (run, _) = affected_in_actions(&repo.dir, "workflow_dispatch", &json!({}), &[]);
     assert_eq!(run.code, 0);
     assert_eq!(run.json()["all"], json!(true));
-    assert!(run.json()["warnings"][0].as_str().unwrap().contains("default branch `main`"));
+    assert!(
+        run.json()["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("default branch `main`")
+    );
 }
 
 #[test]
@@ -294,7 +414,12 @@ fn merge_group_uses_its_base_sha() {
     let repo = repo();
     let base = repo.head();
     repo.change("services/web/a", "1", "queued");
-    let (run, _) = affected_in_actions(&repo.dir, "merge_group", &json!({"merge_group": {"base_sha": base}}), &[]);
+    let (run, _) = affected_in_actions(
+        &repo.dir,
+        "merge_group",
+        &json!({"merge_group": {"base_sha": base}}),
+        &[],
+    );
     assert_eq!(run.names(), names(&["web"]));
 }
 
@@ -303,7 +428,12 @@ fn base_argument_wins_over_the_event() {
     let repo = repo();
     let base = repo.head();
     repo.change("services/web/a", "1", "web");
-    let (run, _) = affected_in_actions(&repo.dir, "push", &json!({"forced": true, "before": base}), &["--base", &base]);
+    let (run, _) = affected_in_actions(
+        &repo.dir,
+        "push",
+        &json!({"forced": true, "before": base}),
+        &["--base", &base],
+    );
     assert_eq!(run.names(), names(&["web"]));
 }
 
@@ -317,7 +447,10 @@ fn locally_the_upstream_of_the_branch_is_the_base() {
     git(&clone, &["commit", "-q", "-m", "unpushed"]);
     let run = shipit_run(&clone, &["affected", "--format", "json"]);
     assert_eq!(run.names(), names(&["worker"]));
-    assert_eq!(run.json()["base_source"], json!("merge-base with the upstream origin/main"));
+    assert_eq!(
+        run.json()["base_source"],
+        json!("merge-base with the upstream origin/main")
+    );
 }
 
 #[test]
@@ -336,13 +469,25 @@ fn locally_with_nothing_to_compare_with_everything_is_selected_with_a_warning() 
     repo.git(&["branch", "-m", "main", "trunk"]);
     let run = shipit_run(&repo.dir, &["affected"]);
     assert_eq!(run.code, 0);
-    assert!(run.stderr.contains("warning: the default branch `main` is not in this clone"), "{}", run.stderr);
-    assert!(run.stdout.starts_with("5 of 5 services affected"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("warning: the default branch `main` is not in this clone"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.starts_with("5 of 5 services affected"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn the_configured_default_branch_is_used() {
-    let repo = TestRepo::with_config(&format!("[project]\ndefault_branch = \"trunk\"\n{CONFIG}"), DIRS);
+    let repo = TestRepo::with_config(
+        &format!("[project]\ndefault_branch = \"trunk\"\n{CONFIG}"),
+        DIRS,
+    );
     repo.git(&["branch", "-m", "main", "trunk"]);
     repo.git(&["checkout", "-q", "-b", "feature"]);
     repo.change("services/web/a", "1", "web");
@@ -367,7 +512,11 @@ fn depth_one_clone_of_a_file_origin_fetches_the_before_commit() {
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(run.names(), names(&["worker"]));
     assert_eq!(run.json()["warnings"], json!([]));
-    assert_eq!(config_of(&clone), config_before, "shipit must never write git config");
+    assert_eq!(
+        config_of(&clone),
+        config_before,
+        "shipit must never write git config"
+    );
 }
 
 #[test]
@@ -378,11 +527,25 @@ fn depth_one_clone_over_the_git_protocol_fetches_through_libgit2() {
     origin.change("services/worker/a", "1", "worker");
     let daemon = Daemon::serve(origin.dir.parent().unwrap());
     let clone = origin.sibling("shallow-git");
-    git(origin.dir.parent().unwrap(), &["clone", "-q", "--depth", "1", &daemon.url("repo"), "shallow-git"]);
+    git(
+        origin.dir.parent().unwrap(),
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &daemon.url("repo"),
+            "shallow-git",
+        ],
+    );
     let config_before = config_of(&clone);
     let (run, _) = affected_in_actions(&clone, "push", &json!({"before": before}), &[]);
     assert_eq!(run.names(), names(&["worker"]), "{}", run.transcript());
-    assert_eq!(config_of(&clone), config_before, "shipit must never write git config");
+    assert_eq!(
+        config_of(&clone),
+        config_before,
+        "shipit must never write git config"
+    );
 }
 
 #[test]
@@ -399,7 +562,12 @@ fn shallow_pull_request_deepens_until_the_merge_base_is_found() {
     let daemon = Daemon::serve(origin.dir.parent().unwrap());
     for (name, url) in [("pr-git", daemon.url("repo")), ("pr-file", origin.url())] {
         let clone = origin.sibling(name);
-        git(origin.dir.parent().unwrap(), &["clone", "-q", "--depth", "1", "--branch", "feature", &url, name]);
+        git(
+            origin.dir.parent().unwrap(),
+            &[
+                "clone", "-q", "--depth", "1", "--branch", "feature", &url, name,
+            ],
+        );
         let payload = json!({"pull_request": {"base": {"sha": main_tip, "ref": "main"}}});
         let (run, _) = affected_in_actions(&clone, "pull_request", &payload, &[]);
         assert_eq!(run.names(), names(&["web"]), "{name}: {}", run.transcript());
@@ -417,7 +585,12 @@ fn shallow_clone_without_a_reachable_origin_selects_everything_never_nothing() {
     let (run, _) = affected_in_actions(&clone, "push", &json!({"before": before}), &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert_eq!(run.json()["all"], json!(true));
-    assert!(run.json()["warnings"][0].as_str().unwrap().contains("could not be found or fetched"));
+    assert!(
+        run.json()["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("could not be found or fetched")
+    );
 }
 
 #[test]
@@ -429,7 +602,10 @@ fn partial_clone_without_blobs_needs_no_blob() {
     let clone = origin.clone_to("partial", &["--filter=blob:none", "--no-checkout"]);
     git(&clone, &["checkout", "-q", "main"]);
     // The first version of the changed file: only the base commit's tree names it.
-    let blob = git(&clone, &["rev-parse", &format!("{base}:services/web/README.txt")]);
+    let blob = git(
+        &clone,
+        &["rev-parse", &format!("{base}:services/web/README.txt")],
+    );
     let missing = |dir: &std::path::Path| {
         !crate::support::git::git_command(dir)
             .args(["cat-file", "-e", &blob])

@@ -27,14 +27,28 @@ path = "libs/common"
 image = false
 "#;
 
-const DIRS: &[&str] = &["services/visits", "services/billing", "services/web", "libs/common", "proto/visits"];
+const DIRS: &[&str] = &[
+    "services/visits",
+    "services/billing",
+    "services/web",
+    "libs/common",
+    "proto/visits",
+];
 
 /// The example history: a fix in the shared library, a feature in visits, a docs-only change.
 fn history() -> (TestRepo, String) {
     let repo = TestRepo::with_config(CONFIG, DIRS);
     let base = repo.head();
-    repo.change("libs/common/money.rs", "pub fn cents() {}", "fix(common): round cents");
-    repo.change("proto/visits/v1.proto", "syntax = \"proto3\";", "feat(visits): v1 proto");
+    repo.change(
+        "libs/common/money.rs",
+        "pub fn cents() {}",
+        "fix(common): round cents",
+    );
+    repo.change(
+        "proto/visits/v1.proto",
+        "syntax = \"proto3\";",
+        "feat(visits): v1 proto",
+    );
     repo.change("services/web/README.md", "docs", "docs(web): readme");
     (repo, base)
 }
@@ -78,7 +92,10 @@ fn format_names() {
 #[test]
 fn nothing_affected_by_a_docs_only_change() {
     let (repo, _) = history();
-    assert_snapshot!(transcript(&repo, &shipit_run(&repo.dir, &["affected", "--base", "HEAD~1"])));
+    assert_snapshot!(transcript(
+        &repo,
+        &shipit_run(&repo.dir, &["affected", "--base", "HEAD~1"])
+    ));
 }
 
 #[test]
@@ -89,7 +106,10 @@ fn more_than_ten_files_are_summarised_in_explain() {
         repo.write(&format!("services/web/src/{i:02}.js"), "x");
     }
     repo.commit("many files");
-    assert_snapshot!(transcript(&repo, &shipit_run(&repo.dir, &["affected", "--base", &base, "--explain"])));
+    assert_snapshot!(transcript(
+        &repo,
+        &shipit_run(&repo.dir, &["affected", "--base", &base, "--explain"])
+    ));
 }
 
 // --- bad input: one clear message, exit 2 ---------------------------------------------------------
@@ -107,13 +127,19 @@ fn with_config(toml: &str, args: &[&str]) -> String {
 
 #[test]
 fn error_unknown_key() {
-    let toml = CONFIG.replace("depends_on = [\"common\"]\n\n[services.web]", "depends_on = [\"common\"]\n\n[services.web]\ndockerfil = \"Dockerfile\"");
+    let toml = CONFIG.replace(
+        "depends_on = [\"common\"]\n\n[services.web]",
+        "depends_on = [\"common\"]\n\n[services.web]\ndockerfil = \"Dockerfile\"",
+    );
     assert_snapshot!(with_config(&toml, &["affected"]));
 }
 
 #[test]
 fn error_toml_syntax() {
-    assert_snapshot!(with_config("[services.web\npath = \"services/web\"\n", &["affected"]));
+    assert_snapshot!(with_config(
+        "[services.web\npath = \"services/web\"\n",
+        &["affected"]
+    ));
 }
 
 #[test]
@@ -124,19 +150,27 @@ fn error_bad_glob() {
 
 #[test]
 fn error_unknown_dependency_with_a_suggestion() {
-    let toml = CONFIG.replace("[services.billing]\npath = \"services/billing\"\ndepends_on = [\"common\"]", "[services.billing]\npath = \"services/billing\"\ndepends_on = [\"comon\"]");
+    let toml = CONFIG.replace(
+        "[services.billing]\npath = \"services/billing\"\ndepends_on = [\"common\"]",
+        "[services.billing]\npath = \"services/billing\"\ndepends_on = [\"comon\"]",
+    );
     assert_snapshot!(with_config(&toml, &["affected"]));
 }
 
 #[test]
 fn error_dependency_cycle() {
-    let toml = CONFIG.replace("path = \"libs/common\"\n", "path = \"libs/common\"\ndepends_on = [\"visits\"]\n");
+    let toml = CONFIG.replace(
+        "path = \"libs/common\"\n",
+        "path = \"libs/common\"\ndepends_on = [\"visits\"]\n",
+    );
     assert_snapshot!(with_config(&toml, &["validate"]));
 }
 
 #[test]
 fn error_two_environments_on_one_branch() {
-    let toml = format!("{CONFIG}\n[environments.prod]\nbranch = \"main\"\nlatest = true\n\n[environments.stage]\nbranch = \"main\"\n");
+    let toml = format!(
+        "{CONFIG}\n[environments.prod]\nbranch = \"main\"\nlatest = true\n\n[environments.stage]\nbranch = \"main\"\n"
+    );
     assert_snapshot!(with_config(&toml, &["validate"]));
 }
 
@@ -157,7 +191,9 @@ fn error_several_problems_are_reported_together() {
 
 #[test]
 fn error_unknown_environment_in_a_service_override() {
-    let toml = format!("{CONFIG}\n[services.web.environments.production]\ndockerfile = \"Dockerfile.prod\"\n");
+    let toml = format!(
+        "{CONFIG}\n[services.web.environments.production]\ndockerfile = \"Dockerfile.prod\"\n"
+    );
     assert_snapshot!(with_config(&toml, &["validate"]));
 }
 
@@ -177,7 +213,10 @@ fn error_not_a_git_repository() {
 
 #[test]
 fn error_unknown_revision() {
-    assert_snapshot!(with_config(CONFIG, &["affected", "--base", "no-such-branch"]));
+    assert_snapshot!(with_config(
+        CONFIG,
+        &["affected", "--base", "no-such-branch"]
+    ));
 }
 
 #[test]
@@ -224,7 +263,14 @@ fn the_reference_ci_toml_at_the_root_is_valid() {
     let run = shipit_run(root, &["validate"]);
     assert_eq!(run.code, 0, "{}", run.transcript());
     let example = root.join("examples/monorepo");
-    let run = shipit_run(root, &["validate", "--config", example.join("ci.toml").to_str().unwrap()]);
+    let run = shipit_run(
+        root,
+        &[
+            "validate",
+            "--config",
+            example.join("ci.toml").to_str().unwrap(),
+        ],
+    );
     // The example's paths are relative to its own root, not to this repository's: it is checked
     // by examples/demo.sh, which makes it a repository of its own.
     assert_eq!(run.code, 2, "{}", run.transcript());

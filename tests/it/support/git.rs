@@ -16,7 +16,9 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         dir.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout).trim_end().to_string()
+    String::from_utf8_lossy(&output.stdout)
+        .trim_end()
+        .to_string()
 }
 
 pub fn git_command(dir: &Path) -> Command {
@@ -33,7 +35,14 @@ pub fn git_command(dir: &Path) -> Command {
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
         .env("GIT_AUTHOR_DATE", &date)
         .env("GIT_COMMITTER_DATE", &date)
-        .args(["-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always", "-c", "advice.detachedHead=false"]);
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "protocol.file.allow=always",
+            "-c",
+            "advice.detachedHead=false",
+        ]);
     cmd
 }
 
@@ -46,7 +55,10 @@ pub struct TestRepo {
 impl TestRepo {
     /// An empty repository on `main`.
     pub fn new() -> TestRepo {
-        let tmp = tempfile::Builder::new().prefix("shipit-it").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("shipit-it")
+            .tempdir()
+            .unwrap();
         let dir = tmp.path().join("repo");
         std::fs::create_dir_all(&dir).unwrap();
         git(&dir, &["init", "-q", "-b", "main"]);
@@ -132,18 +144,30 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn serve(base: &Path) -> Daemon {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("git")
-            .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--enable=upload-pack"])
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                "--enable=upload-pack",
+            ])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("git daemon starts");
+        // Built before waiting, so that a daemon that never answers is killed when this panics.
+        let daemon = Daemon { child, port };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Daemon { child, port };
+                return daemon;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

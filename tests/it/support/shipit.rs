@@ -13,25 +13,40 @@ pub struct Run {
 impl Run {
     /// Exit code, stdout and stderr, for snapshots.
     pub fn transcript(&self) -> String {
-        format!("exit: {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// The affected service names from `--format json` output.
     pub fn names(&self) -> Vec<String> {
         let json = self.json();
-        json["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
 /// A `shipit` command in `dir`, with no GitHub Actions variables and no colour.
 pub fn shipit(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipit"));
-    cmd.current_dir(dir).env("NO_COLOR", "1").env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_CONFIG_GLOBAL", "/dev/null");
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
     for (k, _) in std::env::vars() {
         if k.starts_with("GITHUB_") || k == "CLICOLOR_FORCE" || k == "SHIPIT_LOG" {
             cmd.env_remove(k);
@@ -57,7 +72,12 @@ pub fn shipit_run(dir: &Path, args: &[&str]) -> Run {
 }
 
 /// `shipit affected --format json ARGS...` under a GitHub Actions event with this payload.
-pub fn affected_in_actions(dir: &Path, event: &str, payload: &serde_json::Value, args: &[&str]) -> (Run, String) {
+pub fn affected_in_actions(
+    dir: &Path,
+    event: &str,
+    payload: &serde_json::Value,
+    args: &[&str],
+) -> (Run, String) {
     let tmp = tempfile::tempdir().unwrap();
     let event_path = tmp.path().join("event.json");
     std::fs::write(&event_path, payload.to_string()).unwrap();
@@ -84,10 +104,19 @@ pub fn redact(text: &str, dirs: &[&Path]) -> String {
     let bytes: Vec<char> = out.chars().collect();
     let mut i = 0;
     while i < bytes.len() {
-        let run = bytes[i..].iter().take_while(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()).count();
+        let run = bytes[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            .count();
         let boundary_before = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        let boundary_after = bytes.get(i + run).is_none_or(|c| !c.is_ascii_alphanumeric());
-        if boundary_before && boundary_after && (run == 40 || run == 12) && bytes[i..i + run].iter().any(|c| c.is_ascii_digit()) {
+        let boundary_after = bytes
+            .get(i + run)
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        if boundary_before
+            && boundary_after
+            && (run == 40 || run == 12)
+            && bytes[i..i + run].iter().any(|c| c.is_ascii_digit())
+        {
             result.push_str(if run == 40 { "[SHA]" } else { "[SHORT]" });
             i += run;
         } else {
