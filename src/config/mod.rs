@@ -884,3 +884,152 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indoc::indoc;
+    use test_case::test_case;
+
+    /// Parses `toml` in a temporary tree where every service path exists.
+    fn parse(toml: &str) -> Result<Config, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        for p in ["a", "b", "libs/c"] {
+            std::fs::create_dir_all(dir.path().join(p)).unwrap();
+        }
+        Config::parse(
+            toml,
+            "ci.toml",
+            Path::new("ci.toml"),
+            dir.path(),
+            Checks::Load,
+        )
+        .map_err(|e| match e {
+            ConfigError::Invalid(p) => p.problems.iter().map(|p| p.message.clone()).collect(),
+            other => vec![other.to_string()],
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("[services.a]\npath = \"a\"\n").unwrap();
+        assert_eq!(c.project.repository, "{service}");
+        assert_eq!(c.project.registry, Registry::Ecr);
+        assert_eq!(c.project.retain, 10);
+        assert_eq!(c.project.initial_version, Version::new(0, 1, 0));
+        let envs: Vec<_> = c
+            .environments
+            .iter()
+            .map(|e| (e.name.as_str(), e.branch.as_str(), e.latest))
+            .collect();
+        assert_eq!(
+            envs,
+            [
+                ("dev", "development", false),
+                ("prod", "main", true),
+                ("stage", "develop", false)
+            ]
+        );
+        let a = &c.services[0];
+        assert_eq!(
+            (a.dockerfile.as_str(), a.context.as_str()),
+            ("Dockerfile", ".")
+        );
+        assert_eq!((a.ecs_service.as_str(), a.container.as_str()), ("a", "a"));
+        assert!(a.image);
+    }
+
+    #[test]
+    fn everything_resolves() {
+        let c = parse(indoc! {r#"
+            [project]
+            repository = "clinic/{service}"
+            registry = "oci://127.0.0.1:5000/team"
+            retain = 3
+            initial_version = "1.0.0"
+
+            [environments.prod]
+            branch = "main"
+            latest = true
+            clusters = ["x", "y"]
+            rollout_timeout = "1m30s"
+            poll_interval = "500ms"
+
+            [services.a]
+            path = "./a/"
+            depends_on = ["c"]
+            version_file = "VERSION"
+
+            [services.a.environments.prod]
+            dockerfile = "Dockerfile.prod"
+            build_args = { URL = "https://example.com" }
+            clusters = ["x"]
+
+            [services.c]
+            path = "libs/c"
+            image = false
+        "#})
+        .unwrap();
+        assert_eq!(
+            c.project.registry,
+            Registry::Oci {
+                host: "127.0.0.1:5000".into(),
+                prefix: Some("team".into())
+            }
+        );
+        assert_eq!(c.environments[0].rollout_timeout, Duration::from_secs(90));
+        assert_eq!(c.environments[0].poll_interval, Duration::from_millis(500));
+        let a = c.service("a").unwrap();
+        assert_eq!(a.path, "a");
+        assert_eq!(a.initial_version, Version::new(1, 0, 0));
+        assert_eq!(
+            a.environments["prod"].clusters.as_deref(),
+            Some(&["x".to_string()][..])
+        );
+        assert_eq!(c.environment_for_branch("main").unwrap().name, "prod");
+        assert!(c.environment_for_branch("feature").is_none());
+    }
+
+    #[test_case("[services.a]\npath = \"a\"\nimage = \"yes\"\n", "invalid type"; "wrong type")]
+    #[test_case("[services.a]\n", "missing field `path`"; "missing path")]
+    #[test_case("[project]\nrepository = \"Clinic/{service}\"\n", "not a valid image repository template"; "uppercase repository")]
+    #[test_case("[project]\nregistry = \"oci://host:port\"\n", "`port` is not a port"; "bad port")]
+    #[test_case("[project]\nregistry = \"oci://user:pw@host\"\n", "credentials go in the environment"; "credentials in the address")]
+    #[test_case("[project]\ninitial_version = \"1.0\"\n", "is not a version"; "short version")]
+    #[test_case("[environments.Prod]\nbranch = \"main\"\n", "cannot be a tag prefix"; "uppercase environment")]
+    #[test_case("[environments.a]\nbranch = \"main\"\nlatest = true\n[environments.b]\nbranch = \"dev\"\nlatest = true\n", "`latest` is set on both"; "two latest")]
+    #[test_case("[environments.a]\nbranch = \"main\"\nclusters = [\"x\", \"x\"]\n", "listed twice"; "repeated cluster")]
+    #[test_case("[environments.a]\nbranch = \"main\"\npoll_interval = \"0s\"\n", "is not a duration"; "zero duration")]
+    #[test_case("[services.A]\npath = \"a\"\n", "cannot name an image"; "uppercase service")]
+    #[test_case("[services.a]\npath = \"../a\"\n", "must stay inside the repository"; "path outside")]
+    #[test_case("[services.a]\npath = \"a\"\ndepends_on = [\"a\"]\n", "depends on itself"; "self dependency")]
+    #[test_case("[services.a]\npath = \"a\"\nversion_file = \"setup.py\"\n", "cannot read a version"; "unknown version file")]
+    #[test_case("[services.a]\npath = \"a\"\ndockerfile = \"/etc/Dockerfile\"\n", "must be a relative path"; "absolute dockerfile")]
+    #[test_case("[services.a]\npath = \"a\"\ndepends_on = [\"b\"]\n[services.b]\npath = \"b\"\ndepends_on = [\"a\"]\n", "cycle: a → b → a"; "cycle")]
+    fn problems(toml: &str, expected: &str) {
+        let problems = parse(toml).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected:?} not in {problems:#?}"
+        );
+    }
+
+    #[test_case("10s", Some(10_000); "seconds")]
+    #[test_case("15m", Some(900_000); "minutes")]
+    #[test_case("1h", Some(3_600_000); "hours")]
+    #[test_case("1m30s", Some(90_000); "compound")]
+    #[test_case("250ms", Some(250); "milliseconds")]
+    #[test_case("10", None; "no unit")]
+    #[test_case("s", None; "no number")]
+    #[test_case("1d", None; "unknown unit")]
+    #[test_case("", None; "empty")]
+    fn durations(text: &str, millis: Option<u64>) {
+        assert_eq!(parse_duration(text).map(|d| d.as_millis() as u64), millis);
+    }
+
+    #[test]
+    fn a_typo_gets_a_suggestion_and_a_stranger_does_not() {
+        let known: BTreeSet<&str> = ["common", "visits"].into();
+        assert_eq!(closest("comon", &known), Some("common"));
+        assert_eq!(closest("payments", &known), None);
+    }
+}

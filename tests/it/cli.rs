@@ -275,3 +275,21 @@ fn the_reference_ci_toml_at_the_root_is_valid() {
     // by examples/demo.sh, which makes it a repository of its own.
     assert_eq!(run.code, 2, "{}", run.transcript());
 }
+
+#[test]
+fn colour_only_when_asked_and_never_with_no_color() {
+    let (repo, base) = history();
+    let run_with = |vars: &[(&str, &str)]| {
+        let mut cmd = crate::support::shipit::shipit(&repo.dir);
+        cmd.env_remove("NO_COLOR")
+            .args(["affected", "--base", &base]);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        crate::support::shipit::run(cmd).stdout
+    };
+    // Not a terminal: plain.
+    assert!(!run_with(&[]).contains('\x1b'));
+    assert!(run_with(&[("CLICOLOR_FORCE", "1")]).contains("\x1b[1m"));
+    assert!(!run_with(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'));
+}

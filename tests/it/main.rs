@@ -4,3 +4,4 @@
 mod affected;
 mod cli;
 mod support;
+mod workflows;
