@@ -19,6 +19,7 @@ pub mod glob;
 pub mod graph;
 pub mod registry;
 pub mod report;
+pub mod version;
 
 use std::process::ExitCode;
 
