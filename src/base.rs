@@ -326,3 +326,24 @@ fn short_ref(name: &str) -> &str {
         .or_else(|| name.strip_prefix("refs/heads/"))
         .unwrap_or(name)
 }
+
+/// Makes the history between `base` and `head` walkable in a shallow clone, deepening it as needed,
+/// so that every commit message of the range is seen. False when it could not be had.
+pub fn ensure_history(repo: &Repo, base: Oid, head: Oid) -> bool {
+    if !repo.is_shallow() || repo.is_ancestor(base, head) {
+        return true;
+    }
+    let Some(remote) = repo.default_remote() else {
+        return false;
+    };
+    for depth in DEEPEN {
+        if let Err(e) = repo.fetch(&remote, &[head.to_string()], depth) {
+            tracing::debug!("deepening for the commits of the range: {e}");
+            continue;
+        }
+        if repo.is_ancestor(base, head) {
+            return true;
+        }
+    }
+    false
+}

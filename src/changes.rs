@@ -16,6 +16,14 @@ enum Rule {
     Ignore,
 }
 
+/// Buffers reused from one path to the next, so that matching allocates nothing per path.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    globs: Vec<usize>,
+    hits: Vec<Rule>,
+    pub owners: Vec<usize>,
+}
+
 /// The compiled rules of one config.
 #[derive(Debug)]
 pub struct Rules {
@@ -81,6 +89,31 @@ impl Rules {
             matcher,
             services: config.services.len(),
         }
+    }
+
+    /// Matches one path: the services that own it (under their path or includes, not excluded) go
+    /// to `scratch.owners`, every rule hit to `scratch.hits`. False when `global.ignore` drops it.
+    pub fn owners(&self, path: &str, scratch: &mut Scratch) -> bool {
+        let Scratch {
+            globs,
+            hits,
+            owners,
+        } = scratch;
+        hits.clear();
+        owners.clear();
+        self.matcher.for_each_match(path, globs, |r| hits.push(*r));
+        if hits.contains(&Rule::Ignore) {
+            return false;
+        }
+        for r in hits.iter() {
+            if let Rule::Owns(i) = *r {
+                // A path can be a service's through its path and an include: count it once.
+                if !hits.contains(&Rule::Excludes(i)) && owners.last() != Some(&i) {
+                    owners.push(i);
+                }
+            }
+        }
+        true
     }
 
     /// Classifies repository-relative paths (`/`-separated, no leading `/`).

@@ -28,12 +28,15 @@ pub struct Args {
 enum Command {
     /// List the services that a change affects, and why.
     Affected(AffectedArgs),
+    /// Show what a release of a branch would do: versions, tags, build/promote/skip, clusters.
+    Plan(PlanArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
     Validate,
 }
 
+/// Which commits to compare, as for `shipit affected`.
 #[derive(Debug, clap::Args)]
-struct AffectedArgs {
+struct RangeArgs {
     /// The commit to compare with [default: from the GitHub event, else the merge-base with the
     /// branch's upstream or the default branch]
     #[arg(long, value_name = "REV")]
@@ -44,6 +47,41 @@ struct AffectedArgs {
     /// Select every service, without comparing anything
     #[arg(long, conflicts_with = "base")]
     all: bool,
+}
+
+impl RangeArgs {
+    fn request(self) -> Request {
+        Request {
+            base: self.base,
+            head: Some(self.head),
+            all: self.all,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct PlanArgs {
+    /// The branch being released; it picks the environment [default: the current branch, or
+    /// GITHUB_REF_NAME under GitHub Actions]
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
+    #[command(flatten)]
+    range: RangeArgs,
+    /// Only this service (repeatable)
+    #[arg(long = "service", value_name = "NAME")]
+    services: Vec<String>,
+    /// Plan without asking the registry: versions and actions are unknown
+    #[arg(long)]
+    offline: bool,
+    /// How to print the plan
+    #[arg(long, value_enum, default_value_t = report::plan::Format::Text)]
+    format: report::plan::Format,
+}
+
+#[derive(Debug, clap::Args)]
+struct AffectedArgs {
+    #[command(flatten)]
+    range: RangeArgs,
     /// How to print the result
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -68,6 +106,7 @@ pub fn run(args: Args) -> Result<ExitStatus, Error> {
     };
     match args.command {
         Command::Affected(a) => affected(&env, &repo, &file, a),
+        Command::Plan(a) => plan(&env, &repo, &file, a),
         Command::Validate => validate(&repo, &file),
     }
 }
@@ -80,11 +119,7 @@ fn affected(
 ) -> Result<ExitStatus, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
     let event = Event::from_env(env)?;
-    let request = Request {
-        base: args.base,
-        head: Some(args.head),
-        all: args.all,
-    };
+    let request = args.range.request();
     let result = crate::affected::compute(repo, &config, &request, event.as_ref())?;
     for w in &result.warnings {
         report::warn(env, w);
@@ -96,6 +131,60 @@ fn affected(
     {
         report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
     }
+    Ok(ExitStatus::Success)
+}
+
+/// The branch a command is about: `--branch`, else GitHub's ref name, else the checked-out branch.
+fn branch(env: &Env, repo: &Repo, given: Option<String>) -> Result<String, Error> {
+    given
+        .or_else(|| {
+            env.in_actions()
+                .then(|| env.get(env_vars::GITHUB_REF_NAME).map(str::to_string))
+                .flatten()
+        })
+        .or_else(|| repo.current_branch())
+        .ok_or_else(|| {
+            Error::usage(
+                "no branch to release: HEAD is detached",
+                Some("pass --branch BRANCH".to_string()),
+            )
+        })
+}
+
+/// The one tokio runtime, built at the top for the commands that talk to services.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn plan(
+    env: &Env,
+    repo: &Repo,
+    file: &std::path::Path,
+    args: PlanArgs,
+) -> Result<ExitStatus, Error> {
+    let config = Config::load(file, repo.root(), Checks::Load)?;
+    let event = Event::from_env(env)?;
+    let request = crate::plan::inputs::PlanRequest {
+        branch: branch(env, repo, args.branch)?,
+        range: args.range.request(),
+        services: args.services,
+    };
+    let plan = runtime()?.block_on(async {
+        let client = match args.offline {
+            true => None,
+            false => Some(crate::registry::Client::connect(&config, env).await?),
+        };
+        crate::plan::inputs::plan(repo, &config, event.as_ref(), &request, client.as_ref()).await
+    })?;
+    for w in &plan.warnings {
+        report::warn(env, w);
+    }
+    print!(
+        "{}",
+        report::plan::render(&plan, args.format, Style::for_stdout(env))
+    );
     Ok(ExitStatus::Success)
 }
 

@@ -64,6 +64,22 @@ pub enum GitError {
     Other(#[from] git2::Error),
 }
 
+/// One commit of a range, with the paths it changed.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub id: Oid,
+    pub message: String,
+    pub paths: Vec<String>,
+}
+
+/// One file of a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub path: String,
+    pub id: Oid,
+    pub mode: u32,
+}
+
 /// A repository with a working tree.
 pub struct Repo {
     repo: Repository,
@@ -187,6 +203,81 @@ impl Repo {
             );
         }
         Ok(paths)
+    }
+
+    /// The commits in `base..head` (reachable from head, not from base), newest first, each with the
+    /// paths it changed against its first parent. Merge commits are included, diffed against their
+    /// first parent, as are the commits they bring in.
+    pub fn commits(&self, base: Option<Oid>, head: Oid) -> Result<Vec<Commit>, GitError> {
+        let mut walk = self.repo.revwalk()?;
+        walk.push(head)?;
+        if let Some(base) = base {
+            walk.hide(base)?;
+        }
+        let mut out = Vec::new();
+        for oid in walk {
+            let oid = oid?;
+            let commit = self.repo.find_commit(oid)?;
+            let paths = match commit.parents().next() {
+                Some(parent) => self.changed_paths(parent.id(), oid)?,
+                None => self
+                    .tree_entries(oid)?
+                    .into_iter()
+                    .map(|e| e.path)
+                    .collect(),
+            };
+            out.push(Commit {
+                id: oid,
+                message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                paths,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every file (and submodule) in a commit's tree, with its object id and mode, sorted by path.
+    /// Blobs are named, never read.
+    pub fn tree_entries(&self, commit: Oid) -> Result<Vec<TreeEntry>, GitError> {
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|e| GitError::MissingObject {
+                oid: commit.to_string(),
+                why: e.message().to_string(),
+            })?;
+        let mut out = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() != Some(git2::ObjectType::Tree) {
+                let name = String::from_utf8_lossy(entry.name_bytes());
+                out.push(TreeEntry {
+                    path: format!("{dir}{name}"),
+                    id: entry.id(),
+                    mode: entry.filemode() as u32,
+                });
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// The contents of a file in a commit, or `None` when the commit has no such file.
+    pub fn read_file(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let tree = self.repo.find_commit(commit)?.tree()?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| GitError::MissingObject {
+                oid: entry.id().to_string(),
+                why: e.message().to_string(),
+            })?;
+        Ok(Some(blob.content().to_vec()))
     }
 
     /// The best common ancestor, or `None` when the histories share none that this clone can see.

@@ -108,6 +108,66 @@ pub struct ServiceEnvironment {
     pub task_definition: Option<String>,
 }
 
+/// What building one service for one environment takes, with the overrides resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Build {
+    /// Repository-relative.
+    pub dockerfile: String,
+    /// Repository-relative.
+    pub context: String,
+    pub target: Option<String>,
+    /// The environment's, then the service's, then the service's for this environment: later wins.
+    pub build_args: BTreeMap<String, String>,
+    pub clusters: Vec<String>,
+    /// Repository-relative.
+    pub task_definition: Option<String>,
+}
+
+impl Service {
+    /// Joins a path relative to the service's directory onto it, repository-relative.
+    pub fn join(&self, relative: &str) -> String {
+        let joined = if self.path == "." {
+            relative.to_string()
+        } else {
+            format!("{}/{relative}", self.path)
+        };
+        normalize(&joined)
+    }
+
+    /// The build of this service for `env`, with the environment's and the service's overrides.
+    pub fn build(&self, env: &Environment) -> Build {
+        let over = self.environments.get(&env.name);
+        let mut build_args = env.build_args.clone();
+        build_args.extend(self.build_args.clone());
+        if let Some(o) = over {
+            build_args.extend(o.build_args.clone());
+        }
+        Build {
+            dockerfile: self.join(
+                over.and_then(|o| o.dockerfile.as_deref())
+                    .unwrap_or(&self.dockerfile),
+            ),
+            context: self.join(&self.context),
+            target: over
+                .and_then(|o| o.target.clone())
+                .or_else(|| self.target.clone()),
+            build_args,
+            clusters: over
+                .and_then(|o| o.clusters.clone())
+                .unwrap_or_else(|| env.clusters.clone()),
+            task_definition: over
+                .and_then(|o| o.task_definition.as_deref())
+                .or(self.task_definition.as_deref())
+                .map(|t| self.join(t)),
+        }
+    }
+
+    /// The image repository of this service, from the project's template.
+    pub fn repository(&self, project: &Project) -> String {
+        project.repository.replace("{service}", &self.name)
+    }
+}
+
 /// How much checking a load does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checks {

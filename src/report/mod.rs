@@ -2,6 +2,7 @@
 
 pub mod affected;
 pub mod github;
+pub mod plan;
 
 use std::io::IsTerminal;
 

@@ -3,5 +3,6 @@
 
 mod affected;
 mod cli;
+mod plan;
 mod support;
 mod workflows;

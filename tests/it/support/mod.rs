@@ -44,4 +44,5 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub mod git;
+pub mod registry;
 pub mod shipit;

@@ -48,10 +48,16 @@ pub fn shipit(dir: &Path) -> Command {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null");
     for (k, _) in std::env::vars() {
-        if k.starts_with("GITHUB_") || k == "CLICOLOR_FORCE" || k == "SHIPIT_LOG" {
+        if k.starts_with("GITHUB_")
+            || k.starts_with("AWS_")
+            || k == "CLICOLOR_FORCE"
+            || k == "SHIPIT_LOG"
+        {
             cmd.env_remove(k);
         }
     }
+    // The AWS SDK must never look for the instance metadata service: only loopback is ours.
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     cmd
 }
 

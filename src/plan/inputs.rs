@@ -1,0 +1,292 @@
+//! Gathers what a plan is decided from: the affected services (git), their fingerprints and version
+//! bumps (git trees and commit messages), version files, and the registry's tags.
+
+use futures_util::{StreamExt, stream};
+use git2::Oid;
+
+use super::{Action, Facts, Plan, SCHEMA, ServicePlan, decide};
+use crate::affected::{self, Affected};
+use crate::base::{self, Request};
+use crate::changes::Rules;
+use crate::config::{Config, Environment};
+use crate::fingerprint::{self, Inputs};
+use crate::git::Repo;
+use crate::github::Event;
+use crate::registry::{Client, RepoState};
+use crate::version::{self, Bump};
+use crate::{Error, graph};
+
+/// What to plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    pub branch: String,
+    pub range: Request,
+    /// Only these services (and nothing else), when not empty.
+    pub services: Vec<String>,
+}
+
+/// Registry lookups at once.
+const CONCURRENCY: usize = 8;
+
+/// Plans a release of `request.branch`; `registry` is `None` offline.
+pub async fn plan(
+    repo: &Repo,
+    config: &Config,
+    event: Option<&Event>,
+    request: &PlanRequest,
+    registry: Option<&Client>,
+) -> Result<Plan, Error> {
+    for name in &request.services {
+        if config.service(name).is_none() {
+            let known: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+            return Err(Error::usage(
+                format!("`{name}` is not a service in ci.toml"),
+                Some(format!("the services are: {}", known.join(", "))),
+            ));
+        }
+    }
+    let mut affected = affected::compute(repo, config, &request.range, event)?;
+    if !request.services.is_empty() {
+        affected
+            .services
+            .retain(|s| request.services.contains(&s.name));
+    }
+    let environment = config.environment_for_branch(&request.branch);
+    let mut warnings = std::mem::take(&mut affected.warnings);
+    let head = Oid::from_str(&affected.head).map_err(git2_error)?;
+    let base = affected
+        .base
+        .as_deref()
+        .map(Oid::from_str)
+        .transpose()
+        .map_err(git2_error)?;
+
+    let images: Vec<usize> = match environment {
+        Some(_) => affected
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.image)
+            .map(|(i, _)| i)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut services: Vec<ServicePlan> = affected
+        .services
+        .iter()
+        .map(|s| test_only(config, s))
+        .collect();
+    let (Some(env), false) = (environment, images.is_empty()) else {
+        return Ok(finish(
+            request,
+            environment,
+            &affected,
+            registry.is_none(),
+            services,
+            warnings,
+        ));
+    };
+
+    let rules = Rules::new(config);
+    let index = |name: &str| {
+        config
+            .services
+            .iter()
+            .position(|s| s.name == name)
+            .expect("affected names a service")
+    };
+    let inputs = Inputs::new(config, &rules, &repo.tree_entries(head)?);
+    let bumps = bumps(repo, config, &rules, base, head, &mut warnings)?;
+    let states = match registry {
+        Some(client) => Some(list_all(client, config, env, &affected, &images, &inputs).await?),
+        None => None,
+    };
+    for (k, &i) in images.iter().enumerate() {
+        let s = &affected.services[i];
+        let service = config.service(&s.name).expect("affected names a service");
+        let fingerprint = inputs.fingerprint(config, index(&s.name), env);
+        let floor = version_floor(repo, head, service)?;
+        let state = states.as_ref().map(|st| &st[k]);
+        let bump = bumps[index(&s.name)].unwrap_or(Bump::Patch);
+        let decision = decide(&Facts {
+            environment: &env.name,
+            latest: env.latest,
+            fingerprint: &fingerprint,
+            bump,
+            initial: &service.initial_version,
+            floor: floor.as_ref(),
+            registry: state,
+        });
+        let build = service.build(env);
+        let p = &mut services[i];
+        p.action = decision.action;
+        p.repository = Some(
+            state
+                .map(|st| st.address.clone())
+                .unwrap_or_else(|| service.repository(&config.project)),
+        );
+        p.last_version = decision.last_version;
+        p.next_version = decision.next_version;
+        p.bump = Some(bump);
+        p.tags = decision.tags;
+        p.fingerprint = Some(fingerprint);
+        p.digest = decision.digest;
+        p.clusters = build.clusters.clone();
+        p.build = Some(build);
+    }
+    Ok(finish(
+        request,
+        environment,
+        &affected,
+        registry.is_none(),
+        services,
+        warnings,
+    ))
+}
+
+fn git2_error(e: git2::Error) -> Error {
+    Error::Git(e.into())
+}
+
+fn test_only(config: &Config, s: &affected::AffectedService) -> ServicePlan {
+    ServicePlan {
+        name: s.name.clone(),
+        path: s.path.clone(),
+        image: s.image,
+        action: Action::Test,
+        test: config.service(&s.name).and_then(|c| c.test.clone()),
+        repository: None,
+        last_version: None,
+        next_version: None,
+        bump: None,
+        tags: Vec::new(),
+        fingerprint: None,
+        digest: None,
+        clusters: Vec::new(),
+        build: None,
+        reasons: s.reasons.clone(),
+    }
+}
+
+fn finish(
+    request: &PlanRequest,
+    environment: Option<&Environment>,
+    affected: &Affected,
+    offline: bool,
+    services: Vec<ServicePlan>,
+    warnings: Vec<String>,
+) -> Plan {
+    Plan {
+        schema: SCHEMA,
+        branch: request.branch.clone(),
+        environment: environment.map(|e| e.name.clone()),
+        base: affected.base.clone(),
+        head: affected.head.clone(),
+        base_source: affected.base_source.clone(),
+        offline,
+        services,
+        warnings,
+    }
+}
+
+/// The bump of every service (config order): the largest that a commit of base..head asks for among
+/// the commits that affect it. `None` for a service no commit touched.
+fn bumps(
+    repo: &Repo,
+    config: &Config,
+    rules: &Rules,
+    base: Option<Oid>,
+    head: Oid,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Option<Bump>>, Error> {
+    let mut out = vec![None; config.services.len()];
+    let Some(base) = base else { return Ok(out) };
+    if !base::ensure_history(repo, base, head) {
+        warnings.push(
+            "the commits between base and head are not all in this clone: version bumps count only the ones present \
+             (check out with fetch-depth: 0)"
+                .to_string(),
+        );
+    }
+    for commit in repo.commits(Some(base), head)? {
+        let bump = version::bump_of(&commit.message);
+        let classified = rules.classify(commit.paths.iter().map(String::as_str));
+        for hit in graph::affected(config, &classified) {
+            let slot = &mut out[hit.service];
+            *slot = Some(slot.map_or(bump, |b: Bump| b.max(bump)));
+        }
+    }
+    Ok(out)
+}
+
+/// The version in the service's version file at head, if it has one.
+fn version_floor(
+    repo: &Repo,
+    head: Oid,
+    service: &crate::config::Service,
+) -> Result<Option<semver::Version>, Error> {
+    let Some(file) = &service.version_file else {
+        return Ok(None);
+    };
+    let path = service.join(file);
+    let Some(bytes) = repo.read_file(head, &path)? else {
+        return Err(Error::usage(
+            format!(
+                "the version file `{path}` of service `{}` is not in the commit",
+                service.name
+            ),
+            Some("commit it, or remove `version_file` from the service in ci.toml".to_string()),
+        ));
+    };
+    let name = std::path::Path::new(&path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let text = String::from_utf8_lossy(&bytes);
+    version::read_version_file(name, &text).map(Some).map_err(|why| {
+        Error::usage(
+            format!("the version file `{path}` of service `{}` does not hold a version: {why}", service.name),
+            Some("write a version such as 1.2.3 there, or remove `version_file` from the service in ci.toml".to_string()),
+        )
+    })
+}
+
+/// The registry state of every image service, asked concurrently; only the tags that matter have
+/// their digests resolved (this environment's versions and the service's fingerprint).
+async fn list_all(
+    client: &Client,
+    config: &Config,
+    env: &Environment,
+    affected: &Affected,
+    images: &[usize],
+    inputs: &Inputs,
+) -> Result<Vec<RepoState>, Error> {
+    let jobs: Vec<(String, String)> = images
+        .iter()
+        .map(|&i| {
+            let name = &affected.services[i].name;
+            let idx = config
+                .services
+                .iter()
+                .position(|s| &s.name == name)
+                .expect("affected names a service");
+            let service = &config.services[idx];
+            (
+                service.repository(&config.project),
+                fingerprint::tag(&inputs.fingerprint(config, idx, env)),
+            )
+        })
+        .collect();
+    let results: Vec<Result<RepoState, crate::registry::RegistryError>> = stream::iter(jobs)
+        .map(|(repository, fp_tag)| async move {
+            let wanted = |t: &str| t == fp_tag || version::parse_tag(&env.name, t).is_some();
+            client.list(&repository, &wanted).await
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    results
+        .into_iter()
+        .map(|r| r.map_err(Error::from))
+        .collect()
+}

@@ -1,0 +1,242 @@
+//! The plan: what a release of one branch would do, per affected service. A plain serialisable
+//! value, computed ahead of time ([`inputs`] gathers git and registry state, [`decide`] is pure):
+//! `shipit plan` prints it, `shipit release` executes it and nothing else.
+
+pub mod inputs;
+
+use semver::Version;
+use serde::Serialize;
+
+use crate::config::Build;
+use crate::graph::Reason;
+use crate::registry::RepoState;
+use crate::version::{self, Bump};
+
+/// The version of the plan's JSON shape; bumped on any incompatible change.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub schema: u32,
+    pub branch: String,
+    /// `None` for a branch that maps to no environment: tests only.
+    pub environment: Option<String>,
+    pub base: Option<String>,
+    pub head: String,
+    pub base_source: String,
+    /// True when the registry was not asked: versions and actions are unknown.
+    pub offline: bool,
+    pub services: Vec<ServicePlan>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Build the image and push it with the new tags.
+    Build,
+    /// The same inputs were built for another environment: add the new tags to that image.
+    Promote,
+    /// The same inputs are already released in this environment: nothing to do.
+    Skip,
+    /// A library, or a branch with no environment: run the tests only.
+    Test,
+    /// Offline: the registry was not asked.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    pub path: String,
+    pub image: bool,
+    pub action: Action,
+    pub test: Option<String>,
+    /// Where the image goes (`host/name` once the registry is known).
+    pub repository: Option<String>,
+    pub last_version: Option<Version>,
+    pub next_version: Option<Version>,
+    pub bump: Option<Bump>,
+    /// Every tag this release adds to the registry.
+    pub tags: Vec<String>,
+    pub fingerprint: Option<String>,
+    /// The existing image a promotion tags, or the one a skip found.
+    pub digest: Option<String>,
+    pub clusters: Vec<String>,
+    pub build: Option<Build>,
+    pub reasons: Vec<Reason>,
+}
+
+/// What is known of one image service before deciding.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    pub environment: &'a str,
+    pub latest: bool,
+    pub fingerprint: &'a str,
+    pub bump: Bump,
+    pub initial: &'a Version,
+    pub floor: Option<&'a Version>,
+    /// `None` offline.
+    pub registry: Option<&'a RepoState>,
+}
+
+/// The decision for one image service: build, promote or skip, with its versions and tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub action: Action,
+    pub last_version: Option<Version>,
+    pub next_version: Option<Version>,
+    pub tags: Vec<String>,
+    pub digest: Option<String>,
+}
+
+pub fn decide(f: &Facts<'_>) -> Decision {
+    let Some(state) = f.registry else {
+        return Decision {
+            action: Action::Unknown,
+            last_version: None,
+            next_version: None,
+            tags: Vec::new(),
+            digest: None,
+        };
+    };
+    let last = version::highest(f.environment, state.tags.keys().map(String::as_str));
+    let fp_tag = crate::fingerprint::tag(f.fingerprint);
+    if let Some(digest) = state.digest(&fp_tag) {
+        // The same inputs were built before. Released here already → skip; elsewhere → promote.
+        let here = state
+            .tags_of(digest)
+            .filter_map(|t| version::parse_tag(f.environment, t))
+            .max();
+        if let Some(version) = here {
+            return Decision {
+                action: Action::Skip,
+                last_version: last,
+                next_version: Some(version),
+                tags: Vec::new(),
+                digest: Some(digest.to_string()),
+            };
+        }
+        let next = version::next(last.as_ref(), f.bump, f.initial, f.floor);
+        return Decision {
+            action: Action::Promote,
+            tags: tags(f, &next, false),
+            last_version: last,
+            next_version: Some(next),
+            digest: Some(digest.to_string()),
+        };
+    }
+    let next = version::next(last.as_ref(), f.bump, f.initial, f.floor);
+    Decision {
+        action: Action::Build,
+        tags: tags(f, &next, true),
+        last_version: last,
+        next_version: Some(next),
+        digest: None,
+    }
+}
+
+fn tags(f: &Facts<'_>, next: &Version, with_fingerprint: bool) -> Vec<String> {
+    let mut out = vec![version::tag(f.environment, next)];
+    if f.latest {
+        out.push("latest".to_string());
+    }
+    if with_fingerprint {
+        out.push(crate::fingerprint::tag(f.fingerprint));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn state(tags: &[(&str, &str)]) -> RepoState {
+        RepoState {
+            address: "r".into(),
+            exists: true,
+            tags: tags
+                .iter()
+                .map(|(t, d)| (t.to_string(), Some(d.to_string())))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    fn facts<'a>(registry: Option<&'a RepoState>, initial: &'a Version) -> Facts<'a> {
+        Facts {
+            environment: "stage",
+            latest: false,
+            fingerprint: "abc",
+            bump: Bump::Minor,
+            initial,
+            floor: None,
+            registry,
+        }
+    }
+
+    #[test]
+    fn first_release_builds_the_initial_version() {
+        let initial = Version::new(0, 1, 0);
+        let empty = RepoState::default();
+        let d = decide(&facts(Some(&empty), &initial));
+        assert_eq!(d.action, Action::Build);
+        assert_eq!(d.next_version, Some(initial));
+        assert_eq!(d.tags, vec!["stage-0.1.0", "fp-abc"]);
+    }
+
+    #[test]
+    fn new_inputs_build_the_bumped_version() {
+        let initial = Version::new(0, 1, 0);
+        let s = state(&[
+            ("stage-1.2.0", "sha256:a"),
+            ("stage-1.10.0", "sha256:b"),
+            ("fp-old", "sha256:b"),
+        ]);
+        let d = decide(&facts(Some(&s), &initial));
+        assert_eq!(
+            (d.action, d.last_version, d.next_version),
+            (
+                Action::Build,
+                Some(Version::new(1, 10, 0)),
+                Some(Version::new(1, 11, 0))
+            )
+        );
+    }
+
+    #[test]
+    fn same_inputs_in_the_same_environment_skip() {
+        let initial = Version::new(0, 1, 0);
+        let s = state(&[
+            ("stage-1.2.0", "sha256:a"),
+            ("fp-abc", "sha256:a"),
+            ("stage-1.3.0", "sha256:c"),
+        ]);
+        let d = decide(&facts(Some(&s), &initial));
+        assert_eq!(d.action, Action::Skip);
+        assert_eq!(d.next_version, Some(Version::new(1, 2, 0)));
+        assert!(d.tags.is_empty());
+    }
+
+    #[test]
+    fn same_inputs_from_another_environment_promote() {
+        let initial = Version::new(0, 1, 0);
+        let s = state(&[
+            ("dev-0.4.0", "sha256:a"),
+            ("fp-abc", "sha256:a"),
+            ("stage-1.0.0", "sha256:z"),
+        ]);
+        let mut f = facts(Some(&s), &initial);
+        f.latest = true;
+        let d = decide(&f);
+        assert_eq!(d.action, Action::Promote);
+        assert_eq!(d.digest.as_deref(), Some("sha256:a"));
+        assert_eq!(d.tags, vec!["stage-1.1.0", "latest"]);
+    }
+
+    #[test]
+    fn offline_is_unknown() {
+        let initial = Version::new(0, 1, 0);
+        assert_eq!(decide(&facts(None, &initial)).action, Action::Unknown);
+    }
+}

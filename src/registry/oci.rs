@@ -1,0 +1,426 @@
+//! OCI Distribution registries (a self-hosted Distribution registry, GHCR, Harbor, …) over HTTP:
+//! anonymous, basic auth, or the Bearer-token challenge, with credentials from the environment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use futures_util::{StreamExt, stream};
+use reqwest::header::{ACCEPT, HeaderMap, LINK, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+
+use super::{RegistryError, RepoState};
+use crate::env_vars;
+use crate::github::Env;
+
+/// The manifest types shipit reads and writes.
+pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// How many manifest requests run at once.
+const CONCURRENCY: usize = 8;
+
+/// A username and password that never show up in output.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Credentials {{ username: {:?}, password: \"****\" }}",
+            self.username
+        )
+    }
+}
+
+pub struct Oci {
+    host: String,
+    prefix: Option<String>,
+    base: String,
+    http: reqwest::Client,
+    credentials: Option<Credentials>,
+    /// Bearer tokens by scope, once a challenge asked for them.
+    tokens: Mutex<HashMap<String, String>>,
+    /// Set once the registry asked for basic auth: then every request carries it.
+    basic: std::sync::atomic::AtomicBool,
+}
+
+/// Loopback registries speak plain HTTP, as the Docker engine allows; every other one HTTPS.
+fn scheme(host: &str) -> &'static str {
+    let name = host
+        .rsplit_once(':')
+        .map_or(host, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = name == "localhost" || name == "::1" || name.starts_with("127.");
+    if loopback { "http" } else { "https" }
+}
+
+impl Oci {
+    pub fn new(host: &str, prefix: Option<&str>, env: &Env) -> Result<Oci, RegistryError> {
+        let credentials = match (
+            env.get(env_vars::SHIPIT_REGISTRY_USERNAME),
+            env.get(env_vars::SHIPIT_REGISTRY_PASSWORD),
+        ) {
+            (Some(u), Some(p)) => Some(Credentials {
+                username: u.to_string(),
+                password: p.to_string(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(RegistryError::Auth {
+                    registry: host.to_string(),
+                    why: "only one of the username and the password is set".into(),
+                    help: format!(
+                        "set both {} and {}, or neither for anonymous access",
+                        env_vars::SHIPIT_REGISTRY_USERNAME,
+                        env_vars::SHIPIT_REGISTRY_PASSWORD
+                    ),
+                });
+            }
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(300))
+            .build()
+            .map_err(|e| RegistryError::Unreachable {
+                registry: host.into(),
+                why: e.to_string(),
+            })?;
+        Ok(Oci {
+            host: host.to_string(),
+            prefix: prefix.map(str::to_string),
+            base: format!("{}://{host}", scheme(host)),
+            http,
+            credentials,
+            tokens: Mutex::new(HashMap::new()),
+            basic: false.into(),
+        })
+    }
+
+    /// `PREFIX/repository`, the name in the registry's URLs.
+    pub fn name(&self, repository: &str) -> String {
+        match &self.prefix {
+            Some(p) => format!("{p}/{repository}"),
+            None => repository.to_string(),
+        }
+    }
+
+    /// `host/PREFIX/repository`, the reference the Docker engine pushes to.
+    pub fn address(&self, repository: &str) -> String {
+        format!("{}/{}", self.host, self.name(repository))
+    }
+
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
+    }
+
+    fn unreachable(&self, e: impl std::fmt::Display) -> RegistryError {
+        RegistryError::Unreachable {
+            registry: self.host.clone(),
+            why: e.to_string(),
+        }
+    }
+
+    fn protocol(&self, what: &str, why: impl std::fmt::Display) -> RegistryError {
+        RegistryError::Protocol {
+            registry: self.host.clone(),
+            what: what.into(),
+            why: why.to_string(),
+        }
+    }
+
+    fn auth_error(&self, why: &str) -> RegistryError {
+        let help = if self.credentials.is_some() {
+            format!(
+                "check {} and {}",
+                env_vars::SHIPIT_REGISTRY_USERNAME,
+                env_vars::SHIPIT_REGISTRY_PASSWORD
+            )
+        } else {
+            format!(
+                "the registry wants credentials: set {} and {}",
+                env_vars::SHIPIT_REGISTRY_USERNAME,
+                env_vars::SHIPIT_REGISTRY_PASSWORD
+            )
+        };
+        RegistryError::Auth {
+            registry: self.host.clone(),
+            why: why.to_string(),
+            help,
+        }
+    }
+
+    /// Sends a request built by `build`, answering one auth challenge (basic or Bearer) if asked.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        scope: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let url = if url.starts_with("http") {
+            url.to_string()
+        } else {
+            format!("{}{url}", self.base)
+        };
+        for attempt in 0..2 {
+            let mut req = build(self.http.request(method.clone(), &url));
+            let token = self.tokens.lock().unwrap().get(scope).cloned();
+            let mut sent_basic = false;
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            } else if let (true, Some(c)) = (
+                self.basic.load(std::sync::atomic::Ordering::Relaxed),
+                &self.credentials,
+            ) {
+                req = req.basic_auth(&c.username, Some(&c.password));
+                sent_basic = true;
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| self.unreachable(error_chain(&e)))?;
+            if resp.status() != StatusCode::UNAUTHORIZED {
+                return Ok(resp);
+            }
+            if attempt == 1 {
+                break;
+            }
+            let challenge = resp
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            if challenge.to_ascii_lowercase().starts_with("bearer") {
+                let token = self.token(&challenge, scope).await?;
+                self.tokens.lock().unwrap().insert(scope.to_string(), token);
+            } else if self.credentials.is_some() && !sent_basic {
+                // Concurrent requests may all meet the challenge; each retries once with the credentials.
+                self.basic.store(true, std::sync::atomic::Ordering::Relaxed);
+            } else {
+                break;
+            }
+        }
+        Err(self.auth_error("401 Unauthorized"))
+    }
+
+    /// Answers a `Bearer realm=…,service=…` challenge: a token for `scope` from the realm.
+    async fn token(&self, challenge: &str, scope: &str) -> Result<String, RegistryError> {
+        let params = parse_challenge(challenge);
+        let realm = params
+            .get("realm")
+            .ok_or_else(|| self.protocol("a Bearer challenge", "no realm"))?;
+        let mut query: Vec<(&str, &str)> = vec![("scope", scope)];
+        if let Some(service) = params.get("service") {
+            query.push(("service", service));
+        }
+        let mut req = self.http.get(realm).query(&query);
+        if let Some(c) = &self.credentials {
+            req = req.basic_auth(&c.username, Some(&c.password));
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.unreachable(error_chain(&e)))?;
+        if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
+            return Err(self.auth_error(&format!("the token service answered {}", resp.status())));
+        }
+        if !resp.status().is_success() {
+            return Err(self.protocol("a token request", resp.status()));
+        }
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| self.protocol("a token request", e))?;
+        body.get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(|t| t.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| self.protocol("a token request", "no token in the answer"))
+    }
+
+    /// Every tag of a repository (following `Link` pagination), with the digests of the wanted ones.
+    pub async fn list(
+        &self,
+        repository: &str,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<RepoState, RegistryError> {
+        let name = self.name(repository);
+        let scope = format!("repository:{name}:pull");
+        let mut state = RepoState {
+            address: self.address(repository),
+            exists: true,
+            tags: BTreeMap::new(),
+        };
+        let mut next = Some(format!("/v2/{name}/tags/list?n=1000"));
+        while let Some(url) = next.take() {
+            let resp = self.send(Method::GET, &url, &scope, |r| r).await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                state.exists = false;
+                return Ok(state);
+            }
+            if !resp.status().is_success() {
+                let status = resp.status();
+                return Err(self.protocol(
+                    &format!("{status} to tags/list"),
+                    resp.text().await.unwrap_or_default(),
+                ));
+            }
+            next = next_link(resp.headers());
+            let body: serde_json::Value = resp
+                .json()
+                .await
+                .map_err(|e| self.protocol("tags/list", e))?;
+            for t in body
+                .get("tags")
+                .and_then(|t| t.as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(t) = t.as_str() {
+                    state.tags.insert(t.to_string(), None);
+                }
+            }
+        }
+        let wanted_tags: Vec<String> = state.tags.keys().filter(|t| wanted(t)).cloned().collect();
+        let digests: Vec<(String, Result<Option<String>, RegistryError>)> =
+            stream::iter(wanted_tags)
+                .map(|tag| async {
+                    let d = self.digest(repository, &tag).await;
+                    (tag, d)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        for (tag, digest) in digests {
+            state.tags.insert(tag, digest?);
+        }
+        Ok(state)
+    }
+
+    /// The digest a tag (or digest) points at, by HEAD; `None` when there is no such manifest.
+    pub async fn digest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let name = self.name(repository);
+        let url = format!("/v2/{name}/manifests/{reference}");
+        let resp = self
+            .send(
+                Method::HEAD,
+                &url,
+                &format!("repository:{name}:pull"),
+                |r| r.header(ACCEPT, MANIFEST_TYPES),
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|d| d.to_str().ok())
+                .map(|d| Some(d.to_string()))
+                .ok_or_else(|| self.protocol("a manifest HEAD", "no Docker-Content-Digest header")),
+            s => Err(self.protocol(&format!("{s} to a manifest HEAD"), reference)),
+        }
+    }
+}
+
+/// `Bearer realm="https://auth",service="registry",scope="…"` → its parameters.
+fn parse_challenge(challenge: &str) -> HashMap<String, String> {
+    let rest = challenge.split_once(' ').map_or("", |(_, r)| r);
+    let mut out = HashMap::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        let key: String = chars
+            .by_ref()
+            .skip_while(|c| *c == ',' || c.is_whitespace())
+            .take_while(|c| *c != '=')
+            .collect();
+        if key.is_empty() {
+            break;
+        }
+        let value: String = if chars.peek() == Some(&'"') {
+            chars.next();
+            chars.by_ref().take_while(|c| *c != '"').collect()
+        } else {
+            chars.by_ref().take_while(|c| *c != ',').collect()
+        };
+        out.insert(key.trim().to_ascii_lowercase(), value);
+    }
+    out
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(LINK)?.to_str().ok()?;
+    link.split(',')
+        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
+        .and_then(|part| {
+            let start = part.find('<')? + 1;
+            let end = part.find('>')?;
+            Some(part[start..end].to_string())
+        })
+}
+
+/// An error and its causes on one line (reqwest hides the useful part in `source()`).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        let p = parse_challenge(
+            r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:o/r:pull""#,
+        );
+        assert_eq!(p["realm"], "https://ghcr.io/token");
+        assert_eq!(p["service"], "ghcr.io");
+        assert_eq!(p["scope"], "repository:o/r:pull");
+    }
+
+    #[test]
+    fn links() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            LINK,
+            r#"</v2/x/tags/list?last=b&n=2>; rel="next""#.parse().unwrap(),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("/v2/x/tags/list?last=b&n=2"));
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn loopback_is_plain_http() {
+        assert_eq!(scheme("127.0.0.1:5000"), "http");
+        assert_eq!(scheme("localhost:5000"), "http");
+        assert_eq!(scheme("[::1]:5000"), "http");
+        assert_eq!(scheme("ghcr.io"), "https");
+    }
+
+    #[test]
+    fn credentials_never_print() {
+        let c = Credentials {
+            username: "me".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,231 @@
+//! Seeding the real registries with images, without the Docker engine: blobs and manifests through
+//! the Distribution API, and `PutImage` against moto's ECR.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A tiny image manifest whose config holds `seed`: different seeds, different digests.
+pub fn manifest(seed: &str) -> (Vec<u8>, Vec<u8>) {
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Labels": {"seed": seed}}, "rootfs": {"type": "layers", "diff_ids": []}
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest_of(&config), "size": config.len()},
+        "layers": []
+    }))
+    .unwrap();
+    (config, manifest)
+}
+
+/// A Distribution registry at `host`, with optional basic auth.
+pub struct Oci {
+    pub host: String,
+    auth: Option<(String, String)>,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Oci {
+    pub fn new(host: &str, auth: Option<(String, String)>) -> Oci {
+        Oci {
+            host: host.to_string(),
+            auth,
+            http: reqwest::Client::new(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self
+            .http
+            .request(method, format!("http://{}{path}", self.host));
+        match &self.auth {
+            Some((u, p)) => r.basic_auth(u, Some(p)),
+            None => r,
+        }
+    }
+
+    /// Pushes an image (seeded by `seed`) to `name` under each of `tags`; returns its digest.
+    pub fn push(&self, name: &str, seed: &str, tags: &[&str]) -> String {
+        let (config, manifest) = manifest(seed);
+        self.rt.block_on(async {
+            let start = self
+                .req(reqwest::Method::POST, &format!("/v2/{name}/blobs/uploads/"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                start.status(),
+                202,
+                "blob upload start: {}",
+                start.text().await.unwrap()
+            );
+            let location = start.headers()["location"].to_str().unwrap().to_string();
+            let sep = if location.contains('?') { '&' } else { '?' };
+            let url = format!("{location}{sep}digest={}", digest_of(&config));
+            let url = if url.starts_with("http") {
+                url
+            } else {
+                format!("http://{}{url}", self.host)
+            };
+            let mut put = self.http.put(url).body(config.clone());
+            if let Some((u, p)) = &self.auth {
+                put = put.basic_auth(u, Some(p));
+            }
+            let done = put.send().await.unwrap();
+            assert_eq!(
+                done.status(),
+                201,
+                "blob upload: {}",
+                done.text().await.unwrap()
+            );
+            for tag in tags {
+                self.put_manifest(name, tag, &manifest).await;
+            }
+        });
+        digest_of(&manifest)
+    }
+
+    /// Adds tags to an image pushed with `seed` before.
+    pub fn tag(&self, name: &str, seed: &str, tags: &[String]) {
+        let (_, manifest) = manifest(seed);
+        self.rt.block_on(async {
+            for chunk in tags.chunks(32) {
+                let puts = chunk.iter().map(|t| self.put_manifest(name, t, &manifest));
+                futures_util::future::join_all(puts).await;
+            }
+        });
+    }
+
+    async fn put_manifest(&self, name: &str, tag: &str, manifest: &[u8]) {
+        let resp = self
+            .req(reqwest::Method::PUT, &format!("/v2/{name}/manifests/{tag}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            201,
+            "manifest put {name}:{tag}: {}",
+            resp.text().await.unwrap()
+        );
+    }
+
+    /// Every tag of `name`, sorted.
+    pub fn tags(&self, name: &str) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut out = Vec::new();
+            let mut url = Some(format!("/v2/{name}/tags/list?n=1000"));
+            while let Some(u) = url.take() {
+                let resp = self.req(reqwest::Method::GET, &u).send().await.unwrap();
+                if resp.status() == 404 {
+                    return out;
+                }
+                if let Some(link) = resp.headers().get("link") {
+                    let l = link.to_str().unwrap();
+                    url = Some(l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_string());
+                }
+                let body: serde_json::Value = resp.json().await.unwrap();
+                out.extend(
+                    body["tags"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|t| t.as_str().unwrap().to_string()),
+                );
+            }
+            out.sort();
+            out
+        })
+    }
+}
+
+/// moto's ECR, through the real SDK.
+pub struct Ecr {
+    pub client: aws_sdk_ecr::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Ecr {
+    pub fn new(endpoint: &str) -> Ecr {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                    "test", "test", None, None, "tests",
+                ))
+                .endpoint_url(endpoint)
+                .load(),
+        );
+        Ecr {
+            client: aws_sdk_ecr::Client::new(&config),
+            rt,
+        }
+    }
+
+    pub fn create_repository(&self, name: &str) {
+        self.rt
+            .block_on(self.client.create_repository().repository_name(name).send())
+            .unwrap();
+    }
+
+    /// Puts an image (seeded by `seed`) under each tag; returns its digest.
+    pub fn put(&self, name: &str, seed: &str, tags: &[&str]) -> String {
+        let (_, manifest) = manifest(seed);
+        let manifest = String::from_utf8(manifest).unwrap();
+        let mut digest = String::new();
+        for tag in tags {
+            let out = self
+                .rt
+                .block_on(
+                    self.client
+                        .put_image()
+                        .repository_name(name)
+                        .image_manifest(&manifest)
+                        .image_tag(*tag)
+                        .send(),
+                )
+                .unwrap();
+            digest = out
+                .image()
+                .unwrap()
+                .image_id()
+                .unwrap()
+                .image_digest()
+                .unwrap()
+                .to_string();
+        }
+        digest
+    }
+
+    pub fn tags(&self, name: &str) -> Vec<String> {
+        let out = self
+            .rt
+            .block_on(self.client.describe_images().repository_name(name).send())
+            .unwrap();
+        let mut tags: Vec<String> = out
+            .image_details()
+            .iter()
+            .flat_map(|d| d.image_tags().to_vec())
+            .collect();
+        tags.sort();
+        tags
+    }
+}
