@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::support::git::TestRepo;
 use crate::support::registry::{Ecr, Oci};
 use crate::support::shipit::{Run, redact, run, shipit};
-use crate::support::{moto, registry, registry_auth, unique};
+use crate::support::{moto, registry, registry_auth, registry_token, unique};
 
 fn config(registry: &str) -> String {
     format!(
@@ -240,6 +240,39 @@ fn basic_auth_registries_take_credentials_from_the_environment() {
     assert!(
         !wrong.stderr.contains("wrong-password"),
         "a credential was printed: {}",
+        wrong.stderr
+    );
+}
+
+#[test]
+fn bearer_token_registries_answer_the_challenge() {
+    let (_, user, password) = registry_auth();
+    let host = registry_token();
+    let prefix = unique("plan-token");
+    Oci::with_tokens(&host, &user, &password).push(
+        &format!("{prefix}/api"),
+        "x",
+        &["stage-3.1.4", "fp-unrelated"],
+    );
+    let repo = repo(&format!("oci://{host}/{prefix}"));
+    let creds = [
+        ("SHIPIT_REGISTRY_USERNAME", user.as_str()),
+        ("SHIPIT_REGISTRY_PASSWORD", password.as_str()),
+    ];
+    let good = plan_with(&repo, &["--branch", "develop", "--all"], &creds);
+    assert_eq!(good.code, 0, "{}", good.transcript());
+    assert_eq!(service(&good.json(), "api")["next_version"], json!("3.1.5"));
+    assert_eq!(service(&good.json(), "web")["last_version"], json!(null));
+
+    let wrong = plan_with(
+        &repo,
+        &["--branch", "develop", "--all"],
+        &[creds[0], ("SHIPIT_REGISTRY_PASSWORD", "nope-nope")],
+    );
+    assert_eq!(wrong.code, 2, "{}", wrong.transcript());
+    assert!(
+        wrong.stderr.contains("the token service answered 401"),
+        "{}",
         wrong.stderr
     );
 }

@@ -23,6 +23,12 @@ pub fn registry_auth() -> (String, String, String) {
     )
 }
 
+/// `HOST:PORT` of the Distribution registry behind a Bearer-token service (same user and password
+/// as [`registry_auth`]).
+pub fn registry_token() -> String {
+    service_env("SHIPIT_TEST_REGISTRY_TOKEN")
+}
+
 /// Endpoint URL of moto's server (the AWS API).
 pub fn moto() -> String {
     service_env("SHIPIT_TEST_MOTO")

@@ -25,10 +25,12 @@ pub fn manifest(seed: &str) -> (Vec<u8>, Vec<u8>) {
     (config, manifest)
 }
 
-/// A Distribution registry at `host`, with optional basic auth.
+/// A Distribution registry at `host`, with optional basic auth, or a Bearer token from the realm its
+/// challenge names (`bearer`).
 pub struct Oci {
     pub host: String,
     auth: Option<(String, String)>,
+    bearer: bool,
     http: reqwest::Client,
     rt: tokio::runtime::Runtime,
 }
@@ -38,6 +40,7 @@ impl Oci {
         Oci {
             host: host.to_string(),
             auth,
+            bearer: false,
             http: reqwest::Client::new(),
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -46,14 +49,67 @@ impl Oci {
         }
     }
 
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    /// A registry behind a token service: every request carries a token for its repository.
+    pub fn with_tokens(host: &str, user: &str, password: &str) -> Oci {
+        Oci {
+            bearer: true,
+            ..Oci::new(host, Some((user.to_string(), password.to_string())))
+        }
+    }
+
+    async fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self
             .http
             .request(method, format!("http://{}{path}", self.host));
-        match &self.auth {
-            Some((u, p)) => r.basic_auth(u, Some(p)),
-            None => r,
+        self.authorize(r, path).await
+    }
+
+    async fn authorize(&self, r: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
+        match (&self.auth, self.bearer) {
+            (Some(_), true) => r.bearer_auth(self.token(path).await),
+            (Some((u, p)), false) => r.basic_auth(u, Some(p)),
+            (None, _) => r,
         }
+    }
+
+    /// A push-and-pull token for the repository a `/v2/NAME/...` path names, from the realm that
+    /// the registry's challenge names.
+    async fn token(&self, path: &str) -> String {
+        let rest = path.split("/v2/").nth(1).unwrap_or("");
+        let name = ["/blobs/", "/manifests/", "/tags/"]
+            .iter()
+            .find_map(|m| rest.split_once(m).map(|(n, _)| n))
+            .unwrap();
+        let (user, password) = self.auth.clone().unwrap();
+        let challenge = self
+            .http
+            .get(format!("http://{}/v2/", self.host))
+            .send()
+            .await
+            .unwrap();
+        let header = challenge.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let realm = header
+            .split("realm=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let scope = format!("repository:{name}:pull,push");
+        let resp = self
+            .http
+            .get(realm)
+            .query(&[("service", "shipit-registry"), ("scope", scope.as_str())])
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .unwrap();
+        let json: serde_json::Value = resp.json().await.unwrap();
+        json["token"].as_str().unwrap().to_string()
     }
 
     /// Pushes an image (seeded by `seed`) to `name` under each of `tags`; returns its digest.
@@ -62,6 +118,7 @@ impl Oci {
         self.rt.block_on(async {
             let start = self
                 .req(reqwest::Method::POST, &format!("/v2/{name}/blobs/uploads/"))
+                .await
                 .send()
                 .await
                 .unwrap();
@@ -79,10 +136,12 @@ impl Oci {
             } else {
                 format!("http://{}{url}", self.host)
             };
-            let mut put = self.http.put(url).body(config.clone());
-            if let Some((u, p)) = &self.auth {
-                put = put.basic_auth(u, Some(p));
-            }
+            let put = self
+                .authorize(
+                    self.http.put(url).body(config.clone()),
+                    &format!("/v2/{name}/blobs/"),
+                )
+                .await;
             let done = put.send().await.unwrap();
             assert_eq!(
                 done.status(),
@@ -111,6 +170,7 @@ impl Oci {
     async fn put_manifest(&self, name: &str, tag: &str, manifest: &[u8]) {
         let resp = self
             .req(reqwest::Method::PUT, &format!("/v2/{name}/manifests/{tag}"))
+            .await
             .header("content-type", "application/vnd.oci.image.manifest.v1+json")
             .body(manifest.to_vec())
             .send()
@@ -130,7 +190,12 @@ impl Oci {
             let mut out = Vec::new();
             let mut url = Some(format!("/v2/{name}/tags/list?n=1000"));
             while let Some(u) = url.take() {
-                let resp = self.req(reqwest::Method::GET, &u).send().await.unwrap();
+                let resp = self
+                    .req(reqwest::Method::GET, &u)
+                    .await
+                    .send()
+                    .await
+                    .unwrap();
                 if resp.status() == 404 {
                     return out;
                 }
