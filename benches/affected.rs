@@ -1,1 +1,433 @@
-fn main() {}
+//! Benchmark program for `shipit affected` (STYLE.md: benchmarks print ratios, they assert no timings).
+//!
+//! Builds a synthetic monorepo with `git fast-import` (101,002 files: 1,000 services, 50 libraries):
+//! commit A is the whole tree, commit B changes about 5,000 files across about 100 services. Then it
+//! times, alternating, the baseline `git diff --name-only A B` against
+//! `shipit affected --base A --head B --format json` and prints medians, their ratio, peak RSS, goals.
+//!
+//!     cargo build --release --bin shipit --bin shipit-bench-affected
+//!     target/release/shipit-bench-affected [--runs N] [--shipit PATH] [--keep DIR]
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+usage: shipit-bench-affected [--runs N] [--shipit PATH] [--keep DIR]
+
+  --runs N       timed runs of each command (default 15, after 2 warm-ups)
+  --shipit PATH  the shipit binary (default: $SHIPIT_BIN, else target/release/shipit)
+  --keep DIR     build the repository in DIR (absent or empty) and keep it, e.g. for profiling
+  --help         print this help";
+
+const SERVICES: usize = 1000;
+const LIBS: usize = 50;
+const WARMUPS: usize = 2;
+/// The library B changes; lib-48 and lib-49 follow it in the `depends_on` chain and are affected too.
+const CHANGED_LIB: usize = 47;
+
+type Res<T> = Result<T, String>;
+
+/// Exit status: 0 done, 1 shipit's answer failed the sanity check, 2 bad arguments or a failed step.
+fn main() {
+    let code = parse_args().and_then(|opts| {
+        let Some(opts) = opts else {
+            println!("{USAGE}");
+            return Ok(0);
+        };
+        let dir = opts.keep.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("shipit-bench-affected-{}", std::process::id()))
+        });
+        if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+            return Err(format!("{} exists and is not empty", dir.display()));
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let result = bench(&opts, &dir);
+        if opts.keep.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result
+    });
+    std::process::exit(code.unwrap_or_else(|msg| {
+        eprintln!("error: {msg}");
+        2
+    }));
+}
+
+struct Options {
+    runs: usize,
+    shipit: PathBuf,
+    keep: Option<PathBuf>,
+}
+
+/// The options, or None for `--help`.
+fn parse_args() -> Res<Option<Options>> {
+    let mut shipit = std::env::var_os("SHIPIT_BIN").map(PathBuf::from);
+    let (mut runs, mut keep) = (15, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--runs" => {
+                let v = value()?;
+                let n = v.parse().ok().filter(|n| *n > 0);
+                runs = n.ok_or(format!("--runs wants a number > 0, not {v:?}"))?;
+            }
+            "--shipit" => shipit = Some(PathBuf::from(value()?)),
+            "--keep" => keep = Some(PathBuf::from(value()?)),
+            _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
+        }
+    }
+    // By default target/release/shipit, this program living in target/<profile>/.
+    let shipit = match shipit {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find this program: {e}"))?
+            .with_file_name("../release/shipit"),
+    };
+    if !shipit.is_file() {
+        return Err(format!(
+            "no shipit binary at {}: build it (cargo build --release --bin shipit) or pass --shipit",
+            shipit.display()
+        ));
+    }
+    Ok(Some(Options { runs, shipit, keep }))
+}
+
+/// Generates the repository in `dir`, runs both commands and prints the report.
+fn bench(opts: &Options, dir: &Path) -> Res<i32> {
+    let started = Instant::now();
+    let repo = generate(dir)?;
+    let [modified, added, deleted, renamed] = repo.changes;
+    println!("shipit affected benchmark");
+    println!(
+        "repo: {} files, {} services ({SERVICES} + {LIBS} libraries), {} changed files \
+         ({modified} modified, {added} added, {deleted} deleted, {renamed} renamed); \
+         generated in {:.1} s",
+        repo.files,
+        SERVICES + LIBS,
+        repo.changes.iter().sum::<usize>(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(keep) = &opts.keep {
+        println!("kept in {}: A = {}, B = {}", keep.display(), repo.a, repo.b);
+    }
+
+    // Both run in the repository. Rounds alternate which goes first, so that neither always runs
+    // right after the other has warmed a cache.
+    let git_args = ["diff", "--name-only", &repo.a, &repo.b];
+    let shipit_args = [
+        "affected", "--base", &repo.a, "--head", &repo.b, "--format", "json",
+    ];
+    let commands: [(&Path, &[&str]); 2] =
+        [(Path::new("git"), &git_args), (&opts.shipit, &shipit_args)];
+    let mut samples: [Vec<(Duration, u64)>; 2] = Default::default();
+    let mut outputs: [Vec<u8>; 2] = Default::default();
+    for round in 0..WARMUPS + opts.runs {
+        for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let (program, args) = commands[which];
+            let mut cmd = Command::new(program);
+            cmd.args(args).current_dir(dir);
+            let (wall, max_rss_kb, stdout) = measure(cmd)?;
+            if round >= WARMUPS {
+                samples[which].push((wall, max_rss_kb));
+            }
+            outputs[which] = stdout;
+        }
+    }
+
+    let (git_med, git_min, git_rss) = summarize(&samples[0]);
+    let (ship_med, ship_min, ship_rss) = summarize(&samples[1]);
+    let ratio = ship_med / git_med;
+    let names = String::from_utf8_lossy(&outputs[0]).lines().count();
+    let runs = opts.runs;
+    println!("runs: {runs} of each after {WARMUPS} warm-ups, alternating");
+    println!(
+        "git diff --name-only A B       median {git_med:8.1} ms  min {git_min:8.1} ms  \
+         peak RSS {git_rss:6.1} MB  ({names} names)"
+    );
+    println!(
+        "shipit affected --format json  median {ship_med:8.1} ms  min {ship_min:8.1} ms  \
+         peak RSS {ship_rss:6.1} MB"
+    );
+    println!("ratio median(shipit) / median(git diff): {ratio:.2}");
+
+    // Sanity: shipit must select something, and should select what the generator expects.
+    let out = &outputs[1];
+    let affected = serde_json::from_slice::<serde_json::Value>(out)
+        .ok()
+        .and_then(|json| Some(json.get("services")?.as_array()?.len()))
+        .filter(|n| *n > 0);
+    let expected = repo.expected;
+    let Some(affected) = affected else {
+        let start = String::from_utf8_lossy(&out[..out.len().min(300)]).into_owned();
+        eprintln!("error: no services in shipit's JSON (expected {expected}); it began: {start:?}");
+        return Ok(1);
+    };
+    let note = match affected == expected {
+        true => "as expected",
+        false => "WARNING: the generator expects",
+    };
+    println!("affected: shipit reported {affected} services ({note} {expected})");
+    let met = |ok: bool| if ok { "met" } else { "not met" };
+    println!("goal ratio <= 1.5: {} ({ratio:.2})", met(ratio <= 1.5));
+    let rss_goal = met(ship_rss < 100.0);
+    println!("goal shipit peak RSS < 100 MB: {rss_goal} ({ship_rss:.1} MB)");
+    Ok(0)
+}
+
+/// Median and min wall time in ms, and the peak RSS in MB, of a set of runs.
+fn summarize(samples: &[(Duration, u64)]) -> (f64, f64, f64) {
+    let mut ms: Vec<f64> = samples.iter().map(|(d, _)| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let n = ms.len();
+    let median = (ms[(n - 1) / 2] + ms[n / 2]) / 2.0;
+    let max_rss_kb = samples.iter().map(|(_, kb)| *kb).max().unwrap_or(0);
+    (median, ms[0], max_rss_kb as f64 / 1024.0)
+}
+
+/// Runs a command to completion, reading its stdout fully, and reaps it with wait4 for its own
+/// peak RSS (ru_maxrss, in KB on Linux). Returns (wall time, peak RSS in KB, stdout); a failure
+/// is an error that shows the command's stderr.
+fn measure(mut cmd: Command) -> Res<(Duration, u64, Vec<u8>)> {
+    let name = format!("{:?}", cmd.get_program());
+    let start = Instant::now();
+    let cmd = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {name}: {e}"))?;
+    // stderr is read on a thread so that neither pipe can fill up and stall the child.
+    let mut err_pipe = child.stderr.take().ok_or("no stderr pipe")?;
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let mut stdout = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .ok_or("no stdout pipe")?
+        .read_to_end(&mut stdout);
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: the pid is our own child, not yet reaped; status and usage are valid for writes.
+    while unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) } < 0 {
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("wait4 on {name}: {err}"));
+        }
+    }
+    let wall = start.elapsed();
+    let stderr = err_thread.join().unwrap_or_default();
+    read.map_err(|e| format!("reading the output of {name}: {e}"))?;
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        let stderr = String::from_utf8_lossy(&stderr);
+        return Err(format!(
+            "{name} failed (wait status {status:#x}):\n{}",
+            stderr.trim_end()
+        ));
+    }
+    Ok((wall, usage.ru_maxrss as u64, stdout))
+}
+
+/// What the generator made: the two commits, the file count, the changes (modified, added,
+/// deleted, renamed), and how many services (libraries included) B should affect.
+#[derive(Default)]
+struct Repo {
+    a: String,
+    b: String,
+    files: usize,
+    changes: [usize; 4],
+    expected: usize,
+}
+
+/// Creates the repository in `dir` with fast-import, then checks B out: shipit reads ci.toml from
+/// the work tree and checks that service paths exist. No identity or config is needed from the
+/// user: the commits carry theirs in the stream.
+fn generate(dir: &Path) -> Res<Repo> {
+    let git = |args: &[&str]| -> Res<String> {
+        let out = Command::new("git").args(args).current_dir(dir).output();
+        let out = out.map_err(|e| format!("cannot run git: {e}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.status.success() {
+            true => Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()),
+            false => Err(format!(
+                "git {} failed: {}",
+                args.join(" "),
+                stderr.trim_end()
+            )),
+        }
+    };
+    git(&["init", "-q", "-b", "main"])?;
+    let mut import = Command::new("git");
+    import
+        .args(["fast-import", "--quiet"])
+        .current_dir(dir)
+        .stdin(Stdio::piped());
+    let mut child = import
+        .spawn()
+        .map_err(|e| format!("cannot run git fast-import: {e}"))?;
+    let mut repo = Repo::default();
+    let stdin = child.stdin.take().ok_or("no pipe to git fast-import")?;
+    let written = write_stream(BufWriter::new(stdin), &mut repo);
+    let status = child.wait().map_err(|e| format!("git fast-import: {e}"))?;
+    if !status.success() {
+        return Err(format!("git fast-import failed ({status})"));
+    }
+    written.map_err(|e| format!("writing to git fast-import: {e}"))?;
+    repo.a = git(&["rev-parse", "main~1"])?;
+    repo.b = git(&["rev-parse", "main"])?;
+    // Writing the 101,002 files is most of the generation time: check out with one worker a core.
+    git(&["-c", "checkout.workers=0", "checkout", "-q", "-f", "main"])?;
+    Ok(repo)
+}
+
+/// The libraries service `i` depends on: one for every service, a second for every even one.
+fn service_deps(i: usize) -> Vec<usize> {
+    let (first, second) = (i % LIBS, (i * 7 + 3) % LIBS);
+    match i.is_multiple_of(2) && second != first {
+        true => vec![first, second],
+        false => vec![first],
+    }
+}
+
+/// The 95 files of every service, relative to its directory.
+fn service_files() -> Vec<String> {
+    let mut files: Vec<String> = (0..60).map(|n| format!("src/mod_{n:02}.rs")).collect();
+    files.extend((0..20).map(|n| format!("tests/test_{n:02}.rs")));
+    files.extend((0..5).map(|n| format!("docs/page_{n:02}.txt")));
+    files.extend((0..5).map(|n| format!("config/cfg_{n:02}.yaml")));
+    let top = [
+        "Dockerfile",
+        "README.md",
+        "Cargo.toml",
+        "build.sh",
+        "Makefile",
+    ];
+    files.extend(top.map(String::from));
+    files
+}
+
+/// A fast-import `M` of `path` with small content unique to the path and version.
+fn put(out: &mut impl Write, path: &str, version: u32) -> std::io::Result<()> {
+    let body = format!("// {path}\npub const VERSION: u32 = {version};\n");
+    write!(out, "M 100644 inline {path}\ndata {}\n{body}\n", body.len())
+}
+
+/// A commit on refs/heads/main with a fixed identity and date.
+fn commit(out: &mut impl Write, mark: u32, time: u64, message: &str) -> std::io::Result<()> {
+    let who = format!("Bench <bench@example.com> {time} +0000");
+    writeln!(
+        out,
+        "commit refs/heads/main\nmark :{mark}\nauthor {who}\ncommitter {who}"
+    )?;
+    write!(out, "data {}\n{message}\n", message.len())
+}
+
+/// The fast-import stream: commit A (the whole tree), then commit B (the change).
+fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
+    let out = &mut out;
+    commit(out, 1, 1_700_000_000, "A: the whole monorepo")?;
+    let mut toml = String::from("[global]\ntriggers = [\"ci.toml\"]\nignore = [\"**/*.md\"]\n");
+    for i in 0..SERVICES {
+        let deps: Vec<_> = service_deps(i)
+            .iter()
+            .map(|l| format!("\"lib-{l:02}\""))
+            .collect();
+        toml += &format!(
+            "\n[services.svc-{i:04}]\npath = \"services/svc-{i:04}\"\n\
+             include = [\"proto/svc-{i:04}/**\"]\nexclude = [\"services/svc-{i:04}/docs/**\"]\n\
+             depends_on = [{}]\n",
+            deps.join(", ")
+        );
+        let files = service_files();
+        for file in &files {
+            put(out, &format!("services/svc-{i:04}/{file}"), 1)?;
+        }
+        put(out, &format!("proto/svc-{i:04}/api.proto"), 1)?;
+        repo.files += files.len() + 1;
+    }
+    for l in 0..LIBS {
+        toml += &format!("\n[services.lib-{l:02}]\npath = \"libs/lib-{l:02}\"\nimage = false\n");
+        if l > 0 {
+            toml += &format!("depends_on = [\"lib-{:02}\"]\n", l - 1);
+        }
+        let mut files: Vec<String> = (0..90).map(|n| format!("src/lib_{n:02}.rs")).collect();
+        files.extend((0..8).map(|n| format!("tests/t_{n:02}.rs")));
+        files.extend(["README.md".into(), "Cargo.toml".into()]);
+        for file in &files {
+            put(out, &format!("libs/lib-{l:02}/{file}"), 1)?;
+        }
+        repo.files += files.len();
+    }
+    write!(
+        out,
+        "M 100644 inline ci.toml\ndata {}\n{toml}\n",
+        toml.len()
+    )?;
+    put(out, "README.md", 1)?;
+    repo.files += 2;
+
+    // Commit B. Every 10th service: 33 modified, 5 added, 5 deleted and 5 renamed files, plus its
+    // README.md (ignored) and a docs/ page (excluded). 20 other services change only their proto
+    // (affected through `include`), 20 only README.md and 20 only docs/ (neither affected).
+    // lib-47 changes 10 files. Services depending on lib-47..49 are affected through the chain.
+    commit(out, 2, 1_700_003_600, "B: a change across ~100 services")?;
+    writeln!(out, "from :1")?;
+    let mut changes = [0; 4];
+    for i in 0..SERVICES {
+        let s = format!("services/svc-{i:04}");
+        let mut hit = service_deps(i).iter().any(|&l| l >= CHANGED_LIB);
+        if i % 10 == 0 {
+            for n in 0..33 {
+                put(out, &format!("{s}/src/mod_{n:02}.rs"), 2)?;
+            }
+            for n in 0..5 {
+                put(out, &format!("{s}/src/new_{n:02}.rs"), 1)?;
+                writeln!(out, "D {s}/tests/test_{n:02}.rs")?;
+                let m = n + 5;
+                writeln!(
+                    out,
+                    "R {s}/tests/test_{m:02}.rs {s}/tests/moved/test_{m:02}.rs"
+                )?;
+            }
+            put(out, &format!("{s}/README.md"), 2)?;
+            put(out, &format!("{s}/docs/page_00.txt"), 2)?;
+            changes = [
+                changes[0] + 35,
+                changes[1] + 5,
+                changes[2] + 5,
+                changes[3] + 5,
+            ];
+            hit = true;
+        } else if i % 50 == 5 {
+            put(out, &format!("proto/svc-{i:04}/api.proto"), 2)?;
+            (changes[0], hit) = (changes[0] + 1, true);
+        } else if i % 50 == 15 || i % 50 == 25 {
+            let file = if i % 50 == 15 {
+                "README.md"
+            } else {
+                "docs/page_01.txt"
+            };
+            put(out, &format!("{s}/{file}"), 2)?;
+            changes[0] += 1;
+        }
+        repo.expected += usize::from(hit);
+    }
+    for n in 0..10 {
+        put(
+            out,
+            &format!("libs/lib-{CHANGED_LIB:02}/src/lib_{n:02}.rs"),
+            2,
+        )?;
+    }
+    changes[0] += 10;
+    repo.changes = changes;
+    repo.expected += LIBS - CHANGED_LIB;
+    writeln!(out, "done")?;
+    out.flush()
+}

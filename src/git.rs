@@ -1,14 +1,14 @@
 //! The git adapter: everything shipit asks of a repository, through libgit2.
 //!
-//! Reads never touch blob contents (diffs are tree-to-tree), so partial clones work. Fetches, for a
-//! shallow clone that lacks a commit, go through libgit2 too; only where libgit2 cannot (a shallow
-//! fetch from a remote on the local file system) is the `git` program asked instead. Nothing here
-//! ever writes the user's git configuration.
+//! Reads never touch blob contents (diffs are tree-to-tree), so partial clones work. The one thing
+//! not done through libgit2 is fetching, which only a shallow clone that lacks a commit needs: the
+//! `git` program does it (see [`Repo::fetch`]). Nothing here ever writes the user's git
+//! configuration.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use git2::{Delta, DiffOptions, ErrorCode, FetchOptions, Oid, Repository};
+use git2::{ErrorCode, Oid, Repository};
 use miette::Diagnostic;
 use thiserror::Error;
 
@@ -80,9 +80,14 @@ pub struct TreeEntry {
     pub mode: u32,
 }
 
+/// The file mode git gives a tree entry that is itself a tree.
+const TREE_MODE: i32 = 0o040000;
+
 /// A repository with a working tree.
 pub struct Repo {
-    repo: Repository,
+    /// Reopened after a fetch: libgit2 reads `.git/shallow` once, when it opens a repository, and
+    /// the `git` program's fetch changes it.
+    cell: std::cell::RefCell<Repository>,
     root: PathBuf,
 }
 
@@ -124,7 +129,14 @@ impl Repo {
             }
         };
         let root = root.canonicalize().unwrap_or(root);
-        Ok(Repo { repo, root })
+        Ok(Repo {
+            cell: repo.into(),
+            root,
+        })
+    }
+
+    fn repo(&self) -> std::cell::Ref<'_, Repository> {
+        self.cell.borrow()
     }
 
     /// The root of the working tree.
@@ -133,19 +145,20 @@ impl Repo {
     }
 
     pub fn is_shallow(&self) -> bool {
-        self.repo.is_shallow()
+        let repo = self.repo();
+        repo.is_shallow()
     }
 
     /// The commit a revision names (`HEAD`, a branch, a tag, a SHA, `main~2`).
     pub fn resolve(&self, rev: &str) -> Result<Oid, GitError> {
+        let repo = self.repo();
         if rev == "HEAD" {
-            match self.repo.head() {
+            match repo.head() {
                 Err(e) if e.code() == ErrorCode::UnbornBranch => return Err(GitError::Unborn),
                 _ => {}
             }
         }
-        let object = self
-            .repo
+        let object = repo
             .revparse_single(rev)
             .map_err(|_| GitError::UnknownRevision { rev: rev.into() })?;
         object
@@ -156,52 +169,29 @@ impl Repo {
 
     /// True when the commit itself is present (its tree may still need fetching in odd clones).
     pub fn has_commit(&self, oid: Oid) -> bool {
-        self.repo.find_commit(oid).is_ok()
+        let repo = self.repo();
+        repo.find_commit(oid).is_ok()
     }
 
     /// Every path that differs between the trees of two commits: additions, modifications,
     /// deletions, type changes, submodule pointer moves, and both sides of renames (a rename is a
     /// deletion and an addition here, since no rename detection runs: that would read blobs).
     pub fn changed_paths(&self, base: Oid, head: Oid) -> Result<Vec<String>, GitError> {
+        let repo = self.repo();
         let tree = |oid: Oid| -> Result<git2::Tree<'_>, GitError> {
-            let commit = self
-                .repo
-                .find_commit(oid)
-                .map_err(|e| GitError::MissingObject {
-                    oid: oid.to_string(),
-                    why: e.message().to_string(),
-                })?;
-            commit.tree().map_err(|e| GitError::MissingObject {
+            let missing = |e: git2::Error| GitError::MissingObject {
                 oid: oid.to_string(),
                 why: e.message().to_string(),
-            })
+            };
+            repo.find_commit(oid)
+                .map_err(missing)?
+                .tree()
+                .map_err(missing)
         };
         let (old, new) = (tree(base)?, tree(head)?);
-        let mut opts = DiffOptions::new();
-        opts.include_typechange(true)
-            .ignore_submodules(false)
-            .skip_binary_check(true);
-        let diff = self
-            .repo
-            .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))?;
-        let mut paths = Vec::with_capacity(diff.deltas().len());
-        for delta in diff.deltas() {
-            let old_path = delta.old_file().path_bytes();
-            let new_path = delta.new_file().path_bytes();
-            // An added file has no old side and a deleted one no new side; a rename has both.
-            let sides = match delta.status() {
-                Delta::Added => [new_path, None],
-                Delta::Deleted => [old_path, None],
-                _ if old_path != new_path => [old_path, new_path],
-                _ => [new_path, None],
-            };
-            paths.extend(
-                sides
-                    .into_iter()
-                    .flatten()
-                    .map(|p| String::from_utf8_lossy(p).into_owned()),
-            );
-        }
+        let mut paths = Vec::new();
+        diff_trees(&repo, Some(&old), Some(&new), "", &mut paths)?;
+        paths.sort_unstable();
         Ok(paths)
     }
 
@@ -209,7 +199,8 @@ impl Repo {
     /// paths it changed against its first parent. Merge commits are included, diffed against their
     /// first parent, as are the commits they bring in.
     pub fn commits(&self, base: Option<Oid>, head: Oid) -> Result<Vec<Commit>, GitError> {
-        let mut walk = self.repo.revwalk()?;
+        let repo = self.repo();
+        let mut walk = repo.revwalk()?;
         walk.push(head)?;
         if let Some(base) = base {
             walk.hide(base)?;
@@ -217,7 +208,7 @@ impl Repo {
         let mut out = Vec::new();
         for oid in walk {
             let oid = oid?;
-            let commit = self.repo.find_commit(oid)?;
+            let commit = repo.find_commit(oid)?;
             let paths = match commit.parents().next() {
                 Some(parent) => self.changed_paths(parent.id(), oid)?,
                 None => self
@@ -238,8 +229,8 @@ impl Repo {
     /// Every file (and submodule) in a commit's tree, with its object id and mode, sorted by path.
     /// Blobs are named, never read.
     pub fn tree_entries(&self, commit: Oid) -> Result<Vec<TreeEntry>, GitError> {
-        let tree = self
-            .repo
+        let repo = self.repo();
+        let tree = repo
             .find_commit(commit)
             .and_then(|c| c.tree())
             .map_err(|e| GitError::MissingObject {
@@ -264,14 +255,14 @@ impl Repo {
 
     /// The contents of a file in a commit, or `None` when the commit has no such file.
     pub fn read_file(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
-        let tree = self.repo.find_commit(commit)?.tree()?;
+        let repo = self.repo();
+        let tree = repo.find_commit(commit)?.tree()?;
         let entry = match tree.get_path(Path::new(path)) {
             Ok(e) => e,
             Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let blob = self
-            .repo
+        let blob = repo
             .find_blob(entry.id())
             .map_err(|e| GitError::MissingObject {
                 oid: entry.id().to_string(),
@@ -282,7 +273,8 @@ impl Repo {
 
     /// The best common ancestor, or `None` when the histories share none that this clone can see.
     pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Option<Oid>, GitError> {
-        match self.repo.merge_base(a, b) {
+        let repo = self.repo();
+        match repo.merge_base(a, b) {
             Ok(oid) => Ok(Some(oid)),
             Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e.into()),
@@ -291,12 +283,14 @@ impl Repo {
 
     /// True when `ancestor` is in the history of `of` (or is it).
     pub fn is_ancestor(&self, ancestor: Oid, of: Oid) -> bool {
-        ancestor == of || self.repo.graph_descendant_of(of, ancestor).unwrap_or(false)
+        let repo = self.repo();
+        ancestor == of || repo.graph_descendant_of(of, ancestor).unwrap_or(false)
     }
 
     /// The checked-out branch's short name; `None` when HEAD is detached or unborn.
     pub fn current_branch(&self) -> Option<String> {
-        let head = self.repo.head().ok()?;
+        let repo = self.repo();
+        let head = repo.head().ok()?;
         if !head.is_branch() {
             return None;
         }
@@ -305,18 +299,19 @@ impl Repo {
 
     /// The upstream of the checked-out branch, as its ref name and commit.
     pub fn upstream(&self) -> Option<(String, Oid)> {
-        let head = self.repo.head().ok()?;
+        let repo = self.repo();
+        let head = repo.head().ok()?;
         let name = head.name()?;
-        let upstream = self.repo.branch_upstream_name(name).ok()?;
+        let upstream = repo.branch_upstream_name(name).ok()?;
         let upstream = upstream.as_str()?.to_string();
-        let oid = self.repo.refname_to_id(&upstream).ok()?;
+        let oid = repo.refname_to_id(&upstream).ok()?;
         Some((upstream, oid))
     }
 
     /// The branch that `refs/remotes/<remote>/HEAD` points at, if the clone recorded it.
     pub fn remote_default_branch(&self, remote: &str) -> Option<String> {
-        let head = self
-            .repo
+        let repo = self.repo();
+        let head = repo
             .find_reference(&format!("refs/remotes/{remote}/HEAD"))
             .ok()?;
         let target = head.symbolic_target()?;
@@ -327,22 +322,25 @@ impl Repo {
 
     /// A branch by name: the remote-tracking one first (what CI has), then the local one.
     pub fn branch(&self, remote: &str, name: &str) -> Option<(String, Oid)> {
+        let repo = self.repo();
         [
             format!("refs/remotes/{remote}/{name}"),
             format!("refs/heads/{name}"),
         ]
         .into_iter()
-        .find_map(|r| self.repo.refname_to_id(&r).ok().map(|oid| (r, oid)))
+        .find_map(|r| repo.refname_to_id(&r).ok().map(|oid| (r, oid)))
     }
 
     /// The commit a ref points at now, or `fallback` when there is no such ref.
     pub fn refname_or(&self, name: &str, fallback: Oid) -> Oid {
-        self.repo.refname_to_id(name).unwrap_or(fallback)
+        let repo = self.repo();
+        repo.refname_to_id(name).unwrap_or(fallback)
     }
 
     /// The remote to fetch from: the one named `origin`, else the only one.
     pub fn default_remote(&self) -> Option<String> {
-        let remotes = self.repo.remotes().ok()?;
+        let repo = self.repo();
+        let remotes = repo.remotes().ok()?;
         let names: Vec<&str> = remotes.iter().flatten().collect();
         if names.contains(&"origin") {
             Some("origin".into())
@@ -353,76 +351,21 @@ impl Repo {
         }
     }
 
-    /// Fetches `refspecs` from `remote`, `depth` commits deep (`None`: all of their history).
-    /// Returns an error message when the fetch failed; callers decide what that means.
+    /// Fetches `refspecs` from `remote`, `depth` commits deep (`None`: all of their history), with
+    /// the `git` program: it brings the transports and credentials the checkout was made with
+    /// (actions/checkout's token in `http.extraheader`, credential helpers, SSH), and shallow
+    /// fetches over every transport. Returns git's message when the fetch failed; callers decide
+    /// what that means.
     pub fn fetch(
         &self,
         remote: &str,
         refspecs: &[String],
         depth: Option<u32>,
     ) -> Result<(), String> {
-        let mut r = self
-            .repo
-            .find_remote(remote)
-            .map_err(|e| e.message().to_string())?;
-        let url = r.url().unwrap_or("").to_string();
-        match self.fetch_libgit2(&mut r, &url, refspecs, depth) {
-            Ok(()) => Ok(()),
-            // libgit2's local transport has no shallow support; git's does.
-            Err(e) if is_local_url(&url) => {
-                tracing::debug!("libgit2 could not fetch from {url}: {e}; asking the git program");
-                self.fetch_cli(remote, refspecs, depth)
-                    .map_err(|cli| format!("{e}; git fetch: {cli}"))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn fetch_libgit2(
-        &self,
-        remote: &mut git2::Remote<'_>,
-        url: &str,
-        refspecs: &[String],
-        depth: Option<u32>,
-    ) -> Result<(), String> {
-        let config = self.repo.config().map_err(|e| e.message().to_string())?;
-        // actions/checkout hands its token to git as `http.<url>.extraheader`; libgit2 does not read
-        // that setting itself, so pass it on.
-        let headers: Vec<String> = extra_headers(&config, url);
-        let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
-        let mut callbacks = git2::RemoteCallbacks::new();
-        let mut tried_helper = false;
-        callbacks.credentials(move |url, username, allowed| {
-            if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) && !tried_helper {
-                tried_helper = true;
-                if let Ok(c) = git2::Cred::credential_helper(&config, url, username) {
-                    return Ok(c);
-                }
-            }
-            if allowed.contains(git2::CredentialType::SSH_KEY)
-                && let Some(user) = username
-            {
-                return git2::Cred::ssh_key_from_agent(user);
-            }
-            if allowed.contains(git2::CredentialType::DEFAULT) {
-                return git2::Cred::default();
-            }
-            Err(git2::Error::from_str("no credentials for the remote"))
-        });
-        let mut proxy = git2::ProxyOptions::new();
-        proxy.auto();
-        let mut opts = FetchOptions::new();
-        opts.remote_callbacks(callbacks)
-            .proxy_options(proxy)
-            .download_tags(git2::AutotagOption::None)
-            .update_fetchhead(false)
-            .custom_headers(&header_refs);
-        if let Some(d) = depth {
-            opts.depth(d.min(i32::MAX as u32) as i32);
-        }
-        remote
-            .fetch(refspecs, Some(&mut opts), None)
-            .map_err(|e| e.message().to_string())
+        self.fetch_cli(remote, refspecs, depth)?;
+        let reopened = Repository::open(self.repo().path()).map_err(|e| e.message().to_string())?;
+        *self.cell.borrow_mut() = reopened;
+        Ok(())
     }
 
     fn fetch_cli(
@@ -455,44 +398,76 @@ impl Repo {
     }
 }
 
-fn is_local_url(url: &str) -> bool {
-    url.starts_with("file://") || url.starts_with('/') || url.starts_with('.') || !url.contains(':')
-}
-
-/// `http.extraheader` and `http.<url>.extraheader` values that apply to `url`.
-fn extra_headers(config: &git2::Config, url: &str) -> Vec<String> {
-    let mut headers = Vec::new();
-    let Ok(mut entries) = config.entries(Some(r"^http\..*extraheader$")) else {
-        return headers;
-    };
-    while let Some(Ok(entry)) = entries.next() {
-        let (Some(name), Some(value)) = (entry.name(), entry.value()) else {
+/// Compares two trees entry by entry, descending only into subtrees whose ids differ: unchanged
+/// parts of the repository cost nothing, and no blob is ever read.
+fn diff_trees(
+    repo: &Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: Option<&git2::Tree<'_>>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> Result<(), GitError> {
+    let old_entries: Vec<git2::TreeEntry<'_>> = old.map(|t| t.iter().collect()).unwrap_or_default();
+    let mut before: std::collections::HashMap<&[u8], (Oid, i32)> = old_entries
+        .iter()
+        .map(|e| (e.name_bytes(), (e.id(), e.filemode())))
+        .collect();
+    for entry in new.into_iter().flat_map(|t| t.iter()) {
+        let name = entry.name_bytes();
+        let previous = before.remove(name);
+        if previous == Some((entry.id(), entry.filemode())) {
             continue;
-        };
-        let scope = name
-            .strip_prefix("http.")
-            .and_then(|n| n.strip_suffix(".extraheader"))
-            .unwrap_or("");
-        let applies = name.eq_ignore_ascii_case("http.extraheader")
-            || (!scope.is_empty() && url.starts_with(scope));
-        if applies && !value.is_empty() {
-            headers.push(value.to_string());
+        }
+        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+        let is_tree = entry.filemode() == TREE_MODE;
+        match previous {
+            None => all_files(repo, entry.id(), is_tree, &path, out)?,
+            Some((id, mode)) => match (mode == TREE_MODE, is_tree) {
+                (true, true) => {
+                    let (o, n) = (find_tree(repo, id)?, find_tree(repo, entry.id())?);
+                    diff_trees(repo, Some(&o), Some(&n), &format!("{path}/"), out)?;
+                }
+                (was_tree, now_tree) => {
+                    all_files(repo, id, was_tree, &path, out)?;
+                    all_files(repo, entry.id(), now_tree, &path, out)?;
+                }
+            },
         }
     }
-    headers
+    for (name, (id, mode)) in before {
+        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+        all_files(repo, id, mode == TREE_MODE, &path, out)?;
+    }
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_urls() {
-        assert!(is_local_url("file:///tmp/origin"));
-        assert!(is_local_url("/tmp/origin"));
-        assert!(is_local_url("../origin"));
-        assert!(!is_local_url("https://github.com/o/r"));
-        assert!(!is_local_url("git@github.com:o/r.git"));
-        assert!(!is_local_url("git://127.0.0.1:9418/r"));
+/// `path` itself, or every file under it when it is a tree.
+fn all_files(
+    repo: &Repository,
+    id: Oid,
+    is_tree: bool,
+    path: &str,
+    out: &mut Vec<String>,
+) -> Result<(), GitError> {
+    if !is_tree {
+        out.push(path.to_string());
+        return Ok(());
     }
+    find_tree(repo, id)?.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.filemode() != TREE_MODE {
+            out.push(format!(
+                "{path}/{dir}{}",
+                String::from_utf8_lossy(entry.name_bytes())
+            ));
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    Ok(())
+}
+
+fn find_tree(repo: &Repository, id: Oid) -> Result<git2::Tree<'_>, GitError> {
+    repo.find_tree(id).map_err(|e| GitError::MissingObject {
+        oid: id.to_string(),
+        why: e.message().to_string(),
+    })
 }
