@@ -30,8 +30,35 @@ enum Command {
     Affected(AffectedArgs),
     /// Show what a release of a branch would do: versions, tags, build/promote/skip, clusters.
     Plan(PlanArgs),
+    /// Release a branch: test, build, push (and later prune and roll out) every affected service.
+    Release(ReleaseArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
     Validate,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReleaseArgs {
+    /// The branch being released; it picks the environment [default: the current branch, or
+    /// GITHUB_REF_NAME under GitHub Actions]
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
+    #[command(flatten)]
+    range: RangeArgs,
+    /// Only this service (repeatable)
+    #[arg(long = "service", value_name = "NAME")]
+    services: Vec<String>,
+    /// Print the plan and do nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Services released at once [default: the number of CPUs]
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Leave out a stage (repeatable)
+    #[arg(long, value_enum, value_name = "STAGE")]
+    skip: Vec<crate::pipeline::Stage>,
+    /// Stop everything at the first failure
+    #[arg(long)]
+    fail_fast: bool,
 }
 
 /// Which commits to compare, as for `shipit affected`.
@@ -107,6 +134,7 @@ pub fn run(args: Args) -> Result<ExitStatus, Error> {
     match args.command {
         Command::Affected(a) => affected(&env, &repo, &file, a),
         Command::Plan(a) => plan(&env, &repo, &file, a),
+        Command::Release(a) => release(&env, &repo, &file, a),
         Command::Validate => validate(&repo, &file),
     }
 }
@@ -186,6 +214,167 @@ fn plan(
         report::plan::render(&plan, args.format, Style::for_stdout(env))
     );
     Ok(ExitStatus::Success)
+}
+
+fn release(
+    env: &Env,
+    repo: &Repo,
+    file: &std::path::Path,
+    args: ReleaseArgs,
+) -> Result<ExitStatus, Error> {
+    use crate::pipeline::{self, Stage};
+    let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
+    let event = Event::from_env(env)?;
+    let branch = branch(env, repo, args.branch)?;
+    let request = crate::plan::inputs::PlanRequest {
+        branch: branch.clone(),
+        range: args.range.request(),
+        services: args.services,
+    };
+    let skip: std::collections::BTreeSet<Stage> = args.skip.into_iter().collect();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let needs_registry = config.environment_for_branch(&branch).is_some();
+        let registry = match needs_registry {
+            true => Some(std::sync::Arc::new(
+                crate::registry::Client::connect(&config, env).await?,
+            )),
+            false => None,
+        };
+        let plan =
+            crate::plan::inputs::plan(repo, &config, event.as_ref(), &request, registry.as_deref())
+                .await?;
+        for w in &plan.warnings {
+            report::warn(env, w);
+        }
+        if args.dry_run {
+            print!(
+                "{}",
+                report::plan::render(&plan, report::plan::Format::Text, Style::for_stdout(env))
+            );
+            return Ok(ExitStatus::Success);
+        }
+        let builds = plan
+            .services
+            .iter()
+            .any(|s| s.action == crate::plan::Action::Build)
+            && !skip.contains(&Stage::Build);
+        if builds {
+            preflight(&config, &plan)?;
+        }
+        let engine = match builds {
+            true => Some(crate::docker::Engine::connect().await?),
+            false => None,
+        };
+        let ctx = std::sync::Arc::new(pipeline::Context {
+            config: config.clone(),
+            engine,
+            registry,
+            labels: labels(env, repo, &plan),
+        });
+        let options = pipeline::Options {
+            jobs: args
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            skip,
+            fail_fast: args.fail_fast,
+            log_dir: std::env::temp_dir().join(format!(
+                "shipit-{}-{}",
+                &plan.head[..12],
+                std::process::id()
+            )),
+        };
+        let progress = std::sync::Arc::new(report::release::Progress::new(env, &plan));
+        let sink = progress.clone();
+        let results = pipeline::execute(
+            &plan,
+            ctx,
+            &options,
+            std::sync::Arc::new(move |e| sink.event(e)),
+        )
+        .await;
+        print!(
+            "{}",
+            report::release::summary(&plan, &results, Style::for_stdout(env))
+        );
+        let failed = results.iter().any(|r| r.outcome.is_failure());
+        Ok(if failed {
+            ExitStatus::StageFailed
+        } else {
+            ExitStatus::Success
+        })
+    })
+}
+
+/// Everything a build needs is on disk, for every service to build: checked before anything runs,
+/// so that a missing Dockerfile fails the release before anything is built or pushed.
+fn preflight(config: &Config, plan: &crate::plan::Plan) -> Result<(), Error> {
+    let mut missing = Vec::new();
+    for s in plan
+        .services
+        .iter()
+        .filter(|s| s.action == crate::plan::Action::Build)
+    {
+        let Some(build) = &s.build else { continue };
+        let context = config.root.join(&build.context);
+        if !context.is_dir() {
+            missing.push(format!("the build context {} of {}", build.context, s.name));
+        }
+        if !config.root.join(&build.dockerfile).is_file() {
+            missing.push(format!("the Dockerfile {} of {}", build.dockerfile, s.name));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!("nothing was built or pushed: {} missing", missing.join(", ")),
+        Some("create it, fix `dockerfile` / `context` in ci.toml, or set `image = false` for a library".to_string()),
+    ))
+}
+
+/// The OCI labels every image of this run gets.
+fn labels(
+    env: &Env,
+    repo: &Repo,
+    plan: &crate::plan::Plan,
+) -> std::collections::BTreeMap<String, String> {
+    let mut labels = std::collections::BTreeMap::new();
+    labels.insert(
+        "org.opencontainers.image.revision".to_string(),
+        plan.head.clone(),
+    );
+    let created = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    labels.insert("org.opencontainers.image.created".to_string(), created);
+    let source = match (
+        env.get(env_vars::GITHUB_SERVER_URL),
+        env.get(env_vars::GITHUB_REPOSITORY),
+    ) {
+        (Some(server), Some(repository)) => Some(format!("{server}/{repository}")),
+        _ => repo.remote_url().map(|u| strip_credentials(&u)),
+    };
+    if let Some(source) = source {
+        labels.insert("org.opencontainers.image.source".to_string(), source);
+    }
+    labels
+}
+
+/// `https://user:token@host/x` → `https://host/x`: a label is public.
+fn strip_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host))
+                if !rest.split('/').next().unwrap_or("").is_empty()
+                    && rest.find('@') < rest.find('/') =>
+            {
+                format!("{scheme}://{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {

@@ -337,6 +337,14 @@ impl Repo {
         repo.refname_to_id(name).unwrap_or(fallback)
     }
 
+    /// The URL of the default remote, if there is one.
+    pub fn remote_url(&self) -> Option<String> {
+        let name = self.default_remote()?;
+        let repo = self.repo();
+        let remote = repo.find_remote(&name).ok()?;
+        remote.url().map(str::to_string)
+    }
+
     /// The remote to fetch from: the one named `origin`, else the only one.
     pub fn default_remote(&self) -> Option<String> {
         let repo = self.repo();

@@ -18,6 +18,7 @@ pub mod git;
 pub mod github;
 pub mod glob;
 pub mod graph;
+pub mod pipeline;
 pub mod plan;
 pub mod registry;
 pub mod report;

@@ -40,6 +40,10 @@ pub struct Project {
     pub retain: u32,
     pub default_branch: Option<String>,
     pub initial_version: Version,
+    /// ECR: repositories shipit creates scan images on push.
+    pub scan_on_push: bool,
+    /// ECR: repositories shipit creates refuse to move a tag (then `latest` cannot be used).
+    pub immutable_tags: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +84,8 @@ pub struct Service {
     pub exclude: Vec<String>,
     pub depends_on: Vec<String>,
     pub test: Option<String>,
+    /// How long the test command may run.
+    pub test_timeout: Duration,
     /// False for libraries: tested when affected, never built, pushed or deployed.
     pub image: bool,
     /// Relative to `path`.
@@ -369,6 +375,8 @@ impl Resolver<'_> {
             retain,
             default_branch,
             initial_version,
+            scan_on_push: raw.scan_on_push.unwrap_or(true),
+            immutable_tags: raw.immutable_tags.unwrap_or(false),
         }
     }
 
@@ -610,6 +618,7 @@ impl Resolver<'_> {
             exclude: self.globs(&raw.exclude),
             depends_on,
             test: raw.test.clone(),
+            test_timeout: self.duration(raw.test_timeout.as_ref(), Duration::from_secs(30 * 60)),
             image: raw.image,
             dockerfile,
             context,

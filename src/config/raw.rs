@@ -28,6 +28,8 @@ pub struct RawProject {
     pub retain: Option<S<i64>>,
     pub default_branch: Option<S<String>>,
     pub initial_version: Option<S<String>>,
+    pub scan_on_push: Option<bool>,
+    pub immutable_tags: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,7 @@ pub struct RawService {
     #[serde(default)]
     pub depends_on: Vec<S<String>>,
     pub test: Option<String>,
+    pub test_timeout: Option<S<String>>,
     #[serde(default = "yes")]
     pub image: bool,
     pub dockerfile: Option<S<String>>,

@@ -87,6 +87,17 @@ where
     }
 }
 
+/// An ECR authorization token is base64 of `user:password`.
+pub fn decode_token(token: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
 /// The innermost cause of an error: the SDK's outer layers say only "dispatch failure".
 fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     let mut last = e.to_string();
@@ -99,6 +110,180 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl Ecr {
+    /// The push reference and the engine's credentials, from `GetAuthorizationToken`; the repository
+    /// is created when it does not exist.
+    pub async fn push_target(
+        &self,
+        repository: &str,
+        project: &crate::config::Project,
+    ) -> Result<super::PushTarget, RegistryError> {
+        self.ensure_repository(repository, project).await?;
+        let out = self
+            .client
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| classify("ECR", "GetAuthorizationToken", e))?;
+        let data = out
+            .authorization_data()
+            .first()
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: "ECR".into(),
+                what: "GetAuthorizationToken".into(),
+                why: "no authorization data".into(),
+            })?;
+        let (username, password) = decode_token(data.authorization_token().unwrap_or(""))
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: "ECR".into(),
+                what: "GetAuthorizationToken".into(),
+                why: "the token is not base64 `user:password`".into(),
+            })?;
+        let endpoint = data.proxy_endpoint().unwrap_or("");
+        let host = endpoint
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        Ok(super::PushTarget {
+            reference: format!("{host}/{repository}"),
+            credentials: Some(bollard::auth::DockerCredentials {
+                username: Some(username),
+                password: Some(password),
+                serveraddress: Some(endpoint.to_string()),
+                ..Default::default()
+            }),
+        })
+    }
+
+    async fn ensure_repository(
+        &self,
+        repository: &str,
+        project: &crate::config::Project,
+    ) -> Result<(), RegistryError> {
+        use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
+        let mutability = if project.immutable_tags {
+            ImageTagMutability::Immutable
+        } else {
+            ImageTagMutability::Mutable
+        };
+        let created = self
+            .client
+            .create_repository()
+            .repository_name(repository)
+            .image_tag_mutability(mutability)
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(project.scan_on_push)
+                    .build(),
+            )
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("ECR", "CreateRepository", e)),
+        }
+    }
+
+    pub async fn digest(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        use aws_sdk_ecr::types::ImageIdentifier;
+        let out = self
+            .client
+            .batch_get_image()
+            .repository_name(repository)
+            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(out
+                .images()
+                .first()
+                .and_then(|i| i.image_id())
+                .and_then(|id| id.image_digest())
+                .map(str::to_string)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify("ECR", "BatchGetImage", e)),
+        }
+    }
+
+    /// `BatchGetImage` by digest, then `PutImage` of the same manifest under the new tag.
+    pub async fn retag(
+        &self,
+        repository: &str,
+        digest: &str,
+        tag: &str,
+        moves: bool,
+    ) -> Result<(), RegistryError> {
+        use aws_sdk_ecr::types::ImageIdentifier;
+        if let Some(existing) = self.digest(repository, tag).await? {
+            if existing == digest {
+                return Ok(());
+            }
+            if !moves {
+                return Err(RegistryError::TagExists {
+                    reference: format!("{repository}:{tag}"),
+                    existing,
+                    wanted: digest.to_string(),
+                });
+            }
+        }
+        let out = self
+            .client
+            .batch_get_image()
+            .repository_name(repository)
+            .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+            .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
+            .accepted_media_types("application/vnd.oci.image.index.v1+json")
+            .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
+            .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
+            .send()
+            .await
+            .map_err(|e| classify("ECR", "BatchGetImage", e))?;
+        let image = out
+            .images()
+            .first()
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: "ECR".into(),
+                what: "BatchGetImage".into(),
+                why: format!("{repository}@{digest} is not in the registry"),
+            })?;
+        let manifest = image.image_manifest().unwrap_or_default();
+        let mut put = self
+            .client
+            .put_image()
+            .repository_name(repository)
+            .image_manifest(manifest)
+            .image_tag(tag);
+        if let Some(media_type) = image.image_manifest_media_type() {
+            put = put.image_manifest_media_type(media_type);
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            // The same manifest under the same tag: already done (a rerun).
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_image_already_exists_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("ECR", "PutImage", e)),
+        }
+    }
+
     pub async fn connect() -> Result<Ecr, RegistryError> {
         let config = sdk_config().await;
         if config.region().is_none_or(|r| r.as_ref().trim().is_empty()) {
@@ -157,5 +342,17 @@ impl Ecr {
             }
         }
         Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_decode_to_user_and_password() {
+        assert_eq!(
+            super::decode_token("QVdTOnNlY3JldDpwYXJ0"),
+            Some(("AWS".into(), "secret:part".into()))
+        );
+        assert_eq!(super::decode_token("not base64!"), None);
     }
 }

@@ -6,6 +6,7 @@ pub mod oci;
 
 use std::collections::BTreeMap;
 
+use bollard::auth::DockerCredentials;
 use miette::Diagnostic;
 use thiserror::Error;
 
@@ -41,6 +42,21 @@ pub enum RegistryError {
     )]
     AwsSetup { why: String },
 
+    #[error(
+        "{reference} already exists and is another image ({existing}, not {wanted}): shipit never pushes over a version"
+    )]
+    #[diagnostic(
+        code(shipit::registry::tag_exists),
+        help(
+            "a version is immutable: release a new version, or remove the tag by hand if it was pushed by mistake"
+        )
+    )]
+    TagExists {
+        reference: String,
+        existing: String,
+        wanted: String,
+    },
+
     #[error("the registry {registry} answered {what}: {why}")]
     #[diagnostic(code(shipit::registry::protocol))]
     Protocol {
@@ -53,7 +69,10 @@ pub enum RegistryError {
 impl RegistryError {
     /// True when the user can fix this (credentials, names, addresses): exit status 2, not 1.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, RegistryError::Protocol { .. })
+        !matches!(
+            self,
+            RegistryError::Protocol { .. } | RegistryError::TagExists { .. }
+        )
     }
 }
 
@@ -82,6 +101,29 @@ impl RepoState {
     }
 }
 
+/// Where and how the engine pushes one repository.
+pub struct PushTarget {
+    /// `host/name`, the image reference without a tag.
+    pub reference: String,
+    pub credentials: Option<DockerCredentials>,
+}
+
+impl std::fmt::Debug for PushTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        write!(
+            f,
+            "PushTarget {{ reference: {:?}, credentials: {} }}",
+            self.reference,
+            if self.credentials.is_some() {
+                "****"
+            } else {
+                "none"
+            }
+        )
+    }
+}
+
 /// A connection to the project's registry.
 pub enum Client {
     Ecr(ecr::Ecr),
@@ -96,6 +138,55 @@ impl Client {
             Registry::Oci { host, prefix } => {
                 Ok(Client::Oci(oci::Oci::new(host, prefix.as_deref(), env)?))
             }
+        }
+    }
+
+    /// Where the engine pushes `repository`, and the credentials for it (in memory only). Creates an
+    /// ECR repository that does not exist yet.
+    pub async fn push_target(
+        &self,
+        repository: &str,
+        config: &Config,
+    ) -> Result<PushTarget, RegistryError> {
+        match self {
+            Client::Ecr(c) => c.push_target(repository, &config.project).await,
+            Client::Oci(c) => Ok(PushTarget {
+                reference: c.address(repository),
+                credentials: c.credentials().map(|cr| DockerCredentials {
+                    username: Some(cr.username.clone()),
+                    password: Some(cr.password.clone()),
+                    serveraddress: Some(c.host().to_string()),
+                    ..Default::default()
+                }),
+            }),
+        }
+    }
+
+    /// The digest `tag` points at in `repository`, or `None`.
+    pub async fn digest(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        match self {
+            Client::Ecr(c) => c.digest(repository, tag).await,
+            Client::Oci(c) => c.digest(repository, tag).await,
+        }
+    }
+
+    /// Adds `tag` to the image `digest` in `repository`, without pulling or pushing any layer.
+    /// A tag already on that digest is done; a tag on another digest is an error, unless `moves`
+    /// (`latest`, which follows every production release).
+    pub async fn retag(
+        &self,
+        repository: &str,
+        digest: &str,
+        tag: &str,
+        moves: bool,
+    ) -> Result<(), RegistryError> {
+        match self {
+            Client::Ecr(c) => c.retag(repository, digest, tag, moves).await,
+            Client::Oci(c) => c.retag(repository, digest, tag, moves).await,
         }
     }
 

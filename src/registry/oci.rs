@@ -115,6 +115,10 @@ impl Oci {
         format!("{}/{}", self.host, self.name(repository))
     }
 
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     pub fn credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()
     }
@@ -330,6 +334,73 @@ impl Oci {
                 .ok_or_else(|| self.protocol("a manifest HEAD", "no Docker-Content-Digest header")),
             s => Err(self.protocol(&format!("{s} to a manifest HEAD"), reference)),
         }
+    }
+}
+
+impl Oci {
+    /// Adds `tag` to the manifest `digest`: GET it as it is stored, PUT it under the tag. Same bytes,
+    /// same digest.
+    pub async fn retag(
+        &self,
+        repository: &str,
+        digest: &str,
+        tag: &str,
+        moves: bool,
+    ) -> Result<(), RegistryError> {
+        if let Some(existing) = self.digest(repository, tag).await? {
+            if existing == digest {
+                return Ok(());
+            }
+            if !moves {
+                return Err(RegistryError::TagExists {
+                    reference: format!("{}:{tag}", self.address(repository)),
+                    existing,
+                    wanted: digest.to_string(),
+                });
+            }
+        }
+        let name = self.name(repository);
+        let scope = format!("repository:{name}:pull,push");
+        let resp = self
+            .send(
+                Method::GET,
+                &format!("/v2/{name}/manifests/{digest}"),
+                &scope,
+                |r| r.header(ACCEPT, MANIFEST_TYPES),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.protocol(&format!("{} to a manifest GET", resp.status()), digest));
+        }
+        let media_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .to_string();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.protocol("a manifest GET", e))?;
+        let resp = self
+            .send(
+                Method::PUT,
+                &format!("/v2/{name}/manifests/{tag}"),
+                &scope,
+                |r| {
+                    r.header(reqwest::header::CONTENT_TYPE, &media_type)
+                        .body(body.clone())
+                },
+            )
+            .await?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            return Err(self.protocol(
+                &format!("{status} to a manifest PUT"),
+                resp.text().await.unwrap_or_default(),
+            ));
+        }
+        Ok(())
     }
 }
 

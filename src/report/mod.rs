@@ -3,6 +3,7 @@
 pub mod affected;
 pub mod github;
 pub mod plan;
+pub mod release;
 
 use std::io::IsTerminal;
 

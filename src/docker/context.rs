@@ -1,0 +1,285 @@
+//! The build context as the Docker engine receives it: a tar stream of the context directory, less
+//! what `.dockerignore` excludes, with Docker's own matching rules:
+//!
+//! - one pattern a line; `#` starts a comment line; blank lines are skipped;
+//! - patterns are relative to the context root (a leading `/` is dropped) and cleaned;
+//! - `*` and `?` stay within a path segment, `**` spans any number of segments;
+//! - a pattern that matches a directory excludes everything under it;
+//! - `!` re-includes; the last pattern that matches a path decides.
+//!
+//! The Dockerfile and `.dockerignore` are always sent, as the Docker CLI does. A Dockerfile outside
+//! the context is added under a name of its own.
+
+use std::path::{Path, PathBuf};
+
+use globset::{GlobBuilder, GlobMatcher};
+
+/// Where a Dockerfile from outside the context goes in the tar.
+pub const OUTSIDE_DOCKERFILE: &str = ".shipit.Dockerfile";
+
+#[derive(Debug)]
+struct Rule {
+    matcher: GlobMatcher,
+    /// The same pattern with `/**` appended: it also matches what is under a matched directory.
+    under: GlobMatcher,
+    include: bool,
+}
+
+/// The compiled `.dockerignore` of one context.
+#[derive(Debug, Default)]
+pub struct DockerIgnore {
+    rules: Vec<Rule>,
+}
+
+/// Docker's cleaning of a pattern: no leading `/` or `./`, no `.` segments, `..` resolved.
+fn clean(pattern: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in pattern.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+fn compile(glob: &str) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| e.kind().to_string())
+}
+
+impl DockerIgnore {
+    /// Parses the text of a `.dockerignore`; an invalid pattern is an error naming its line.
+    pub fn parse(text: &str) -> Result<DockerIgnore, String> {
+        let mut rules = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (include, pattern) = match line.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, line),
+            };
+            let pattern = clean(pattern);
+            if pattern.is_empty() {
+                continue;
+            }
+            let matcher =
+                compile(&pattern).map_err(|e| format!("line {}: `{line}`: {e}", n + 1))?;
+            let under = compile(&format!("{pattern}/**"))
+                .map_err(|e| format!("line {}: `{line}`: {e}", n + 1))?;
+            rules.push(Rule {
+                matcher,
+                under,
+                include,
+            });
+        }
+        Ok(DockerIgnore { rules })
+    }
+
+    /// Whether `path` (relative to the context, `/`-separated) is left out of the context.
+    pub fn excludes(&self, path: &str) -> bool {
+        let mut excluded = false;
+        for rule in &self.rules {
+            if rule.matcher.is_match(path) || rule.under.is_match(path) {
+                excluded = !rule.include;
+            }
+        }
+        excluded
+    }
+
+    /// Whether anything under directory `dir` could be re-included by a `!` rule, so that an excluded
+    /// directory must still be walked.
+    fn may_reinclude_under(&self, dir: &str) -> bool {
+        self.rules.iter().any(|r| r.include) && !dir.is_empty()
+    }
+}
+
+/// A build context as a tar archive in memory.
+pub struct Context {
+    pub tar: Vec<u8>,
+    /// The Dockerfile's path inside the tar.
+    pub dockerfile: String,
+    pub files: usize,
+}
+
+/// Packs `context_dir` with `.dockerignore` applied, and makes sure `dockerfile` is in it.
+pub fn pack(context_dir: &Path, dockerfile: &Path) -> Result<Context, String> {
+    let ignore = match std::fs::read_to_string(context_dir.join(".dockerignore")) {
+        Ok(text) => DockerIgnore::parse(&text).map_err(|e| format!(".dockerignore {e}"))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
+        Err(e) => return Err(format!("cannot read .dockerignore: {e}")),
+    };
+    let inside = dockerfile
+        .strip_prefix(context_dir)
+        .ok()
+        .map(|p| p.to_string_lossy().replace('\\', "/"));
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    let mut files = 0;
+    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = context_dir.join(&rel);
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let rel_path = rel.join(entry.file_name());
+            let name = rel_path.to_string_lossy().replace('\\', "/");
+            let file_type = entry.file_type().map_err(|e| format!("{name}: {e}"))?;
+            let always = name == ".dockerignore" || Some(name.as_str()) == inside.as_deref();
+            let excluded = !always && ignore.excludes(&name);
+            if file_type.is_dir() {
+                if !excluded {
+                    builder
+                        .append_dir(&rel_path, entry.path())
+                        .map_err(|e| format!("{name}: {e}"))?;
+                }
+                if !excluded || ignore.may_reinclude_under(&name) {
+                    stack.push(rel_path);
+                }
+                continue;
+            }
+            if excluded {
+                continue;
+            }
+            builder
+                .append_path_with_name(entry.path(), &rel_path)
+                .map_err(|e| format!("{name}: {e}"))?;
+            files += 1;
+        }
+    }
+    let dockerfile_in_tar = match inside {
+        Some(p) => p,
+        None => {
+            let mut file = std::fs::File::open(dockerfile)
+                .map_err(|e| format!("cannot read {}: {e}", dockerfile.display()))?;
+            builder
+                .append_file(OUTSIDE_DOCKERFILE, &mut file)
+                .map_err(|e| format!("{}: {e}", dockerfile.display()))?;
+            OUTSIDE_DOCKERFILE.to_string()
+        }
+    };
+    let tar = builder
+        .into_inner()
+        .map_err(|e| format!("cannot write the context: {e}"))?;
+    Ok(Context {
+        tar,
+        dockerfile: dockerfile_in_tar,
+        files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_case::test_case;
+
+    #[test_case("*.log", "a.log", true; "star at the root")]
+    #[test_case("*.log", "dir/a.log", false; "star stays at its level")]
+    #[test_case("**/*.log", "dir/sub/a.log", true; "double star")]
+    #[test_case("node_modules", "node_modules/x/y.js", true; "a directory excludes its contents")]
+    #[test_case("/build", "build/out", true; "leading slash is dropped")]
+    #[test_case("./build", "build/out", true; "leading dot slash is dropped")]
+    #[test_case("docs/*.md", "docs/a.md", true; "segment star")]
+    #[test_case("docs/*.md", "docs/sub/a.md", false; "segment star does not cross")]
+    #[test_case("?.txt", "a.txt", true; "question mark")]
+    #[test_case("# a comment", "# a comment", false; "comments are not patterns")]
+    fn single_patterns(pattern: &str, path: &str, excluded: bool) {
+        assert_eq!(
+            DockerIgnore::parse(pattern).unwrap().excludes(path),
+            excluded,
+            "{pattern} / {path}"
+        );
+    }
+
+    #[test]
+    fn the_last_matching_pattern_wins() {
+        let ignore = DockerIgnore::parse("*.md\n!README.md\nREADME.md\n!docs/README.md").unwrap();
+        assert!(ignore.excludes("CHANGES.md"));
+        assert!(ignore.excludes("README.md"));
+        let ignore = DockerIgnore::parse("*.md\n!README.md").unwrap();
+        assert!(!ignore.excludes("README.md"));
+    }
+
+    #[test]
+    fn exceptions_inside_an_excluded_directory() {
+        let ignore = DockerIgnore::parse("assets\n!assets/keep.txt").unwrap();
+        assert!(ignore.excludes("assets/drop.txt"));
+        assert!(!ignore.excludes("assets/keep.txt"));
+    }
+
+    #[test]
+    fn a_bad_pattern_names_its_line() {
+        let err = DockerIgnore::parse("ok\n[bad").unwrap_err();
+        assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    fn names(ctx: &Context) -> Vec<String> {
+        let mut archive = tar::Archive::new(&ctx.tar[..]);
+        let mut out: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn packing_honours_dockerignore_and_keeps_the_dockerfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (p, c) in [
+            ("Dockerfile", "FROM scratch"),
+            (
+                ".dockerignore",
+                "# ignore these\nDockerfile\n*.log\nassets\n!assets/keep.txt\n",
+            ),
+            ("app.bin", "x"),
+            ("debug.log", "x"),
+            ("assets/keep.txt", "x"),
+            ("assets/drop.txt", "x"),
+        ] {
+            std::fs::create_dir_all(root.join(p).parent().unwrap()).unwrap();
+            std::fs::write(root.join(p), c).unwrap();
+        }
+        let ctx = pack(root, &root.join("Dockerfile")).unwrap();
+        assert_eq!(ctx.dockerfile, "Dockerfile");
+        assert_eq!(
+            names(&ctx),
+            vec![".dockerignore", "Dockerfile", "app.bin", "assets/keep.txt"]
+        );
+    }
+
+    #[test]
+    fn a_dockerfile_outside_the_context_is_added() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ctx")).unwrap();
+        std::fs::write(dir.path().join("ctx/a"), "a").unwrap();
+        std::fs::write(dir.path().join("Dockerfile.prod"), "FROM scratch").unwrap();
+        let ctx = pack(&dir.path().join("ctx"), &dir.path().join("Dockerfile.prod")).unwrap();
+        assert_eq!(ctx.dockerfile, OUTSIDE_DOCKERFILE);
+        assert_eq!(
+            names(&ctx),
+            vec![OUTSIDE_DOCKERFILE.to_string(), "a".to_string()]
+        );
+    }
+}
