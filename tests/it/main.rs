@@ -4,5 +4,6 @@
 mod affected;
 mod cli;
 mod plan;
+mod release;
 mod support;
 mod workflows;

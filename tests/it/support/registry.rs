@@ -184,6 +184,33 @@ impl Oci {
         );
     }
 
+    /// The digest a tag points at, and the image config's labels.
+    pub fn inspect(&self, name: &str, tag: &str) -> (String, serde_json::Value) {
+        self.rt.block_on(async {
+            let resp = self
+                .req(reqwest::Method::GET, &format!("/v2/{name}/manifests/{tag}"))
+                .await
+                .header("accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{name}:{tag}");
+            let digest = resp.headers()["docker-content-digest"].to_str().unwrap().to_string();
+            let manifest: serde_json::Value = resp.json().await.unwrap();
+            let config_digest = manifest["config"]["digest"].as_str().unwrap().to_string();
+            let config: serde_json::Value = self
+                .req(reqwest::Method::GET, &format!("/v2/{name}/blobs/{config_digest}"))
+                .await
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (digest, config["config"]["Labels"].clone())
+        })
+    }
+
     /// Every tag of `name`, sorted.
     pub fn tags(&self, name: &str) -> Vec<String> {
         self.rt.block_on(async {
@@ -251,10 +278,17 @@ impl Ecr {
             .unwrap();
     }
 
-    /// Puts an image (seeded by `seed`) under each tag; returns its digest.
+    /// Puts an image (seeded by `seed`) under each tag; returns its digest. moto derives a digest
+    /// from the layers only, so the manifest names a layer of its own per seed.
     pub fn put(&self, name: &str, seed: &str, tags: &[&str]) -> String {
         let (_, manifest) = manifest(seed);
-        let manifest = String::from_utf8(manifest).unwrap();
+        let mut manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        manifest["layers"] = json!([{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": digest_of(seed.as_bytes()),
+            "size": seed.len()
+        }]);
+        let manifest = manifest.to_string();
         let mut digest = String::new();
         for tag in tags {
             let out = self

@@ -1,0 +1,433 @@
+//! `shipit release` through the real Docker engine and the real registry: images built FROM scratch
+//! with a static busybox, pushed, read back from the registry, promoted, and the failures.
+
+use serde_json::json;
+
+use crate::support::git::TestRepo;
+use crate::support::registry::{Ecr, Oci};
+use crate::support::shipit::{Run, run, shipit};
+use crate::support::{busybox, moto, registry, unique};
+
+fn config(registry: &str, extra: &str) -> String {
+    format!(
+        r#"[project]
+registry = "{registry}"
+
+[global]
+ignore = ["*.md"]
+
+[services.api]
+path = "services/api"
+depends_on = ["common"]
+test = "sh ./test.sh"
+
+[services.worker]
+path = "services/worker"
+test = "sh ./test.sh"
+
+[services.common]
+path = "libs/common"
+image = false
+test = "sh ./test.sh"
+{extra}"#
+    )
+}
+
+/// A repository with two image services and a library, each with a passing test, and Dockerfiles
+/// that copy a static busybox into a scratch image.
+fn repo(registry: &str, extra: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("ci.toml", &config(registry, extra));
+    repo.write(".gitignore", "busybox\n");
+    for dir in ["services/api", "services/worker"] {
+        repo.write(
+            &format!("{dir}/Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app.txt /app.txt\n",
+        );
+        repo.write(&format!("{dir}/app.txt"), dir);
+        std::fs::copy(busybox(), repo.dir.join(dir).join("busybox")).unwrap();
+    }
+    for dir in ["services/api", "services/worker", "libs/common"] {
+        repo.write(
+            &format!("{dir}/test.sh"),
+            "echo \"$SHIPIT_SERVICE $SHIPIT_ENV $SHIPIT_VERSION\" > .test-env\n",
+        );
+    }
+    repo.write("libs/common/lib.txt", "common");
+    repo.commit("initial import");
+    repo
+}
+
+fn release(repo: &TestRepo, args: &[&str]) -> Run {
+    release_with(repo, args, &[])
+}
+
+fn release_with(repo: &TestRepo, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut cmd = shipit(&repo.dir);
+    cmd.arg("release").args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    run(cmd)
+}
+
+#[test]
+fn release_builds_pushes_and_labels_then_reruns_as_a_no_op_then_promotes() {
+    let prefix = unique("release");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&format!("oci://{}/{prefix}", registry()), "");
+    let head = repo.head();
+
+    let first = release(&repo, &["--branch", "develop", "--all"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    let tags = oci.tags(&format!("{prefix}/api"));
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    assert_eq!(tags[1], "stage-0.1.0");
+    assert!(tags[0].starts_with("fp-"));
+    let (digest, labels) = oci.inspect(&format!("{prefix}/api"), "stage-0.1.0");
+    assert_eq!(
+        oci.inspect(&format!("{prefix}/api"), &tags[0]).0,
+        digest,
+        "one image under both tags"
+    );
+    assert_eq!(labels["org.opencontainers.image.revision"], json!(head));
+    assert_eq!(labels["org.opencontainers.image.version"], json!("0.1.0"));
+    assert_eq!(labels["dev.shipit.service"], json!("api"));
+    assert_eq!(
+        labels["dev.shipit.fingerprint"],
+        json!(tags[0].trim_start_matches("fp-"))
+    );
+    assert!(
+        labels["org.opencontainers.image.created"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    // The test ran in its directory with the release's variables.
+    assert_eq!(
+        std::fs::read_to_string(repo.dir.join("services/api/.test-env")).unwrap(),
+        "api stage 0.1.0\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.dir.join("libs/common/.test-env")).unwrap(),
+        "common stage \n"
+    );
+    assert!(
+        first.stdout.contains("api     released  0.1.0"),
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.contains("common  tested"), "{}", first.stdout);
+
+    let again = release(&repo, &["--branch", "develop", "--all"]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(
+        again.stdout.contains("api     unchanged  0.1.0"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        oci.tags(&format!("{prefix}/api")),
+        tags,
+        "a rerun pushes nothing"
+    );
+
+    let prod = release(&repo, &["--branch", "main", "--all"]);
+    assert_eq!(prod.code, 0, "{}", prod.transcript());
+    assert!(
+        prod.stdout.contains("api     promoted  0.1.0"),
+        "{}",
+        prod.stdout
+    );
+    assert!(prod.stderr.contains("build    skipped"), "{}", prod.stderr);
+    for tag in ["prod-0.1.0", "latest", "stage-0.1.0"] {
+        assert_eq!(
+            oci.inspect(&format!("{prefix}/api"), tag).0,
+            digest,
+            "{tag} is the same image"
+        );
+    }
+}
+
+#[test]
+fn a_failing_test_releases_the_independent_services_and_stops_the_dependents() {
+    let prefix = unique("release-fail");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&format!("oci://{}/{prefix}", registry()), "");
+    repo.change(
+        "libs/common/test.sh",
+        "echo 'common is broken' >&2\nexit 3\n",
+        "test: break common",
+    );
+    let r = release(&repo, &["--branch", "develop", "--all"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stdout.contains("common  FAILED (test)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("api     not run (common failed)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("worker  released"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("common is broken"),
+        "the failing output is shown: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("exit status 3"), "{}", r.stderr);
+    assert_eq!(oci.tags(&format!("{prefix}/worker")).len(), 2);
+    assert!(
+        oci.tags(&format!("{prefix}/api")).is_empty(),
+        "nothing of a blocked service is pushed"
+    );
+}
+
+#[test]
+fn a_failing_build_step_is_shown_and_exits_1() {
+    let prefix = unique("release-run");
+    let repo = repo(&format!("oci://{}/{prefix}", registry()), "");
+    repo.change(
+        "services/api/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"false\"]\n",
+        "build: fail",
+    );
+    let r = release(
+        &repo,
+        &[
+            "--branch",
+            "develop",
+            "--all",
+            "--service",
+            "api",
+            "--skip",
+            "test",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("RUN [\"/bin/busybox\", \"false\"]"),
+        "the failing step is named: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("non-zero code: 1"), "{}", r.stderr);
+    assert!(
+        Oci::new(&registry(), None)
+            .tags(&format!("{prefix}/api"))
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_missing_dockerfile_is_bad_input_before_anything_is_built() {
+    let prefix = unique("release-missing");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&format!("oci://{}/{prefix}", registry()), "");
+    repo.remove("services/api/Dockerfile");
+    repo.commit("lose the Dockerfile");
+    let r = release(&repo, &["--branch", "develop", "--all"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("the Dockerfile services/api/Dockerfile of api"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        oci.tags(&format!("{prefix}/worker")).is_empty(),
+        "nothing was pushed"
+    );
+}
+
+#[test]
+fn an_unreachable_engine_is_bad_input() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let repo = repo(
+        &format!("oci://{}/{}", registry(), unique("release-engine")),
+        "",
+    );
+    let r = release_with(
+        &repo,
+        &["--branch", "develop", "--all"],
+        &[("DOCKER_HOST", &format!("tcp://127.0.0.1:{port}"))],
+    );
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("cannot reach the Docker engine"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_test_that_runs_too_long_is_stopped() {
+    let prefix = unique("release-timeout");
+    let repo = repo(&format!("oci://{}/{prefix}", registry()), "");
+    let toml = std::fs::read_to_string(repo.dir.join("ci.toml"))
+        .unwrap()
+        .replace(
+            "path = \"services/worker\"\ntest = \"sh ./test.sh\"",
+            "path = \"services/worker\"\ntest = \"sleep 30\"\ntest_timeout = \"1s\"",
+        );
+    repo.change("ci.toml", &toml, "slow test");
+    let started = std::time::Instant::now();
+    let r = release(
+        &repo,
+        &["--branch", "develop", "--all", "--service", "worker"],
+    );
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stderr.contains("ran longer than 1s"), "{}", r.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn dry_run_and_branches_without_an_environment_push_nothing() {
+    let prefix = unique("release-dry");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&format!("oci://{}/{prefix}", registry()), "");
+    let dry = release(&repo, &["--branch", "develop", "--all", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.transcript());
+    assert!(
+        dry.stdout.contains("Plan for develop → stage"),
+        "{}",
+        dry.stdout
+    );
+    let feature = release(&repo, &["--branch", "feature/x", "--all"]);
+    assert_eq!(feature.code, 0, "{}", feature.transcript());
+    assert!(
+        feature.stdout.contains("api     tested"),
+        "{}",
+        feature.stdout
+    );
+    assert!(oci.tags(&format!("{prefix}/api")).is_empty());
+    assert!(oci.tags(&format!("{prefix}/worker")).is_empty());
+}
+
+// --- the registry's write side, directly ------------------------------------------------------------
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_version_tag_never_moves_but_latest_does() {
+    let prefix = unique("retag");
+    let oci = Oci::new(&registry(), None);
+    let name = format!("{prefix}/api");
+    let one = oci.push(&name, "one", &["stage-1.0.0", "latest"]);
+    let two = oci.push(&name, "two", &["fp-two"]);
+    let env = shipit::github::Env::from_pairs([]);
+    let client = shipit::registry::oci::Oci::new(&registry(), Some(&prefix), &env).unwrap();
+    let rt = rt();
+    let err = rt
+        .block_on(client.retag("api", &two, "stage-1.0.0", false))
+        .unwrap_err();
+    assert!(
+        matches!(err, shipit::registry::RegistryError::TagExists { .. }),
+        "{err}"
+    );
+    rt.block_on(client.retag("api", &one, "stage-1.0.0", false))
+        .expect("the same digest is done");
+    rt.block_on(client.retag("api", &two, "latest", true))
+        .unwrap();
+    assert_eq!(oci.inspect(&name, "latest").0, two);
+    assert_eq!(oci.inspect(&name, "stage-1.0.0").0, one);
+}
+
+#[test]
+fn ecr_token_repository_creation_and_retag_through_moto() {
+    let ecr = Ecr::new(&moto());
+    let prefix = unique("ecr-push");
+    let repository = format!("{prefix}/api");
+    let toml = config("ecr", "");
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["services/api", "services/worker", "libs/common"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    let cfg = shipit::config::Config::parse(
+        &toml,
+        "ci.toml",
+        std::path::Path::new("ci.toml"),
+        dir.path(),
+        shipit::config::Checks::Load,
+    )
+    .unwrap();
+    // SAFETY: set before any thread of this test reads the environment; the SDK reads it at load.
+    let rt = rt();
+    let client = rt.block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .endpoint_url(moto())
+            .load()
+            .await;
+        shipit::registry::ecr::Ecr {
+            client: aws_sdk_ecr::Client::new(&config),
+        }
+    });
+    let target = rt
+        .block_on(client.push_target(&repository, &cfg.project))
+        .unwrap();
+    assert!(
+        target
+            .reference
+            .ends_with(&format!(".amazonaws.com/{repository}")),
+        "{}",
+        target.reference
+    );
+    let creds = target.credentials.clone().unwrap();
+    assert_eq!(creds.username.as_deref(), Some("AWS"));
+    assert!(!creds.password.unwrap().is_empty());
+    assert!(
+        !format!("{target:?}").contains("password"),
+        "credentials stay out of Debug output"
+    );
+    // The repository now exists, scanning on push.
+    let described = rt
+        .block_on(
+            ecr.client
+                .describe_repositories()
+                .repository_names(&repository)
+                .send(),
+        )
+        .unwrap();
+    let scanning = described.repositories()[0]
+        .image_scanning_configuration()
+        .unwrap()
+        .scan_on_push();
+    assert!(scanning);
+    // A second call finds it there.
+    rt.block_on(client.push_target(&repository, &cfg.project))
+        .unwrap();
+
+    let digest = ecr.put(&repository, "built", &["fp-abc"]);
+    rt.block_on(client.retag(&repository, &digest, "stage-0.1.0", false))
+        .unwrap();
+    rt.block_on(client.retag(&repository, &digest, "stage-0.1.0", false))
+        .expect("a rerun is done");
+    assert_eq!(
+        rt.block_on(client.digest(&repository, "stage-0.1.0"))
+            .unwrap()
+            .as_deref(),
+        Some(digest.as_str())
+    );
+    let other = ecr.put(&repository, "other", &["fp-other"]);
+    let err = rt
+        .block_on(client.retag(&repository, &other, "stage-0.1.0", false))
+        .unwrap_err();
+    assert!(
+        matches!(err, shipit::registry::RegistryError::TagExists { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        ecr.tags(&repository),
+        vec!["fp-abc", "fp-other", "stage-0.1.0"]
+    );
+}
