@@ -32,8 +32,24 @@ enum Command {
     Plan(PlanArgs),
     /// Release a branch: test, build, push (and later prune and roll out) every affected service.
     Release(ReleaseArgs),
+    /// Prune old images: keep the newest versions per environment, never what runs (a dry run
+    /// unless --apply).
+    Retain(RetainArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
     Validate,
+}
+
+#[derive(Debug, clap::Args)]
+struct RetainArgs {
+    /// Only this environment (repeatable) [default: every environment]
+    #[arg(long = "env", value_name = "ENV")]
+    envs: Vec<String>,
+    /// Only this service (repeatable)
+    #[arg(long = "service", value_name = "NAME")]
+    services: Vec<String>,
+    /// Remove what retention gives up; without it, only say what would go
+    #[arg(long)]
+    apply: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,6 +151,7 @@ pub fn run(args: Args) -> Result<ExitStatus, Error> {
         Command::Affected(a) => affected(&env, &repo, &file, a),
         Command::Plan(a) => plan(&env, &repo, &file, a),
         Command::Release(a) => release(&env, &repo, &file, a),
+        Command::Retain(a) => retain(&env, &repo, &file, a),
         Command::Validate => validate(&repo, &file),
     }
 }
@@ -266,7 +283,16 @@ fn release(
             true => Some(crate::docker::Engine::connect().await?),
             false => None,
         };
+        // ECS is asked only by the stages after push; without them no AWS setup is needed.
+        let ecs = match skip.contains(&Stage::Retain) && skip.contains(&Stage::Rollout) {
+            true => None,
+            false => ecs_client(&config).await?,
+        };
+        let retainer = plan.environment.as_ref().map(|_| {
+            std::sync::Arc::new(pipeline::retain::Retainer::new(config.clone(), ecs.clone()))
+        });
         let ctx = std::sync::Arc::new(pipeline::Context {
+            retainer,
             config: config.clone(),
             engine,
             registry,
@@ -303,6 +329,57 @@ fn release(
         } else {
             ExitStatus::Success
         })
+    })
+}
+
+/// An ECS client when any environment has clusters (shipit then needs to know what runs there).
+async fn ecs_client(config: &Config) -> Result<Option<crate::ecs::Ecs>, Error> {
+    let clusters = config.environments.iter().any(|e| {
+        !e.clusters.is_empty()
+            || config.services.iter().any(|s| {
+                s.environments
+                    .get(&e.name)
+                    .is_some_and(|o| o.clusters.as_ref().is_some_and(|c| !c.is_empty()))
+            })
+    });
+    if !clusters {
+        return Ok(None);
+    }
+    let sdk = crate::aws::sdk_config()
+        .await
+        .map_err(crate::registry::RegistryError::from)?;
+    Ok(Some(crate::ecs::Ecs::new(&sdk)))
+}
+
+fn retain(
+    env: &Env,
+    repo: &Repo,
+    file: &std::path::Path,
+    args: RetainArgs,
+) -> Result<ExitStatus, Error> {
+    let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
+    let results = runtime()?.block_on(async {
+        let registry = crate::registry::Client::connect(&config, env).await?;
+        let ecs = ecs_client(&config).await?;
+        crate::pipeline::retain::retain(
+            config.clone(),
+            &registry,
+            ecs,
+            &args.envs,
+            &args.services,
+            args.apply,
+        )
+        .await
+    })?;
+    print!(
+        "{}",
+        report::retain::render(&results, args.apply, Style::for_stdout(env))
+    );
+    let failed = results.iter().any(|r| !r.not_done.is_empty());
+    Ok(if failed {
+        ExitStatus::StageFailed
+    } else {
+        ExitStatus::Success
     })
 }
 

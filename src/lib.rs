@@ -5,6 +5,7 @@
 //! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`].
 
 pub mod affected;
+pub mod aws;
 pub mod base;
 pub mod changes;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod registry;
 pub mod report;
+pub mod retention;
 pub mod version;
 
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 //! on have finished, and a failure stops it and everything that depends on it while the others go
 //! on. Nothing here prints: progress goes out as [`Event`]s.
 
+pub mod retain;
 mod test;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -146,6 +147,8 @@ pub struct Context {
     pub registry: Option<Arc<Client>>,
     /// Labels every image gets (`org.opencontainers.image.revision`, `.source`, …).
     pub labels: BTreeMap<String, String>,
+    /// Retention after push; `None` for a branch with no environment.
+    pub retainer: Option<Arc<retain::Retainer>>,
 }
 
 type Sink = Arc<dyn Fn(Event) + Send + Sync>;
@@ -399,15 +402,58 @@ impl Run<'_> {
                 }
             }
         }
-        match plan.action {
-            Action::Build => self.build_and_push().await,
-            Action::Promote => self.promote().await,
+        let released = match plan.action {
+            Action::Build => self.build_and_push().await?,
+            Action::Promote => self.promote().await?,
             Action::Skip => {
                 self.skipped(Stage::Build, "already released with these inputs");
                 self.skipped(Stage::Push, "already released with these inputs");
-                Ok((plan.digest.clone(), Vec::new()))
+                (plan.digest.clone(), Vec::new())
             }
-            Action::Test | Action::Unknown => Ok((None, Vec::new())),
+            Action::Test | Action::Unknown => return Ok((None, Vec::new())),
+        };
+        if let Some(env) = environment {
+            self.retain(env, released.0.as_deref()).await?;
+        }
+        Ok(released)
+    }
+
+    /// The `retain` stage: prune this service's repository in this environment, keeping what this
+    /// release pushed.
+    async fn retain(&mut self, environment: &str, digest: Option<&str>) -> Result<(), Outcome> {
+        if self.options.skip.contains(&Stage::Retain) {
+            self.skipped(Stage::Retain, "--skip retain");
+            return Ok(());
+        }
+        let (Some(retainer), Some(registry)) =
+            (self.ctx.retainer.clone(), self.ctx.registry.clone())
+        else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        self.emit_start(Stage::Retain);
+        let pushed: BTreeSet<String> = digest.map(str::to_string).into_iter().collect();
+        let prune = [environment.to_string()];
+        match retainer
+            .repository(&registry, &self.plan.name, &prune, &pushed, true)
+            .await
+        {
+            Ok(r) if r.not_done.is_empty() => {
+                let kept = r.decisions.len() - r.removals();
+                self.finish(
+                    Stage::Retain,
+                    Status::Ok,
+                    started,
+                    format!("{} removed, {kept} kept", r.removals()),
+                );
+                Ok(())
+            }
+            Ok(r) => Err(self.fail(
+                Stage::Retain,
+                started,
+                format!("not removed: {}", r.not_done.join("; ")),
+            )),
+            Err(why) => Err(self.fail(Stage::Retain, started, why)),
         }
     }
 

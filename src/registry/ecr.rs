@@ -1,90 +1,21 @@
-//! Amazon ECR through the AWS SDK: credentials and region from the SDK's standard chain, endpoint
-//! overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR`) honoured by the SDK itself.
+//! Amazon ECR through the AWS SDK (configured in [`crate::aws`]).
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 
 use super::{RegistryError, RepoState};
-
-/// Attempts per call, with the SDK's adaptive retry mode: its default of 3 gives up on a short
-/// burst of throttling.
-pub const MAX_ATTEMPTS: u32 = 8;
 
 pub struct Ecr {
     pub client: aws_sdk_ecr::Client,
 }
 
-/// Loads the AWS SDK's configuration once, shared by ECR and ECS.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(
-            aws_config::retry::RetryConfig::adaptive()
-                .with_max_attempts(MAX_ATTEMPTS)
-                .with_max_backoff(std::time::Duration::from_secs(4)),
-        )
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(std::time::Duration::from_secs(5))
-                .operation_attempt_timeout(std::time::Duration::from_secs(60))
-                .build(),
-        )
-        .load()
-        .await
-}
-
-/// Turns an SDK error into the registry error a user can act on.
-pub fn classify<E, R>(registry: &str, what: &str, e: SdkError<E, R>) -> RegistryError
+fn classify<E, R>(what: &str, e: SdkError<E, R>) -> RegistryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,
 {
-    let text = DisplayErrorContext(&e).to_string();
-    let lower = text.to_ascii_lowercase();
-    let short = innermost(&e);
-    let setup =
-        lower.contains("credential") || lower.contains("identity") || lower.contains("region");
-    match &e {
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("");
-            let message = se.err().message().unwrap_or(code).to_string();
-            if matches!(
-                code,
-                "UnrecognizedClientException"
-                    | "InvalidSignatureException"
-                    | "ExpiredTokenException"
-                    | "AccessDeniedException"
-                    | "InvalidClientTokenId"
-                    | "SignatureDoesNotMatch"
-            ) {
-                RegistryError::Auth {
-                    registry: registry.into(),
-                    why: format!("{code}: {message}"),
-                    help:
-                        "check the AWS credentials and that they may call ECR (ecr:DescribeImages, \
-                           ecr:GetAuthorizationToken, …)"
-                            .into(),
-                }
-            } else {
-                RegistryError::Protocol {
-                    registry: registry.into(),
-                    what: format!("{code} to {what}"),
-                    why: message,
-                }
-            }
-        }
-        SdkError::ConstructionFailure(_) => RegistryError::AwsSetup { why: short },
-        SdkError::DispatchFailure(_) if setup => RegistryError::AwsSetup { why: short },
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => RegistryError::Unreachable {
-            registry: registry.into(),
-            why: short,
-        },
-        _ => RegistryError::Protocol {
-            registry: registry.into(),
-            what: what.into(),
-            why: text,
-        },
-    }
+    RegistryError::Aws(crate::aws::classify("ecr", what, e))
 }
 
 /// An ECR authorization token is base64 of `user:password`.
@@ -96,17 +27,6 @@ pub fn decode_token(token: &str) -> Option<(String, String)> {
     let text = String::from_utf8(bytes).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
-}
-
-/// The innermost cause of an error: the SDK's outer layers say only "dispatch failure".
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        last = s.to_string();
-        source = s.source();
-    }
-    last
 }
 
 impl Ecr {
@@ -123,7 +43,7 @@ impl Ecr {
             .get_authorization_token()
             .send()
             .await
-            .map_err(|e| classify("ECR", "GetAuthorizationToken", e))?;
+            .map_err(|e| classify("GetAuthorizationToken", e))?;
         let data = out
             .authorization_data()
             .first()
@@ -186,7 +106,7 @@ impl Ecr {
             {
                 Ok(())
             }
-            Err(e) => Err(classify("ECR", "CreateRepository", e)),
+            Err(e) => Err(classify("CreateRepository", e)),
         }
     }
 
@@ -216,7 +136,7 @@ impl Ecr {
             {
                 Ok(None)
             }
-            Err(e) => Err(classify("ECR", "BatchGetImage", e)),
+            Err(e) => Err(classify("BatchGetImage", e)),
         }
     }
 
@@ -252,7 +172,7 @@ impl Ecr {
             .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
             .send()
             .await
-            .map_err(|e| classify("ECR", "BatchGetImage", e))?;
+            .map_err(|e| classify("BatchGetImage", e))?;
         let image = out
             .images()
             .first()
@@ -280,20 +200,116 @@ impl Ecr {
             {
                 Ok(())
             }
-            Err(e) => Err(classify("ECR", "PutImage", e)),
+            Err(e) => Err(classify("PutImage", e)),
         }
     }
 
-    pub async fn connect() -> Result<Ecr, RegistryError> {
-        let config = sdk_config().await;
-        if config.region().is_none_or(|r| r.as_ref().trim().is_empty()) {
-            return Err(RegistryError::AwsSetup {
-                why: "no AWS region is configured".into(),
-            });
+    pub fn new(config: &aws_config::SdkConfig) -> Ecr {
+        Ecr {
+            client: aws_sdk_ecr::Client::new(config),
         }
-        Ok(Ecr {
-            client: aws_sdk_ecr::Client::new(&config),
-        })
+    }
+
+    /// Every image of a repository (untagged ones too) and the repository's URI.
+    pub async fn images(
+        &self,
+        repository: &str,
+    ) -> Result<(String, Vec<crate::retention::Image>), RegistryError> {
+        let state = self.list(repository).await?;
+        let mut images = Vec::new();
+        if !state.exists {
+            return Ok((state.address, images));
+        }
+        let mut pages = self
+            .client
+            .describe_images()
+            .repository_name(repository)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeImages", e))?;
+            for image in page.image_details() {
+                let Some(digest) = image.image_digest() else {
+                    continue;
+                };
+                images.push(crate::retention::Image {
+                    digest: digest.to_string(),
+                    tags: image.image_tags().to_vec(),
+                });
+            }
+        }
+        Ok((state.address, images))
+    }
+
+    /// `BatchDeleteImage`: by tag for an `Untag` (the image stays while it has other tags), by
+    /// digest for a `Delete`, a hundred ids a call. Failures are retried once, then reported.
+    pub async fn remove(
+        &self,
+        repository: &str,
+        decisions: &[crate::retention::Decision],
+    ) -> Result<Vec<String>, RegistryError> {
+        use crate::retention::Decision;
+        use aws_sdk_ecr::types::ImageIdentifier;
+        let mut ids: Vec<ImageIdentifier> = Vec::new();
+        for d in decisions {
+            match d {
+                Decision::Keep { .. } => {}
+                Decision::Untag { tags, .. } => ids.extend(
+                    tags.iter()
+                        .map(|t| ImageIdentifier::builder().image_tag(t).build()),
+                ),
+                Decision::Delete { digest, .. } => {
+                    ids.push(ImageIdentifier::builder().image_digest(digest).build())
+                }
+            }
+        }
+        let mut not_done = Vec::new();
+        for chunk in ids.chunks(100) {
+            let mut pending: Vec<ImageIdentifier> = chunk.to_vec();
+            for attempt in 0..2 {
+                let out = self
+                    .client
+                    .batch_delete_image()
+                    .repository_name(repository)
+                    .set_image_ids(Some(pending.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchDeleteImage", e))?;
+                let mut retry = Vec::new();
+                for f in out.failures() {
+                    let code = f
+                        .failure_code()
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default();
+                    // Already gone (a concurrent run, or the digest went with its last tag): done.
+                    if code == "ImageNotFound" {
+                        continue;
+                    }
+                    let id = f
+                        .image_id()
+                        .cloned()
+                        .unwrap_or_else(|| ImageIdentifier::builder().build());
+                    if attempt == 0 {
+                        retry.push(id);
+                    } else {
+                        let what = id
+                            .image_tag()
+                            .or(id.image_digest())
+                            .unwrap_or("?")
+                            .to_string();
+                        not_done.push(format!(
+                            "{what}: {code} {}",
+                            f.failure_reason().unwrap_or("")
+                        ));
+                    }
+                }
+                if retry.is_empty() {
+                    break;
+                }
+                pending = retry;
+            }
+        }
+        Ok(not_done)
     }
 
     /// Every image of a repository, with all its tags and its digest (full pagination).
@@ -322,7 +338,7 @@ impl Ecr {
                 state.exists = false;
                 return Ok(state);
             }
-            Err(e) => return Err(classify("ECR", "DescribeRepositories", e)),
+            Err(e) => return Err(classify("DescribeRepositories", e)),
         }
         let mut pages = self
             .client
@@ -331,7 +347,7 @@ impl Ecr {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ECR", "DescribeImages", e))?;
+            let page = page.map_err(|e| classify("DescribeImages", e))?;
             for image in page.image_details() {
                 let Some(digest) = image.image_digest() else {
                     continue;

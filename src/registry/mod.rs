@@ -32,15 +32,9 @@ pub enum RegistryError {
         help: String,
     },
 
-    #[error("no AWS credentials or region: {why}")]
-    #[diagnostic(
-        code(shipit::registry::aws_credentials),
-        help(
-            "configure the AWS SDK's standard chain: AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, or OIDC \
-             (aws-actions/configure-aws-credentials), and AWS_REGION"
-        )
-    )]
-    AwsSetup { why: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Aws(#[from] crate::aws::AwsError),
 
     #[error(
         "{reference} already exists and is another image ({existing}, not {wanted}): shipit never pushes over a version"
@@ -69,10 +63,11 @@ pub enum RegistryError {
 impl RegistryError {
     /// True when the user can fix this (credentials, names, addresses): exit status 2, not 1.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(
-            self,
-            RegistryError::Protocol { .. } | RegistryError::TagExists { .. }
-        )
+        match self {
+            RegistryError::Aws(e) => e.is_bad_input(),
+            RegistryError::Protocol { .. } | RegistryError::TagExists { .. } => false,
+            _ => true,
+        }
     }
 }
 
@@ -99,6 +94,20 @@ impl RepoState {
             .filter(move |(_, d)| d.as_deref() == Some(digest))
             .map(|(t, _)| t.as_str())
     }
+}
+
+/// Tags grouped by the image they point at, for retention.
+fn group_by_digest(state: &RepoState) -> Vec<crate::retention::Image> {
+    let mut by_digest: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (tag, digest) in &state.tags {
+        if let Some(d) = digest {
+            by_digest.entry(d.clone()).or_default().push(tag.clone());
+        }
+    }
+    by_digest
+        .into_iter()
+        .map(|(digest, tags)| crate::retention::Image { digest, tags })
+        .collect()
 }
 
 /// Where and how the engine pushes one repository.
@@ -134,7 +143,7 @@ impl Client {
     /// Connects to the registry that ci.toml names, with credentials from the environment.
     pub async fn connect(config: &Config, env: &Env) -> Result<Client, RegistryError> {
         match &config.project.registry {
-            Registry::Ecr => Ok(Client::Ecr(ecr::Ecr::connect().await?)),
+            Registry::Ecr => Ok(Client::Ecr(ecr::Ecr::new(&crate::aws::sdk_config().await?))),
             Registry::Oci { host, prefix } => {
                 Ok(Client::Oci(oci::Oci::new(host, prefix.as_deref(), env)?))
             }
@@ -187,6 +196,33 @@ impl Client {
         match self {
             Client::Ecr(c) => c.retag(repository, digest, tag, moves).await,
             Client::Oci(c) => c.retag(repository, digest, tag, moves).await,
+        }
+    }
+
+    /// Every image of `repository` with all its tags (and, on ECR, the untagged ones), and the
+    /// repository's address. A repository that does not exist has none.
+    pub async fn images(
+        &self,
+        repository: &str,
+    ) -> Result<(String, Vec<crate::retention::Image>), RegistryError> {
+        match self {
+            Client::Ecr(c) => c.images(repository).await,
+            Client::Oci(c) => {
+                let state = c.list(repository, &|_| true).await?;
+                Ok((state.address.clone(), group_by_digest(&state)))
+            }
+        }
+    }
+
+    /// Carries out retention decisions on one repository; returns what could not be done.
+    pub async fn remove(
+        &self,
+        repository: &str,
+        decisions: &[crate::retention::Decision],
+    ) -> Result<Vec<String>, RegistryError> {
+        match self {
+            Client::Ecr(c) => c.remove(repository, decisions).await,
+            Client::Oci(c) => c.remove(repository, decisions).await,
         }
     }
 

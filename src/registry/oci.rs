@@ -404,6 +404,38 @@ impl Oci {
     }
 }
 
+impl Oci {
+    /// Deletes the images that retention gives up. The Distribution API deletes manifests by
+    /// digest only: a single tag cannot be removed, so an `Untag` is reported and left.
+    pub async fn remove(
+        &self,
+        repository: &str,
+        decisions: &[crate::retention::Decision],
+    ) -> Result<Vec<String>, RegistryError> {
+        use crate::retention::Decision;
+        let name = self.name(repository);
+        let scope = format!("repository:{name}:pull,push,delete");
+        let mut not_done = Vec::new();
+        for d in decisions {
+            match d {
+                Decision::Keep { .. } => {}
+                Decision::Untag { digest, tags, .. } => not_done.push(format!(
+                    "{} on {digest}: an OCI registry cannot remove a single tag; the image stays for its other tags",
+                    tags.join(", ")
+                )),
+                Decision::Delete { digest, .. } => {
+                    let resp = self.send(Method::DELETE, &format!("/v2/{name}/manifests/{digest}"), &scope, |r| r).await?;
+                    match resp.status() {
+                        s if s.is_success() || s == StatusCode::NOT_FOUND => {}
+                        s => not_done.push(format!("{digest}: the registry answered {s} to DELETE")),
+                    }
+                }
+            }
+        }
+        Ok(not_done)
+    }
+}
+
 /// `Bearer realm="https://auth",service="registry",scope="…"` → its parameters.
 fn parse_challenge(challenge: &str) -> HashMap<String, String> {
     let rest = challenge.split_once(' ').map_or("", |(_, r)| r);

@@ -4,6 +4,7 @@ pub mod affected;
 pub mod github;
 pub mod plan;
 pub mod release;
+pub mod retain;
 
 use std::io::IsTerminal;
 

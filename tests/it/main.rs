@@ -5,5 +5,6 @@ mod affected;
 mod cli;
 mod plan;
 mod release;
+mod retain;
 mod support;
 mod workflows;

@@ -49,6 +49,7 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+pub mod ecs;
 pub mod git;
 pub mod registry;
 pub mod shipit;

@@ -1,0 +1,246 @@
+//! Retention against the real world: which digests ECS runs (read once, failing closed), each
+//! repository's images, the pure choice of [`crate::retention`], and, with `apply`, the removals.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use crate::Error;
+use crate::config::Config;
+use crate::ecs::{self, Ecs, Target};
+use crate::registry::Client;
+use crate::retention::{self, Decision, Image, Policy, Protected};
+
+/// One repository's retention: every decision, and what could not be done.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoRetention {
+    pub service: String,
+    pub repository: String,
+    pub decisions: Vec<Decision>,
+    pub applied: bool,
+    pub not_done: Vec<String>,
+}
+
+impl RepoRetention {
+    pub fn removals(&self) -> usize {
+        self.decisions
+            .iter()
+            .filter(|d| !matches!(d, Decision::Keep { .. }))
+            .count()
+    }
+}
+
+/// Shared by every service of a release: ECS is read once.
+pub struct Retainer {
+    config: std::sync::Arc<Config>,
+    ecs: Option<Ecs>,
+    running: OnceCell<BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl Retainer {
+    /// `ecs` is needed when any environment has clusters; without it and with clusters configured,
+    /// retention refuses to run (it cannot know what is running).
+    pub fn new(config: std::sync::Arc<Config>, ecs: Option<Ecs>) -> Retainer {
+        Retainer {
+            config,
+            ecs,
+            running: OnceCell::new(),
+        }
+    }
+
+    /// Every (cluster, ECS service) of every image service in every environment.
+    fn targets(&self) -> Vec<Target> {
+        let mut out = BTreeSet::new();
+        for env in &self.config.environments {
+            for s in self.config.services.iter().filter(|s| s.image) {
+                for cluster in s.build(env).clusters {
+                    out.insert(Target {
+                        cluster,
+                        service: s.ecs_service.clone(),
+                    });
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Image references that ECS runs, with where. Fails (and so nothing is deleted) when ECS
+    /// cannot be read.
+    async fn running(&self) -> Result<&BTreeMap<String, BTreeSet<String>>, String> {
+        self.running
+            .get_or_try_init(|| async {
+                let targets = self.targets();
+                if targets.is_empty() {
+                    return Ok(BTreeMap::new());
+                }
+                let Some(ecs) = &self.ecs else {
+                    return Err(
+                        "clusters are configured but ECS cannot be asked: nothing is removed"
+                            .to_string(),
+                    );
+                };
+                ecs.running_images(&targets).await.map_err(|e| {
+                    format!("cannot tell which images ECS runs, so nothing is removed: {e}")
+                })
+            })
+            .await
+    }
+
+    /// Decides (and with `apply`, removes) for one service's repository.
+    pub async fn repository(
+        &self,
+        registry: &Client,
+        service: &str,
+        prune: &[String],
+        pushed: &BTreeSet<String>,
+        apply: bool,
+    ) -> Result<RepoRetention, String> {
+        let config = &self.config;
+        let s = config
+            .service(service)
+            .ok_or_else(|| format!("`{service}` is not a service"))?;
+        let repository = s.repository(&config.project);
+        let running = self.running().await?;
+        let (address, images) = registry
+            .images(&repository)
+            .await
+            .map_err(|e| e.to_string())?;
+        let protected = Protected {
+            running: running_digests(running, &address, &repository, &images),
+            pushed: pushed.clone(),
+        };
+        let environments: Vec<String> =
+            config.environments.iter().map(|e| e.name.clone()).collect();
+        let policy = Policy {
+            environments: &environments,
+            prune,
+            retain: config.project.retain as usize,
+        };
+        let mut decisions = retention::decide(&images, &protected, &policy);
+        if matches!(registry, Client::Oci(_)) {
+            // The Distribution API deletes manifests, never a single tag: an image that keeps other
+            // tags keeps its expired ones too.
+            for d in decisions.iter_mut() {
+                if let Decision::Untag { digest, tags, .. } = d {
+                    let why = format!(
+                        "{} expired, but an OCI registry cannot remove a single tag",
+                        tags.join(", ")
+                    );
+                    let all = images
+                        .iter()
+                        .find(|i| &i.digest == digest)
+                        .map(|i| i.tags.clone())
+                        .unwrap_or_default();
+                    *d = Decision::Keep {
+                        digest: digest.clone(),
+                        tags: all,
+                        why,
+                    };
+                }
+            }
+        }
+        let not_done = match apply
+            && decisions
+                .iter()
+                .any(|d| !matches!(d, Decision::Keep { .. }))
+        {
+            true => registry
+                .remove(&repository, &decisions)
+                .await
+                .map_err(|e| e.to_string())?,
+            false => Vec::new(),
+        };
+        Ok(RepoRetention {
+            service: service.to_string(),
+            repository: address,
+            decisions,
+            applied: apply,
+            not_done,
+        })
+    }
+}
+
+/// The digests of this repository that ECS runs: references by digest as they are, references by
+/// tag resolved through the registry's own tags.
+fn running_digests(
+    running: &BTreeMap<String, BTreeSet<String>>,
+    address: &str,
+    repository: &str,
+    images: &[Image],
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (reference, wheres) in running {
+        let r = ecs::parse_image(reference);
+        // The address the registry reports, or any host with this repository's path: protecting
+        // too much is safe, too little is not.
+        if r.repository != address
+            && !r.repository.ends_with(&format!("/{repository}"))
+            && r.repository != repository
+        {
+            continue;
+        }
+        let digest = r.digest.or_else(|| {
+            let tag = r.tag.unwrap_or_else(|| "latest".into());
+            images
+                .iter()
+                .find(|i| i.tags.contains(&tag))
+                .map(|i| i.digest.clone())
+        });
+        if let Some(d) = digest {
+            out.insert(d, wheres.iter().cloned().collect::<Vec<_>>().join(", "));
+        }
+    }
+    out
+}
+
+/// `shipit retain`: every image service (or those named), the environments asked for.
+pub async fn retain(
+    config: std::sync::Arc<Config>,
+    registry: &Client,
+    ecs: Option<Ecs>,
+    envs: &[String],
+    services: &[String],
+    apply: bool,
+) -> Result<Vec<RepoRetention>, Error> {
+    for e in envs {
+        if !config.environments.iter().any(|x| &x.name == e) {
+            let known: Vec<&str> = config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            return Err(Error::usage(
+                format!("`{e}` is not an environment"),
+                Some(format!("the environments are: {}", known.join(", "))),
+            ));
+        }
+    }
+    for s in services {
+        if config.service(s).is_none_or(|s| !s.image) {
+            return Err(Error::usage(
+                format!("`{s}` is not a service with an image"),
+                None,
+            ));
+        }
+    }
+    let prune: Vec<String> = match envs.is_empty() {
+        true => config.environments.iter().map(|e| e.name.clone()).collect(),
+        false => envs.to_vec(),
+    };
+    let retainer = Retainer::new(config.clone(), ecs);
+    let mut out = Vec::new();
+    for s in config
+        .services
+        .iter()
+        .filter(|s| s.image && (services.is_empty() || services.contains(&s.name)))
+    {
+        let result = retainer
+            .repository(registry, &s.name, &prune, &BTreeSet::new(), apply)
+            .await;
+        out.push(
+            result.map_err(|why| Error::usage(format!("retention of {}: {why}", s.name), None))?,
+        );
+    }
+    Ok(out)
+}
