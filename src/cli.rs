@@ -35,8 +35,26 @@ enum Command {
     /// Prune old images: keep the newest versions per environment, never what runs (a dry run
     /// unless --apply).
     Retain(RetainArgs),
+    /// Roll out (or back to) a version already in the registry.
+    Deploy(DeployArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
     Validate,
+}
+
+#[derive(Debug, clap::Args)]
+struct DeployArgs {
+    /// The environment to roll out in
+    #[arg(long = "env", value_name = "ENV")]
+    environment: String,
+    /// The service to roll out
+    #[arg(long, value_name = "NAME")]
+    service: String,
+    /// The version, as in the `<env>-X.Y.Z` tag
+    #[arg(long, value_name = "X.Y.Z")]
+    version: String,
+    /// Roll out even a version lower than the one running (a rollback on purpose)
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,6 +170,7 @@ pub fn run(args: Args) -> Result<ExitStatus, Error> {
         Command::Plan(a) => plan(&env, &repo, &file, a),
         Command::Release(a) => release(&env, &repo, &file, a),
         Command::Retain(a) => retain(&env, &repo, &file, a),
+        Command::Deploy(a) => deploy(&env, &repo, &file, a),
         Command::Validate => validate(&repo, &file),
     }
 }
@@ -293,6 +312,7 @@ fn release(
         });
         let ctx = std::sync::Arc::new(pipeline::Context {
             retainer,
+            ecs,
             config: config.clone(),
             engine,
             registry,
@@ -349,6 +369,79 @@ async fn ecs_client(config: &Config) -> Result<Option<crate::ecs::Ecs>, Error> {
         .await
         .map_err(crate::registry::RegistryError::from)?;
     Ok(Some(crate::ecs::Ecs::new(&sdk)))
+}
+
+fn deploy(
+    env: &Env,
+    repo: &Repo,
+    file: &std::path::Path,
+    args: DeployArgs,
+) -> Result<ExitStatus, Error> {
+    let config = Config::load(file, repo.root(), Checks::Load)?;
+    let environment = config
+        .environments
+        .iter()
+        .find(|e| e.name == args.environment)
+        .ok_or_else(|| {
+            let known: Vec<&str> = config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            Error::usage(
+                format!("`{}` is not an environment", args.environment),
+                Some(format!("the environments are: {}", known.join(", "))),
+            )
+        })?;
+    let service = config
+        .service(&args.service)
+        .filter(|s| s.image)
+        .ok_or_else(|| {
+            Error::usage(
+                format!("`{}` is not a service with an image", args.service),
+                None,
+            )
+        })?;
+    let version = semver::Version::parse(&args.version).map_err(|e| {
+        Error::usage(
+            format!("`{}` is not a version: {e}", args.version),
+            Some("write it as X.Y.Z".to_string()),
+        )
+    })?;
+    if service.build(environment).clusters.is_empty() {
+        return Err(Error::usage(
+            format!("{} has no clusters in {}", service.name, environment.name),
+            Some("list them in `clusters` of the environment (or of the service's environment settings)".to_string()),
+        ));
+    }
+    let tag = crate::version::tag(&environment.name, &version);
+    let results = runtime()?.block_on(async {
+        let registry = crate::registry::Client::connect(&config, env).await?;
+        let repository = service.repository(&config.project);
+        let state = registry.list(&repository, &|t| t == tag).await?;
+        if state.digest(&tag).is_none() {
+            return Err(Error::usage(
+                format!("{}:{tag} is not in the registry", state.address),
+                Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
+            ));
+        }
+        let ecs = ecs_client(&config).await?.expect("an environment with clusters has ECS");
+        let request = crate::pipeline::rollout::Request {
+            service: service.name.clone(),
+            image: format!("{}:{tag}", state.address),
+            version: Some(version.clone()),
+            force: args.force,
+        };
+        crate::pipeline::rollout::run(&ecs, &config, environment, &[request]).await.map_err(Error::from)
+    })?;
+    let ended = results.get(&service.name).cloned().unwrap_or_default();
+    println!("{}", crate::pipeline::rollout::describe(&ended));
+    let ok = ended.iter().all(|(_, e)| e.is_success());
+    Ok(if ok {
+        ExitStatus::Success
+    } else {
+        ExitStatus::StageFailed
+    })
 }
 
 fn retain(

@@ -64,6 +64,8 @@ pub struct Environment {
     pub branch: String,
     pub latest: bool,
     pub clusters: Vec<String>,
+    /// A cluster rolled out first, alone; the others follow only when it succeeded.
+    pub canary: Option<String>,
     pub rollout_timeout: Duration,
     pub poll_interval: Duration,
     pub build_args: BTreeMap<String, String>,
@@ -448,11 +450,28 @@ impl Resolver<'_> {
                 self.duration(env.rollout_timeout.as_ref(), Duration::from_secs(15 * 60));
             let poll_interval = self.duration(env.poll_interval.as_ref(), Duration::from_secs(10));
             let clusters = self.names(&env.clusters, "cluster");
+            let canary = env.canary.as_ref().and_then(|c| {
+                if clusters.contains(c.get_ref()) {
+                    Some(c.get_ref().clone())
+                } else {
+                    self.problem_with_help(
+                        format!(
+                            "the canary `{}` is not one of the environment's clusters",
+                            c.get_ref()
+                        ),
+                        c.span(),
+                        "unknown cluster",
+                        "name one of `clusters`",
+                    );
+                    None
+                }
+            });
             out.push(Environment {
                 name: name.into_inner(),
                 branch,
                 latest: is_latest,
                 clusters,
+                canary,
                 rollout_timeout,
                 poll_interval,
                 build_args: env.build_args,
@@ -809,6 +828,7 @@ fn default_environments() -> Vec<Environment> {
         branch: branch.into(),
         latest,
         clusters: Vec::new(),
+        canary: None,
         rollout_timeout: Duration::from_secs(15 * 60),
         poll_interval: Duration::from_secs(10),
         build_args: BTreeMap::new(),

@@ -39,6 +39,7 @@ pub struct RawEnvironment {
     pub latest: Option<S<bool>>,
     #[serde(default)]
     pub clusters: Vec<S<String>>,
+    pub canary: Option<S<String>>,
     pub rollout_timeout: Option<S<String>>,
     pub poll_interval: Option<S<String>>,
     #[serde(default)]

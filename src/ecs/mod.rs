@@ -1,5 +1,8 @@
 //! Amazon ECS through the AWS SDK: what the services run (for retention), and rollouts.
 
+pub mod render;
+pub mod rollout;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};

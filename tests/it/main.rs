@@ -6,5 +6,6 @@ mod cli;
 mod plan;
 mod release;
 mod retain;
+mod rollout;
 mod support;
 mod workflows;

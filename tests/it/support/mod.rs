@@ -50,6 +50,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub mod ecs;
+pub mod ecs_double;
 pub mod git;
 pub mod registry;
 pub mod shipit;

@@ -1,0 +1,359 @@
+//! Rollouts: every failure users of other ECS deploy tools hit, against a scripted ECS double (for
+//! the dynamics) and moto (for the call shapes with the real SDK).
+
+use serde_json::{Value, json};
+
+use crate::support::ecs_double::{EcsDouble, Script};
+use crate::support::git::TestRepo;
+use crate::support::registry::Oci;
+use crate::support::shipit::{Run, run, shipit};
+use crate::support::{registry, unique};
+
+struct Setup {
+    repo: TestRepo,
+    double: EcsDouble,
+    image: String,
+}
+
+/// A repository whose `api` service rolls out to `clusters` in stage, a registry holding
+/// `stage-1.0.0` of it, and the double running `running_tag` in every cluster with `script`.
+fn setup(clusters: &[(&str, Script)], running_tag: &str, extra_env: &str) -> Setup {
+    let prefix = unique("rollout");
+    let oci = Oci::new(&registry(), None);
+    oci.push(&format!("{prefix}/api"), "v1", &["stage-1.0.0"]);
+    oci.push(&format!("{prefix}/api"), "v0", &["stage-0.9.0"]);
+    let names: Vec<String> = clusters.iter().map(|(c, _)| format!("\"{c}\"")).collect();
+    let toml = format!(
+        r#"[project]
+registry = "oci://{}/{prefix}"
+
+[environments.stage]
+branch = "develop"
+clusters = [{}]
+rollout_timeout = "3s"
+poll_interval = "50ms"
+{extra_env}
+[services.api]
+path = "services/api"
+"#,
+        registry(),
+        names.join(", ")
+    );
+    let repo = TestRepo::with_config(&toml, &["services/api"]);
+    let double = EcsDouble::start();
+    let image = format!("{}/{prefix}/api", registry());
+    for (cluster, script) in clusters {
+        double.service(
+            cluster,
+            "api",
+            "api",
+            &format!("{image}:{running_tag}"),
+            *script,
+        );
+    }
+    Setup {
+        repo,
+        double,
+        image,
+    }
+}
+
+fn deploy(s: &Setup, args: &[&str]) -> Run {
+    let mut cmd = shipit(&s.repo.dir);
+    cmd.args(["deploy", "--env", "stage", "--service", "api"])
+        .args(args)
+        .env("AWS_ENDPOINT_URL_ECS", &s.double.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test");
+    run(cmd)
+}
+
+fn polls(calls: &[String]) -> usize {
+    calls.iter().filter(|c| *c == "DescribeServices").count()
+}
+
+fn image_of(body: &Value) -> &str {
+    body["containerDefinitions"][0]["image"].as_str().unwrap()
+}
+
+#[test]
+fn success_after_three_polls_changes_only_the_image() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(3))], "stage-0.9.0", "");
+    let (before_arn, before) = s.double.current("stage-a", "api");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let (after_arn, after) = s.double.current("stage-a", "api");
+    assert_ne!(after_arn, before_arn);
+    assert!(after_arn.ends_with("/api:2"), "{after_arn}");
+    assert_eq!(image_of(&after), format!("{}:stage-1.0.0", s.image));
+    // Every other field, empty values included, as it was; the tags carried over.
+    let mut expected = before.clone();
+    expected["containerDefinitions"][0]["image"] = json!(format!("{}:stage-1.0.0", s.image));
+    assert_eq!(after, expected);
+    assert_eq!(
+        s.double.tags(&after_arn),
+        json!([{"key": "team", "value": "core"}])
+    );
+    // The calls: describe, describe the task definition, register, one update, then the polls.
+    let calls = s.double.calls();
+    assert_eq!(
+        &calls[..4],
+        [
+            "DescribeServices",
+            "DescribeTaskDefinition",
+            "RegisterTaskDefinition",
+            "UpdateService"
+        ]
+    );
+    assert_eq!(
+        calls[4..]
+            .iter()
+            .filter(|c| *c != "DescribeServices")
+            .count(),
+        0,
+        "{calls:?}"
+    );
+    assert_eq!(polls(&calls[4..]), 3, "{calls:?}");
+    assert!(r.stdout.contains("stage-a: api:2"), "{}", r.stdout);
+}
+
+#[test]
+fn a_circuit_breaker_rollback_is_a_failure_never_a_success() {
+    let s = setup(&[("stage-a", Script::CircuitBreaker(2))], "stage-0.9.0", "");
+    let (before_arn, _) = s.double.current("stage-a", "api");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stdout.contains("circuit breaker"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("rolling back to the previous deployment"),
+        "the last events are shown: {}",
+        r.stdout
+    );
+    assert_eq!(s.double.current("stage-a", "api").0, before_arn);
+    let updates = s
+        .double
+        .calls()
+        .iter()
+        .filter(|c| *c == "UpdateService")
+        .count();
+    assert_eq!(
+        updates, 1,
+        "ECS rolled back already: shipit does not update again"
+    );
+}
+
+#[test]
+fn a_failed_deployment_is_rolled_back_by_shipit() {
+    let s = setup(&[("stage-a", Script::Fail(2))], "stage-0.9.0", "");
+    let (before_arn, _) = s.double.current("stage-a", "api");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("the deployment failed: ECS deployment circuit breaker"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("rolled back to api:1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("failed container health checks"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(s.double.current("stage-a", "api").0, before_arn);
+}
+
+#[test]
+fn a_crash_loop_fails_instead_of_waiting_forever() {
+    let s = setup(&[("stage-a", Script::CrashLoop)], "stage-0.9.0", "");
+    let started = std::time::Instant::now();
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("tasks of the new deployment stopped"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("Essential container in task exited"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "it did not wait for the deadline"
+    );
+    assert!(s.double.current("stage-a", "api").0.ends_with("/api:1"));
+}
+
+#[test]
+fn the_deadline_passing_is_a_failure_and_rolls_back() {
+    let s = setup(&[("stage-a", Script::Never)], "stage-0.9.0", "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("did not finish within 3s"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("rolled back to api:1"), "{}", r.stdout);
+    assert!(s.double.current("stage-a", "api").0.ends_with("/api:1"));
+}
+
+#[test]
+fn a_missing_service_says_so_and_changes_nothing() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(1))], "stage-0.9.0", "");
+    let toml = std::fs::read_to_string(s.repo.dir.join("ci.toml"))
+        .unwrap()
+        .replace(
+            "path = \"services/api\"",
+            "path = \"services/api\"\necs_service = \"api-v2\"",
+        );
+    s.repo.change("ci.toml", &toml, "another service name");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("stage-a/api-v2 does not exist"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("MISSING"), "{}", r.stdout);
+    assert_eq!(s.double.calls(), vec!["DescribeServices"]);
+}
+
+#[test]
+fn throttling_is_retried() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(1))], "stage-0.9.0", "");
+    s.double.throttle(1);
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(s.double.current("stage-a", "api").0.ends_with("/api:2"));
+}
+
+#[test]
+fn two_clusters_where_one_fails() {
+    let s = setup(
+        &[
+            ("clinic-a", Script::SucceedAfter(2)),
+            ("clinic-b", Script::Fail(1)),
+        ],
+        "stage-0.9.0",
+        "",
+    );
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert_eq!(
+        image_of(&s.double.current("clinic-a", "api").1),
+        format!("{}:stage-1.0.0", s.image),
+        "clinic-a runs the new version"
+    );
+    assert_eq!(
+        image_of(&s.double.current("clinic-b", "api").1),
+        format!("{}:stage-0.9.0", s.image),
+        "clinic-b is back on the old one"
+    );
+    assert!(r.stdout.contains("clinic-a: api:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("clinic-b: the deployment failed"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_failing_canary_keeps_the_other_clusters_as_they_were() {
+    let s = setup(
+        &[
+            ("canary", Script::Fail(1)),
+            ("clinic-a", Script::SucceedAfter(1)),
+        ],
+        "stage-0.9.0",
+        "canary = \"canary\"\n",
+    );
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("clinic-a: not attempted: the canary cluster canary failed"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        image_of(&s.double.current("clinic-a", "api").1),
+        format!("{}:stage-0.9.0", s.image)
+    );
+}
+
+#[test]
+fn a_lower_version_is_refused_unless_forced() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(1))], "stage-1.0.0", "");
+    let r = deploy(&s, &["--version", "0.9.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("runs 1.0.0, which is higher than 0.9.0"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !s.double
+            .calls()
+            .contains(&"RegisterTaskDefinition".to_string())
+    );
+    let forced = deploy(&s, &["--version", "0.9.0", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.transcript());
+    assert_eq!(
+        image_of(&s.double.current("stage-a", "api").1),
+        format!("{}:stage-0.9.0", s.image)
+    );
+}
+
+#[test]
+fn a_version_already_running_changes_nothing() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(1))], "stage-1.0.0", "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.contains("already running"), "{}", r.stdout);
+    assert_eq!(
+        s.double.calls(),
+        vec!["DescribeServices", "DescribeTaskDefinition"]
+    );
+}
+
+#[test]
+fn a_container_name_that_does_not_match_is_an_error() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(1))], "stage-0.9.0", "");
+    let toml = std::fs::read_to_string(s.repo.dir.join("ci.toml"))
+        .unwrap()
+        .replace(
+            "path = \"services/api\"",
+            "path = \"services/api\"\ncontainer = \"app\"",
+        );
+    s.repo.change("ci.toml", &toml, "wrong container");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("no container `app` (it has `api`, `sidecar`)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !s.double
+            .calls()
+            .contains(&"RegisterTaskDefinition".to_string())
+    );
+}
+
+#[test]
+fn a_version_not_in_the_registry_is_bad_input() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(1))], "stage-0.9.0", "");
+    let r = deploy(&s, &["--version", "7.7.7"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("stage-7.7.7 is not in the registry"),
+        "{}",
+        r.stderr
+    );
+    assert!(s.double.calls().is_empty());
+}

@@ -1,0 +1,445 @@
+//! A scripted double of the few ECS calls a rollout makes, speaking the ECS JSON protocol (AWS JSON
+//! 1.1 over HTTP) on loopback, for the rollout dynamics moto does not model: success after some
+//! polls, the circuit breaker rolling back, a FAILED deployment, a crash loop, a deployment that
+//! never finishes, a missing service, throttling. It records every call.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+/// What a service does after an UpdateService to a new task definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    /// Completes on the k-th poll.
+    SucceedAfter(u32),
+    /// On the k-th poll the circuit breaker puts the previous task definition back.
+    CircuitBreaker(u32),
+    /// On the k-th poll the deployment is FAILED (circuit breaker without rollback).
+    Fail(u32),
+    /// A task of the new deployment stops on every poll.
+    CrashLoop,
+    /// Stays IN_PROGRESS forever.
+    Never,
+}
+
+#[derive(Debug, Clone)]
+struct Deployment {
+    id: String,
+    status: &'static str,
+    task_definition: String,
+    rollout_state: &'static str,
+    reason: String,
+    running: i64,
+    failed_tasks: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Svc {
+    task_definition: String,
+    deployments: Vec<Deployment>,
+    events: Vec<String>,
+    script: Script,
+    polls: u32,
+    /// The task definition before the last update, for the circuit breaker.
+    previous: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    /// By ARN: the registered request body and its tags.
+    task_definitions: BTreeMap<String, (Value, Value)>,
+    revisions: BTreeMap<String, u32>,
+    services: BTreeMap<(String, String), Svc>,
+    calls: Vec<String>,
+    throttle_describes: u32,
+    next_id: u32,
+}
+
+pub struct EcsDouble {
+    pub endpoint: String,
+    state: Arc<Mutex<State>>,
+}
+
+const ACCOUNT: &str = "123456789012";
+
+fn arn(kind: &str, rest: &str) -> String {
+    format!("arn:aws:ecs:us-east-1:{ACCOUNT}:{kind}/{rest}")
+}
+
+impl EcsDouble {
+    pub fn start() -> EcsDouble {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                let state = shared.clone();
+                std::thread::spawn(move || serve(stream, state));
+            }
+        });
+        EcsDouble { endpoint, state }
+    }
+
+    /// Registers `family:1` running `image` in `container`, and a service using it in `cluster`.
+    pub fn service(
+        &self,
+        cluster: &str,
+        service: &str,
+        container: &str,
+        image: &str,
+        script: Script,
+    ) {
+        let body = json!({
+            "family": service,
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256",
+            "memory": "512",
+            "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/exec"),
+            "containerDefinitions": [
+                {"name": container, "image": image, "essential": true,
+                 "environment": [{"name": "EMPTY", "value": ""}, {"name": "PORT", "value": "8080"}],
+                 "dockerLabels": {"tag": ""}},
+                {"name": "sidecar", "image": "envoy:1.0", "essential": false}
+            ]
+        });
+        let mut st = self.state.lock().unwrap();
+        let td = register(&mut st, body, json!([{"key": "team", "value": "core"}]));
+        let deployment = Deployment {
+            id: "ecs-svc/initial".into(),
+            status: "PRIMARY",
+            task_definition: td.clone(),
+            rollout_state: "COMPLETED",
+            reason: String::new(),
+            running: 1,
+            failed_tasks: 0,
+        };
+        st.services.insert(
+            (cluster.into(), service.into()),
+            Svc {
+                task_definition: td,
+                deployments: vec![deployment],
+                events: Vec::new(),
+                script,
+                polls: 0,
+                previous: None,
+            },
+        );
+        st.calls.clear();
+    }
+
+    /// The first `n` DescribeServices calls answer ThrottlingException.
+    pub fn throttle(&self, n: u32) {
+        self.state.lock().unwrap().throttle_describes = n;
+    }
+
+    /// Every call made so far, as `Operation` names.
+    pub fn calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// The task definition ARN a service runs now, and the body it was registered with.
+    pub fn current(&self, cluster: &str, service: &str) -> (String, Value) {
+        let st = self.state.lock().unwrap();
+        let td = st.services[&(cluster.to_string(), service.to_string())]
+            .task_definition
+            .clone();
+        let body = st.task_definitions[&td].0.clone();
+        (td, body)
+    }
+
+    /// The tags registered with a task definition.
+    pub fn tags(&self, arn: &str) -> Value {
+        self.state.lock().unwrap().task_definitions[arn].1.clone()
+    }
+}
+
+fn register(st: &mut State, body: Value, tags: Value) -> String {
+    let family = body["family"].as_str().unwrap().to_string();
+    let rev = st.revisions.entry(family.clone()).or_insert(0);
+    *rev += 1;
+    let arn = arn("task-definition", &format!("{family}:{rev}"));
+    st.task_definitions.insert(arn.clone(), (body, tags));
+    arn
+}
+
+fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut target = String::new();
+        let mut length = 0usize;
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "x-amz-target" => {
+                        target = v.trim().rsplit('.').next().unwrap_or("").to_string()
+                    }
+                    "content-length" => length = v.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let (status, answer) = handle(&state, &target, &request);
+        let text = answer.to_string();
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nx-amzn-RequestId: test\r\n\r\n",
+            text.len()
+        );
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|_| writer.write_all(text.as_bytes()))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn error(code: &str, message: &str) -> (&'static str, Value) {
+    (
+        "400 Bad Request",
+        json!({"__type": code, "message": message}),
+    )
+}
+
+fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Value) {
+    let mut st = state.lock().unwrap();
+    st.calls.push(target.to_string());
+    match target {
+        "DescribeServices" => {
+            if st.throttle_describes > 0 {
+                st.throttle_describes -= 1;
+                return error("ThrottlingException", "Rate exceeded");
+            }
+            let cluster = req["cluster"].as_str().unwrap_or("default").to_string();
+            let mut services = Vec::new();
+            let mut failures = Vec::new();
+            for name in req["services"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let key = (cluster.clone(), name.to_string());
+                let Some(svc) = st.services.get_mut(&key) else {
+                    failures.push(json!({"arn": arn("service", &format!("{cluster}/{name}")), "reason": "MISSING"}));
+                    continue;
+                };
+                advance(svc, name);
+                services.push(describe(&cluster, name, svc));
+            }
+            (
+                "200 OK",
+                json!({"services": services, "failures": failures}),
+            )
+        }
+        "DescribeTaskDefinition" => {
+            let wanted = req["taskDefinition"].as_str().unwrap_or("");
+            let Some((arn, (body, tags))) = st
+                .task_definitions
+                .iter()
+                .find(|(a, _)| *a == wanted || a.ends_with(&format!("/{wanted}")))
+            else {
+                return error("ClientException", "Unable to describe task definition.");
+            };
+            let mut td = body.clone();
+            let revision: u32 = arn.rsplit(':').next().unwrap().parse().unwrap();
+            td["taskDefinitionArn"] = json!(arn);
+            td["revision"] = json!(revision);
+            td["status"] = json!("ACTIVE");
+            td["compatibilities"] = json!(["EC2", "FARGATE"]);
+            td["requiresAttributes"] =
+                json!([{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"}]);
+            td["registeredAt"] = json!(1_700_000_000.0);
+            td["registeredBy"] = json!(format!("arn:aws:iam::{ACCOUNT}:root"));
+            let include_tags = req["include"]
+                .as_array()
+                .is_some_and(|i| i.iter().any(|x| x == "TAGS"));
+            let mut out = json!({"taskDefinition": td});
+            if include_tags {
+                out["tags"] = tags.clone();
+            }
+            ("200 OK", out)
+        }
+        "RegisterTaskDefinition" => {
+            let mut body = req.clone();
+            let tags = body
+                .as_object_mut()
+                .unwrap()
+                .remove("tags")
+                .unwrap_or(json!([]));
+            for forbidden in [
+                "taskDefinitionArn",
+                "revision",
+                "status",
+                "requiresAttributes",
+                "compatibilities",
+                "registeredAt",
+                "registeredBy",
+                "deregisteredAt",
+            ] {
+                if body.get(forbidden).is_some() {
+                    return error("ClientException", &format!("Unknown parameter {forbidden}"));
+                }
+            }
+            let arn = register(&mut st, body.clone(), tags);
+            let mut td = body;
+            td["taskDefinitionArn"] = json!(arn);
+            ("200 OK", json!({"taskDefinition": td}))
+        }
+        "UpdateService" => {
+            let cluster = req["cluster"].as_str().unwrap_or("default").to_string();
+            let name = req["service"].as_str().unwrap_or("").to_string();
+            let td = req["taskDefinition"].as_str().unwrap_or("").to_string();
+            st.next_id += 1;
+            let id = format!("ecs-svc/{}", st.next_id);
+            let Some(svc) = st.services.get_mut(&(cluster.clone(), name.clone())) else {
+                return error("ServiceNotFoundException", "Service not found.");
+            };
+            let old = svc.task_definition.clone();
+            // A rollback (back to the previous task definition) always succeeds quickly.
+            if svc.previous.as_deref() == Some(td.as_str()) {
+                svc.script = Script::SucceedAfter(1);
+            }
+            svc.previous = Some(old.clone());
+            svc.task_definition = td.clone();
+            svc.polls = 0;
+            for d in svc.deployments.iter_mut() {
+                d.status = "ACTIVE";
+            }
+            svc.deployments.insert(
+                0,
+                Deployment {
+                    id,
+                    status: "PRIMARY",
+                    task_definition: td,
+                    rollout_state: "IN_PROGRESS",
+                    reason: String::new(),
+                    running: 0,
+                    failed_tasks: 0,
+                },
+            );
+            svc.events
+                .insert(0, format!("(service {name}) has started 1 tasks"));
+            let out = describe(&cluster, &name, svc);
+            ("200 OK", json!({"service": out}))
+        }
+        other => error(
+            "UnknownOperationException",
+            &format!("the double does not know {other}"),
+        ),
+    }
+}
+
+/// One poll's worth of progress, by the service's script.
+fn advance(svc: &mut Svc, name: &str) {
+    if svc.deployments.len() < 2 && svc.deployments[0].rollout_state != "IN_PROGRESS" {
+        return;
+    }
+    svc.polls += 1;
+    let k = svc.polls;
+    let primary = svc.deployments[0].clone();
+    match svc.script {
+        Script::SucceedAfter(n) if k >= n => {
+            svc.deployments = vec![Deployment {
+                rollout_state: "COMPLETED",
+                running: 1,
+                status: "PRIMARY",
+                ..primary
+            }];
+            svc.events
+                .insert(0, format!("(service {name}) has reached a steady state."));
+        }
+        Script::CircuitBreaker(n) if k >= n => {
+            let previous = svc.previous.clone().unwrap();
+            svc.task_definition = previous.clone();
+            svc.deployments = vec![Deployment {
+                id: "ecs-svc/rollback".into(),
+                status: "PRIMARY",
+                task_definition: previous,
+                rollout_state: "COMPLETED",
+                reason: String::new(),
+                running: 1,
+                failed_tasks: 0,
+            }];
+            svc.events.insert(
+                0,
+                format!(
+                    "(service {name}) (deployment {}) deployment failed: tasks failed to start.",
+                    primary.id
+                ),
+            );
+            svc.events.insert(
+                0,
+                format!("(service {name}) rolling back to the previous deployment."),
+            );
+        }
+        Script::Fail(n) if k >= n => {
+            svc.deployments[0].rollout_state = "FAILED";
+            svc.deployments[0].reason =
+                "ECS deployment circuit breaker: tasks failed to start.".into();
+            svc.events.insert(
+                0,
+                format!("(service {name}) (task 1234) failed container health checks."),
+            );
+        }
+        Script::CrashLoop => {
+            svc.deployments[0].failed_tasks += 1;
+            svc.events.insert(
+                0,
+                format!("(service {name}) (task {k}) stopped: Essential container in task exited"),
+            );
+        }
+        _ => {}
+    }
+}
+
+fn describe(cluster: &str, name: &str, svc: &Svc) -> Value {
+    let deployments: Vec<Value> = svc
+        .deployments
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "status": d.status, "taskDefinition": d.task_definition,
+                "desiredCount": 1, "runningCount": d.running, "pendingCount": 1 - d.running,
+                "failedTasks": d.failed_tasks, "rolloutState": d.rollout_state, "rolloutStateReason": d.reason
+            })
+        })
+        .collect();
+    let running: i64 = svc.deployments.iter().map(|d| d.running).sum();
+    json!({
+        "serviceName": name,
+        "serviceArn": arn("service", &format!("{cluster}/{name}")),
+        "clusterArn": arn("cluster", cluster),
+        "status": "ACTIVE",
+        "desiredCount": 1,
+        "runningCount": running.min(1),
+        "pendingCount": 0,
+        "taskDefinition": svc.task_definition,
+        "deployments": deployments,
+        "events": svc.events.iter().enumerate().map(|(i, m)| json!({"id": format!("e{i}"), "createdAt": 1_700_000_000.0, "message": m})).collect::<Vec<_>>()
+    })
+}
