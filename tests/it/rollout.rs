@@ -357,3 +357,69 @@ fn a_version_not_in_the_registry_is_bad_input() {
     );
     assert!(s.double.calls().is_empty());
 }
+
+#[test]
+fn the_calls_have_the_shapes_moto_accepts() {
+    use shipit::ecs::rollout::{Deploy, Settings};
+    let cluster = unique("moto-rollout");
+    let moto_ecs = crate::support::ecs::MotoEcs::new(&crate::support::moto());
+    moto_ecs.run(&cluster, "api", "api", "registry.example/api:stage-0.1.0");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ecs = rt.block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .endpoint_url(crate::support::moto())
+            .load()
+            .await;
+        shipit::ecs::Ecs::new(&config)
+    });
+    let deploy = Deploy {
+        target: shipit::ecs::Target {
+            cluster: cluster.clone(),
+            service: "api".into(),
+        },
+        container: "api".into(),
+        image: "registry.example/api:stage-0.2.0".into(),
+        environment: "stage".into(),
+        version: Some(semver::Version::new(0, 2, 0)),
+        file: None,
+        force: false,
+    };
+    let settings = Settings {
+        timeout: std::time::Duration::from_millis(300),
+        poll: std::time::Duration::from_millis(100),
+        max_failed_tasks: 3,
+    };
+    // moto does not model rollouts (its deployment never finishes): the outcome is not the point
+    // here, the calls are. Each of them must be accepted by a server that checks their shapes.
+    let ended = rt
+        .block_on(ecs.rollout(&cluster, vec![deploy], settings))
+        .expect("every call is accepted");
+    assert_eq!(ended.len(), 1);
+    assert!(
+        !ended[0].1.is_success(),
+        "moto never completes a deployment: {:?}",
+        ended[0].1
+    );
+    let registered = rt
+        .block_on(
+            moto_ecs
+                .client
+                .describe_task_definition()
+                .task_definition(format!("{cluster}-api:2"))
+                .send(),
+        )
+        .expect("shipit registered revision 2");
+    let td = registered.task_definition().unwrap();
+    assert_eq!(
+        td.container_definitions()[0].image(),
+        Some("registry.example/api:stage-0.2.0")
+    );
+    assert_eq!(td.container_definitions()[0].memory(), Some(128));
+}
