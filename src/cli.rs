@@ -93,6 +93,9 @@ struct ReleaseArgs {
     /// Stop everything at the first failure
     #[arg(long)]
     fail_fast: bool,
+    /// Write the whole run (plan and results) to this file as JSON
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 /// Which commits to compare, as for `shipit affected`.
@@ -268,6 +271,12 @@ fn release(
         services: args.services,
     };
     let skip: std::collections::BTreeSet<Stage> = args.skip.into_iter().collect();
+    if env.in_actions() {
+        // A credential from the environment is masked in the log before anything could print it.
+        if let Some(password) = env.get(env_vars::SHIPIT_REGISTRY_PASSWORD) {
+            eprintln!("::add-mask::{password}");
+        }
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let needs_registry = config.environment_for_branch(&branch).is_some();
@@ -339,11 +348,40 @@ fn release(
             std::sync::Arc::new(move |e| sink.event(e)),
         )
         .await;
+        progress.done();
         print!(
             "{}",
             report::release::summary(&plan, &results, Style::for_stdout(env))
         );
         let failed = results.iter().any(|r| r.outcome.is_failure());
+        if let Some(path) = &args.report {
+            let run = report::release::RunReport {
+                plan: &plan,
+                results: &results,
+                success: !failed,
+            };
+            std::fs::write(path, serde_json::to_string_pretty(&run).unwrap_or_default())?;
+        }
+        if env.in_actions() {
+            if let Some(path) = env.get(env_vars::GITHUB_OUTPUT) {
+                let released =
+                    serde_json::to_string(&report::release::released(&results)).unwrap_or_default();
+                let names: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
+                let affected = serde_json::to_string(&names).unwrap_or_default();
+                report::github::write_outputs(
+                    path.as_ref(),
+                    &[("released", released), ("affected", affected)],
+                )?;
+            }
+            if let Some(path) = env.get(env_vars::GITHUB_STEP_SUMMARY) {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                f.write_all(report::release::markdown(&plan, &results).as_bytes())?;
+            }
+        }
         Ok(if failed {
             ExitStatus::StageFailed
         } else {

@@ -64,6 +64,8 @@ pub enum Event {
         elapsed: Duration,
         detail: String,
     },
+    /// A credential shipit holds (an ECR token's password): the report layer has it masked.
+    Secret(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -626,6 +628,9 @@ impl Run<'_> {
                 .push_target(&repository, &self.ctx.config)
                 .await
                 .map_err(|e| e.to_string())?;
+            if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone()) {
+                (self.sink)(Event::Secret(password));
+            }
             // The engine pushes the image once, under its fingerprint tag (content-addressed, so
             // never a conflict); every other tag is added in the registry to that same digest.
             let fp_tag = fingerprint::tag(fingerprint);

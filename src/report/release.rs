@@ -1,46 +1,126 @@
-//! `shipit release`: stage progress while it runs, a summary table when it is done.
+//! `shipit release`: progress while it runs, a summary when it is done.
 //!
-//! Output of a stage is buffered and shown when the stage ends: in a terminal only when it failed,
-//! under GitHub Actions always, folded in a log group per service and stage (services run in
-//! parallel, so a group is written whole, never interleaved).
+//! - In a terminal: one live line per service (stage, version, elapsed time), a line per finished
+//!   stage above them, and the output of a failed stage.
+//! - Under GitHub Actions: a log group per service and stage, written whole when the stage ends
+//!   (services run in parallel, so groups are never interleaved); failures as error annotations;
+//!   credentials masked; `released` in `GITHUB_OUTPUT` and a table in `GITHUB_STEP_SUMMARY`.
+//! - Anywhere else (a pipe, a file): the finished-stage lines only.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
 
 use crate::github::Env;
-use crate::pipeline::{Event, Outcome, ServiceResult, Stage, Status};
-use crate::plan::Plan;
+use crate::pipeline::{Event, Outcome, ServiceResult, Stage, Status, short_digest};
+use crate::plan::{Action, Plan};
 
 use super::{Style, github::escape_data};
 
 /// Lines of a failed stage's output shown in a terminal (the whole output is in the log file).
 const TERMINAL_TAIL: usize = 30;
 
+/// Live lines in a terminal: one spinner per service.
+struct Bars {
+    multi: MultiProgress,
+    bars: HashMap<String, ProgressBar>,
+}
+
 pub struct Progress {
     actions: bool,
     style: Style,
     width: usize,
+    versions: HashMap<String, String>,
     buffers: Mutex<HashMap<(String, Stage), Vec<String>>>,
+    bars: Option<Bars>,
+    masked: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Progress {
     pub fn new(env: &Env, plan: &Plan) -> Progress {
-        Progress {
-            actions: env.in_actions(),
-            style: Style::for_stderr(env),
-            width: plan
+        let actions = env.in_actions();
+        let style = Style::for_stderr(env);
+        let width = plan
+            .services
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0);
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !actions;
+        let bars = terminal.then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let spinner = ProgressStyle::with_template("  {spinner} {msg} {elapsed:.dim}")
+                .expect("a valid template");
+            let bars = plan
                 .services
                 .iter()
-                .map(|s| s.name.len())
-                .max()
-                .unwrap_or(0),
+                .map(|s| {
+                    let bar = multi.add(ProgressBar::new_spinner().with_style(spinner.clone()));
+                    bar.set_message(format!("{:width$}  waiting", s.name));
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    (s.name.clone(), bar)
+                })
+                .collect();
+            Bars { multi, bars }
+        });
+        let versions = plan
+            .services
+            .iter()
+            .filter_map(|s| {
+                s.next_version
+                    .as_ref()
+                    .map(|v| (s.name.clone(), v.to_string()))
+            })
+            .collect();
+        Progress {
+            actions,
+            style,
+            width,
+            versions,
             buffers: Mutex::new(HashMap::new()),
+            bars,
+            masked: Mutex::default(),
+        }
+    }
+
+    /// Prints a line above the live lines (or plainly when there are none).
+    fn line(&self, text: &str) {
+        match &self.bars {
+            Some(b) => {
+                let _ = b.multi.println(text);
+            }
+            None => eprintln!("{text}"),
         }
     }
 
     pub fn event(&self, event: Event) {
         match event {
-            Event::Started { .. } => {}
+            Event::Secret(secret) => {
+                if self.actions
+                    && !secret.is_empty()
+                    && self.masked.lock().unwrap().insert(secret.clone())
+                {
+                    eprintln!("::add-mask::{secret}");
+                }
+            }
+            Event::Started { service, stage } => {
+                if let Some(bar) = self.bars.as_ref().and_then(|b| b.bars.get(&service)) {
+                    let version = self
+                        .versions
+                        .get(&service)
+                        .map(String::as_str)
+                        .unwrap_or("");
+                    bar.set_message(format!(
+                        "{service:w$}  {:7} {}",
+                        stage.name(),
+                        self.style.dim(version),
+                        w = self.width
+                    ));
+                }
+            }
             Event::Output {
                 service,
                 stage,
@@ -60,61 +140,86 @@ impl Progress {
                 elapsed,
                 detail,
             } => {
-                let output = self
-                    .buffers
-                    .lock()
-                    .unwrap()
-                    .remove(&(service.clone(), stage))
-                    .unwrap_or_default();
-                let status_text = match status {
-                    Status::Ok => self.style.paint("32", "ok"),
-                    Status::Failed => self.style.red("failed"),
-                    Status::Skipped => self.style.dim("skipped"),
-                };
-                let first_line = detail.lines().next().unwrap_or("");
-                let line = format!(
-                    "  {:w$}  {:7}  {status_text}  {}  {}",
-                    service,
-                    stage.name(),
-                    self.style.dim(&format!("{:.1}s", elapsed.as_secs_f64())),
-                    first_line,
-                    w = self.width
-                );
-                let mut out = String::new();
-                if self.actions {
-                    out.push_str(&format!(
-                        "::group::{service} · {} ({})\n",
-                        stage.name(),
-                        status_name(status)
-                    ));
-                    for l in &output {
-                        out.push_str(&format!("{l}\n"));
-                    }
-                    out.push_str("::endgroup::\n");
-                    if status == Status::Failed {
-                        out.push_str(&format!(
-                            "::error title=shipit: {service} {} failed::{}\n",
-                            stage.name(),
-                            escape_data(&detail)
-                        ));
-                    }
-                } else {
-                    out.push_str(line.trim_end());
-                    out.push('\n');
-                    if status == Status::Failed {
-                        let start = output.len().saturating_sub(TERMINAL_TAIL);
-                        for l in &output[start..] {
-                            out.push_str(&format!("      {}\n", self.style.dim(l)));
-                        }
-                        if output.is_empty() && detail.lines().count() > 1 {
-                            for l in detail.lines().skip(1) {
-                                out.push_str(&format!("      {}\n", self.style.dim(l)));
-                            }
-                        }
-                    }
-                }
-                eprint!("{out}");
+                self.finished(service, stage, status, elapsed, &detail);
             }
+        }
+    }
+
+    fn finished(
+        &self,
+        service: String,
+        stage: Stage,
+        status: Status,
+        elapsed: Duration,
+        detail: &str,
+    ) {
+        let output = self
+            .buffers
+            .lock()
+            .unwrap()
+            .remove(&(service.clone(), stage))
+            .unwrap_or_default();
+        if self.actions {
+            let mut out = format!(
+                "::group::{service} · {} ({})\n",
+                stage.name(),
+                status_name(status)
+            );
+            for l in &output {
+                out.push_str(&format!("{l}\n"));
+            }
+            if !detail.is_empty() {
+                out.push_str(&format!("{detail}\n"));
+            }
+            out.push_str("::endgroup::\n");
+            if status == Status::Failed {
+                out.push_str(&format!(
+                    "::error title=shipit: {service} {} failed::{}\n",
+                    stage.name(),
+                    escape_data(detail)
+                ));
+            }
+            eprint!("{out}");
+            return;
+        }
+        let status_text = match status {
+            Status::Ok => self.style.paint("32", "ok"),
+            Status::Failed => self.style.red("failed"),
+            Status::Skipped => self.style.dim("skipped"),
+        };
+        let first = detail.lines().next().unwrap_or("");
+        let line = format!(
+            "  {service:w$}  {:7}  {status_text}  {}  {first}",
+            stage.name(),
+            self.style.dim(&format!("{:.1}s", elapsed.as_secs_f64())),
+            w = self.width
+        );
+        let mut text = line.trim_end().to_string();
+        if status == Status::Failed {
+            let start = output.len().saturating_sub(TERMINAL_TAIL);
+            for l in &output[start..] {
+                text.push_str(&format!("\n      {}", self.style.dim(l)));
+            }
+            for l in detail.lines().skip(1) {
+                text.push_str(&format!("\n      {}", self.style.dim(l)));
+            }
+        }
+        self.line(&text);
+        if let Some(bar) = self.bars.as_ref().and_then(|b| b.bars.get(&service)) {
+            let last = stage == Stage::Rollout || status == Status::Failed;
+            if last {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    /// Clears the live lines before the summary.
+    pub fn done(&self) {
+        if let Some(b) = &self.bars {
+            for bar in b.bars.values() {
+                bar.finish_and_clear();
+            }
+            let _ = b.multi.clear();
         }
     }
 }
@@ -124,6 +229,32 @@ fn status_name(status: Status) -> &'static str {
         Status::Ok => "ok",
         Status::Failed => "failed",
         Status::Skipped => "skipped",
+    }
+}
+
+fn result_text(r: &ServiceResult) -> String {
+    match &r.outcome {
+        Outcome::Released if r.action == Action::Promote => "promoted".to_string(),
+        Outcome::Released => "released".to_string(),
+        Outcome::Unchanged => "unchanged".to_string(),
+        Outcome::Tested => "tested".to_string(),
+        Outcome::Failed { stage, .. } => format!("FAILED ({})", stage.name()),
+        Outcome::Blocked { by } => format!("not run ({by} failed)"),
+        Outcome::Cancelled => "cancelled".to_string(),
+    }
+}
+
+fn version_text(r: &ServiceResult) -> String {
+    match (&r.outcome, &r.version) {
+        (Outcome::Released | Outcome::Unchanged, Some(v)) => v.clone(),
+        (
+            Outcome::Failed {
+                stage: Stage::Rollout | Stage::Retain,
+                ..
+            },
+            Some(v),
+        ) => v.clone(),
+        _ => String::new(),
     }
 }
 
@@ -138,41 +269,34 @@ pub fn summary(plan: &Plan, results: &[ServiceResult], style: Style) -> String {
         out.push_str("  nothing to do: no service is affected\n");
         return out;
     }
-    let rows: Vec<[String; 4]> = results
+    let rows: Vec<[String; 5]> = results
         .iter()
         .map(|r| {
-            let result = match &r.outcome {
-                Outcome::Released => match r.action {
-                    crate::plan::Action::Promote => "promoted".to_string(),
-                    _ => "released".to_string(),
-                },
-                Outcome::Unchanged => "unchanged".to_string(),
-                Outcome::Tested => "tested".to_string(),
-                Outcome::Failed { stage, .. } => format!("FAILED ({})", stage.name()),
-                Outcome::Blocked { by } => format!("not run ({by} failed)"),
-                Outcome::Cancelled => "cancelled".to_string(),
+            let digest = r.digest.as_deref().map(short_digest).unwrap_or_default();
+            let clusters = if matches!(r.outcome, Outcome::Released | Outcome::Unchanged) {
+                r.clusters.join(", ")
+            } else {
+                String::new()
             };
-            let version = match (&r.outcome, &r.version) {
-                (Outcome::Released | Outcome::Unchanged, Some(v)) => v.clone(),
-                _ => String::new(),
-            };
-            let digest = r
-                .digest
-                .as_deref()
-                .map(crate::pipeline::short_digest)
-                .unwrap_or_default();
-            [r.name.clone(), result, version, digest]
+            [
+                r.name.clone(),
+                result_text(r),
+                version_text(r),
+                digest,
+                clusters,
+            ]
         })
         .collect();
-    let widths: Vec<usize> = (0..4)
+    let widths: Vec<usize> = (0..5)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     for (row, r) in rows.iter().zip(results) {
         let mut line = String::from(" ");
         for (c, cell) in row.iter().enumerate() {
-            let painted = match (c, r.outcome.is_failure()) {
-                (1, true) => style.red(cell),
-                _ => cell.clone(),
+            let painted = if c == 1 && r.outcome.is_failure() {
+                style.red(cell)
+            } else {
+                cell.clone()
             };
             line.push(' ');
             line.push_str(&painted);
@@ -192,4 +316,81 @@ pub fn summary(plan: &Plan, results: &[ServiceResult], style: Style) -> String {
         ));
     }
     out
+}
+
+/// The Markdown table for `GITHUB_STEP_SUMMARY`.
+pub fn markdown(plan: &Plan, results: &[ServiceResult]) -> String {
+    let target = match &plan.environment {
+        Some(env) => format!("`{}` → **{env}**", plan.branch),
+        None => format!("`{}` (tests only)", plan.branch),
+    };
+    let mut out = format!("### shipit release of {target}\n\n");
+    if results.is_empty() {
+        out.push_str("No service is affected.\n");
+        return out;
+    }
+    out.push_str(
+        "| service | result | version | digest | clusters | time |\n|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let digest = r
+            .digest
+            .as_deref()
+            .map(|d| format!("`{}`", short_digest(d)))
+            .unwrap_or_default();
+        let result = if r.outcome.is_failure() {
+            format!("❌ {}", result_text(r))
+        } else {
+            format!("✅ {}", result_text(r))
+        };
+        out.push_str(&format!(
+            "| {} | {result} | {} | {digest} | {} | {:.0}s |\n",
+            r.name,
+            version_text(r),
+            r.clusters.join(", "),
+            r.seconds
+        ));
+    }
+    out.push_str(&format!(
+        "\nbase `{}` → head `{}` ({})\n",
+        plan.base.as_deref().map(|b| &b[..12]).unwrap_or("none"),
+        &plan.head[..12],
+        plan.base_source
+    ));
+    out
+}
+
+/// One released service, as the `released` output lists it.
+#[derive(Debug, Serialize)]
+pub struct Released<'a> {
+    pub service: &'a str,
+    pub environment: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub digest: Option<&'a str>,
+    pub clusters: &'a [String],
+    pub result: String,
+}
+
+/// The services that are in the registry after this run (released, promoted or unchanged).
+pub fn released(results: &[ServiceResult]) -> Vec<Released<'_>> {
+    results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Released | Outcome::Unchanged))
+        .map(|r| Released {
+            service: &r.name,
+            environment: r.environment.as_deref(),
+            version: r.version.as_deref(),
+            digest: r.digest.as_deref(),
+            clusters: &r.clusters,
+            result: result_text(r),
+        })
+        .collect()
+}
+
+/// The whole run, for `--report FILE`.
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    pub plan: &'a Plan,
+    pub results: &'a [ServiceResult],
+    pub success: bool,
 }

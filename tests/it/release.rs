@@ -431,3 +431,89 @@ fn ecr_token_repository_creation_and_retag_through_moto() {
         vec!["fp-abc", "fp-other", "stage-0.1.0"]
     );
 }
+
+#[test]
+fn under_github_actions_outputs_summary_report_groups_and_masks() {
+    let (host, user, password) = crate::support::registry_auth();
+    let prefix = unique("release-actions");
+    let repo = repo(&format!("oci://{host}/{prefix}"), "");
+    let tmp = tempfile::tempdir().unwrap();
+    let (output, summary, report, event) = (
+        tmp.path().join("output"),
+        tmp.path().join("summary"),
+        tmp.path().join("report.json"),
+        tmp.path().join("event.json"),
+    );
+    std::fs::write(
+        &event,
+        json!({"before": "0000000000000000000000000000000000000000"}).to_string(),
+    )
+    .unwrap();
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--all", "--report"])
+        .arg(&report)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_REF_NAME", "develop")
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_SERVER_URL", "https://github.example")
+        .env("GITHUB_REPOSITORY", "clinic/monorepo")
+        .env("SHIPIT_REGISTRY_USERNAME", &user)
+        .env("SHIPIT_REGISTRY_PASSWORD", &password);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stderr.contains(&format!("::add-mask::{password}")),
+        "{}",
+        r.stderr
+    );
+    for line in r
+        .stderr
+        .lines()
+        .chain(r.stdout.lines())
+        .filter(|l| l.contains(&password))
+    {
+        assert!(
+            line.starts_with("::add-mask::"),
+            "the password shows only in mask commands: {line}"
+        );
+    }
+    assert!(
+        r.stderr.contains("::group::api · build (ok)"),
+        "{}",
+        r.stderr
+    );
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    let released = outputs
+        .lines()
+        .find_map(|l| l.strip_prefix("released="))
+        .expect("a released output");
+    let released: serde_json::Value = serde_json::from_str(released).unwrap();
+    assert_eq!(released[0]["service"], json!("api"));
+    assert_eq!(released[0]["environment"], json!("stage"));
+    assert_eq!(released[0]["version"], json!("0.1.0"));
+    assert!(
+        released[0]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let table = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        table.contains("| service | result | version | digest | clusters | time |"),
+        "{table}"
+    );
+    assert!(table.contains("| api | ✅ released | 0.1.0 |"), "{table}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["success"], json!(true));
+    assert_eq!(report["plan"]["environment"], json!("stage"));
+    let (_, labels) =
+        Oci::new(&host, Some((user, password))).inspect(&format!("{prefix}/api"), "stage-0.1.0");
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        json!("https://github.example/clinic/monorepo")
+    );
+}
