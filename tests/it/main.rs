@@ -1,8 +1,10 @@
 //! The one integration test binary. Tests that need the local services read their addresses from the
 //! environment that `scripts/test` sets up (see `support`).
 
+mod action;
 mod affected;
 mod cli;
+mod e2e;
 mod plan;
 mod release;
 mod retain;
