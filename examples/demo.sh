@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Runs shipit on the example monorepo, in a throwaway git repository. Needs no AWS account, no Docker
-# and no network (beyond cargo fetching dependencies on the first build).
+# Runs shipit on the example monorepo, in a throwaway git repository. Needs no AWS account and no
+# network (beyond cargo fetching dependencies on the first build).
+#
+# With a Docker engine and Debian's `docker-registry` (the Distribution registry) on the machine, it
+# also releases for real: a registry on a free loopback port stands in for ECR, develop is released
+# (tests, builds, pushes), then main (a promotion: the same images, new tags), then retention runs.
+# Rollouts need ECS, so the demo's copy of ci.toml has no clusters. Without them it shows the plan.
 #
 #   bash examples/demo.sh
 #
@@ -22,7 +27,12 @@ esac
 shipit="$target_dir/debug/shipit"
 
 demo=$(mktemp -d "${TMPDIR:-/tmp}/shipit-demo.XXXXXX")
-trap 'rm -rf "$demo"' EXIT
+registry_pid=
+cleanup() {
+  if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; fi
+  rm -rf "$demo"
+}
+trap cleanup EXIT
 cp -R examples/monorepo/. "$demo/"
 cd "$demo"
 
@@ -85,3 +95,34 @@ run "The last commit only touches a README (ignored): nothing is affected" affec
 run "The same selection as JSON" affected --base main --head develop --format json
 run "As a GitHub Actions matrix, one job per service" affected --base main --head develop --format matrix
 run "Just the names, one a line" affected --base main --head develop --format names
+
+# --- the release itself -----------------------------------------------------------------------------
+git switch --quiet develop
+if command -v docker-registry >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  mkdir -p "$demo/.registry"
+  printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:%s}\n' \
+    "$demo/.registry/data" "$port" >"$demo/.registry/config.yml"
+  docker-registry serve "$demo/.registry/config.yml" >"$demo/.registry/log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 1 50); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  # The demo's own copy of ci.toml: the local registry instead of ECR, and no ECS clusters.
+  sed -i -e "s|^registry = .*|registry = \"oci://127.0.0.1:$port/demo\"|" -e '/^clusters = /d' ci.toml
+  echo "\.registry/" >>.git/info/exclude
+  git commit --quiet -am "chore: the demo's registry" --date "2025-03-07T09:00:00+00:00"
+  run "What a release of develop would do (read-only)" plan --branch develop --base main
+  run "Release develop: test, build, push the affected services" release --branch develop --base main
+  run "The same release again: nothing to do" release --branch develop --base main
+  git switch --quiet main
+  git merge --quiet --no-ff -m "Merge branch 'develop'" develop
+  run "Release main: unchanged inputs are promoted, not rebuilt" release --branch main --base HEAD~1
+  run "Retention, a dry run: what would go and why the rest stays" retain
+else
+  echo
+  echo "(No Docker engine or no docker-registry here: the release itself is skipped."
+  echo " On Debian: apt-get install docker-registry, and a running Docker engine.)"
+  run "What a release of develop would do, without asking a registry" plan --branch develop --base main --offline
+fi
