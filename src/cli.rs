@@ -72,15 +72,8 @@ struct RetainArgs {
 
 #[derive(Debug, clap::Args)]
 struct ReleaseArgs {
-    /// The branch being released; it picks the environment [default: the current branch, or
-    /// GITHUB_REF_NAME under GitHub Actions]
-    #[arg(long, value_name = "BRANCH")]
-    branch: Option<String>,
     #[command(flatten)]
-    range: RangeArgs,
-    /// Only this service (repeatable)
-    #[arg(long = "service", value_name = "NAME")]
-    services: Vec<String>,
+    what: WhatArgs,
     /// Print the plan and do nothing
     #[arg(long)]
     dry_run: bool,
@@ -96,6 +89,30 @@ struct ReleaseArgs {
     /// Write the whole run (plan and results) to this file as JSON
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+}
+
+/// What `plan` and `release` are about: a branch, a range, maybe a few services.
+#[derive(Debug, clap::Args)]
+struct WhatArgs {
+    /// The branch being released; it picks the environment [default: the current branch, or
+    /// GITHUB_REF_NAME under GitHub Actions]
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
+    #[command(flatten)]
+    range: RangeArgs,
+    /// Only this service (repeatable)
+    #[arg(long = "service", value_name = "NAME")]
+    services: Vec<String>,
+}
+
+impl WhatArgs {
+    fn request(self, env: &Env, repo: &Repo) -> Result<crate::plan::inputs::PlanRequest, Error> {
+        Ok(crate::plan::inputs::PlanRequest {
+            branch: branch(env, repo, self.branch)?,
+            range: self.range.request(),
+            services: self.services,
+        })
+    }
 }
 
 /// Which commits to compare, as for `shipit affected`.
@@ -125,15 +142,8 @@ impl RangeArgs {
 
 #[derive(Debug, clap::Args)]
 struct PlanArgs {
-    /// The branch being released; it picks the environment [default: the current branch, or
-    /// GITHUB_REF_NAME under GitHub Actions]
-    #[arg(long, value_name = "BRANCH")]
-    branch: Option<String>,
     #[command(flatten)]
-    range: RangeArgs,
-    /// Only this service (repeatable)
-    #[arg(long = "service", value_name = "NAME")]
-    services: Vec<String>,
+    what: WhatArgs,
     /// Plan without asking the registry: versions and actions are unknown
     #[arg(long)]
     offline: bool,
@@ -233,11 +243,7 @@ fn plan(
 ) -> Result<ExitStatus, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
     let event = Event::from_env(env)?;
-    let request = crate::plan::inputs::PlanRequest {
-        branch: branch(env, repo, args.branch)?,
-        range: args.range.request(),
-        services: args.services,
-    };
+    let request = args.what.request(env, repo)?;
     let plan = runtime()?.block_on(async {
         let client = match args.offline {
             true => None,
@@ -264,12 +270,8 @@ fn release(
     use crate::pipeline::{self, Stage};
     let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
     let event = Event::from_env(env)?;
-    let branch = branch(env, repo, args.branch)?;
-    let request = crate::plan::inputs::PlanRequest {
-        branch: branch.clone(),
-        range: args.range.request(),
-        services: args.services,
-    };
+    let request = args.what.request(env, repo)?;
+    let branch = request.branch.clone();
     let skip: std::collections::BTreeSet<Stage> = args.skip.into_iter().collect();
     if env.in_actions() {
         // A credential from the environment is masked in the log before anything could print it.

@@ -1,7 +1,5 @@
 //! Amazon ECR through the AWS SDK (configured in [`crate::aws`]).
 
-use std::collections::BTreeMap;
-
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 
 use super::{RegistryError, RepoState};
@@ -146,21 +144,8 @@ impl Ecr {
         repository: &str,
         digest: &str,
         tag: &str,
-        moves: bool,
     ) -> Result<(), RegistryError> {
         use aws_sdk_ecr::types::ImageIdentifier;
-        if let Some(existing) = self.digest(repository, tag).await? {
-            if existing == digest {
-                return Ok(());
-            }
-            if !moves {
-                return Err(RegistryError::TagExists {
-                    reference: format!("{repository}:{tag}"),
-                    existing,
-                    wanted: digest.to_string(),
-                });
-            }
-        }
         let out = self
             .client
             .batch_get_image()
@@ -208,37 +193,6 @@ impl Ecr {
         Ecr {
             client: aws_sdk_ecr::Client::new(config),
         }
-    }
-
-    /// Every image of a repository (untagged ones too) and the repository's URI.
-    pub async fn images(
-        &self,
-        repository: &str,
-    ) -> Result<(String, Vec<crate::retention::Image>), RegistryError> {
-        let state = self.list(repository).await?;
-        let mut images = Vec::new();
-        if !state.exists {
-            return Ok((state.address, images));
-        }
-        let mut pages = self
-            .client
-            .describe_images()
-            .repository_name(repository)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("DescribeImages", e))?;
-            for image in page.image_details() {
-                let Some(digest) = image.image_digest() else {
-                    continue;
-                };
-                images.push(crate::retention::Image {
-                    digest: digest.to_string(),
-                    tags: image.image_tags().to_vec(),
-                });
-            }
-        }
-        Ok((state.address, images))
     }
 
     /// `BatchDeleteImage`: by tag for an `Untag` (the image stays while it has other tags), by
@@ -312,34 +266,34 @@ impl Ecr {
         Ok(not_done)
     }
 
-    /// Every image of a repository, with all its tags and its digest (full pagination).
-    pub async fn list(&self, repository: &str) -> Result<RepoState, RegistryError> {
-        let mut state = RepoState {
-            address: repository.to_string(),
-            exists: true,
-            tags: BTreeMap::new(),
-        };
-        match self
+    /// The repository's URI and every image in it (untagged ones too), with full pagination;
+    /// `None` for the images when the repository does not exist yet.
+    async fn scan(
+        &self,
+        repository: &str,
+    ) -> Result<(String, Option<Vec<crate::retention::Image>>), RegistryError> {
+        let address = match self
             .client
             .describe_repositories()
             .repository_names(repository)
             .send()
             .await
         {
-            Ok(out) => {
-                if let Some(uri) = out.repositories().first().and_then(|r| r.repository_uri()) {
-                    state.address = uri.to_string();
-                }
-            }
+            Ok(out) => out
+                .repositories()
+                .first()
+                .and_then(|r| r.repository_uri())
+                .unwrap_or(repository)
+                .to_string(),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_repository_not_found_exception()) =>
             {
-                state.exists = false;
-                return Ok(state);
+                return Ok((repository.to_string(), None));
             }
             Err(e) => return Err(classify("DescribeRepositories", e)),
-        }
+        };
+        let mut images = Vec::new();
         let mut pages = self
             .client
             .describe_images()
@@ -352,12 +306,38 @@ impl Ecr {
                 let Some(digest) = image.image_digest() else {
                     continue;
                 };
-                for tag in image.image_tags() {
-                    state.tags.insert(tag.clone(), Some(digest.to_string()));
-                }
+                images.push(crate::retention::Image {
+                    digest: digest.to_string(),
+                    tags: image.image_tags().to_vec(),
+                });
             }
         }
-        Ok(state)
+        Ok((address, Some(images)))
+    }
+
+    /// Every tag of a repository with the digest it points at; a missing repository is empty.
+    pub async fn list(&self, repository: &str) -> Result<RepoState, RegistryError> {
+        let (address, images) = self.scan(repository).await?;
+        let exists = images.is_some();
+        let tags = images
+            .into_iter()
+            .flatten()
+            .flat_map(|i| i.tags.into_iter().map(move |t| (t, Some(i.digest.clone()))))
+            .collect();
+        Ok(RepoState {
+            address,
+            exists,
+            tags,
+        })
+    }
+
+    /// Every image of a repository (untagged ones too) and the repository's URI.
+    pub async fn images(
+        &self,
+        repository: &str,
+    ) -> Result<(String, Vec<crate::retention::Image>), RegistryError> {
+        let (address, images) = self.scan(repository).await?;
+        Ok((address, images.unwrap_or_default()))
     }
 }
 

@@ -193,9 +193,22 @@ impl Client {
         tag: &str,
         moves: bool,
     ) -> Result<(), RegistryError> {
+        if let Some(existing) = self.digest(repository, tag).await? {
+            if existing == digest {
+                return Ok(());
+            }
+            if !moves {
+                let reference = format!("{repository}:{tag}");
+                return Err(RegistryError::TagExists {
+                    reference,
+                    existing,
+                    wanted: digest.to_string(),
+                });
+            }
+        }
         match self {
-            Client::Ecr(c) => c.retag(repository, digest, tag, moves).await,
-            Client::Oci(c) => c.retag(repository, digest, tag, moves).await,
+            Client::Ecr(c) => c.retag(repository, digest, tag).await,
+            Client::Oci(c) => c.retag(repository, digest, tag).await,
         }
     }
 

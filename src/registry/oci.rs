@@ -345,20 +345,7 @@ impl Oci {
         repository: &str,
         digest: &str,
         tag: &str,
-        moves: bool,
     ) -> Result<(), RegistryError> {
-        if let Some(existing) = self.digest(repository, tag).await? {
-            if existing == digest {
-                return Ok(());
-            }
-            if !moves {
-                return Err(RegistryError::TagExists {
-                    reference: format!("{}:{tag}", self.address(repository)),
-                    existing,
-                    wanted: digest.to_string(),
-                });
-            }
-        }
         let name = self.name(repository);
         let scope = format!("repository:{name}:pull,push");
         let resp = self

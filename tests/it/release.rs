@@ -322,7 +322,9 @@ fn a_version_tag_never_moves_but_latest_does() {
     let one = oci.push(&name, "one", &["stage-1.0.0", "latest"]);
     let two = oci.push(&name, "two", &["fp-two"]);
     let env = shipit::github::Env::from_pairs([]);
-    let client = shipit::registry::oci::Oci::new(&registry(), Some(&prefix), &env).unwrap();
+    let client = shipit::registry::Client::Oci(
+        shipit::registry::oci::Oci::new(&registry(), Some(&prefix), &env).unwrap(),
+    );
     let rt = rt();
     let err = rt
         .block_on(client.retag("api", &two, "stage-1.0.0", false))
@@ -357,24 +359,11 @@ fn ecr_token_repository_creation_and_retag_through_moto() {
         shipit::config::Checks::Load,
     )
     .unwrap();
-    // SAFETY: set before any thread of this test reads the environment; the SDK reads it at load.
     let rt = rt();
-    let client = rt.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .endpoint_url(moto())
-            .load()
-            .await;
-        shipit::registry::ecr::Ecr {
-            client: aws_sdk_ecr::Client::new(&config),
-        }
-    });
-    let target = rt
-        .block_on(client.push_target(&repository, &cfg.project))
-        .unwrap();
+    let client = shipit::registry::Client::Ecr(shipit::registry::ecr::Ecr::new(
+        &crate::support::sdk_config(&rt, &moto()),
+    ));
+    let target = rt.block_on(client.push_target(&repository, &cfg)).unwrap();
     assert!(
         target
             .reference
@@ -404,8 +393,7 @@ fn ecr_token_repository_creation_and_retag_through_moto() {
         .scan_on_push();
     assert!(scanning);
     // A second call finds it there.
-    rt.block_on(client.push_target(&repository, &cfg.project))
-        .unwrap();
+    rt.block_on(client.push_target(&repository, &cfg)).unwrap();
 
     let digest = ecr.put(&repository, "built", &["fp-abc"]);
     rt.block_on(client.retag(&repository, &digest, "stage-0.1.0", false))

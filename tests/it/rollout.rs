@@ -368,17 +368,7 @@ fn the_calls_have_the_shapes_moto_accepts() {
         .enable_all()
         .build()
         .unwrap();
-    let ecs = rt.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .endpoint_url(crate::support::moto())
-            .load()
-            .await;
-        shipit::ecs::Ecs::new(&config)
-    });
+    let ecs = shipit::ecs::Ecs::new(&crate::support::sdk_config(&rt, &crate::support::moto()));
     let deploy = Deploy {
         target: shipit::ecs::Target {
             cluster: cluster.clone(),

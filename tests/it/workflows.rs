@@ -1,10 +1,14 @@
-//! The project's GitHub workflows (and, later, its action) pass the offline linters users run.
+//! The action and every workflow (the project's own and the examples users copy) pass the offline
+//! linters users run.
 
 use std::path::Path;
 use std::process::Command;
 
-fn workflows() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".github/workflows");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Every workflow file of a folder under the repository root.
+fn workflows(folder: &str) -> Vec<String> {
+    let dir = Path::new(ROOT).join(folder);
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path().display().to_string())
@@ -15,7 +19,17 @@ fn workflows() -> Vec<String> {
     files
 }
 
-fn run(program: &str, args: &[String]) {
+fn all_workflows() -> Vec<String> {
+    let mut files = workflows(".github/workflows");
+    files.extend(workflows("examples/workflows"));
+    files
+}
+
+fn action() -> String {
+    Path::new(ROOT).join("action.yml").display().to_string()
+}
+
+fn lint(program: &str, args: &[String]) {
     let output = Command::new(program).args(args).output().unwrap_or_else(|e| {
         panic!("{program} could not run ({e}): run the tests through scripts/test, which installs it")
     });
@@ -34,13 +48,25 @@ fn workflows_match_the_github_schema() {
         "--builtin-schema".to_string(),
         "vendor.github-workflows".to_string(),
     ];
-    args.extend(workflows());
-    run("check-jsonschema", &args);
+    args.extend(all_workflows());
+    lint("check-jsonschema", &args);
 }
 
 #[test]
-fn workflows_have_no_zizmor_findings() {
-    let mut args = vec!["--offline".to_string()];
-    args.extend(workflows());
-    run("zizmor", &args);
+fn the_action_matches_the_github_schema() {
+    lint(
+        "check-jsonschema",
+        &[
+            "--builtin-schema".into(),
+            "vendor.github-actions".into(),
+            action(),
+        ],
+    );
+}
+
+#[test]
+fn the_action_and_the_workflows_have_no_zizmor_findings() {
+    let mut args = vec!["--offline".to_string(), action()];
+    args.extend(all_workflows());
+    lint("zizmor", &args);
 }

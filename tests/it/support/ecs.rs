@@ -12,15 +12,7 @@ impl MotoEcs {
             .enable_all()
             .build()
             .unwrap();
-        let config = rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-                    "test", "test", None, None, "tests",
-                ))
-                .endpoint_url(endpoint)
-                .load(),
-        );
+        let config = super::sdk_config(&rt, endpoint);
         MotoEcs {
             client: aws_sdk_ecs::Client::new(&config),
             rt,

@@ -34,6 +34,20 @@ pub fn moto() -> String {
     service_env("SHIPIT_TEST_MOTO")
 }
 
+/// The AWS SDK's configuration for moto (or another emulator at `endpoint`): static credentials,
+/// us-east-1.
+pub fn sdk_config(rt: &tokio::runtime::Runtime, endpoint: &str) -> aws_config::SdkConfig {
+    rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .endpoint_url(endpoint)
+            .load(),
+    )
+}
+
 /// Path of a static busybox to copy into `FROM scratch` images.
 pub fn busybox() -> String {
     service_env("SHIPIT_TEST_BUSYBOX")

@@ -257,15 +257,7 @@ impl Ecr {
             .enable_all()
             .build()
             .unwrap();
-        let config = rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_ecr::config::Credentials::new(
-                    "test", "test", None, None, "tests",
-                ))
-                .endpoint_url(endpoint)
-                .load(),
-        );
+        let config = super::sdk_config(&rt, endpoint);
         Ecr {
             client: aws_sdk_ecr::Client::new(&config),
             rt,
