@@ -194,3 +194,46 @@ fn ecr_removes_a_single_tag_or_a_whole_image() {
         vec!["prod-2.0.0", "stage-2.0.2", "stage-2.0.3", "stage-2.0.4"]
     );
 }
+
+#[test]
+fn twelve_stage_releases_and_one_prod_keep_ten_plus_prod_latest_and_what_runs() {
+    let prefix = unique("retain-twelve");
+    let cluster = unique("stage-cluster");
+    let oci = Oci::new(&registry(), None);
+    let name = format!("{prefix}/api");
+    for i in 1..=12 {
+        let mut tags = vec![format!("stage-0.{i}.0"), format!("fp-{i}")];
+        if i == 12 {
+            tags.extend(["prod-1.0.0".to_string(), "latest".to_string()]);
+        }
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        oci.push(&name, &format!("twelve-{i}"), &tags);
+    }
+    // The stage cluster still runs the very first release.
+    MotoEcs::new(&moto()).run(&cluster, "api", "api", &format!("{}/{name}:stage-0.1.0", registry()));
+    let toml = format!(
+        r#"[project]
+registry = "oci://{}/{prefix}"
+
+[environments.stage]
+branch = "develop"
+clusters = ["{cluster}"]
+
+[environments.prod]
+branch = "main"
+latest = true
+
+[services.api]
+path = "services/api"
+"#,
+        registry()
+    );
+    let repo = TestRepo::with_config(&toml, &["services/api"]);
+    let r = retain(&repo, &["--apply"], &aws_vars());
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let versions: Vec<String> = oci.tags(&name).into_iter().filter(|t| !t.starts_with("fp-")).collect();
+    let mut expected: Vec<String> = (3..=12).map(|i| format!("stage-0.{i}.0")).collect();
+    expected.extend(["latest".into(), "prod-1.0.0".into(), "stage-0.1.0".into()]);
+    expected.sort();
+    assert_eq!(versions, expected, "the ten newest stage versions, prod, latest, and what runs");
+}
