@@ -44,6 +44,8 @@ pub struct Project {
     pub scan_on_push: bool,
     /// ECR: repositories shipit creates refuse to move a tag (then `latest` cannot be used).
     pub immutable_tags: bool,
+    /// ECR: a lifecycle policy that expires untagged images this many days old, as a backstop.
+    pub untagged_expiry_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,6 +373,18 @@ impl Resolver<'_> {
         let initial_version = self
             .version(raw.initial_version.as_ref())
             .unwrap_or(Version::new(0, 1, 0));
+        let untagged_expiry_days = match &raw.untagged_expiry_days {
+            None => None,
+            Some(d) if (1..=3650).contains(d.get_ref()) => Some(*d.get_ref() as u32),
+            Some(d) => {
+                self.problem(
+                    "`untagged_expiry_days` must be between 1 and 3650",
+                    d.span(),
+                    "out of range",
+                );
+                None
+            }
+        };
         Project {
             repository,
             registry,
@@ -379,6 +393,7 @@ impl Resolver<'_> {
             initial_version,
             scan_on_push: raw.scan_on_push.unwrap_or(true),
             immutable_tags: raw.immutable_tags.unwrap_or(false),
+            untagged_expiry_days,
         }
     }
 

@@ -30,6 +30,7 @@ pub struct RawProject {
     pub initial_version: Option<S<String>>,
     pub scan_on_push: Option<bool>,
     pub immutable_tags: Option<bool>,
+    pub untagged_expiry_days: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -140,6 +140,13 @@ impl Retainer {
                 }
             }
         }
+        if let (true, Client::Ecr(ecr), Some(days)) =
+            (apply, registry, config.project.untagged_expiry_days)
+        {
+            ecr.put_lifecycle_policy(&repository, days)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let not_done = match apply
             && decisions
                 .iter()

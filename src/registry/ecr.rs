@@ -16,6 +16,17 @@ where
     RegistryError::Aws(crate::aws::classify("ecr", what, e))
 }
 
+/// The JSON of the backstop lifecycle policy.
+pub fn lifecycle_policy(days: u32) -> String {
+    serde_json::json!({"rules": [{
+        "rulePriority": 1,
+        "description": format!("shipit backstop: expire untagged images after {days} days (tagged ones are shipit's retention's)"),
+        "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": days},
+        "action": {"type": "expire"}
+    }]})
+    .to_string()
+}
+
 /// An ECR authorization token is base64 of `user:password`.
 pub fn decode_token(token: &str) -> Option<(String, String)> {
     use base64::Engine as _;
@@ -73,6 +84,35 @@ impl Ecr {
         })
     }
 
+    /// The backstop lifecycle policy, when `untagged_expiry_days` is set: untagged images only, so it
+    /// can never expire an image that shipit rolled out (those are always tagged, and retention never
+    /// untags a running image). Count rules are never used: they know nothing of what ECS runs.
+    pub async fn put_lifecycle_policy(
+        &self,
+        repository: &str,
+        days: u32,
+    ) -> Result<(), RegistryError> {
+        let policy = lifecycle_policy(days);
+        match self
+            .client
+            .put_lifecycle_policy()
+            .repository_name(repository)
+            .lifecycle_policy_text(policy)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Nothing pushed yet: the policy goes on with the repository, at the first push.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("PutLifecyclePolicy", e)),
+        }
+    }
+
     async fn ensure_repository(
         &self,
         repository: &str,
@@ -97,7 +137,10 @@ impl Ecr {
             .send()
             .await;
         match created {
-            Ok(_) => Ok(()),
+            Ok(_) => match project.untagged_expiry_days {
+                Some(days) => self.put_lifecycle_policy(repository, days).await,
+                None => Ok(()),
+            },
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_repository_already_exists_exception()) =>

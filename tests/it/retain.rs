@@ -210,7 +210,12 @@ fn twelve_stage_releases_and_one_prod_keep_ten_plus_prod_latest_and_what_runs() 
         oci.push(&name, &format!("twelve-{i}"), &tags);
     }
     // The stage cluster still runs the very first release.
-    MotoEcs::new(&moto()).run(&cluster, "api", "api", &format!("{}/{name}:stage-0.1.0", registry()));
+    MotoEcs::new(&moto()).run(
+        &cluster,
+        "api",
+        "api",
+        &format!("{}/{name}:stage-0.1.0", registry()),
+    );
     let toml = format!(
         r#"[project]
 registry = "oci://{}/{prefix}"
@@ -231,9 +236,52 @@ path = "services/api"
     let repo = TestRepo::with_config(&toml, &["services/api"]);
     let r = retain(&repo, &["--apply"], &aws_vars());
     assert_eq!(r.code, 0, "{}", r.transcript());
-    let versions: Vec<String> = oci.tags(&name).into_iter().filter(|t| !t.starts_with("fp-")).collect();
+    let versions: Vec<String> = oci
+        .tags(&name)
+        .into_iter()
+        .filter(|t| !t.starts_with("fp-"))
+        .collect();
     let mut expected: Vec<String> = (3..=12).map(|i| format!("stage-0.{i}.0")).collect();
     expected.extend(["latest".into(), "prod-1.0.0".into(), "stage-0.1.0".into()]);
     expected.sort();
-    assert_eq!(versions, expected, "the ten newest stage versions, prod, latest, and what runs");
+    assert_eq!(
+        versions, expected,
+        "the ten newest stage versions, prod, latest, and what runs"
+    );
+}
+
+#[test]
+fn the_ecr_lifecycle_backstop_expires_only_untagged_images() {
+    let ecr = Ecr::new(&moto());
+    let prefix = unique("retain-lifecycle");
+    let name = format!("{prefix}/api");
+    ecr.create_repository(&name);
+    ecr.put(&name, "one", &["stage-1.0.0"]);
+    let repo = repo(
+        "ecr",
+        &format!("repository = \"{prefix}/{{service}}\"\nuntagged_expiry_days = 14"),
+    );
+    let r = retain(&repo, &["--apply"], &aws_vars());
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let policy = rt
+        .block_on(
+            ecr.client
+                .get_lifecycle_policy()
+                .repository_name(&name)
+                .send(),
+        )
+        .expect("a policy is installed");
+    let policy: serde_json::Value =
+        serde_json::from_str(policy.lifecycle_policy_text().unwrap()).unwrap();
+    let rules = policy["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0]["selection"]["tagStatus"], "untagged",
+        "never a count rule over tagged images"
+    );
+    assert_eq!(rules[0]["selection"]["countNumber"], 14);
 }
