@@ -564,7 +564,7 @@ impl Resolver<'_> {
                 "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
             );
         }
-        let path = self.dir(&raw.path, "path", Path::new(""), true);
+        let path = self.service_path(&raw.path);
         let mut depends_on = Vec::new();
         for dep in &raw.depends_on {
             let d = dep.get_ref();
@@ -698,12 +698,12 @@ impl Resolver<'_> {
         Some(normalize(p))
     }
 
-    /// A repository-relative directory that must exist in the working tree.
-    fn dir(&mut self, raw: &S<String>, key: &str, base: &Path, must_exist: bool) -> String {
+    /// A service's `path`: repository-relative, and a directory of the working tree.
+    fn service_path(&mut self, raw: &S<String>) -> String {
         let p = raw.get_ref();
         if Path::new(p).is_absolute() || p.split('/').any(|c| c == "..") {
             self.problem_with_help(
-                format!("`{key}` must stay inside the repository, not `{p}`"),
+                format!("`path` must stay inside the repository, not `{p}`"),
                 raw.span(),
                 "outside the repository",
                 "write the path relative to the repository root, without `..`",
@@ -711,19 +711,16 @@ impl Resolver<'_> {
             return normalize(p);
         }
         let normalized = normalize(p);
-        if must_exist {
-            let on_disk = self.root.join(base).join(&normalized);
-            if !on_disk.is_dir() {
-                self.problem_with_help(
-                    format!("`{p}` does not exist in the repository"),
-                    raw.span(),
-                    "no such directory",
-                    format!(
-                        "create it, or fix the path (it is relative to {})",
-                        self.root.display()
-                    ),
-                );
-            }
+        if !self.root.join(&normalized).is_dir() {
+            self.problem_with_help(
+                format!("`{p}` does not exist in the repository"),
+                raw.span(),
+                "no such directory",
+                format!(
+                    "create it, or fix the path (it is relative to {})",
+                    self.root.display()
+                ),
+            );
         }
         normalized
     }
