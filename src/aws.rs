@@ -54,14 +54,6 @@ impl AwsError {
     pub fn is_bad_input(&self) -> bool {
         !matches!(self, AwsError::Api { .. })
     }
-
-    /// The service's error code, for callers that treat some codes as normal states.
-    pub fn error_code(&self) -> Option<&str> {
-        match self {
-            AwsError::Api { code, .. } => Some(code),
-            _ => None,
-        }
-    }
 }
 
 /// Loads the SDK's configuration: the standard chain for credentials and region, the standard

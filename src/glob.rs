@@ -87,10 +87,6 @@ impl<T> Matcher<T> {
             }
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.tags.is_empty()
-    }
 }
 
 #[cfg(test)]

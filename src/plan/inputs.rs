@@ -88,26 +88,29 @@ pub async fn plan(
     };
 
     let rules = Rules::new(config);
-    let index = |name: &str| {
-        config
-            .services
-            .iter()
-            .position(|s| s.name == name)
-            .expect("affected names a service")
-    };
     let inputs = Inputs::new(config, &rules, &repo.tree_entries(head)?);
     let bumps = bumps(repo, config, &rules, base, head, &mut warnings)?;
+    // Per image service, once: its index in the config and its fingerprint here.
+    let targets: Vec<(usize, String)> = images
+        .iter()
+        .map(|&i| {
+            let idx = config
+                .services
+                .iter()
+                .position(|s| s.name == affected.services[i].name);
+            let idx = idx.expect("affected names a service");
+            (idx, inputs.fingerprint(config, idx, env))
+        })
+        .collect();
     let states = match registry {
-        Some(client) => Some(list_all(client, config, env, &affected, &images, &inputs).await?),
+        Some(client) => Some(list_all(client, config, env, &targets).await?),
         None => None,
     };
-    for (k, &i) in images.iter().enumerate() {
-        let s = &affected.services[i];
-        let service = config.service(&s.name).expect("affected names a service");
-        let fingerprint = inputs.fingerprint(config, index(&s.name), env);
+    for ((k, &i), (idx, fingerprint)) in images.iter().enumerate().zip(targets) {
+        let service = &config.services[idx];
         let floor = version_floor(repo, head, service)?;
         let state = states.as_ref().map(|st| &st[k]);
-        let bump = bumps[index(&s.name)].unwrap_or(Bump::Patch);
+        let bump = bumps[idx].unwrap_or(Bump::Patch);
         let decision = decide(&Facts {
             environment: &env.name,
             latest: env.latest,
@@ -257,23 +260,14 @@ async fn list_all(
     client: &Client,
     config: &Config,
     env: &Environment,
-    affected: &Affected,
-    images: &[usize],
-    inputs: &Inputs,
+    targets: &[(usize, String)],
 ) -> Result<Vec<RepoState>, Error> {
-    let jobs: Vec<(String, String)> = images
+    let jobs: Vec<(String, String)> = targets
         .iter()
-        .map(|&i| {
-            let name = &affected.services[i].name;
-            let idx = config
-                .services
-                .iter()
-                .position(|s| &s.name == name)
-                .expect("affected names a service");
-            let service = &config.services[idx];
+        .map(|(idx, fp)| {
             (
-                service.repository(&config.project),
-                fingerprint::tag(&inputs.fingerprint(config, idx, env)),
+                config.services[*idx].repository(&config.project),
+                fingerprint::tag(fp),
             )
         })
         .collect();
