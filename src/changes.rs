@@ -116,6 +116,11 @@ impl Rules {
         true
     }
 
+    /// Whether the path last given to [`Rules::owners`] is under `global.triggers`.
+    pub fn is_trigger(scratch: &Scratch) -> bool {
+        scratch.hits.contains(&Rule::Trigger)
+    }
+
     /// Classifies repository-relative paths (`/`-separated, no leading `/`).
     pub fn classify<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Classified {
         let mut out = Classified {

@@ -89,6 +89,10 @@ struct ReleaseArgs {
     /// Write the whole run (plan and results) to this file as JSON
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Build from the working tree, uncommitted changes included (for local experiments): such
+    /// images get their own fingerprint and the label dev.shipit.dirty
+    #[arg(long)]
+    allow_dirty: bool,
 }
 
 /// What `plan` and `release` are about: a branch, a range, maybe a few services.
@@ -111,6 +115,7 @@ impl WhatArgs {
             branch: branch(env, repo, self.branch)?,
             range: self.range.request(),
             services: self.services,
+            allow_dirty: false,
         })
     }
 }
@@ -270,8 +275,13 @@ fn release(
     use crate::pipeline::{self, Stage};
     let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
     let event = Event::from_env(env)?;
-    let request = args.what.request(env, repo)?;
+    let mut request = args.what.request(env, repo)?;
+    request.allow_dirty = args.allow_dirty;
     let branch = request.branch.clone();
+    if config.environment_for_branch(&branch).is_some() && !args.dry_run {
+        let head = repo.resolve(request.range.head.as_deref().unwrap_or("HEAD"))?;
+        crate::provenance::check_branch(env, repo, &branch, head)?;
+    }
     let skip: std::collections::BTreeSet<Stage> = args.skip.into_iter().collect();
     if env.in_actions() {
         // A credential from the environment is masked in the log before anything could print it.
@@ -307,7 +317,11 @@ fn release(
             .any(|s| s.action == crate::plan::Action::Build)
             && !skip.contains(&Stage::Build);
         if builds {
-            preflight(&config, &plan)?;
+            let committed = match args.allow_dirty {
+                true => None,
+                false => Some(repo.tree_entries(git2::Oid::from_str(&plan.head).map_err(|e| Error::Git(e.into()))?)?),
+            };
+            preflight(&config, &plan, committed.as_deref())?;
         }
         let engine = match builds {
             true => Some(crate::docker::Engine::connect().await?),
@@ -327,7 +341,8 @@ fn release(
             config: config.clone(),
             engine,
             registry,
-            labels: labels(env, repo, &plan),
+            labels: labels(env, repo, &plan, args.allow_dirty),
+            commit: (!args.allow_dirty).then(|| plan.head.clone()),
         });
         let options = pipeline::Options {
             jobs: args
@@ -518,7 +533,12 @@ fn retain(
 
 /// Everything a build needs is on disk, for every service to build: checked before anything runs,
 /// so that a missing Dockerfile fails the release before anything is built or pushed.
-fn preflight(config: &Config, plan: &crate::plan::Plan) -> Result<(), Error> {
+/// Builds take their contexts from the commit (`committed`: its tree) unless --allow-dirty.
+fn preflight(
+    config: &Config,
+    plan: &crate::plan::Plan,
+    committed: Option<&[crate::git::TreeEntry]>,
+) -> Result<(), Error> {
     let mut missing = Vec::new();
     for s in plan
         .services
@@ -526,12 +546,25 @@ fn preflight(config: &Config, plan: &crate::plan::Plan) -> Result<(), Error> {
         .filter(|s| s.action == crate::plan::Action::Build)
     {
         let Some(build) = &s.build else { continue };
-        let context = config.root.join(&build.context);
-        if !context.is_dir() {
-            missing.push(format!("the build context {} of {}", build.context, s.name));
+        let (context, dockerfile) = match committed {
+            None => (
+                config.root.join(&build.context).is_dir(),
+                config.root.join(&build.dockerfile).is_file(),
+            ),
+            Some(entries) => {
+                let prefix = format!("{}/", build.context);
+                (
+                    build.context == "." || entries.iter().any(|e| e.path.starts_with(&prefix)),
+                    entries.iter().any(|e| e.path == build.dockerfile),
+                )
+            }
+        };
+        let in_commit = if committed.is_some() { " in the commit" } else { "" };
+        if !context {
+            missing.push(format!("the build context {} of {}{in_commit}", build.context, s.name));
         }
-        if !config.root.join(&build.dockerfile).is_file() {
-            missing.push(format!("the Dockerfile {} of {}", build.dockerfile, s.name));
+        if !dockerfile {
+            missing.push(format!("the Dockerfile {} of {}{in_commit}", build.dockerfile, s.name));
         }
     }
     if missing.is_empty() {
@@ -539,7 +572,7 @@ fn preflight(config: &Config, plan: &crate::plan::Plan) -> Result<(), Error> {
     }
     Err(Error::usage(
         format!("nothing was built or pushed: {} missing", missing.join(", ")),
-        Some("create it, fix `dockerfile` / `context` in ci.toml, or set `image = false` for a library".to_string()),
+        Some("create and commit it, fix `dockerfile` / `context` in ci.toml, or set `image = false` for a library".to_string()),
     ))
 }
 
@@ -548,8 +581,13 @@ fn labels(
     env: &Env,
     repo: &Repo,
     plan: &crate::plan::Plan,
+    dirty: bool,
 ) -> std::collections::BTreeMap<String, String> {
     let mut labels = std::collections::BTreeMap::new();
+    if dirty {
+        // Built from the working tree: never to be taken for the commit's image.
+        labels.insert("dev.shipit.dirty".to_string(), "true".to_string());
+    }
     labels.insert(
         "org.opencontainers.image.revision".to_string(),
         plan.head.clone(),

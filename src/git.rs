@@ -83,6 +83,14 @@ pub struct TreeEntry {
 /// The file mode git gives a tree entry that is itself a tree.
 const TREE_MODE: i32 = 0o040000;
 
+/// A file (or directory, mode 040000, no data) of a committed tree.
+#[derive(Debug, Clone)]
+pub struct CommittedFile {
+    pub path: String,
+    pub mode: u32,
+    pub data: Vec<u8>,
+}
+
 /// A repository with a working tree.
 pub struct Repo {
     /// Reopened after a fetch: libgit2 reads `.git/shallow` once, when it opens a repository, and
@@ -329,6 +337,80 @@ impl Repo {
         ]
         .into_iter()
         .find_map(|r| repo.refname_to_id(&r).ok().map(|oid| (r, oid)))
+    }
+
+    /// Every ref in this clone that names branch `name`: the local branch, its upstream, and the
+    /// remote-tracking branch of each remote; with the commit each points at.
+    pub fn branch_tips(&self, name: &str) -> Vec<(String, Oid)> {
+        let repo = self.repo();
+        let local = format!("refs/heads/{name}");
+        let mut refs = vec![local.clone()];
+        if let Ok(up) = repo.branch_upstream_name(&local)
+            && let Some(up) = up.as_str()
+        {
+            refs.push(up.to_string());
+        }
+        if let Ok(remotes) = repo.remotes() {
+            for remote in remotes.iter().flatten() {
+                refs.push(format!("refs/remotes/{remote}/{name}"));
+            }
+        }
+        refs.dedup();
+        refs.into_iter()
+            .filter_map(|r| repo.refname_to_id(&r).ok().map(|oid| (r, oid)))
+            .collect()
+    }
+
+    /// The files of a commit under `dir` (repository-relative, `.` for the root), as paths relative
+    /// to `dir` with their mode and contents: the build context as committed. Submodules are
+    /// skipped (their commits are not in this repository's objects).
+    pub fn files_under(&self, commit: Oid, dir: &str) -> Result<Vec<CommittedFile>, GitError> {
+        let repo = self.repo();
+        let root = repo.find_commit(commit)?.tree()?;
+        let tree = if dir == "." || dir.is_empty() {
+            root
+        } else {
+            let entry = match root.get_path(Path::new(dir)) {
+                Ok(e) => e,
+                Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            repo.find_tree(entry.id())?
+        };
+        let mut wanted = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |prefix, entry| {
+            if matches!(
+                entry.kind(),
+                Some(git2::ObjectType::Blob) | Some(git2::ObjectType::Tree)
+            ) {
+                let name = String::from_utf8_lossy(entry.name_bytes());
+                wanted.push((format!("{prefix}{name}"), entry.filemode() as u32, entry.id()));
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        let mut out = Vec::with_capacity(wanted.len());
+        for (path, mode, id) in wanted {
+            let data = if mode == 0o040000 {
+                Vec::new()
+            } else {
+                repo.find_blob(id)
+                    .map_err(|e| GitError::MissingObject {
+                        oid: id.to_string(),
+                        why: e.message().to_string(),
+                    })?
+                    .content()
+                    .to_vec()
+            };
+            out.push(CommittedFile { path, mode, data });
+        }
+        Ok(out)
+    }
+
+    /// The committer time of a commit, in seconds since the epoch (`None` before 1970).
+    pub fn commit_time(&self, commit: Oid) -> Option<u64> {
+        let repo = self.repo();
+        let c = repo.find_commit(commit).ok()?;
+        u64::try_from(c.time().seconds()).ok()
     }
 
     /// The commit a ref points at now, or `fallback` when there is no such ref.

@@ -21,6 +21,7 @@ pub mod glob;
 pub mod graph;
 pub mod pipeline;
 pub mod plan;
+pub mod provenance;
 pub mod registry;
 pub mod report;
 pub mod retention;

@@ -665,6 +665,7 @@ impl Resolver<'_> {
             initial_version,
             environments,
         };
+        self.contained_files(key, raw, &service);
         // A missing path is reported already; the files under it would only repeat that.
         if self.checks == Checks::Files && self.root.join(&service.path).is_dir() {
             self.check_files(raw, &service);
@@ -723,6 +724,94 @@ impl Resolver<'_> {
             );
         }
         normalized
+    }
+
+    /// Every path a service names stays inside the repository, with symlinks resolved: its
+    /// `path`, build context, Dockerfiles, task definitions and version file.
+    fn contained_files(&mut self, key: &str, raw: &RawService, service: &Service) {
+        let p = raw.path.get_ref();
+        if !Path::new(p).is_absolute() && !p.split('/').any(|c| c == "..") {
+            self.contained(key, &raw.path, &service.path, "path");
+        }
+        // The defaults (context `.`, `Dockerfile`) are checked too, pointing at `path`.
+        let mut named: Vec<(&S<String>, &str, &str)> = vec![
+            (
+                raw.context.as_ref().unwrap_or(&raw.path),
+                &service.context,
+                "context",
+            ),
+            (
+                raw.dockerfile.as_ref().unwrap_or(&raw.path),
+                &service.dockerfile,
+                "dockerfile",
+            ),
+        ];
+        for (at, what) in [
+            (&raw.task_definition, "task_definition"),
+            (&raw.version_file, "version_file"),
+        ] {
+            if let Some(at) = at {
+                named.push((at, at.get_ref(), what));
+            }
+        }
+        for over in raw.environments.values() {
+            for (at, what) in [
+                (&over.dockerfile, "dockerfile"),
+                (&over.task_definition, "task_definition"),
+            ] {
+                if let Some(at) = at {
+                    named.push((at, at.get_ref(), what));
+                }
+            }
+        }
+        for (at, value, what) in named {
+            if Path::new(value).is_absolute() {
+                continue; // reported already
+            }
+            let joined = service.join(value);
+            self.contained(key, at, &joined, what);
+        }
+    }
+
+    /// `rel` (repository-relative, normalised) names something inside the repository, also once
+    /// symlinks are followed; a problem otherwise.
+    fn contained(&mut self, service: &str, at: &S<String>, rel: &str, key: &str) {
+        let help = "everything a service builds from must be in the repository: move it in, or fix the path";
+        if rel == ".." || rel.starts_with("../") {
+            self.problem_with_help(
+                format!("`{key}` of service `{service}` leads outside the repository: `{rel}`"),
+                at.span(),
+                "outside the repository",
+                help,
+            );
+            return;
+        }
+        let Ok(root) = self.root.canonicalize() else {
+            return;
+        };
+        // The deepest part of the path that exists, with its symlinks resolved.
+        let mut probe = self.root.join(rel);
+        let real = loop {
+            if let Ok(real) = probe.canonicalize() {
+                break Some(real);
+            }
+            if !probe.pop() {
+                break None;
+            }
+        };
+        if let Some(real) = real
+            && !real.starts_with(&root)
+        {
+            self.problem_with_help(
+                format!(
+                    "`{key}` of service `{service}` leads outside the repository through a symlink: `{rel}` is {}",
+                    real.display()
+                ),
+                at.span(),
+                "a symlink out of the repository",
+                help,
+            );
+        }
     }
 
     /// `shipit validate`: the files a service points at exist and can be read.
@@ -854,10 +943,17 @@ fn default_environments() -> Vec<Environment> {
 
 /// `./a/b/` → `a/b`; `.` and `./` → `.`.
 fn normalize(p: &str) -> String {
-    let parts: Vec<&str> = p
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
+    // `a/../b` is `b`; a `..` with nothing left to undo stays, and marks a path that leaves the
+    // repository (see `Resolver::contained`).
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        match (c, parts.last()) {
+            ("..", Some(&last)) if last != ".." => {
+                parts.pop();
+            }
+            _ => parts.push(c),
+        }
+    }
     if parts.is_empty() {
         ".".to_string()
     } else {
@@ -1112,6 +1208,55 @@ mod tests {
             problems.iter().any(|p| p.contains(expected)),
             "{expected:?} not in {problems:#?}"
         );
+    }
+
+    #[test_case("[services.a]\npath = \"a\"\ncontext = \"../../..\"\n", "`context` of service `a` leads outside the repository"; "context outside")]
+    #[test_case("[services.a]\npath = \"a\"\ndockerfile = \"../../Dockerfile\"\n", "`dockerfile` of service `a` leads outside"; "dockerfile outside")]
+    #[test_case("[services.a]\npath = \"a\"\ntask_definition = \"x/../../../td.json\"\n", "`task_definition` of service `a` leads outside"; "task definition outside")]
+    #[test_case("[services.a]\npath = \"a\"\n[services.a.environments.prod]\ndockerfile = \"../../D\"\n", "`dockerfile` of service `a` leads outside"; "environment dockerfile outside")]
+    fn paths_stay_inside_the_repository(toml: &str, expected: &str) {
+        let toml = format!("[environments.prod]\nbranch = \"main\"\n{toml}");
+        let problems = parse(&toml).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected:?} not in {problems:#?}"
+        );
+    }
+
+    #[test]
+    fn a_context_one_level_up_inside_the_repository_is_fine() {
+        let c = parse("[services.a]\npath = \"libs/c\"\ncontext = \"..\"\n").unwrap();
+        assert_eq!(c.services[0].context, "..");
+        assert_eq!(c.services[0].join(&c.services[0].context), "libs");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_out_of_the_repository_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("Dockerfile"), "FROM scratch").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("escape")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("Dockerfile"),
+            dir.path().join("a/Dockerfile"),
+        )
+        .unwrap();
+        // Inside links are fine.
+        std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("alias")).unwrap();
+        let load = |toml: &str| {
+            Config::parse(toml, "ci.toml", Path::new("ci.toml"), dir.path(), Checks::Load)
+                .map_err(|e| format!("{e:?}"))
+        };
+        let err = load("[services.x]\npath = \"escape\"\n").unwrap_err();
+        assert!(err.contains("`path` of service `x` leads outside the repository through a symlink"), "{err}");
+        let err = load("[services.x]\npath = \"a\"\n").unwrap_err();
+        assert!(err.contains("`dockerfile` of service `x` leads outside"), "{err}");
+        let err = load("[services.x]\npath = \"alias\"\ncontext = \"../escape/sub\"\n").unwrap_err();
+        assert!(err.contains("`context` of service `x` leads outside"), "{err}");
+        std::fs::remove_file(dir.path().join("a/Dockerfile")).unwrap();
+        assert!(load("[services.x]\npath = \"alias\"\n").is_ok());
     }
 
     #[test_case("10s", Some(10_000); "seconds")]

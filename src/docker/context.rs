@@ -180,6 +180,140 @@ pub fn pack(context_dir: &Path, dockerfile: &Path) -> Result<Context, String> {
     })
 }
 
+/// A build context taken from git objects: the commit's tree, never the working tree.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The repository's working tree root (the repository is opened from there).
+    pub root: PathBuf,
+    pub commit: String,
+    /// Repository-relative context directory and Dockerfile.
+    pub context: String,
+    pub dockerfile: String,
+}
+
+impl Committed {
+    /// Reads the commit's tree under the context and packs it.
+    pub fn pack(&self) -> Result<Context, String> {
+        let repo = crate::git::Repo::discover(&self.root).map_err(|e| e.to_string())?;
+        let commit = git2::Oid::from_str(&self.commit).map_err(|e| e.to_string())?;
+        let files = repo
+            .files_under(commit, &self.context)
+            .map_err(|e| e.to_string())?;
+        if files.is_empty() {
+            return Err(format!(
+                "the build context `{}` is not in commit {}: commit it (shipit builds from the committed tree)",
+                self.context, self.commit
+            ));
+        }
+        let prefix = if self.context == "." {
+            String::new()
+        } else {
+            format!("{}/", self.context)
+        };
+        let dockerfile = match self.dockerfile.strip_prefix(&prefix) {
+            Some(inside) if files.iter().any(|f| f.path == inside) => {
+                CommittedDockerfile::Inside(inside.to_string())
+            }
+            _ => match repo
+                .read_file(commit, &self.dockerfile)
+                .map_err(|e| e.to_string())?
+            {
+                Some(data) => CommittedDockerfile::Outside(data),
+                None => {
+                    return Err(format!(
+                        "the Dockerfile `{}` is not in commit {}: commit it (shipit builds from the committed tree)",
+                        self.dockerfile, self.commit
+                    ));
+                }
+            },
+        };
+        let mtime = repo.commit_time(commit).unwrap_or(0);
+        pack_committed(&files, &dockerfile, mtime)
+    }
+}
+
+/// Where the Dockerfile of a committed build is.
+#[derive(Debug, Clone)]
+pub enum CommittedDockerfile {
+    /// Its path inside the context.
+    Inside(String),
+    /// Its contents: it lies outside the context.
+    Outside(Vec<u8>),
+}
+
+/// Packs a committed tree (files relative to the context root, as [`crate::git::Repo::files_under`]
+/// gives them) with the same `.dockerignore` rules as [`pack`]. Every entry gets `mtime`, so the
+/// same commit always gives the same archive.
+pub fn pack_committed(
+    files: &[crate::git::CommittedFile],
+    dockerfile: &CommittedDockerfile,
+    mtime: u64,
+) -> Result<Context, String> {
+    let ignore = match files.iter().find(|f| f.path == ".dockerignore") {
+        Some(f) => DockerIgnore::parse(&String::from_utf8_lossy(&f.data))
+            .map_err(|e| format!(".dockerignore {e}"))?,
+        None => DockerIgnore::default(),
+    };
+    let inside = match dockerfile {
+        CommittedDockerfile::Inside(p) => Some(p.as_str()),
+        CommittedDockerfile::Outside(_) => None,
+    };
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut count = 0;
+    let header = |mode: u32, size: u64, kind: tar::EntryType| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(size);
+        h.set_mtime(mtime);
+        h.set_uid(0);
+        h.set_gid(0);
+        h
+    };
+    for f in files {
+        let always = f.path == ".dockerignore" || Some(f.path.as_str()) == inside;
+        if !always && ignore.excludes(&f.path) {
+            continue;
+        }
+        let result = match f.mode {
+            0o040000 => {
+                let mut h = header(0o755, 0, tar::EntryType::Directory);
+                builder.append_data(&mut h, format!("{}/", f.path), std::io::empty())
+            }
+            0o120000 => {
+                let mut h = header(0o777, 0, tar::EntryType::Symlink);
+                let target = String::from_utf8_lossy(&f.data).into_owned();
+                builder.append_link(&mut h, &f.path, target)
+            }
+            mode => {
+                count += 1;
+                let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+                let mut h = header(perm, f.data.len() as u64, tar::EntryType::Regular);
+                builder.append_data(&mut h, &f.path, &f.data[..])
+            }
+        };
+        result.map_err(|e| format!("{}: {e}", f.path))?;
+    }
+    let dockerfile_in_tar = match dockerfile {
+        CommittedDockerfile::Inside(p) => p.clone(),
+        CommittedDockerfile::Outside(data) => {
+            let mut h = header(0o644, data.len() as u64, tar::EntryType::Regular);
+            builder
+                .append_data(&mut h, OUTSIDE_DOCKERFILE, &data[..])
+                .map_err(|e| format!("{OUTSIDE_DOCKERFILE}: {e}"))?;
+            OUTSIDE_DOCKERFILE.to_string()
+        }
+    };
+    let tar = builder
+        .into_inner()
+        .map_err(|e| format!("cannot write the context: {e}"))?;
+    Ok(Context {
+        tar,
+        dockerfile: dockerfile_in_tar,
+        files: count,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +401,46 @@ mod tests {
             names(&ctx),
             vec![".dockerignore", "Dockerfile", "app.bin", "assets/keep.txt"]
         );
+    }
+
+    #[test]
+    fn a_committed_tree_packs_with_dockerignore_and_fixed_times() {
+        use crate::git::CommittedFile;
+        let f = |path: &str, mode: u32, data: &str| CommittedFile {
+            path: path.into(),
+            mode,
+            data: data.as_bytes().to_vec(),
+        };
+        let files = vec![
+            f(".dockerignore", 0o100644, "*.log\n"),
+            f("Dockerfile", 0o100644, "FROM scratch"),
+            f("bin", 0o040000, ""),
+            f("bin/run", 0o100755, "#!/bin/sh"),
+            f("debug.log", 0o100644, "x"),
+            f("link", 0o120000, "bin/run"),
+        ];
+        let inside = CommittedDockerfile::Inside("Dockerfile".into());
+        let ctx = pack_committed(&files, &inside, 1_700_000_000).unwrap();
+        assert_eq!(
+            names(&ctx),
+            vec![".dockerignore", "Dockerfile", "bin", "bin/run", "link"]
+        );
+        let mut archive = tar::Archive::new(&ctx.tar[..]);
+        for e in archive.entries().unwrap() {
+            let e = e.unwrap();
+            assert_eq!(e.header().mtime().unwrap(), 1_700_000_000);
+            if e.path().unwrap().to_string_lossy() == "bin/run" {
+                assert_eq!(e.header().mode().unwrap(), 0o755);
+            }
+            if e.path().unwrap().to_string_lossy() == "link" {
+                assert_eq!(e.link_name().unwrap().unwrap().to_string_lossy(), "bin/run");
+            }
+        }
+        let again = pack_committed(&files, &inside, 1_700_000_000).unwrap();
+        assert_eq!(ctx.tar, again.tar, "the same commit packs to the same bytes");
+        let outside = CommittedDockerfile::Outside(b"FROM scratch".to_vec());
+        let ctx = pack_committed(&files[2..4], &outside, 0).unwrap();
+        assert_eq!(ctx.dockerfile, OUTSIDE_DOCKERFILE);
     }
 
     #[test]

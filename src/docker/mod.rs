@@ -60,6 +60,9 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     /// The local name the image gets (`repository:tag`).
     pub tag: String,
+    /// Build from this commit's tree (the release's); `None` builds from the working tree
+    /// (`release --allow-dirty`).
+    pub committed: Option<context::Committed>,
 }
 
 #[derive(Clone)]
@@ -86,7 +89,11 @@ impl Engine {
     ) -> Result<String, DockerError> {
         let context = {
             let (dir, dockerfile) = (req.context.clone(), req.dockerfile.clone());
-            tokio::task::spawn_blocking(move || context::pack(&dir, &dockerfile))
+            let committed = req.committed.clone();
+            tokio::task::spawn_blocking(move || match committed {
+                Some(c) => c.pack(),
+                None => context::pack(&dir, &dockerfile),
+            })
                 .await
                 .map_err(|e| DockerError::Context {
                     service: req.service.clone(),

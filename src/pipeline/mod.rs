@@ -154,6 +154,9 @@ pub struct Context {
     pub retainer: Option<Arc<retain::Retainer>>,
     /// ECS, when the environment has clusters.
     pub ecs: Option<crate::ecs::Ecs>,
+    /// The commit whose tree every build context is taken from; `None` builds from the working
+    /// tree (`release --allow-dirty`).
+    pub commit: Option<String>,
 }
 
 type Sink = Arc<dyn Fn(Event) + Send + Sync>;
@@ -591,6 +594,16 @@ impl Run<'_> {
             build_args: build.build_args.clone(),
             labels,
             tag: local.clone(),
+            committed: self
+                .ctx
+                .commit
+                .as_ref()
+                .map(|commit| crate::docker::context::Committed {
+                    root: root.clone(),
+                    commit: commit.clone(),
+                    context: build.context.clone(),
+                    dockerfile: build.dockerfile.clone(),
+                }),
         };
         let sink = self.sink.clone();
         let name = plan.name.clone();

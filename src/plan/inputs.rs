@@ -23,6 +23,9 @@ pub struct PlanRequest {
     pub range: Request,
     /// Only these services (and nothing else), when not empty.
     pub services: Vec<String>,
+    /// `release --allow-dirty`: images are built from the working tree, so their fingerprints
+    /// cover its contents and never equal a commit's.
+    pub allow_dirty: bool,
 }
 
 /// Registry lookups at once.
@@ -102,6 +105,16 @@ pub async fn plan(
             (idx, inputs.fingerprint(config, idx, env))
         })
         .collect();
+    let targets = match request.allow_dirty {
+        false => targets,
+        true => targets
+            .into_iter()
+            .map(|(idx, fp)| {
+                let build = config.services[idx].build(env);
+                fingerprint::dirty(&fp, &config.root, &build).map(|fp| (idx, fp))
+            })
+            .collect::<Result<Vec<_>, Error>>()?,
+    };
     let states = match registry {
         Some(client) => Some(list_all(client, config, env, &targets).await?),
         None => None,
