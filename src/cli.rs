@@ -319,7 +319,9 @@ fn release(
         if builds {
             let committed = match args.allow_dirty {
                 true => None,
-                false => Some(repo.tree_entries(git2::Oid::from_str(&plan.head).map_err(|e| Error::Git(e.into()))?)?),
+                false => Some(repo.tree_entries(
+                    git2::Oid::from_str(&plan.head).map_err(|e| Error::Git(e.into()))?,
+                )?),
             };
             preflight(&config, &plan, committed.as_deref())?;
         }
@@ -559,12 +561,22 @@ fn preflight(
                 )
             }
         };
-        let in_commit = if committed.is_some() { " in the commit" } else { "" };
+        let in_commit = if committed.is_some() {
+            " in the commit"
+        } else {
+            ""
+        };
         if !context {
-            missing.push(format!("the build context {} of {}{in_commit}", build.context, s.name));
+            missing.push(format!(
+                "the build context {} of {}{in_commit}",
+                build.context, s.name
+            ));
         }
         if !dockerfile {
-            missing.push(format!("the Dockerfile {} of {}{in_commit}", build.dockerfile, s.name));
+            missing.push(format!(
+                "the Dockerfile {} of {}{in_commit}",
+                build.dockerfile, s.name
+            ));
         }
     }
     if missing.is_empty() {

@@ -140,16 +140,14 @@ pub fn dirty(
     root: &std::path::Path,
     build: &crate::config::Build,
 ) -> Result<String, crate::Error> {
-    let context = crate::docker::context::pack(
-        &root.join(&build.context),
-        &root.join(&build.dockerfile),
-    )
-    .map_err(|why| {
-        crate::Error::usage(
-            format!("cannot read the build context {}: {why}", build.context),
-            Some("fix the working tree, or release without --allow-dirty".to_string()),
-        )
-    })?;
+    let context =
+        crate::docker::context::pack(&root.join(&build.context), &root.join(&build.dockerfile))
+            .map_err(|why| {
+                crate::Error::usage(
+                    format!("cannot read the build context {}: {why}", build.context),
+                    Some("fix the working tree, or release without --allow-dirty".to_string()),
+                )
+            })?;
     let mut h = Sha256::new();
     h.update(format!("{RECIPE}\ndirty {committed}\n"));
     h.update(&context.tar);
@@ -295,7 +293,10 @@ image = false
         let lock = POOL.iter().position(|p| *p == "Cargo.lock").unwrap();
         let before: BTreeMap<usize, u8> = [(lock, 1), (7, 1)].into();
         let after: BTreeMap<usize, u8> = [(lock, 2), (7, 1)].into();
-        let (a, b) = (fingerprints(&config, &before), fingerprints(&config, &after));
+        let (a, b) = (
+            fingerprints(&config, &before),
+            fingerprints(&config, &after),
+        );
         for i in 0..a.len() {
             assert_ne!(a[i], b[i], "{}", config.services[i].name);
         }

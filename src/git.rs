@@ -384,7 +384,11 @@ impl Repo {
                 Some(git2::ObjectType::Blob) | Some(git2::ObjectType::Tree)
             ) {
                 let name = String::from_utf8_lossy(entry.name_bytes());
-                wanted.push((format!("{prefix}{name}"), entry.filemode() as u32, entry.id()));
+                wanted.push((
+                    format!("{prefix}{name}"),
+                    entry.filemode() as u32,
+                    entry.id(),
+                ));
             }
             git2::TreeWalkResult::Ok
         })?;

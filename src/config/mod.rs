@@ -1246,15 +1246,31 @@ mod tests {
         // Inside links are fine.
         std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("alias")).unwrap();
         let load = |toml: &str| {
-            Config::parse(toml, "ci.toml", Path::new("ci.toml"), dir.path(), Checks::Load)
-                .map_err(|e| format!("{e:?}"))
+            Config::parse(
+                toml,
+                "ci.toml",
+                Path::new("ci.toml"),
+                dir.path(),
+                Checks::Load,
+            )
+            .map_err(|e| format!("{e:?}"))
         };
         let err = load("[services.x]\npath = \"escape\"\n").unwrap_err();
-        assert!(err.contains("`path` of service `x` leads outside the repository through a symlink"), "{err}");
+        assert!(
+            err.contains("`path` of service `x` leads outside the repository through a symlink"),
+            "{err}"
+        );
         let err = load("[services.x]\npath = \"a\"\n").unwrap_err();
-        assert!(err.contains("`dockerfile` of service `x` leads outside"), "{err}");
-        let err = load("[services.x]\npath = \"alias\"\ncontext = \"../escape/sub\"\n").unwrap_err();
-        assert!(err.contains("`context` of service `x` leads outside"), "{err}");
+        assert!(
+            err.contains("`dockerfile` of service `x` leads outside"),
+            "{err}"
+        );
+        let err =
+            load("[services.x]\npath = \"alias\"\ncontext = \"../escape/sub\"\n").unwrap_err();
+        assert!(
+            err.contains("`context` of service `x` leads outside"),
+            "{err}"
+        );
         std::fs::remove_file(dir.path().join("a/Dockerfile")).unwrap();
         assert!(load("[services.x]\npath = \"alias\"\n").is_ok());
     }

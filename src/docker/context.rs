@@ -437,7 +437,10 @@ mod tests {
             }
         }
         let again = pack_committed(&files, &inside, 1_700_000_000).unwrap();
-        assert_eq!(ctx.tar, again.tar, "the same commit packs to the same bytes");
+        assert_eq!(
+            ctx.tar, again.tar,
+            "the same commit packs to the same bytes"
+        );
         let outside = CommittedDockerfile::Outside(b"FROM scratch".to_vec());
         let ctx = pack_committed(&files[2..4], &outside, 0).unwrap();
         assert_eq!(ctx.dockerfile, OUTSIDE_DOCKERFILE);

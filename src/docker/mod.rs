@@ -94,15 +94,15 @@ impl Engine {
                 Some(c) => c.pack(),
                 None => context::pack(&dir, &dockerfile),
             })
-                .await
-                .map_err(|e| DockerError::Context {
-                    service: req.service.clone(),
-                    why: e.to_string(),
-                })?
-                .map_err(|why| DockerError::Context {
-                    service: req.service.clone(),
-                    why,
-                })?
+            .await
+            .map_err(|e| DockerError::Context {
+                service: req.service.clone(),
+                why: e.to_string(),
+            })?
+            .map_err(|why| DockerError::Context {
+                service: req.service.clone(),
+                why,
+            })?
         };
         let build_args: HashMap<String, String> = req.build_args.clone().into_iter().collect();
         let labels: HashMap<String, String> = req.labels.clone().into_iter().collect();

@@ -586,25 +586,24 @@ impl Run<'_> {
         labels.insert("dev.shipit.service".into(), plan.name.clone());
         labels.insert("dev.shipit.fingerprint".into(), fingerprint.clone());
         let local = format!("shipit-build/{}:{}", plan.name, fingerprint);
-        let request = BuildRequest {
-            service: plan.name.clone(),
-            context: root.join(&build.context),
-            dockerfile: root.join(&build.dockerfile),
-            target: build.target.clone(),
-            build_args: build.build_args.clone(),
-            labels,
-            tag: local.clone(),
-            committed: self
-                .ctx
-                .commit
-                .as_ref()
-                .map(|commit| crate::docker::context::Committed {
-                    root: root.clone(),
-                    commit: commit.clone(),
-                    context: build.context.clone(),
-                    dockerfile: build.dockerfile.clone(),
+        let request =
+            BuildRequest {
+                service: plan.name.clone(),
+                context: root.join(&build.context),
+                dockerfile: root.join(&build.dockerfile),
+                target: build.target.clone(),
+                build_args: build.build_args.clone(),
+                labels,
+                tag: local.clone(),
+                committed: self.ctx.commit.as_ref().map(|commit| {
+                    crate::docker::context::Committed {
+                        root: root.clone(),
+                        commit: commit.clone(),
+                        context: build.context.clone(),
+                        dockerfile: build.dockerfile.clone(),
+                    }
                 }),
-        };
+            };
         let sink = self.sink.clone();
         let name = plan.name.clone();
         let mut log_file = test::LogFile::append(self.log);

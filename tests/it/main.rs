@@ -6,6 +6,7 @@ mod affected;
 mod cli;
 mod e2e;
 mod plan;
+mod provenance;
 mod release;
 mod retain;
 mod rollout;

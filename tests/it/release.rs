@@ -38,7 +38,6 @@ test = "sh ./test.sh"
 fn repo(registry: &str, extra: &str) -> TestRepo {
     let repo = TestRepo::new();
     repo.write("ci.toml", &config(registry, extra));
-    repo.write(".gitignore", "busybox\n");
     for dir in ["services/api", "services/worker"] {
         repo.write(
             &format!("{dir}/Dockerfile"),
@@ -63,12 +62,23 @@ fn release(repo: &TestRepo, args: &[&str]) -> Run {
 }
 
 fn release_with(repo: &TestRepo, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    // The commit released is the branch's tip (shipit refuses anything else).
+    if let Some(i) = args.iter().position(|a| *a == "--branch") {
+        at_tip(repo, args[i + 1]);
+    }
     let mut cmd = shipit(&repo.dir);
     cmd.arg("release").args(args);
     for (k, v) in vars {
         cmd.env(k, v);
     }
     run(cmd)
+}
+
+/// Points `branch` at HEAD (unless it is the branch checked out, which HEAD already is).
+fn at_tip(repo: &TestRepo, branch: &str) {
+    if repo.git(&["branch", "--show-current"]).trim() != branch {
+        repo.git(&["branch", "-f", branch, "HEAD"]);
+    }
 }
 
 #[test]
@@ -444,6 +454,7 @@ fn under_github_actions_outputs_summary_report_groups_and_masks() {
         .env("GITHUB_EVENT_NAME", "push")
         .env("GITHUB_EVENT_PATH", &event)
         .env("GITHUB_REF_NAME", "develop")
+        .env("GITHUB_SHA", repo.head())
         .env("GITHUB_OUTPUT", &output)
         .env("GITHUB_STEP_SUMMARY", &summary)
         .env("GITHUB_SERVER_URL", "https://github.example")

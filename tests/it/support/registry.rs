@@ -320,3 +320,47 @@ impl Ecr {
         tags
     }
 }
+
+impl Oci {
+    /// Every regular file of the image `name:tag` (its layers applied in order), by path.
+    pub fn files(&self, name: &str, tag: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        use std::io::Read;
+        self.rt.block_on(async {
+            let manifest: serde_json::Value = self
+                .req(reqwest::Method::GET, &format!("/v2/{name}/manifests/{tag}"))
+                .await
+                .header("accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let mut files = std::collections::BTreeMap::new();
+            for layer in manifest["layers"].as_array().unwrap() {
+                let digest = layer["digest"].as_str().unwrap();
+                let blob = self
+                    .req(reqwest::Method::GET, &format!("/v2/{name}/blobs/{digest}"))
+                    .await
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+                for entry in archive.entries().unwrap() {
+                    let mut entry = entry.unwrap();
+                    if entry.header().entry_type() != tar::EntryType::Regular {
+                        continue;
+                    }
+                    let path = entry.path().unwrap().to_string_lossy().into_owned();
+                    let mut data = Vec::new();
+                    entry.read_to_end(&mut data).unwrap();
+                    files.insert(path, data);
+                }
+            }
+            files
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! The reviewed commit is what ships: a release runs only at the tip of its branch (or on the
+//! commit of the Actions event), images are built from the committed tree, a trigger change
+//! rebuilds, and nothing a service names leads out of the repository.
+
+use crate::support::git::TestRepo;
+use crate::support::registry::Oci;
+use crate::support::shipit::{Run, run, shipit};
+use crate::support::{registry, unique};
+
+/// One image service whose image is its whole context, under /ctx.
+fn repo(prefix: &str, extra: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "ci.toml",
+        &format!(
+            r#"[project]
+registry = "oci://{}/{prefix}"
+
+[global]
+triggers = ["Cargo.lock"]
+
+[services.api]
+path = "services/api"
+{extra}"#,
+            registry()
+        ),
+    );
+    repo.write("Cargo.lock", "# v1\n");
+    repo.write(".gitignore", "secret.env\n");
+    repo.write("services/api/Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+    repo.write("services/api/app.txt", "committed\n");
+    repo.commit("initial import");
+    repo
+}
+
+fn release(repo: &TestRepo, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut cmd = shipit(&repo.dir);
+    cmd.arg("release").args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    run(cmd)
+}
+
+#[test]
+fn a_branch_is_released_only_from_its_tip() {
+    let prefix = unique("tip");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&prefix, "");
+    let main = repo.head();
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.change("services/api/app.txt", "unreviewed\n", "feat: not on main");
+    let feature = repo.head();
+
+    let r = release(&repo, &["--branch", "main", "--all"], &[]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("is not the tip of `main`") && r.stderr.contains("refs/heads/main"),
+        "{}",
+        r.stderr
+    );
+    let r = release(&repo, &["--branch", "develop", "--all"], &[]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("no branch `develop`"), "{}", r.stderr);
+
+    // Under Actions: the run's branch and commit decide.
+    let actions = |ref_name: &str, sha: &str| {
+        vec![
+            ("GITHUB_ACTIONS", "true".to_string()),
+            ("GITHUB_EVENT_NAME", "workflow_dispatch".to_string()),
+            ("GITHUB_REF_NAME", ref_name.to_string()),
+            ("GITHUB_SHA", sha.to_string()),
+        ]
+    };
+    for (vars, expected) in [
+        (actions("feature", &feature), "(GITHUB_REF_NAME)"),
+        (actions("main", &main), "(GITHUB_SHA)"),
+    ] {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = release(&repo, &["--branch", "main", "--all"], &vars);
+        assert_eq!(r.code, 2, "{}", r.transcript());
+        assert!(r.stderr.contains(expected), "{expected}: {}", r.stderr);
+    }
+    assert!(
+        oci.tags(&format!("{prefix}/api")).is_empty(),
+        "nothing was pushed"
+    );
+
+    // At the tip, it releases.
+    repo.git(&["checkout", "-q", "main"]);
+    let r = release(&repo, &["--branch", "main", "--all"], &[]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        oci.tags(&format!("{prefix}/api"))
+            .contains(&"prod-0.1.0".to_string())
+    );
+}
+
+#[test]
+fn uncommitted_and_untracked_files_never_reach_the_image_unless_allow_dirty() {
+    let prefix = unique("dirty");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&prefix, "");
+    repo.git(&["checkout", "-q", "-b", "develop"]);
+    let name = format!("{prefix}/api");
+    repo.write("services/api/app.txt", "uncommitted\n");
+    repo.write("services/api/.env", "TOKEN=untracked\n");
+    repo.write("services/api/secret.env", "TOKEN=ignored\n");
+
+    let clean = release(&repo, &["--branch", "develop", "--all"], &[]);
+    assert_eq!(clean.code, 0, "{}", clean.transcript());
+    let files = oci.files(&name, "stage-0.1.0");
+    assert_eq!(files["ctx/app.txt"], b"committed\n", "{:?}", files.keys());
+    assert!(!files.contains_key("ctx/.env"), "{:?}", files.keys());
+    assert!(!files.contains_key("ctx/secret.env"), "{:?}", files.keys());
+    let (clean_digest, labels) = oci.inspect(&name, "stage-0.1.0");
+    assert!(labels.get("dev.shipit.dirty").is_none(), "{labels}");
+    let clean_fp = format!("fp-{}", labels["dev.shipit.fingerprint"].as_str().unwrap());
+
+    // --allow-dirty builds the working tree, under a fingerprint of its own, labelled.
+    let dirty = release(
+        &repo,
+        &["--branch", "develop", "--all", "--allow-dirty"],
+        &[],
+    );
+    assert_eq!(dirty.code, 0, "{}", dirty.transcript());
+    let files = oci.files(&name, "stage-0.1.1");
+    assert_eq!(files["ctx/app.txt"], b"uncommitted\n");
+    assert!(files.contains_key("ctx/.env"));
+    let (dirty_digest, labels) = oci.inspect(&name, "stage-0.1.1");
+    assert_ne!(dirty_digest, clean_digest);
+    assert_eq!(labels["dev.shipit.dirty"], "true", "{labels}");
+    let dirty_fp = format!("fp-{}", labels["dev.shipit.fingerprint"].as_str().unwrap());
+    assert_ne!(dirty_fp, clean_fp);
+    assert_eq!(oci.inspect(&name, &dirty_fp).0, dirty_digest);
+    assert_eq!(
+        oci.inspect(&name, &clean_fp).0,
+        clean_digest,
+        "the commit's fingerprint still names the commit's image"
+    );
+
+    // A clean run of the commit finds the commit's image, never the dirty one.
+    let again = release(&repo, &["--branch", "develop", "--all"], &[]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(
+        again.stdout.contains("unchanged  0.1.0"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn a_trigger_change_rebuilds_every_service() {
+    let prefix = unique("trigger");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&prefix, "");
+    repo.git(&["checkout", "-q", "-b", "develop"]);
+    let first = release(&repo, &["--branch", "develop", "--all"], &[]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    repo.change("Cargo.lock", "# v2\n", "fix: bump the lockfile");
+    let r = release(&repo, &["--branch", "develop", "--base", "HEAD~1"], &[]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.contains("api  released  0.1.1"), "{}", r.stdout);
+    let tags = oci.tags(&format!("{prefix}/api"));
+    assert!(tags.contains(&"stage-0.1.1".to_string()), "{tags:?}");
+}
+
+#[test]
+fn a_context_outside_the_repository_is_refused() {
+    let prefix = unique("outside");
+    let repo = repo(&prefix, "context = \"../../..\"\n");
+    let v = run({
+        let mut c = shipit(&repo.dir);
+        c.arg("validate");
+        c
+    });
+    assert_eq!(v.code, 2, "{}", v.transcript());
+    assert!(
+        v.stderr
+            .contains("`context` of service `api` leads outside the repository"),
+        "{}",
+        v.stderr
+    );
+    let r = release(&repo, &["--branch", "main", "--all"], &[]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        Oci::new(&registry(), None)
+            .tags(&format!("{prefix}/api"))
+            .is_empty()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_service_path_that_is_a_symlink_out_of_the_repository_is_refused_and_never_tested() {
+    let prefix = unique("symlink");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let repo = repo(
+        &prefix,
+        "[services.escape]\npath = \"escape\"\ntest = \"touch ran-here\"\n",
+    );
+    std::os::unix::fs::symlink(outside.path(), repo.dir.join("escape")).unwrap();
+    repo.commit("a link out");
+    let v = run({
+        let mut c = shipit(&repo.dir);
+        c.arg("validate");
+        c
+    });
+    assert_eq!(v.code, 2, "{}", v.transcript());
+    assert!(
+        v.stderr
+            .contains("`path` of service `escape` leads outside the repository through a symlink"),
+        "{}",
+        v.stderr
+    );
+    let r = release(&repo, &["--branch", "main", "--all"], &[]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        !outside.path().join("ran-here").exists(),
+        "the test never ran outside the repository"
+    );
+}
