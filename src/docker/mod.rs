@@ -188,14 +188,16 @@ impl Engine {
             })
     }
 
-    /// Pushes `repository:tag` with `credentials` (held in memory only).
+    /// Pushes `repository:tag` with `credentials` (held in memory only); the digest the registry
+    /// stored, as the engine reports it.
     pub async fn push(
         &self,
         repository: &str,
         tag: &str,
         credentials: Option<DockerCredentials>,
-    ) -> Result<(), DockerError> {
+    ) -> Result<Option<String>, DockerError> {
         let reference = format!("{repository}:{tag}");
+        let mut digest = None;
         let options = PushImageOptionsBuilder::default().tag(tag).build();
         let mut stream = self
             .docker
@@ -214,8 +216,17 @@ impl Engine {
                     why: error,
                 });
             }
+            // The engine's last word on a push: "TAG: digest: sha256:… size: N".
+            if let Some(d) = info
+                .status
+                .as_deref()
+                .and_then(|s| s.split_once(": digest: "))
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+            {
+                digest = Some(d.to_string());
+            }
         }
-        Ok(())
+        Ok(digest)
     }
 
     /// Removes a local image name (not the registry's); failures are ignored.

@@ -3,6 +3,7 @@
 //! on have finished, and a failure stops it and everything that depends on it while the others go
 //! on. Nothing here prints: progress goes out as [`Event`]s.
 
+mod publish;
 pub mod retain;
 pub mod rollout;
 mod test;
@@ -380,6 +381,12 @@ async fn run_service(
         Err(_) => (None, Vec::new()),
     };
     let outcome = match outcome {
+        // Pushed, but another run of the same inputs had written the version tag already.
+        Ok((Some(_), tags))
+            if matches!(plan.action, Action::Build | Action::Promote) && tags.is_empty() =>
+        {
+            Outcome::Unchanged
+        }
         Ok(_) => match plan.action {
             Action::Build | Action::Promote => Outcome::Released,
             Action::Skip => Outcome::Unchanged,
@@ -643,31 +650,20 @@ impl Run<'_> {
             if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone()) {
                 (self.sink)(Event::Secret(password));
             }
-            // The engine pushes the image once, under its fingerprint tag (content-addressed, so
-            // never a conflict); every other tag is added in the registry to that same digest.
+            // The engine pushes the image once, under its fingerprint tag, unless that tag names
+            // an image already; every other tag is claimed in the registry on that digest.
             let fp_tag = fingerprint::tag(fingerprint);
-            engine
-                .tag(&image, &target.reference, &fp_tag)
-                .await
-                .map_err(|e| e.to_string())?;
-            let pushed = engine
-                .push(&target.reference, &fp_tag, target.credentials.clone())
-                .await;
-            engine
-                .untag(&format!("{}:{fp_tag}", target.reference))
-                .await;
-            pushed.map_err(|e| e.to_string())?;
-            let digest = registry
-                .digest(&repository, &fp_tag)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| {
-                    format!(
-                        "{}:{fp_tag} is not in the registry after the push",
-                        target.reference
-                    )
-                })?;
-            let tags = self.add_tags(&registry, &repository, &digest).await?;
+            let (digest, ours) =
+                publish::push_fingerprint(engine, &registry, &target, &repository, &image, &fp_tag)
+                    .await?;
+            let tags = self
+                .add_tags(
+                    &registry,
+                    &repository,
+                    &digest,
+                    ours.then_some(fingerprint.as_str()),
+                )
+                .await?;
             Ok((digest, tags))
         }
         .await;
@@ -678,7 +674,13 @@ impl Run<'_> {
                     Stage::Push,
                     Status::Ok,
                     started,
-                    format!("{} {}", tags.join(" "), short_digest(&digest)),
+                    match tags.is_empty() {
+                        true => format!(
+                            "{} was released by another run first",
+                            short_digest(&digest)
+                        ),
+                        false => format!("{} {}", tags.join(" "), short_digest(&digest)),
+                    },
                 );
                 Ok((Some(digest), tags))
             }
@@ -686,17 +688,53 @@ impl Run<'_> {
         }
     }
 
-    /// The plan's tags (the fingerprint's included) on `digest`: versions never move, `latest` does.
+    /// The plan's tags (the fingerprint's included) on `digest`, each claimed by one writer;
+    /// `latest` moves, last. Returns the tags this run wrote: none when another run of the same
+    /// inputs released them first. `pushed`: this run pushed the fingerprint tag (with this
+    /// fingerprint), so a lost version tag may mean it moved the fingerprint tag (see
+    /// [`publish::restore_fingerprint`]).
     async fn add_tags(
         &self,
         registry: &Client,
         repository: &str,
         digest: &str,
+        pushed: Option<&str>,
     ) -> Result<Vec<String>, String> {
         let mut added = Vec::new();
-        for tag in &self.plan.tags {
+        let (latest, claimed): (Vec<&String>, Vec<&String>) =
+            self.plan.tags.iter().partition(|t| *t == "latest");
+        for tag in claimed {
+            match registry.claim(repository, digest, tag).await {
+                Ok(true) => added.push(tag.clone()),
+                Ok(false) if tag.starts_with("fp-") => added.push(tag.clone()),
+                Ok(false) => {}
+                Err(e) => {
+                    let mut why = publish::lost(&e);
+                    if let (crate::registry::RegistryError::TagExists { existing, .. }, Some(fp)) =
+                        (&e, pushed)
+                        && let Some(fixed) = publish::restore_fingerprint(
+                            registry,
+                            repository,
+                            &fingerprint::tag(fp),
+                            fp,
+                            digest,
+                            existing,
+                        )
+                        .await
+                    {
+                        why.push_str(&format!("; {fixed}"));
+                    }
+                    return Err(why);
+                }
+            }
+        }
+        if !added.iter().any(|t| !t.starts_with("fp-")) {
+            // Another run released these inputs under this version first: nothing to move.
+            return Ok(Vec::new());
+        }
+        for tag in latest {
             registry
-                .retag(repository, digest, tag, tag == "latest")
+                .retag(repository, digest, tag, true)
                 .await
                 .map_err(|e| e.to_string())?;
             added.push(tag.clone());
@@ -723,7 +761,7 @@ impl Run<'_> {
             .clone()
             .expect("a promotion names its digest");
         let repository = self.repository();
-        match self.add_tags(&registry, &repository, &digest).await {
+        match self.add_tags(&registry, &repository, &digest, None).await {
             Ok(tags) => {
                 self.finish(
                     Stage::Push,

@@ -118,17 +118,32 @@ impl Ecr {
         repository: &str,
         project: &crate::config::Project,
     ) -> Result<(), RegistryError> {
-        use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
-        let mutability = if project.immutable_tags {
-            ImageTagMutability::Immutable
-        } else {
-            ImageTagMutability::Mutable
+        use aws_sdk_ecr::types::{
+            ImageScanningConfiguration, ImageTagMutability, ImageTagMutabilityExclusionFilter,
+            ImageTagMutabilityExclusionFilterType,
         };
-        let created = self
-            .client
-            .create_repository()
-            .repository_name(repository)
-            .image_tag_mutability(mutability)
+        // Every tag but `latest` is immutable: ECR itself refuses a second writer of a version
+        // or fingerprint tag, while `latest` follows each production release. `immutable_tags`
+        // makes `latest` immutable too.
+        let created = self.client.create_repository().repository_name(repository);
+        let created = if project.immutable_tags {
+            created.image_tag_mutability(ImageTagMutability::Immutable)
+        } else {
+            created
+                .image_tag_mutability(ImageTagMutability::ImmutableWithExclusion)
+                .image_tag_mutability_exclusion_filters(
+                    ImageTagMutabilityExclusionFilter::builder()
+                        .filter_type(ImageTagMutabilityExclusionFilterType::Wildcard)
+                        .filter("latest")
+                        .build()
+                        .map_err(|e| RegistryError::Protocol {
+                            registry: "ECR".into(),
+                            what: "CreateRepository".into(),
+                            why: e.to_string(),
+                        })?,
+                )
+        };
+        let created = created
             .image_scanning_configuration(
                 ImageScanningConfiguration::builder()
                     .scan_on_push(project.scan_on_push)
@@ -221,10 +236,13 @@ impl Ecr {
         }
         match put.send().await {
             Ok(_) => Ok(()),
-            // The same manifest under the same tag: already done (a rerun).
+            // The same manifest under the same tag: already done (a rerun). An immutable tag that
+            // exists: the caller reads it back, and the same digest there counts as done.
             Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_image_already_exists_exception()) =>
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_image_already_exists_exception()
+                        || s.is_image_tag_already_exists_exception()
+                }) =>
             {
                 Ok(())
             }

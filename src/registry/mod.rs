@@ -212,6 +212,58 @@ impl Client {
         }
     }
 
+    /// Writes `tag` on `digest` only where the tag is absent, then reads it back, twice: the one
+    /// writer of a tag is the run that finds it on its own digest afterwards. `Ok(true)` when this
+    /// call wrote it, `Ok(false)` when it already named `digest`; [`RegistryError::TagExists`] when
+    /// it names another image, before or after the write (another run won the race).
+    ///
+    /// ECR repositories shipit creates refuse a second writer themselves (immutable tags). An OCI
+    /// registry has no conditional write: between the check and the write another run may write
+    /// too; the read-back after the write, and again after a pause as long as the write took,
+    /// catches every writer whose write lands in that time.
+    pub async fn claim(
+        &self,
+        repository: &str,
+        digest: &str,
+        tag: &str,
+    ) -> Result<bool, RegistryError> {
+        let reference = || format!("{repository}:{tag}");
+        let taken = |existing: String| RegistryError::TagExists {
+            reference: reference(),
+            existing,
+            wanted: digest.to_string(),
+        };
+        match self.digest(repository, tag).await? {
+            Some(d) if d == digest => return Ok(false),
+            Some(d) => return Err(taken(d)),
+            None => {}
+        }
+        let started = std::time::Instant::now();
+        match self {
+            Client::Ecr(c) => c.retag(repository, digest, tag).await?,
+            Client::Oci(c) => c.retag(repository, digest, tag).await?,
+        }
+        let took = started.elapsed();
+        for pause in [
+            std::time::Duration::ZERO,
+            took.min(std::time::Duration::from_secs(2)),
+        ] {
+            tokio::time::sleep(pause).await;
+            match self.digest(repository, tag).await? {
+                Some(d) if d == digest => {}
+                Some(d) => return Err(taken(d)),
+                None => {
+                    return Err(RegistryError::Protocol {
+                        registry: repository.to_string(),
+                        what: format!("no {tag} after writing it"),
+                        why: "the tag was removed while it was being written".to_string(),
+                    });
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Every image of `repository` with all its tags (and, on ECR, the untagged ones), and the
     /// repository's address. A repository that does not exist has none.
     pub async fn images(

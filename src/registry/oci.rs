@@ -392,6 +392,51 @@ impl Oci {
 }
 
 impl Oci {
+    /// A label of the image `digest` (its config's `Labels`), or `None`.
+    pub async fn label(
+        &self,
+        repository: &str,
+        digest: &str,
+        label: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let name = self.name(repository);
+        let scope = format!("repository:{name}:pull");
+        let manifest = self
+            .get_json(&format!("/v2/{name}/manifests/{digest}"), &scope)
+            .await?;
+        let Some(config) = manifest
+            .get("config")
+            .and_then(|c| c.get("digest"))
+            .and_then(|d| d.as_str())
+        else {
+            return Ok(None);
+        };
+        let config = self
+            .get_json(&format!("/v2/{name}/blobs/{config}"), &scope)
+            .await?;
+        Ok(config
+            .get("config")
+            .and_then(|c| c.get("Labels"))
+            .and_then(|l| l.get(label))
+            .and_then(|v| v.as_str())
+            .map(str::to_string))
+    }
+
+    /// GETs a manifest or blob as JSON.
+    async fn get_json(&self, url: &str, scope: &str) -> Result<serde_json::Value, RegistryError> {
+        let resp = self
+            .send(Method::GET, url, scope, |r| {
+                r.header(ACCEPT, MANIFEST_TYPES)
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.protocol(&format!("{} to a GET", resp.status()), url));
+        }
+        resp.json().await.map_err(|e| self.protocol("a GET", e))
+    }
+}
+
+impl Oci {
     /// Deletes the images that retention gives up. The Distribution API deletes manifests by
     /// digest only: a single tag cannot be removed, so an `Untag` is reported and left.
     pub async fn remove(

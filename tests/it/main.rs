@@ -11,4 +11,5 @@ mod release;
 mod retain;
 mod rollout;
 mod support;
+mod tags;
 mod workflows;

@@ -66,5 +66,6 @@ pub fn unique(prefix: &str) -> String {
 pub mod ecs;
 pub mod ecs_double;
 pub mod git;
+pub mod proxy;
 pub mod registry;
 pub mod shipit;
