@@ -229,15 +229,15 @@ impl Engine {
         Ok(digest)
     }
 
-    /// Removes a local image name (not the registry's); failures are ignored.
+    /// Removes a local image name (not the registry's); failures are ignored. Its untagged parents
+    /// stay: they are the engine's layer cache, and a concurrent build may be using them.
     pub async fn untag(&self, reference: &str) {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .noprune(true)
+            .build();
         let _ = self
             .docker
-            .remove_image(
-                reference,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
+            .remove_image(reference, Some(options), None)
             .await;
     }
 }

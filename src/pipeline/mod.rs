@@ -592,7 +592,17 @@ impl Run<'_> {
         labels.insert("org.opencontainers.image.version".into(), version.clone());
         labels.insert("dev.shipit.service".into(), plan.name.clone());
         labels.insert("dev.shipit.fingerprint".into(), fingerprint.clone());
-        let local = format!("shipit-build/{}:{}", plan.name, fingerprint);
+        // A name of this run's own: a concurrent run of the same inputs on this engine untags its
+        // own name when it is done, never this run's image.
+        let local = format!(
+            "shipit-build/{}:{}-{}-{}",
+            plan.name,
+            fingerprint,
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        );
         let request =
             BuildRequest {
                 service: plan.name.clone(),

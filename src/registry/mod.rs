@@ -185,7 +185,8 @@ impl Client {
 
     /// Adds `tag` to the image `digest` in `repository`, without pulling or pushing any layer.
     /// A tag already on that digest is done; a tag on another digest is an error, unless `moves`
-    /// (`latest`, which follows every production release).
+    /// (`latest`, which follows every production release). A tag that does not move is claimed
+    /// ([`Client::claim`]): one writer, read back after the write.
     pub async fn retag(
         &self,
         repository: &str,
@@ -193,18 +194,11 @@ impl Client {
         tag: &str,
         moves: bool,
     ) -> Result<(), RegistryError> {
-        if let Some(existing) = self.digest(repository, tag).await? {
-            if existing == digest {
-                return Ok(());
-            }
-            if !moves {
-                let reference = format!("{repository}:{tag}");
-                return Err(RegistryError::TagExists {
-                    reference,
-                    existing,
-                    wanted: digest.to_string(),
-                });
-            }
+        if !moves {
+            return self.claim(repository, digest, tag).await.map(|_| ());
+        }
+        if self.digest(repository, tag).await?.as_deref() == Some(digest) {
+            return Ok(());
         }
         match self {
             Client::Ecr(c) => c.retag(repository, digest, tag).await,

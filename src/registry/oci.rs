@@ -185,10 +185,30 @@ impl Oci {
                 req = req.basic_auth(&c.username, Some(&c.password));
                 sent_basic = true;
             }
-            let resp = req
+            let mut resp = req
                 .send()
                 .await
                 .map_err(|e| self.unreachable(error_chain(&e)))?;
+            // A Distribution registry on a filesystem answers 500 to a read that meets a
+            // concurrent write of the same tag; reads are safe to repeat.
+            let mut pause = std::time::Duration::from_millis(50);
+            while resp.status().is_server_error()
+                && (method == Method::GET || method == Method::HEAD)
+                && pause < std::time::Duration::from_secs(1)
+            {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                let mut again = build(self.http.request(method.clone(), &url));
+                if let Some(token) = self.tokens.lock().unwrap().get(scope).cloned() {
+                    again = again.bearer_auth(token);
+                } else if let (true, Some(c)) = (sent_basic, &self.credentials) {
+                    again = again.basic_auth(&c.username, Some(&c.password));
+                }
+                resp = again
+                    .send()
+                    .await
+                    .map_err(|e| self.unreachable(error_chain(&e)))?;
+            }
             if resp.status() != StatusCode::UNAUTHORIZED {
                 return Ok(resp);
             }

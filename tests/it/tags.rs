@@ -170,6 +170,115 @@ fn two_commits(slow: bool) {
     );
 }
 
+/// A second release of the commit starts once the first one's image is in the registry (its
+/// fingerprint tag written), while the first is still claiming its version: the fingerprint tag
+/// must not move to the second run's build.
+fn one_commit_overlapping(slow: bool) {
+    let prefix = unique(if slow { "overlap-slow" } else { "overlap" });
+    let proxy = slow.then(|| SlowProxy::start(&registry(), Duration::from_millis(150)));
+    let host = proxy.as_ref().map_or(registry(), |p| p.addr.clone());
+    let repo = project(&host, &prefix);
+    let oci = Oci::new(&registry(), None);
+    let name = format!("{prefix}/api");
+    let tmp = tempfile::tempdir().unwrap();
+    let first = spawn_release(&repo.dir, &tmp.path().join("a.json"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (fp, pushed_first) = loop {
+        let fp = oci.tags(&name).into_iter().find(|t| t.starts_with("fp-"));
+        if let Some(d) = fp.as_ref().and_then(|fp| oci.try_digest(&name, fp)) {
+            break (fp.unwrap(), d);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run pushed nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let second = spawn_release(&repo.dir, &tmp.path().join("b.json"));
+    let mut runs = Vec::new();
+    for (child, report) in [(first, "a.json"), (second, "b.json")] {
+        let out = child.wait_with_output().unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_str(
+            &std::fs::read_to_string(tmp.path().join(report)).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("no report ({e}):\n{log}"));
+        let api = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "api")
+            .cloned()
+            .unwrap();
+        runs.push((out.status.code().unwrap_or(-1), api, log));
+    }
+    assert_eq!(
+        oci.inspect(&name, &fp).0,
+        pushed_first,
+        "the fingerprint tag never moves once it names a digest: {runs:#?}"
+    );
+    check(&oci, &name, &runs);
+}
+
+/// Two writers of one version tag at once, through the registry's API: one wins, the other is
+/// told, and the tag names the winner's image.
+fn two_writers(slow: bool) {
+    let prefix = unique(if slow { "writers-slow" } else { "writers" });
+    let proxy = slow.then(|| SlowProxy::start(&registry(), Duration::from_millis(150)));
+    let host = proxy.as_ref().map_or(registry(), |p| p.addr.clone());
+    let seed = Oci::new(&registry(), None);
+    let name = format!("{prefix}/api");
+    let one = seed.push(&name, "one", &["fp-one"]);
+    let two = seed.push(&name, "two", &["fp-two"]);
+    let env = shipit::github::Env::from_pairs([]);
+    let client = shipit::registry::Client::Oci(
+        shipit::registry::oci::Oci::new(&host, Some(&prefix), &env).unwrap(),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for round in 0..4 {
+        let tag = format!("stage-0.{round}.0");
+        let (a, b) = rt.block_on(async {
+            tokio::join!(
+                client.retag("api", &one, &tag, false),
+                client.retag("api", &two, &tag, false)
+            )
+        });
+        let winner = match (&a, &b) {
+            (Ok(()), Err(shipit::registry::RegistryError::TagExists { .. })) => &one,
+            (Err(shipit::registry::RegistryError::TagExists { .. }), Ok(())) => &two,
+            other => panic!("{tag}: never two successes for one tag: {other:?}"),
+        };
+        assert_eq!(&seed.inspect(&name, &tag).0, winner, "{tag}");
+    }
+}
+
+#[test]
+fn two_writers_of_one_version_tag_at_once() {
+    two_writers(false);
+}
+
+#[test]
+fn two_writers_of_one_version_tag_at_once_on_a_slow_registry() {
+    two_writers(true);
+}
+
+#[test]
+fn a_second_release_of_one_commit_never_moves_the_fingerprint_tag() {
+    one_commit_overlapping(false);
+}
+
+#[test]
+fn a_second_release_of_one_commit_never_moves_the_fingerprint_tag_on_a_slow_registry() {
+    one_commit_overlapping(true);
+}
+
 #[test]
 fn two_releases_of_one_commit_at_once() {
     one_commit(false);

@@ -364,3 +364,25 @@ impl Oci {
         })
     }
 }
+
+impl Oci {
+    /// The digest `name:tag` names, or `None` (no such tag yet, or a read that met a write).
+    pub fn try_digest(&self, name: &str, tag: &str) -> Option<String> {
+        self.rt.block_on(async {
+            let resp = self
+                .req(reqwest::Method::HEAD, &format!("/v2/{name}/manifests/{tag}"))
+                .await
+                .header("accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+                .send()
+                .await
+                .ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            resp.headers()
+                .get("docker-content-digest")
+                .and_then(|d| d.to_str().ok())
+                .map(str::to_string)
+        })
+    }
+}
