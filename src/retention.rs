@@ -160,6 +160,41 @@ pub fn decide(images: &[Image], protected: &Protected, policy: &Policy<'_>) -> V
         .collect()
 }
 
+/// Keeps every image that an image index which stays references (multi-arch children,
+/// attestations), whatever [`decide`] said: deleting it would break the index. `children` maps an
+/// index's digest to the digests it names; indexes of indexes are followed.
+pub fn keep_referenced(decisions: &mut [Decision], children: &BTreeMap<String, Vec<String>>) {
+    loop {
+        let staying: BTreeSet<String> = decisions
+            .iter()
+            .filter(|d| !matches!(d, Decision::Delete { .. }))
+            .map(|d| d.digest().to_string())
+            .collect();
+        let mut changed = false;
+        for d in decisions.iter_mut() {
+            let Decision::Delete { digest, tags, .. } = d else {
+                continue;
+            };
+            let parent = staying.iter().find(|index| {
+                children
+                    .get(*index)
+                    .is_some_and(|c| c.iter().any(|x| x == digest))
+            });
+            if let Some(index) = parent {
+                *d = Decision::Keep {
+                    digest: digest.clone(),
+                    tags: tags.clone(),
+                    why: format!("referenced by the image index {index}, which stays"),
+                };
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +222,40 @@ mod tests {
                 retain,
             },
         )
+    }
+
+    #[test]
+    fn the_children_of_a_kept_index_stay() {
+        let images = vec![
+            img("index", &["stage-1.0.2"]),
+            img("child-a", &["stage-1.0.0"]),
+            img("child-b", &[]),
+            img("nested", &[]),
+            img("old-index", &["stage-1.0.1"]),
+            img("old-child", &[]),
+        ];
+        let mut d = run(&images, &Protected::default(), 1);
+        let children: BTreeMap<String, Vec<String>> = [
+            ("index", vec!["child-a", "child-b"]),
+            ("child-b", vec!["nested"]),
+            ("old-index", vec!["old-child"]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+        .collect();
+        assert!(matches!(&d[1], Decision::Delete { .. }), "{d:?}");
+        keep_referenced(&mut d, &children);
+        let kept: Vec<&str> = d
+            .iter()
+            .filter(|x| matches!(x, Decision::Keep { .. }))
+            .map(|x| x.digest())
+            .collect();
+        assert_eq!(kept, vec!["index", "child-a", "child-b", "nested"]);
+        assert!(matches!(&d[4], Decision::Delete { .. }));
+        assert!(
+            matches!(&d[5], Decision::Delete { .. }),
+            "an expired index takes its children"
+        );
     }
 
     #[test]

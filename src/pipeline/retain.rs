@@ -140,6 +140,30 @@ impl Retainer {
                 }
             }
         }
+        // An image index that stays keeps the manifests it references (multi-arch children,
+        // attestations), whatever their own tags say. (A child kept this way may be an index
+        // itself: its children are asked for in turn.)
+        let mut children = BTreeMap::new();
+        let mut asked: BTreeSet<String> = BTreeSet::new();
+        while decisions
+            .iter()
+            .any(|d| matches!(d, Decision::Delete { .. }))
+        {
+            let staying: Vec<String> = decisions
+                .iter()
+                .filter(|d| !matches!(d, Decision::Delete { .. }))
+                .map(|d| d.digest().to_string())
+                .filter(|d| !asked.contains(d))
+                .collect();
+            if staying.is_empty() {
+                break;
+            }
+            asked.extend(staying.iter().cloned());
+            children.extend(registry.children(&repository, &staying).await.map_err(|e| {
+                format!("cannot read which images the kept indexes reference, so nothing is removed: {e}")
+            })?);
+            retention::keep_referenced(&mut decisions, &children);
+        }
         if let (true, Client::Ecr(ecr), Some(days)) =
             (apply, registry, config.project.untagged_expiry_days)
         {

@@ -250,6 +250,49 @@ impl Ecr {
         }
     }
 
+    /// The children of the image indexes among `digests`: `BatchGetImage`, a hundred a call.
+    pub async fn children(
+        &self,
+        repository: &str,
+        digests: &[String],
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, RegistryError> {
+        use aws_sdk_ecr::types::ImageIdentifier;
+        let mut out = std::collections::BTreeMap::new();
+        for chunk in digests.chunks(100) {
+            let ids = chunk
+                .iter()
+                .map(|d| ImageIdentifier::builder().image_digest(d).build())
+                .collect();
+            let got = self
+                .client
+                .batch_get_image()
+                .repository_name(repository)
+                .set_image_ids(Some(ids))
+                .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
+                .accepted_media_types("application/vnd.oci.image.index.v1+json")
+                .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
+                .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
+                .send()
+                .await
+                .map_err(|e| classify("BatchGetImage", e))?;
+            for image in got.images() {
+                let (Some(digest), Some(manifest)) = (
+                    image.image_id().and_then(|i| i.image_digest()),
+                    image.image_manifest(),
+                ) else {
+                    continue;
+                };
+                let Ok(json) = serde_json::from_str::<serde_json::Value>(manifest) else {
+                    continue;
+                };
+                if let Some(children) = super::index_children(&json) {
+                    out.insert(digest.to_string(), children);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn new(config: &aws_config::SdkConfig) -> Ecr {
         Ecr {
             client: aws_sdk_ecr::Client::new(config),

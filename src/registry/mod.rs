@@ -96,6 +96,17 @@ impl RepoState {
     }
 }
 
+/// The child digests of a manifest, when it is an image index (`manifests[].digest`).
+pub fn index_children(manifest: &serde_json::Value) -> Option<Vec<String>> {
+    let list = manifest.get("manifests")?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|m| m.get("digest").and_then(|d| d.as_str()))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
 /// Tags grouped by the image they point at, for retention.
 fn group_by_digest(state: &RepoState) -> Vec<crate::retention::Image> {
     let mut by_digest: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -270,6 +281,19 @@ impl Client {
                 let state = c.list(repository, &|_| true).await?;
                 Ok((state.address.clone(), group_by_digest(&state)))
             }
+        }
+    }
+
+    /// The manifests each of `digests` references when it is an image index (a multi-arch image,
+    /// attestations): index digest → child digests. Plain images are left out.
+    pub async fn children(
+        &self,
+        repository: &str,
+        digests: &[String],
+    ) -> Result<BTreeMap<String, Vec<String>>, RegistryError> {
+        match self {
+            Client::Ecr(c) => c.children(repository, digests).await,
+            Client::Oci(c) => c.children(repository, digests).await,
         }
     }
 

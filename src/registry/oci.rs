@@ -442,6 +442,37 @@ impl Oci {
             .map(str::to_string))
     }
 
+    /// The children of the image indexes among `digests` (see [`super::Client::children`]).
+    pub async fn children(
+        &self,
+        repository: &str,
+        digests: &[String],
+    ) -> Result<BTreeMap<String, Vec<String>>, RegistryError> {
+        let name = self.name(repository);
+        let scope = format!("repository:{name}:pull");
+        let found: Vec<Result<(String, Option<Vec<String>>), RegistryError>> =
+            stream::iter(digests.iter().cloned())
+                .map(|digest| {
+                    let (name, scope) = (&name, &scope);
+                    async move {
+                        let manifest = self
+                            .get_json(&format!("/v2/{name}/manifests/{digest}"), scope)
+                            .await?;
+                        Ok((digest, super::index_children(&manifest)))
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        let mut out = BTreeMap::new();
+        for r in found {
+            if let (digest, Some(children)) = r? {
+                out.insert(digest, children);
+            }
+        }
+        Ok(out)
+    }
+
     /// GETs a manifest or blob as JSON.
     async fn get_json(&self, url: &str, scope: &str) -> Result<serde_json::Value, RegistryError> {
         let resp = self

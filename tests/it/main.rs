@@ -9,6 +9,7 @@ mod plan;
 mod provenance;
 mod release;
 mod retain;
+mod retain_index;
 mod rollout;
 mod support;
 mod tags;
