@@ -450,20 +450,20 @@ impl Oci {
     ) -> Result<BTreeMap<String, Vec<String>>, RegistryError> {
         let name = self.name(repository);
         let scope = format!("repository:{name}:pull");
-        let found: Vec<Result<(String, Option<Vec<String>>), RegistryError>> =
-            stream::iter(digests.iter().cloned())
-                .map(|digest| {
-                    let (name, scope) = (&name, &scope);
-                    async move {
-                        let manifest = self
-                            .get_json(&format!("/v2/{name}/manifests/{digest}"), scope)
-                            .await?;
-                        Ok((digest, super::index_children(&manifest)))
-                    }
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
+        type Found = Result<(String, Option<Vec<String>>), RegistryError>;
+        let found: Vec<Found> = stream::iter(digests.iter().cloned())
+            .map(|digest| {
+                let (name, scope) = (&name, &scope);
+                async move {
+                    let manifest = self
+                        .get_json(&format!("/v2/{name}/manifests/{digest}"), scope)
+                        .await?;
+                    Ok((digest, super::index_children(&manifest)))
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
         let mut out = BTreeMap::new();
         for r in found {
             if let (digest, Some(children)) = r? {
