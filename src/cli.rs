@@ -324,6 +324,19 @@ fn release(
                 )?),
             };
             preflight(&config, &plan, committed.as_deref())?;
+            if !args.allow_dirty {
+                let contexts: Vec<String> = plan
+                    .services
+                    .iter()
+                    .filter(|s| s.action == crate::plan::Action::Build)
+                    .filter_map(|s| s.build.as_ref().map(|b| b.context.clone()))
+                    .collect();
+                if let Some(w) =
+                    crate::provenance::uncommitted_warning(&repo.uncommitted(&contexts))
+                {
+                    report::warn(env, &w);
+                }
+            }
         }
         let engine = match builds {
             true => Some(crate::docker::Engine::connect().await?),

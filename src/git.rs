@@ -410,6 +410,29 @@ impl Repo {
         Ok(out)
     }
 
+    /// Files under `dirs` (repository-relative) that differ from HEAD in the working tree:
+    /// modified, added, deleted or untracked (not ignored). Empty when git cannot say.
+    pub fn uncommitted(&self, dirs: &[String]) -> Vec<String> {
+        let repo = self.repo();
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        for d in dirs {
+            if d != "." {
+                opts.pathspec(d);
+            }
+        }
+        let Ok(statuses) = repo.statuses(Some(&mut opts)) else {
+            return Vec::new();
+        };
+        statuses
+            .iter()
+            .filter(|e| e.status() != git2::Status::CURRENT)
+            .filter_map(|e| e.path().map(str::to_string))
+            .collect()
+    }
+
     /// The committer time of a commit, in seconds since the epoch (`None` before 1970).
     pub fn commit_time(&self, commit: Oid) -> Option<u64> {
         let repo = self.repo();

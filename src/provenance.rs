@@ -79,3 +79,15 @@ pub fn check_branch(env: &Env, repo: &Repo, branch: &str, head: Oid) -> Result<(
         )),
     ))
 }
+
+/// The warning for uncommitted files in the build contexts, which the images leave out.
+pub fn uncommitted_warning(files: &[String]) -> Option<String> {
+    let first = files.first()?;
+    let more = match files.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "{first}{more}: not committed, so not in the images (they are built from the commit); commit, or pass --allow-dirty for a local experiment"
+    ))
+}

@@ -109,6 +109,13 @@ fn uncommitted_and_untracked_files_never_reach_the_image_unless_allow_dirty() {
 
     let clean = release(&repo, &["--branch", "develop", "--all"], &[]);
     assert_eq!(clean.code, 0, "{}", clean.transcript());
+    assert!(
+        clean
+            .stderr
+            .contains("and 1 more: not committed, so not in the images"),
+        "the user is told: {}",
+        clean.stderr
+    );
     let files = oci.files(&name, "stage-0.1.0");
     assert_eq!(files["ctx/app.txt"], b"committed\n", "{:?}", files.keys());
     assert!(!files.contains_key("ctx/.env"), "{:?}", files.keys());
