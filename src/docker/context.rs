@@ -196,9 +196,15 @@ impl Committed {
     pub fn pack(&self) -> Result<Context, String> {
         let repo = crate::git::Repo::discover(&self.root).map_err(|e| e.to_string())?;
         let commit = git2::Oid::from_str(&self.commit).map_err(|e| e.to_string())?;
-        let files = repo
+        let mut files = repo
             .files_under(commit, &self.context)
             .map_err(|e| e.to_string())?;
+        let dir = self.root.join(&self.context);
+        for f in files.iter_mut() {
+            if let Some(data) = lfs_content(&f.data, &dir.join(&f.path))? {
+                f.data = data;
+            }
+        }
         if files.is_empty() {
             return Err(format!(
                 "the build context `{}` is not in commit {}: commit it (shipit builds from the committed tree)",
@@ -229,6 +235,40 @@ impl Committed {
         };
         let mtime = repo.commit_time(commit).unwrap_or(0);
         pack_committed(&files, &dockerfile, mtime)
+    }
+}
+
+/// A Git LFS pointer's object id (`sha256:…` hex) and size, when `data` is one.
+fn lfs_pointer(data: &[u8]) -> Option<(String, u64)> {
+    if data.len() > 1024 || !data.starts_with(b"version https://git-lfs.github.com/spec/v1\n") {
+        return None;
+    }
+    let text = std::str::from_utf8(data).ok()?;
+    let oid = text.lines().find_map(|l| l.strip_prefix("oid sha256:"))?;
+    let size = text
+        .lines()
+        .find_map(|l| l.strip_prefix("size "))?
+        .parse()
+        .ok()?;
+    Some((oid.to_string(), size))
+}
+
+/// The content of a Git LFS file: git holds a pointer, the checkout holds the content. The file on
+/// disk is used only when it is exactly the committed content (its SHA-256 is the pointer's).
+fn lfs_content(data: &[u8], on_disk: &Path) -> Result<Option<Vec<u8>>, String> {
+    use sha2::{Digest, Sha256};
+    let Some((oid, size)) = lfs_pointer(data) else {
+        return Ok(None);
+    };
+    let content = std::fs::read(on_disk)
+        .ok()
+        .filter(|c| c.len() as u64 == size && hex::encode(Sha256::digest(c)) == oid);
+    match content {
+        Some(c) => Ok(Some(c)),
+        None => Err(format!(
+            "{} is a Git LFS file whose committed content is not checked out: run `git lfs pull` (actions/checkout: `lfs: true`)",
+            on_disk.display()
+        )),
     }
 }
 
@@ -444,6 +484,34 @@ mod tests {
         let outside = CommittedDockerfile::Outside(b"FROM scratch".to_vec());
         let ctx = pack_committed(&files[2..4], &outside, 0).unwrap();
         assert_eq!(ctx.dockerfile, OUTSIDE_DOCKERFILE);
+    }
+
+    #[test]
+    fn git_lfs_files_take_the_checked_out_content_only_when_it_is_the_committed_one() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let content = b"big binary".to_vec();
+        let pointer = format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n",
+            hex::encode(Sha256::digest(&content)),
+            content.len()
+        );
+        let path = dir.path().join("asset.bin");
+        assert!(
+            lfs_content(&pointer.clone().into_bytes(), &path).is_err(),
+            "not checked out"
+        );
+        std::fs::write(&path, &content).unwrap();
+        assert_eq!(
+            lfs_content(pointer.as_bytes(), &path).unwrap(),
+            Some(content.clone())
+        );
+        std::fs::write(&path, b"edited binary").unwrap();
+        assert!(
+            lfs_content(pointer.as_bytes(), &path).is_err(),
+            "an edit is not the commit"
+        );
+        assert_eq!(lfs_content(b"plain file", &path).unwrap(), None);
     }
 
     #[test]
