@@ -143,14 +143,31 @@ impl Ecr {
                         })?,
                 )
         };
-        let created = created
-            .image_scanning_configuration(
-                ImageScanningConfiguration::builder()
-                    .scan_on_push(project.scan_on_push)
-                    .build(),
-            )
+        let scanning = ImageScanningConfiguration::builder()
+            .scan_on_push(project.scan_on_push)
+            .build();
+        let mut created = created
+            .image_scanning_configuration(scanning.clone())
             .send()
             .await;
+        // An endpoint that does not know exclusion filters (an older emulator, a partition without
+        // them) refuses the parameter: then the repository is mutable, and shipit's own
+        // check-write-read-back is the one writer rule, as on an OCI registry.
+        if let Err(e) = &created
+            && !project.immutable_tags
+            && e.as_service_error().is_some_and(|s| {
+                s.is_invalid_parameter_exception() || s.meta().code() == Some("ValidationException")
+            })
+        {
+            created = self
+                .client
+                .create_repository()
+                .repository_name(repository)
+                .image_tag_mutability(ImageTagMutability::Mutable)
+                .image_scanning_configuration(scanning)
+                .send()
+                .await;
+        }
         match created {
             Ok(_) => match project.untagged_expiry_days {
                 Some(days) => self.put_lifecycle_policy(repository, days).await,
