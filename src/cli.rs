@@ -278,7 +278,7 @@ fn release(
     let mut request = args.what.request(env, repo)?;
     request.allow_dirty = args.allow_dirty;
     let branch = request.branch.clone();
-    if config.environment_for_branch(&branch).is_some() && !args.dry_run {
+    if config.environment_for_branch(&branch).is_some() {
         let head = repo.resolve(request.range.head.as_deref().unwrap_or("HEAD"))?;
         crate::provenance::check_branch(env, repo, &branch, head)?;
     }
