@@ -228,3 +228,30 @@ fn a_service_path_that_is_a_symlink_out_of_the_repository_is_refused_and_never_t
         "the test never ran outside the repository"
     );
 }
+
+#[test]
+fn a_detached_checkout_of_the_remote_tip_releases_and_a_stale_one_does_not() {
+    let prefix = unique("detached");
+    let origin = repo(&prefix, "");
+    let clone = origin.clone_to("clone", &[]);
+    let tip = origin.head();
+    crate::support::git::git(&clone, &["checkout", "-q", "--detach", &tip]);
+    // origin/main moves on; the clone fetches it, its HEAD stays behind.
+    origin.change("services/api/app.txt", "newer\n", "feat: newer");
+    crate::support::git::git(&clone, &["fetch", "-q", "origin"]);
+    crate::support::git::git(&clone, &["branch", "-q", "-D", "main"]);
+    let mut cmd = shipit(&clone);
+    cmd.args(["release", "--branch", "main", "--all", "--dry-run"]);
+    let stale = run(cmd);
+    assert_eq!(stale.code, 2, "{}", stale.transcript());
+    assert!(
+        stale.stderr.contains("refs/remotes/origin/main is"),
+        "{}",
+        stale.stderr
+    );
+    crate::support::git::git(&clone, &["checkout", "-q", "--detach", "origin/main"]);
+    let mut cmd = shipit(&clone);
+    cmd.args(["release", "--branch", "main", "--all", "--dry-run"]);
+    let at_tip = run(cmd);
+    assert_eq!(at_tip.code, 0, "{}", at_tip.transcript());
+}
