@@ -280,6 +280,7 @@ fn release(
     let branch = request.branch.clone();
     if config.environment_for_branch(&branch).is_some() {
         let head = repo.resolve(request.range.head.as_deref().unwrap_or("HEAD"))?;
+        crate::provenance::check_checkout(repo.resolve("HEAD")?, head)?;
         crate::provenance::check_branch(env, repo, &branch, head)?;
     }
     let skip: std::collections::BTreeSet<Stage> = args.skip.into_iter().collect();

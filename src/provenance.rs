@@ -16,6 +16,21 @@ fn short(oid: &str) -> &str {
     oid.get(..12).unwrap_or(oid)
 }
 
+/// The tests run in the working tree, the images are built from `head`: they must be one commit.
+pub fn check_checkout(checkout: Oid, head: Oid) -> Result<(), Error> {
+    if checkout == head {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!(
+            "refusing to release {}: the tests would run on the checkout, {}, not on what ships",
+            short(&head.to_string()),
+            short(&checkout.to_string())
+        ),
+        Some("check out the commit to release and drop --head".to_string()),
+    ))
+}
+
 /// Checks that `head` (the commit about to be released) is what `branch` names here.
 pub fn check_branch(env: &Env, repo: &Repo, branch: &str, head: Oid) -> Result<(), Error> {
     let head_s = head.to_string();

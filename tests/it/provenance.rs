@@ -62,6 +62,14 @@ fn a_branch_is_released_only_from_its_tip() {
     let r = release(&repo, &["--branch", "develop", "--all"], &[]);
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(r.stderr.contains("no branch `develop`"), "{}", r.stderr);
+    // --head names main's tip, but the checkout (where the tests run) is the feature branch.
+    let r = release(&repo, &["--branch", "main", "--all", "--head", "main"], &[]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("the tests would run on the checkout"),
+        "{}",
+        r.stderr
+    );
 
     // Under Actions: the run's branch and commit decide.
     let actions = |ref_name: &str, sha: &str| {
