@@ -1,9 +1,14 @@
 //! Benchmark program for `shipit affected` (STYLE.md: benchmarks print ratios, they assert no timings).
 //!
-//! Builds a synthetic monorepo with `git fast-import` (101,002 files: 1,000 services, 50 libraries):
+//! Builds a synthetic monorepo with `git fast-import` (102,003 files: 1,000 services, 50 libraries):
 //! commit A is the whole tree, commit B changes about 5,000 files across about 100 services. Then it
-//! times, alternating, the baseline `git diff --name-only A B` against
-//! `shipit affected --base A --head B --format json` and prints medians, their ratio, peak RSS, goals.
+//! times, in rotating order, the baseline `git diff --name-only --no-renames A B` against
+//! `shipit affected --base A --head B --format json` on two shapes of the same repository's config,
+//! and prints medians, ratios, peak RSS and goals for each:
+//!
+//! - prefix: every glob is a plain folder (`proto/svc-0001/**`, `services/svc-0001/docs/**`);
+//! - wildcard: the same, and every service also excludes a wildcard tail
+//!   (`services/svc-0001/src/*/*.txt`), read from `bench/ci-wildcard.toml` through `--config`.
 //!
 //!     cargo build --release --bin shipit --bin shipit-bench-affected
 //!     target/release/shipit-bench-affected [--runs N] [--shipit PATH] [--keep DIR]
@@ -26,6 +31,8 @@ const LIBS: usize = 50;
 const WARMUPS: usize = 2;
 /// The library B changes; lib-48 and lib-49 follow it in the `depends_on` chain and are affected too.
 const CHANGED_LIB: usize = 47;
+/// The config of the wildcard variant, committed next to ci.toml.
+const WILDCARD_CONFIG: &str = "bench/ci-wildcard.toml";
 
 type Res<T> = Result<T, String>;
 
@@ -116,18 +123,32 @@ fn bench(opts: &Options, dir: &Path) -> Res<i32> {
         println!("kept in {}: A = {}, B = {}", keep.display(), repo.a, repo.b);
     }
 
-    // Both run in the repository. Rounds alternate which goes first, so that neither always runs
-    // right after the other has warmed a cache.
-    let git_args = ["diff", "--name-only", &repo.a, &repo.b];
+    // All run in the repository. Rounds rotate which goes first, so that none always runs right
+    // after another has warmed a cache. shipit lists changed paths without rename detection.
+    let git_args = ["diff", "--name-only", "--no-renames", &repo.a, &repo.b];
     let shipit_args = [
         "affected", "--base", &repo.a, "--head", &repo.b, "--format", "json",
     ];
-    let commands: [(&Path, &[&str]); 2] =
-        [(Path::new("git"), &git_args), (&opts.shipit, &shipit_args)];
-    let mut samples: [Vec<(Duration, u64)>; 2] = Default::default();
-    let mut outputs: [Vec<u8>; 2] = Default::default();
+    let wildcard_args = [
+        "--config",
+        WILDCARD_CONFIG,
+        "affected",
+        "--base",
+        &repo.a,
+        "--head",
+        &repo.b,
+        "--format",
+        "json",
+    ];
+    let commands: [(&Path, &[&str]); 3] = [
+        (Path::new("git"), &git_args),
+        (&opts.shipit, &shipit_args),
+        (&opts.shipit, &wildcard_args),
+    ];
+    let mut samples: [Vec<(Duration, u64)>; 3] = Default::default();
+    let mut outputs: [Vec<u8>; 3] = Default::default();
     for round in 0..WARMUPS + opts.runs {
-        for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+        for which in [0, 1, 2].map(|k| (k + round) % 3) {
             let (program, args) = commands[which];
             let mut cmd = Command::new(program);
             cmd.args(args).current_dir(dir);
@@ -140,43 +161,52 @@ fn bench(opts: &Options, dir: &Path) -> Res<i32> {
     }
 
     let (git_med, git_min, git_rss) = summarize(&samples[0]);
-    let (ship_med, ship_min, ship_rss) = summarize(&samples[1]);
-    let ratio = ship_med / git_med;
     let names = String::from_utf8_lossy(&outputs[0]).lines().count();
     let runs = opts.runs;
-    println!("runs: {runs} of each after {WARMUPS} warm-ups, alternating");
+    println!("runs: {runs} of each after {WARMUPS} warm-ups, in rotating order");
     println!(
-        "git diff --name-only A B       median {git_med:8.1} ms  min {git_min:8.1} ms  \
+        "git diff --name-only --no-renames A B   median {git_med:8.1} ms  min {git_min:8.1} ms  \
          peak RSS {git_rss:6.1} MB  ({names} names)"
     );
-    println!(
-        "shipit affected --format json  median {ship_med:8.1} ms  min {ship_min:8.1} ms  \
-         peak RSS {ship_rss:6.1} MB"
-    );
-    println!("ratio median(shipit) / median(git diff): {ratio:.2}");
+    let mut failed = false;
+    let variants = [
+        ("prefix", 1, repo.expected[0]),
+        ("wildcard", 2, repo.expected[1]),
+    ];
+    for (name, which, expected) in variants {
+        let (med, min, rss) = summarize(&samples[which]);
+        let ratio = med / git_med;
+        println!(
+            "shipit affected, {name:<8} globs         median {med:8.1} ms  min {min:8.1} ms  \
+             peak RSS {rss:6.1} MB"
+        );
+        println!("  ratio median(shipit) / median(git diff): {ratio:.2}");
 
-    // Sanity: shipit must select something, and should select what the generator expects.
-    let out = &outputs[1];
-    let affected = serde_json::from_slice::<serde_json::Value>(out)
-        .ok()
-        .and_then(|json| Some(json.get("services")?.as_array()?.len()))
-        .filter(|n| *n > 0);
-    let expected = repo.expected;
-    let Some(affected) = affected else {
-        let start = String::from_utf8_lossy(&out[..out.len().min(300)]).into_owned();
-        eprintln!("error: no services in shipit's JSON (expected {expected}); it began: {start:?}");
-        return Ok(1);
-    };
-    let note = match affected == expected {
-        true => "as expected",
-        false => "WARNING: the generator expects",
-    };
-    println!("affected: shipit reported {affected} services ({note} {expected})");
-    let met = |ok: bool| if ok { "met" } else { "not met" };
-    println!("goal ratio <= 1.5: {} ({ratio:.2})", met(ratio <= 1.5));
-    let rss_goal = met(ship_rss < 100.0);
-    println!("goal shipit peak RSS < 100 MB: {rss_goal} ({ship_rss:.1} MB)");
-    Ok(0)
+        // Sanity: shipit must select something, and should select what the generator expects.
+        let out = &outputs[which];
+        let affected = serde_json::from_slice::<serde_json::Value>(out)
+            .ok()
+            .and_then(|json| Some(json.get("services")?.as_array()?.len()))
+            .filter(|n| *n > 0);
+        let Some(affected) = affected else {
+            let start = String::from_utf8_lossy(&out[..out.len().min(300)]).into_owned();
+            eprintln!(
+                "error: no services in shipit's JSON ({name}, expected {expected}); it began: {start:?}"
+            );
+            failed = true;
+            continue;
+        };
+        let note = match affected == expected {
+            true => "as expected",
+            false => "WARNING: the generator expects",
+        };
+        println!("  affected: shipit reported {affected} services ({note} {expected})");
+        let met = |ok: bool| if ok { "met" } else { "not met" };
+        println!("  goal ratio <= 1.5: {} ({ratio:.2})", met(ratio <= 1.5));
+        let rss_goal = met(rss < 100.0);
+        println!("  goal shipit peak RSS < 100 MB: {rss_goal} ({rss:.1} MB)");
+    }
+    Ok(i32::from(failed))
 }
 
 /// Median and min wall time in ms, and the peak RSS in MB, of a set of runs.
@@ -235,14 +265,15 @@ fn measure(mut cmd: Command) -> Res<(Duration, u64, Vec<u8>)> {
 }
 
 /// What the generator made: the two commits, the file count, the changes (modified, added,
-/// deleted, renamed), and how many services (libraries included) B should affect.
+/// deleted, renamed), and how many services (libraries included) B should affect with the prefix
+/// config and with the wildcard one.
 #[derive(Default)]
 struct Repo {
     a: String,
     b: String,
     files: usize,
     changes: [usize; 4],
-    expected: usize,
+    expected: [usize; 2],
 }
 
 /// Creates the repository in `dir` with fast-import, then checks B out: shipit reads ci.toml from
@@ -281,7 +312,7 @@ fn generate(dir: &Path) -> Res<Repo> {
     written.map_err(|e| format!("writing to git fast-import: {e}"))?;
     repo.a = git(&["rev-parse", "main~1"])?;
     repo.b = git(&["rev-parse", "main"])?;
-    // Writing the 101,002 files is most of the generation time: check out with one worker a core.
+    // Writing the 102,003 files is most of the generation time: check out with one worker a core.
     git(&["-c", "checkout.workers=0", "checkout", "-q", "-f", "main"])?;
     Ok(repo)
 }
@@ -295,9 +326,10 @@ fn service_deps(i: usize) -> Vec<usize> {
     }
 }
 
-/// The 95 files of every service, relative to its directory.
+/// The 96 files of every service, relative to its directory.
 fn service_files() -> Vec<String> {
     let mut files: Vec<String> = (0..60).map(|n| format!("src/mod_{n:02}.rs")).collect();
+    files.push("src/gen/notes.txt".to_string());
     files.extend((0..20).map(|n| format!("tests/test_{n:02}.rs")));
     files.extend((0..5).map(|n| format!("docs/page_{n:02}.txt")));
     files.extend((0..5).map(|n| format!("config/cfg_{n:02}.yaml")));
@@ -333,17 +365,23 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
     let out = &mut out;
     commit(out, 1, 1_700_000_000, "A: the whole monorepo")?;
     let mut toml = String::from("[global]\ntriggers = [\"ci.toml\"]\nignore = [\"**/*.md\"]\n");
+    let mut wild = toml.clone();
     for i in 0..SERVICES {
         let deps: Vec<_> = service_deps(i)
             .iter()
             .map(|l| format!("\"lib-{l:02}\""))
             .collect();
-        toml += &format!(
-            "\n[services.svc-{i:04}]\npath = \"services/svc-{i:04}\"\n\
-             include = [\"proto/svc-{i:04}/**\"]\nexclude = [\"services/svc-{i:04}/docs/**\"]\n\
-             depends_on = [{}]\n",
-            deps.join(", ")
-        );
+        let service = |exclude: &str| {
+            format!(
+                "\n[services.svc-{i:04}]\npath = \"services/svc-{i:04}\"\n\
+                 include = [\"proto/svc-{i:04}/**\"]\nexclude = [{exclude}]\n\
+                 depends_on = [{}]\n",
+                deps.join(", ")
+            )
+        };
+        let docs = format!("\"services/svc-{i:04}/docs/**\"");
+        toml += &service(&docs);
+        wild += &service(&format!("{docs}, \"services/svc-{i:04}/src/*/*.txt\""));
         let files = service_files();
         for file in &files {
             put(out, &format!("services/svc-{i:04}/{file}"), 1)?;
@@ -352,9 +390,14 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
         repo.files += files.len() + 1;
     }
     for l in 0..LIBS {
-        toml += &format!("\n[services.lib-{l:02}]\npath = \"libs/lib-{l:02}\"\nimage = false\n");
+        let lib = format!("\n[services.lib-{l:02}]\npath = \"libs/lib-{l:02}\"\nimage = false\n");
+        toml += &lib;
+        wild += &lib;
+        wild += &format!("exclude = [\"libs/lib-{l:02}/src/*/*.txt\"]\n");
         if l > 0 {
-            toml += &format!("depends_on = [\"lib-{:02}\"]\n", l - 1);
+            let dep = format!("depends_on = [\"lib-{:02}\"]\n", l - 1);
+            toml += &dep;
+            wild += &dep;
         }
         let mut files: Vec<String> = (0..90).map(|n| format!("src/lib_{n:02}.rs")).collect();
         files.extend((0..8).map(|n| format!("tests/t_{n:02}.rs")));
@@ -369,19 +412,27 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
         "M 100644 inline ci.toml\ndata {}\n{toml}\n",
         toml.len()
     )?;
+    write!(
+        out,
+        "M 100644 inline {WILDCARD_CONFIG}\ndata {}\n{wild}\n",
+        wild.len()
+    )?;
     put(out, "README.md", 1)?;
-    repo.files += 2;
+    repo.files += 3;
 
     // Commit B. Every 10th service: 33 modified, 5 added, 5 deleted and 5 renamed files, plus its
-    // README.md (ignored) and a docs/ page (excluded). 20 other services change only their proto
-    // (affected through `include`), 20 only README.md and 20 only docs/ (neither affected).
-    // lib-47 changes 10 files. Services depending on lib-47..49 are affected through the chain.
+    // README.md (ignored), a docs/ page (excluded) and src/gen/notes.txt (excluded by the wildcard
+    // config). 20 other services change only their proto (affected through `include`), 20 only
+    // README.md and 20 only docs/ (neither affected), 20 only src/gen/notes.txt (affected with the
+    // prefix config only). lib-47 changes 10 files. Services depending on lib-47..49 are affected
+    // through the chain.
     commit(out, 2, 1_700_003_600, "B: a change across ~100 services")?;
     writeln!(out, "from :1")?;
     let mut changes = [0; 4];
     for i in 0..SERVICES {
         let s = format!("services/svc-{i:04}");
         let mut hit = service_deps(i).iter().any(|&l| l >= CHANGED_LIB);
+        let mut hit_prefix_only = false;
         if i % 10 == 0 {
             for n in 0..33 {
                 put(out, &format!("{s}/src/mod_{n:02}.rs"), 2)?;
@@ -397,8 +448,9 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
             }
             put(out, &format!("{s}/README.md"), 2)?;
             put(out, &format!("{s}/docs/page_00.txt"), 2)?;
+            put(out, &format!("{s}/src/gen/notes.txt"), 2)?;
             changes = [
-                changes[0] + 35,
+                changes[0] + 36,
                 changes[1] + 5,
                 changes[2] + 5,
                 changes[3] + 5,
@@ -415,8 +467,12 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
             };
             put(out, &format!("{s}/{file}"), 2)?;
             changes[0] += 1;
+        } else if i % 50 == 35 {
+            put(out, &format!("{s}/src/gen/notes.txt"), 2)?;
+            (changes[0], hit_prefix_only) = (changes[0] + 1, true);
         }
-        repo.expected += usize::from(hit);
+        repo.expected[0] += usize::from(hit || hit_prefix_only);
+        repo.expected[1] += usize::from(hit);
     }
     for n in 0..10 {
         put(
@@ -427,7 +483,8 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
     }
     changes[0] += 10;
     repo.changes = changes;
-    repo.expected += LIBS - CHANGED_LIB;
+    repo.expected[0] += LIBS - CHANGED_LIB;
+    repo.expected[1] += LIBS - CHANGED_LIB;
     writeln!(out, "done")?;
     out.flush()
 }

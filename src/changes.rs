@@ -1,10 +1,10 @@
 //! Changed paths → which rule of ci.toml each one hits. No git here: the paths come from [`crate::git`].
 //!
 //! All patterns of the config (every service's path, includes and excludes, `global.triggers` and
-//! `global.ignore`) are compiled into one matcher, so each changed path is matched once.
+//! `global.ignore`) go into one matcher, so each changed path is matched once.
 
 use crate::config::Config;
-use crate::glob::Matcher;
+use crate::glob::{self, Matcher};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rule {
@@ -19,7 +19,7 @@ enum Rule {
 /// Buffers reused from one path to the next, so that matching allocates nothing per path.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    globs: Vec<usize>,
+    globs: glob::Scratch,
     hits: Vec<Rule>,
     pub owners: Vec<usize>,
 }
@@ -127,7 +127,7 @@ impl Rules {
             direct: vec![Vec::new(); self.services],
             ..Classified::default()
         };
-        let mut scratch = Vec::new();
+        let mut scratch = glob::Scratch::default();
         let mut hits: Vec<Rule> = Vec::new();
         for path in paths {
             hits.clear();
@@ -162,10 +162,9 @@ impl Rules {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{Checks, Config};
-    use crate::graph::{self, Reason};
     use indoc::indoc;
     use std::path::Path;
 
@@ -192,7 +191,8 @@ mod tests {
         image = false
     "#};
 
-    fn config() -> Config {
+    /// A small config, also used by the graph's tests.
+    pub(crate) fn config() -> Config {
         // Service paths must exist on disk: lay them out in a temporary tree.
         let dir = tempfile::tempdir().unwrap();
         for p in [
@@ -211,89 +211,6 @@ mod tests {
             Checks::Load,
         )
         .unwrap()
-    }
-
-    fn affected(paths: &[&str]) -> Vec<(String, Vec<Reason>)> {
-        let config = config();
-        let classified = Rules::new(&config).classify(paths.iter().copied());
-        graph::affected(&config, &classified)
-            .into_iter()
-            .map(|h| (config.services[h.service].name.clone(), h.reasons))
-            .collect()
-    }
-
-    fn names(paths: &[&str]) -> Vec<String> {
-        affected(paths).into_iter().map(|(n, _)| n).collect()
-    }
-
-    fn file(f: &str) -> Reason {
-        Reason::File { file: f.into() }
-    }
-
-    #[test]
-    fn a_file_under_a_path_affects_that_service_and_its_dependents() {
-        assert_eq!(
-            affected(&["services/visits/src/main.rs"]),
-            vec![
-                (
-                    "billing".into(),
-                    vec![Reason::Dependency {
-                        service: "visits".into()
-                    }]
-                ),
-                ("visits".into(), vec![file("services/visits/src/main.rs")]),
-            ]
-        );
-    }
-
-    #[test]
-    fn dependencies_are_transitive() {
-        assert_eq!(
-            names(&["libs/common/lib.rs"]),
-            vec!["billing", "common", "visits"]
-        );
-    }
-
-    #[test]
-    fn includes_belong_to_the_service() {
-        assert_eq!(
-            names(&["proto/visits/v1/visit.proto"]),
-            vec!["billing", "visits"]
-        );
-    }
-
-    #[test]
-    fn exclude_wins_over_path() {
-        assert!(names(&["services/visits/docs/guide.txt"]).is_empty());
-    }
-
-    #[test]
-    fn ignore_wins_over_everything_even_triggers() {
-        assert!(names(&["services/web/README.md", "docs/ci.toml.md"]).is_empty());
-    }
-
-    #[test]
-    fn a_trigger_affects_every_service() {
-        let all = affected(&["Cargo.lock"]);
-        assert_eq!(all.len(), 4);
-        assert!(all.iter().all(|(_, r)| r.contains(&Reason::Trigger {
-            file: "Cargo.lock".into()
-        })));
-    }
-
-    #[test]
-    fn anchored_trigger_does_not_fire_deeper() {
-        assert_eq!(names(&["services/web/Cargo.lock"]), vec!["web"]);
-    }
-
-    #[test]
-    fn unanchored_trigger_fires_at_any_depth() {
-        assert_eq!(names(&["examples/ci.toml"]).len(), 4);
-    }
-
-    #[test]
-    fn a_sibling_with_a_common_prefix_is_not_the_service() {
-        assert!(names(&["services/visits-legacy/main.rs", "services/webhooks/x"]).is_empty());
     }
 
     #[test]

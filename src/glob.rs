@@ -1,11 +1,22 @@
-//! Globs with .gitignore semantics, compiled once into a single [`GlobSet`].
+//! Globs with .gitignore semantics.
 //!
 //! - `*` and `?` never cross `/`; `**` does.
 //! - A pattern with no `/` (other than a trailing one) matches at any depth: `*.md` is `**/*.md`.
 //! - A leading `/` anchors a pattern at the repository root; other patterns with a `/` are anchored too.
 //! - A pattern also matches everything under what it names: `libs/common` means `libs/common/**`.
+//!
+//! [`Matcher`] matches by literal folder first: most patterns of a monorepo start with the folder
+//! of their service, so a changed path is looked up by each of its folders in a map, and only the
+//! patterns filed under one of them are tried. A wildcard tail (`services/x/src/*/*.txt`) is
+//! compiled the first time a path reaches its folder, so a config with a thousand of them costs
+//! only the compiles of the services a change touches. Patterns without a literal folder in front
+//! (`**/*.md`, `*/docs/**`) are few and shared; they go into one [`GlobSet`] of distinct globs.
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use globset::{Candidate, Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// One pattern as written by the user, turned into the globs that implement its meaning.
 fn expand(pattern: &str) -> Vec<String> {
@@ -44,47 +55,213 @@ pub fn check(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Buffers reused from one path to the next, so that matching allocates nothing per path.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    patterns: Vec<usize>,
+    globs: Vec<usize>,
+}
+
 /// Many patterns, each tagged with a value of the caller's (which service, which rule), matched in one pass.
 #[derive(Debug)]
 pub struct Matcher<T> {
-    set: GlobSet,
-    /// For each compiled glob, the index of the tag it belongs to.
-    owner: Vec<usize>,
     tags: Vec<T>,
+    /// Patterns that match everything (`**`).
+    everything: Vec<usize>,
+    /// Fully literal globs, by the one path each matches.
+    exact: HashMap<String, Vec<usize>>,
+    /// By literal folder (no trailing `/`): what a path under that folder may hit.
+    folders: HashMap<String, Folder>,
+    /// Globs with a literal folder and a wildcard tail, each distinct glob once.
+    tails: Vec<Tail>,
+    /// Globs with no literal folder in front, each distinct glob once, with the patterns of each.
+    floating: GlobSet,
+    floating_patterns: Vec<Vec<usize>>,
+}
+
+#[derive(Debug, Default)]
+struct Folder {
+    /// Patterns of the form `FOLDER/**`: every path under the folder.
+    under: Vec<usize>,
+    /// Indices into `Matcher::tails` of the globs that start with this folder.
+    tails: Vec<usize>,
+}
+
+/// A glob with a literal folder and a wildcard tail, compiled when a path first reaches its folder.
+#[derive(Debug)]
+struct Tail {
+    glob: Glob,
+    /// The literal text the glob ends with: a path that does not end so cannot match.
+    suffix: String,
+    patterns: Vec<usize>,
+    compiled: OnceLock<Option<GlobSet>>,
+}
+
+impl Tail {
+    fn is_match(&self, path: &str, candidate: &Candidate<'_>) -> bool {
+        if !path.ends_with(&self.suffix) {
+            return false;
+        }
+        let set = self.compiled.get_or_init(|| {
+            let mut builder = GlobSetBuilder::new();
+            builder.add(self.glob.clone());
+            // It parsed when the config was loaded; only a regex too large to build fails here.
+            builder
+                .build()
+                .inspect_err(|e| tracing::warn!("glob {} matches nothing: {e}", self.glob))
+                .ok()
+        });
+        set.as_ref().is_some_and(|s| s.is_match_candidate(candidate))
+    }
+}
+
+/// One `/`-separated component of a glob, unescaped, when it has no glob syntax.
+fn literal(component: &str) -> Option<String> {
+    let mut out = String::with_capacity(component.len());
+    let mut chars = component.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '*' | '?' | '[' | ']' | '{' | '}' | ',' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// The literal text at the end of a glob, after its last piece of syntax: every match ends with it.
+fn literal_suffix(glob: &str) -> &str {
+    let start = glob
+        .rfind(['*', '?', '[', ']', '{', '}', ',', '\\'])
+        .map_or(0, |i| i + 1);
+    &glob[start..]
+}
+
+/// Where a glob (as [`expand`] makes it) is filed.
+enum Shape {
+    Everything,
+    Exact(String),
+    Under(String),
+    Tail(String),
+    Floating,
+}
+
+fn shape(glob: &str) -> Shape {
+    if glob == "**" {
+        return Shape::Everything;
+    }
+    let components: Vec<&str> = glob.split('/').collect();
+    let mut folder: Vec<String> = Vec::new();
+    for component in &components {
+        match literal(component) {
+            Some(lit) => folder.push(lit),
+            None => break,
+        }
+    }
+    if folder.len() == components.len() {
+        Shape::Exact(folder.join("/"))
+    } else if folder.is_empty() {
+        Shape::Floating
+    } else if folder.len() + 1 == components.len() && components.last() == Some(&"**") {
+        Shape::Under(folder.join("/"))
+    } else {
+        Shape::Tail(folder.join("/"))
+    }
 }
 
 impl<T> Matcher<T> {
     /// Compiles `(pattern, tag)` pairs. Patterns are expected to have passed [`check`].
     pub fn new(patterns: impl IntoIterator<Item = (String, T)>) -> Result<Self, globset::Error> {
-        let mut builder = GlobSetBuilder::new();
-        let mut owner = Vec::new();
         let mut tags = Vec::new();
+        let mut everything = Vec::new();
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut folders: HashMap<String, Folder> = HashMap::new();
+        let mut tails: Vec<Tail> = Vec::new();
+        let mut tail_index: HashMap<String, usize> = HashMap::new();
+        let mut floating = GlobSetBuilder::new();
+        let mut floating_patterns: Vec<Vec<usize>> = Vec::new();
+        let mut floating_index: HashMap<String, usize> = HashMap::new();
         for (pattern, tag) in patterns {
+            let id = tags.len();
             for glob in expand(&pattern) {
-                builder.add(compile(&glob)?);
-                owner.push(tags.len());
+                let parsed = compile(&glob)?;
+                match shape(&glob) {
+                    Shape::Everything => everything.push(id),
+                    Shape::Exact(path) => exact.entry(path).or_default().push(id),
+                    Shape::Under(folder) => folders.entry(folder).or_default().under.push(id),
+                    Shape::Tail(folder) => {
+                        let slot = *tail_index.entry(glob.clone()).or_insert_with(|| {
+                            let slot = tails.len();
+                            let suffix = literal_suffix(&glob).to_string();
+                            let index = slot;
+                            folders.entry(folder).or_default().tails.push(index);
+                            tails.push(Tail {
+                                glob: parsed,
+                                suffix,
+                                patterns: Vec::new(),
+                                compiled: OnceLock::new(),
+                            });
+                            slot
+                        });
+                        tails[slot].patterns.push(id);
+                    }
+                    Shape::Floating => {
+                        let slot = *floating_index.entry(glob).or_insert_with(|| {
+                            floating.add(parsed);
+                            floating_patterns.push(Vec::new());
+                            floating_patterns.len() - 1
+                        });
+                        floating_patterns[slot].push(id);
+                    }
+                }
             }
             tags.push(tag);
         }
         Ok(Matcher {
-            set: builder.build()?,
-            owner,
             tags,
+            everything,
+            exact,
+            folders,
+            tails,
+            floating: floating.build()?,
+            floating_patterns,
         })
     }
 
-    /// Calls `f` once for every tag whose pattern matches `path` (a repository-relative path).
-    /// `scratch` is reused between calls to avoid allocating per path.
-    pub fn for_each_match(&self, path: &str, scratch: &mut Vec<usize>, mut f: impl FnMut(&T)) {
-        self.set.matches_into(path, scratch);
-        let mut last = usize::MAX;
-        for &glob in scratch.iter() {
-            let tag = self.owner[glob];
-            // A pattern compiles to at most two adjacent globs; report its tag once.
-            if tag != last {
-                f(&self.tags[tag]);
-                last = tag;
+    /// Calls `f` once for every tag whose pattern matches `path` (a repository-relative path), in
+    /// the order the patterns were given. `scratch` is reused between calls to avoid allocating.
+    pub fn for_each_match(&self, path: &str, scratch: &mut Scratch, mut f: impl FnMut(&T)) {
+        let Scratch { patterns, globs } = scratch;
+        patterns.clear();
+        patterns.extend_from_slice(&self.everything);
+        if let Some(ids) = self.exact.get(path) {
+            patterns.extend_from_slice(ids);
+        }
+        let candidate = Candidate::new(Path::new(path));
+        if !self.folders.is_empty() {
+            for (i, _) in path.match_indices('/') {
+                let Some(folder) = self.folders.get(&path[..i]) else {
+                    continue;
+                };
+                patterns.extend_from_slice(&folder.under);
+                for &t in &folder.tails {
+                    let tail = &self.tails[t];
+                    if tail.is_match(path, &candidate) {
+                        patterns.extend_from_slice(&tail.patterns);
+                    }
+                }
             }
+        }
+        if !self.floating_patterns.is_empty() {
+            self.floating.matches_candidate_into(&candidate, globs);
+            for &g in globs.iter() {
+                patterns.extend_from_slice(&self.floating_patterns[g]);
+            }
+        }
+        patterns.sort_unstable();
+        patterns.dedup();
+        for &p in patterns.iter() {
+            f(&self.tags[p]);
         }
     }
 }
@@ -97,8 +274,37 @@ mod tests {
     fn matches(pattern: &str, path: &str) -> bool {
         let m = Matcher::new([(pattern.to_string(), ())]).unwrap();
         let mut hit = false;
-        m.for_each_match(path, &mut Vec::new(), |_| hit = true);
+        m.for_each_match(path, &mut Scratch::default(), |_| hit = true);
         hit
+    }
+
+    /// The matcher as it was before matching by folder: every glob in one set. The reference the
+    /// folder-first matcher must agree with.
+    fn reference<T: Clone>(patterns: &[(String, T)], path: &str) -> Vec<T> {
+        let mut builder = GlobSetBuilder::new();
+        let mut owner = Vec::new();
+        for (i, (pattern, _)) in patterns.iter().enumerate() {
+            for glob in expand(pattern) {
+                builder.add(compile(&glob).unwrap());
+                owner.push(i);
+            }
+        }
+        let mut hits: Vec<usize> = builder
+            .build()
+            .unwrap()
+            .matches(path)
+            .into_iter()
+            .map(|g| owner[g])
+            .collect();
+        hits.dedup();
+        hits.into_iter().map(|i| patterns[i].1.clone()).collect()
+    }
+
+    fn all_matches<T: Clone>(patterns: &[(String, T)], path: &str) -> Vec<T> {
+        let m = Matcher::new(patterns.to_vec()).unwrap();
+        let mut seen = Vec::new();
+        m.for_each_match(path, &mut Scratch::default(), |t| seen.push(t.clone()));
+        seen
     }
 
     #[test_case("services/visits", "services/visits/src/main.rs", true; "path means everything under it")]
@@ -136,9 +342,156 @@ mod tests {
         ])
         .unwrap();
         let mut seen = Vec::new();
-        m.for_each_match("a/b.rs", &mut Vec::new(), |t| seen.push(*t));
+        m.for_each_match("a/b.rs", &mut Scratch::default(), |t| seen.push(*t));
         seen.sort();
         assert_eq!(seen, vec![1, 2, 3]);
+    }
+
+    // Edge cases of matching by folder first: where a pattern is filed, and that each place
+    // answers as the whole-set matcher did.
+    #[test_case("/services/a\\[1\\]", "services/a[1]/x", true; "escaped glob characters in a folder are literal")]
+    #[test_case("/services/a\\[1\\]", "services/a1/x", false; "an escaped class is not a class")]
+    #[test_case("services/x/src/*/*.txt", "services/x/src/gen/a.txt", true; "wildcard tail under a literal folder")]
+    #[test_case("services/x/src/*/*.txt", "services/x/src/a.txt", false; "tail needs its folder depth")]
+    #[test_case("services/x/src/*/*.txt", "services/x/src/gen/a.txt/b", true; "a match names everything under it")]
+    #[test_case("services/x/src/*/*.txt", "services/x/src/gen/deep/a.txt", false; "a tail star stays in its folder")]
+    #[test_case("services/x/src/*/*.txt", "services/x/src", false; "the folder itself is not the tail")]
+    #[test_case("services/x/src/*/*.txt", "services/y/src/gen/a.txt", false; "another folder")]
+    #[test_case("services/x/**/*.txt", "services/x/a.txt", true; "double star tail may be empty")]
+    #[test_case("services/x/**/*.txt", "services/x/a/b/c.txt", true; "double star tail crosses folders")]
+    #[test_case("proto/*/visits.proto", "proto/v1/visits.proto", true; "literal end after a wildcard")]
+    #[test_case("proto/*/visits.proto", "proto/v1/billing.proto", false; "literal end differs")]
+    #[test_case("proto/*/visits.proto", "proto/v1/visits.proto/x", true; "literal end of a folder")]
+    #[test_case("services/x/{a,b}/**", "services/x/b/c", true; "alternation after a folder")]
+    #[test_case("services/x/[ab]c", "services/x/bc", true; "class after a folder")]
+    #[test_case("*/docs/**", "services/docs/a", true; "wildcard first component floats")]
+    #[test_case("*/docs/**", "services/x/docs/a", false; "a floating star still stays in its folder")]
+    #[test_case("**/gen/*.rs", "a/b/gen/x.rs", true; "explicit double star prefix")]
+    #[test_case("services/x", "services/x/", true; "trailing slash on the path")]
+    #[test_case("./a", "a/b", false; "dot component is literal")]
+    #[test_case("a\\*b", "a*b", true; "escaped star is literal")]
+    #[test_case("a\\*b", "axb", false; "escaped star is not a wildcard")]
+    #[test_case("ünï/*.txt", "ünï/x.txt", true; "non-ASCII folder")]
+    fn folder_first_edge_cases(pattern: &str, path: &str, expected: bool) {
+        let patterns = [(pattern.to_string(), ())];
+        assert_eq!(
+            reference(&patterns, path).len(),
+            usize::from(expected),
+            "reference: {pattern:?} against {path:?}"
+        );
+        assert_eq!(
+            matches(pattern, path),
+            expected,
+            "{pattern:?} against {path:?}"
+        );
+    }
+
+    #[test]
+    fn one_glob_shared_by_several_tags_reports_each_in_order() {
+        let patterns: Vec<(String, u8)> = vec![
+            ("services/x/*/*.txt".into(), 0),
+            ("*.md".into(), 1),
+            ("services/x/*/*.txt".into(), 2),
+            ("/services/x".into(), 3),
+            ("*.md".into(), 4),
+            ("**".into(), 5),
+            ("services/x/a/b.txt".into(), 6),
+        ];
+        assert_eq!(all_matches(&patterns, "services/x/a/b.txt"), [0, 2, 3, 5, 6]);
+        assert_eq!(all_matches(&patterns, "services/x/a/b.md"), [1, 3, 4, 5]);
+        assert_eq!(all_matches(&patterns, "other/c.md"), [1, 4, 5]);
+    }
+
+    #[test]
+    fn a_tail_is_compiled_only_when_a_path_reaches_its_folder() {
+        let patterns = (0..100).map(|i| (format!("services/s{i}/src/*/*.txt"), i));
+        let m = Matcher::new(patterns).unwrap();
+        let mut scratch = Scratch::default();
+        m.for_each_match("services/s7/src/gen/a.txt", &mut scratch, |_| {});
+        m.for_each_match("services/s8/README", &mut scratch, |_| {});
+        let compiled: Vec<_> = m
+            .tails
+            .iter()
+            .filter(|t| t.compiled.get().is_some())
+            .map(|t| t.glob.glob().to_string())
+            .collect();
+        // The pattern's two globs: the thing itself and everything under it.
+        assert_eq!(
+            compiled,
+            ["services/s7/src/*/*.txt/**", "services/s7/src/*/*.txt"]
+        );
+    }
+
+    mod agrees_with_globset {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Pieces of components, chosen so that random patterns and paths often meet.
+        fn piece() -> impl Strategy<Value = &'static str> {
+            prop_oneof![
+                Just("a"),
+                Just("b"),
+                Just("src"),
+                Just("x.txt"),
+                Just("y.md"),
+                Just("*"),
+                Just("?"),
+                Just("*.txt"),
+                Just("a*"),
+                Just("[ab]"),
+                Just("[!a]"),
+                Just("{a,src}"),
+                Just("\\*"),
+                Just("\\a"),
+            ]
+        }
+
+        fn pattern() -> impl Strategy<Value = String> {
+            (
+                prop_oneof![Just(""), Just("/"), Just("**/")],
+                prop::collection::vec(
+                    prop_oneof![3 => piece().prop_map(String::from), 1 => Just("**".to_string())],
+                    1..5,
+                ),
+                prop_oneof![Just(""), Just("/"), Just("/**")],
+            )
+                .prop_map(|(lead, parts, tail)| format!("{lead}{}{tail}", parts.join("/")))
+                .prop_filter("a valid pattern", |p| check(p).is_ok())
+        }
+
+        fn path() -> impl Strategy<Value = String> {
+            let name = prop_oneof![
+                Just("a"),
+                Just("b"),
+                Just("src"),
+                Just("x.txt"),
+                Just("y.md"),
+                Just("ab"),
+                Just("*"),
+                Just("a*"),
+                Just("c"),
+            ];
+            prop::collection::vec(name, 1..6).prop_map(|parts| parts.join("/"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+            #[test]
+            fn on_random_patterns_and_paths(
+                patterns in prop::collection::vec(pattern(), 1..6),
+                paths in prop::collection::vec(path(), 1..12),
+            ) {
+                let tagged: Vec<(String, usize)> =
+                    patterns.into_iter().enumerate().map(|(i, p)| (p, i)).collect();
+                let m = Matcher::new(tagged.clone()).unwrap();
+                let mut scratch = Scratch::default();
+                for path in &paths {
+                    let mut seen = Vec::new();
+                    m.for_each_match(path, &mut scratch, |t| seen.push(*t));
+                    prop_assert_eq!(&seen, &reference(&tagged, path), "path {:?} patterns {:?}", path, tagged);
+                }
+            }
+        }
     }
 
     #[test_case("services/[a"; "unclosed class")]
