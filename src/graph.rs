@@ -1,7 +1,8 @@
-//! The service graph: cycles in `depends_on`, and which services a set of direct hits affects.
-//! Pure functions over names and indices; no git, no I/O.
+//! The service graph: which services a set of direct hits affects, through triggers and
+//! `depends_on`. Pure functions over names and indices; no git, no I/O. (Cycles in `depends_on` are
+//! refused earlier, by the config's validation.)
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
@@ -101,85 +102,92 @@ pub fn affected(config: &Config, changes: &Classified) -> Vec<Hit> {
         .collect()
 }
 
-/// Every cycle in a dependency graph, each once, as the path that closes it (`a → b → a`).
-pub fn cycles<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'a str>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Open,
-        Done,
-    }
-    fn visit<'a>(
-        node: &'a str,
-        graph: &BTreeMap<&'a str, Vec<&'a str>>,
-        marks: &mut BTreeMap<&'a str, Mark>,
-        stack: &mut Vec<&'a str>,
-        found: &mut Vec<Vec<&'a str>>,
-        seen: &mut BTreeSet<Vec<&'a str>>,
-    ) {
-        marks.insert(node, Mark::Open);
-        stack.push(node);
-        for &next in graph.get(node).map(Vec::as_slice).unwrap_or(&[]) {
-            match marks.get(next).copied().unwrap_or(Mark::New) {
-                Mark::New => visit(next, graph, marks, stack, found, seen),
-                Mark::Open => {
-                    let start = stack.iter().position(|n| *n == next).unwrap_or(0);
-                    let mut cycle: Vec<&str> = stack[start..].to_vec();
-                    // One cycle found from different starts is still one cycle.
-                    let mut key = cycle.clone();
-                    key.sort();
-                    if seen.insert(key) {
-                        cycle.push(next);
-                        found.push(cycle);
-                    }
-                }
-                Mark::Done => {}
-            }
-        }
-        stack.pop();
-        marks.insert(node, Mark::Done);
-    }
-    let mut marks = BTreeMap::new();
-    let mut found = Vec::new();
-    let mut seen = BTreeSet::new();
-    for &node in graph.keys() {
-        if marks.get(node).copied().unwrap_or(Mark::New) == Mark::New {
-            visit(
-                node,
-                graph,
-                &mut marks,
-                &mut Vec::new(),
-                &mut found,
-                &mut seen,
-            );
-        }
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::changes::Rules;
+    use crate::changes::tests::config;
 
-    fn graph<'a>(edges: &[(&'a str, &[&'a str])]) -> BTreeMap<&'a str, Vec<&'a str>> {
-        edges.iter().map(|(n, d)| (*n, d.to_vec())).collect()
+    fn affected(paths: &[&str]) -> Vec<(String, Vec<Reason>)> {
+        let config = config();
+        let classified = Rules::new(&config).classify(paths.iter().copied());
+        super::affected(&config, &classified)
+            .into_iter()
+            .map(|h| (config.services[h.service].name.clone(), h.reasons))
+            .collect()
+    }
+
+    fn names(paths: &[&str]) -> Vec<String> {
+        affected(paths).into_iter().map(|(n, _)| n).collect()
+    }
+
+    fn file(f: &str) -> Reason {
+        Reason::File { file: f.into() }
     }
 
     #[test]
-    fn no_cycle_in_a_diamond() {
-        let g = graph(&[("a", &["b", "c"]), ("b", &["d"]), ("c", &["d"]), ("d", &[])]);
-        assert!(cycles(&g).is_empty());
+    fn a_file_under_a_path_affects_that_service_and_its_dependents() {
+        assert_eq!(
+            affected(&["services/visits/src/main.rs"]),
+            vec![
+                (
+                    "billing".into(),
+                    vec![Reason::Dependency {
+                        service: "visits".into()
+                    }]
+                ),
+                ("visits".into(), vec![file("services/visits/src/main.rs")]),
+            ]
+        );
     }
 
     #[test]
-    fn a_cycle_is_reported_once_as_a_closed_path() {
-        let g = graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &["a"])]);
-        assert_eq!(cycles(&g), vec![vec!["a", "b", "c", "a"]]);
+    fn dependencies_are_transitive() {
+        assert_eq!(
+            names(&["libs/common/lib.rs"]),
+            vec!["billing", "common", "visits"]
+        );
     }
 
     #[test]
-    fn two_separate_cycles() {
-        let g = graph(&[("a", &["b"]), ("b", &["a"]), ("x", &["y"]), ("y", &["x"])]);
-        assert_eq!(cycles(&g), vec![vec!["a", "b", "a"], vec!["x", "y", "x"]]);
+    fn includes_belong_to_the_service() {
+        assert_eq!(
+            names(&["proto/visits/v1/visit.proto"]),
+            vec!["billing", "visits"]
+        );
+    }
+
+    #[test]
+    fn exclude_wins_over_path() {
+        assert!(names(&["services/visits/docs/guide.txt"]).is_empty());
+    }
+
+    #[test]
+    fn ignore_wins_over_everything_even_triggers() {
+        assert!(names(&["services/web/README.md", "docs/ci.toml.md"]).is_empty());
+    }
+
+    #[test]
+    fn a_trigger_affects_every_service() {
+        let all = affected(&["Cargo.lock"]);
+        assert_eq!(all.len(), 4);
+        assert!(all.iter().all(|(_, r)| r.contains(&Reason::Trigger {
+            file: "Cargo.lock".into()
+        })));
+    }
+
+    #[test]
+    fn anchored_trigger_does_not_fire_deeper() {
+        assert_eq!(names(&["services/web/Cargo.lock"]), vec!["web"]);
+    }
+
+    #[test]
+    fn unanchored_trigger_fires_at_any_depth() {
+        assert_eq!(names(&["examples/ci.toml"]).len(), 4);
+    }
+
+    #[test]
+    fn a_sibling_with_a_common_prefix_is_not_the_service() {
+        assert!(names(&["services/visits-legacy/main.rs", "services/webhooks/x"]).is_empty());
     }
 }

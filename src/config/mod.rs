@@ -2,6 +2,7 @@
 //! validated, resolved [`Config`] that the rest of shipit reads. Every problem found on the way names
 //! file:line:col; all of them are reported at once.
 
+mod cycles;
 mod error;
 mod raw;
 
@@ -905,7 +906,7 @@ impl Resolver<'_> {
                 )
             })
             .collect();
-        for cycle in crate::graph::cycles(&graph) {
+        for cycle in cycles::cycles(&graph) {
             let from = cycle[cycle.len() - 2];
             let to = cycle[cycle.len() - 1];
             let span = edges[from]
@@ -1023,62 +1024,19 @@ fn parse_registry(s: &str) -> Result<Registry, String> {
     })
 }
 
-/// `500ms`, `10s`, `15m`, `1h`, `1m30s`.
+/// `500ms`, `10s`, `15m`, `1h`, `1m30s`, in humantime's grammar (which also reads `1h 30m`, `2days`).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60)?),
-            "h" => Duration::from_secs(n.checked_mul(3600)?),
-            _ => return None,
-        };
-        total = total.checked_add(unit)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+    humantime::parse_duration(s.trim()).ok()
 }
 
 /// The known name closest to `name`, when it is close enough to be a likely typo.
 fn closest<'a>(name: &str, known: &BTreeSet<&'a str>) -> Option<&'a str> {
     known
         .iter()
-        .map(|k| (edit_distance(name, k), *k))
+        .map(|k| (strsim::levenshtein(name, k), *k))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -1282,7 +1240,9 @@ mod tests {
     #[test_case("250ms", Some(250); "milliseconds")]
     #[test_case("10", None; "no unit")]
     #[test_case("s", None; "no number")]
-    #[test_case("1d", None; "unknown unit")]
+    #[test_case("1x", None; "unknown unit")]
+    #[test_case("1d", Some(86_400_000); "days")]
+    #[test_case("1h 30m", Some(5_400_000); "spaced")]
     #[test_case("", None; "empty")]
     fn durations(text: &str, millis: Option<u64>) {
         assert_eq!(parse_duration(text).map(|d| d.as_millis() as u64), millis);
