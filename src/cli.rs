@@ -175,8 +175,7 @@ impl Args {
     }
 }
 
-pub fn run(args: Args) -> Result<ExitStatus, Error> {
-    let env = Env::from_process();
+pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
     let cwd = std::env::current_dir()?;
     let repo = Repo::discover(&cwd)?;
     let file = match &args.config {
@@ -184,11 +183,11 @@ pub fn run(args: Args) -> Result<ExitStatus, Error> {
         None => repo.root().join(config::FILE_NAME),
     };
     match args.command {
-        Command::Affected(a) => affected(&env, &repo, &file, a),
-        Command::Plan(a) => plan(&env, &repo, &file, a),
-        Command::Release(a) => release(&env, &repo, &file, a),
-        Command::Retain(a) => retain(&env, &repo, &file, a),
-        Command::Deploy(a) => deploy(&env, &repo, &file, a),
+        Command::Affected(a) => affected(env, &repo, &file, a),
+        Command::Plan(a) => plan(env, &repo, &file, a),
+        Command::Release(a) => release(env, &repo, &file, a),
+        Command::Retain(a) => retain(env, &repo, &file, a),
+        Command::Deploy(a) => deploy(env, &repo, &file, a),
         Command::Validate => validate(&repo, &file),
     }
 }

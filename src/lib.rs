@@ -45,10 +45,12 @@ pub fn main() -> ExitCode {
         }
     };
     install_tracing();
-    match cli::run(args) {
+    // Read once here; nothing below reads the process environment.
+    let env = github::Env::from_process();
+    match cli::run(args, &env) {
         Ok(status) => ExitCode::from(status as u8),
         Err(err) => {
-            report::print_error(&err);
+            report::print_error(&err, &env);
             ExitCode::from(err.exit_status() as u8)
         }
     }

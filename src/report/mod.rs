@@ -27,7 +27,7 @@ impl Style {
     }
 
     fn decide(env: &Env, terminal: bool) -> Style {
-        let color = if std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()) {
+        let color = if env.get(env_vars::NO_COLOR).is_some() {
             false
         } else if env.get(env_vars::CLICOLOR_FORCE).is_some_and(|v| v != "0") {
             true
@@ -73,9 +73,8 @@ pub fn warn(env: &Env, message: &str) {
 }
 
 /// Prints an error the way every command does: one clear message, with help where the user can act.
-pub fn print_error(err: &crate::Error) {
-    let env = Env::from_process();
-    let style = Style::for_stderr(&env);
+pub fn print_error(err: &crate::Error, env: &Env) {
+    let style = Style::for_stderr(env);
     let handler = miette::GraphicalReportHandler::new_themed(if style.color {
         miette::GraphicalTheme::unicode()
     } else {
@@ -121,5 +120,21 @@ pub fn print_error(err: &crate::Error) {
     eprint!("{out}");
     if !out.ends_with('\n') {
         eprintln!();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_is_decided_by_the_env_read_at_the_top() {
+        let terminal = true;
+        let no_color = Env::from_pairs([(env_vars::NO_COLOR, "1")]);
+        assert!(!Style::decide(&no_color, terminal).color);
+        let empty = Env::from_pairs([(env_vars::NO_COLOR, "")]);
+        assert!(Style::decide(&empty, terminal).color);
+        let forced = Env::from_pairs([(env_vars::CLICOLOR_FORCE, "1")]);
+        assert!(Style::decide(&forced, false).color);
     }
 }
