@@ -10,6 +10,8 @@
 //! - wildcard: the same, and every service also excludes a wildcard tail
 //!   (`services/svc-0001/src/*/*.txt`), read from `bench/ci-wildcard.toml` through `--config`.
 //!
+//! Run it with:
+//!
 //!     cargo build --release --bin shipit --bin shipit-bench-affected
 //!     target/release/shipit-bench-affected [--runs N] [--shipit PATH] [--keep DIR]
 

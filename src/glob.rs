@@ -111,7 +111,8 @@ impl Tail {
                 .inspect_err(|e| tracing::warn!("glob {} matches nothing: {e}", self.glob))
                 .ok()
         });
-        set.as_ref().is_some_and(|s| s.is_match_candidate(candidate))
+        set.as_ref()
+            .is_some_and(|s| s.is_match_candidate(candidate))
     }
 }
 
@@ -397,7 +398,10 @@ mod tests {
             ("**".into(), 5),
             ("services/x/a/b.txt".into(), 6),
         ];
-        assert_eq!(all_matches(&patterns, "services/x/a/b.txt"), [0, 2, 3, 5, 6]);
+        assert_eq!(
+            all_matches(&patterns, "services/x/a/b.txt"),
+            [0, 2, 3, 5, 6]
+        );
         assert_eq!(all_matches(&patterns, "services/x/a/b.md"), [1, 3, 4, 5]);
         assert_eq!(all_matches(&patterns, "other/c.md"), [1, 4, 5]);
     }

@@ -84,7 +84,12 @@ mod tests {
     #[test]
     fn the_way_back_is_the_shortest() {
         // a → b → c → d → a, and a shortcut c → a: the knot is reported once, as a → b → c → a.
-        let g = graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["d", "a"]), ("d", &["a"])]);
+        let g = graph(&[
+            ("a", &["b"]),
+            ("b", &["c"]),
+            ("c", &["d", "a"]),
+            ("d", &["a"]),
+        ]);
         assert_eq!(cycles(&g), vec![vec!["a", "b", "c", "a"]]);
     }
 
