@@ -430,37 +430,49 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        /// Pieces of components, chosen so that random patterns and paths often meet.
-        fn piece() -> impl Strategy<Value = &'static str> {
+        /// Pieces of components, each with a text it matches, chosen so that random patterns and
+        /// paths often meet.
+        fn piece() -> impl Strategy<Value = (&'static str, &'static str)> {
             prop_oneof![
-                Just("a"),
-                Just("b"),
-                Just("src"),
-                Just("x.txt"),
-                Just("y.md"),
-                Just("*"),
-                Just("?"),
-                Just("*.txt"),
-                Just("a*"),
-                Just("[ab]"),
-                Just("[!a]"),
-                Just("{a,src}"),
-                Just("\\*"),
-                Just("\\a"),
+                Just(("a", "a")),
+                Just(("b", "b")),
+                Just(("src", "src")),
+                Just(("x.txt", "x.txt")),
+                Just(("y.md", "y.md")),
+                Just(("*", "ab")),
+                Just(("?", "c")),
+                Just(("*.txt", "x.txt")),
+                Just(("a*", "ab")),
+                Just(("[ab]", "b")),
+                Just(("[!a]", "c")),
+                Just(("{a,src}", "src")),
+                Just(("\\*", "*")),
+                Just(("\\a", "a")),
+                Just(("**", "a/b")),
+                Just(("**", "")),
             ]
         }
 
-        fn pattern() -> impl Strategy<Value = String> {
+        /// A pattern, and a path made to match it (which it may still not, where `**` met `/`).
+        fn pattern() -> impl Strategy<Value = (String, String)> {
             (
-                prop_oneof![Just(""), Just("/"), Just("**/")],
-                prop::collection::vec(
-                    prop_oneof![3 => piece().prop_map(String::from), 1 => Just("**".to_string())],
-                    1..5,
-                ),
-                prop_oneof![Just(""), Just("/"), Just("/**")],
+                prop_oneof![Just(("", "")), Just(("/", "")), Just(("**/", "c/"))],
+                prop::collection::vec(piece(), 1..5),
+                prop_oneof![Just(("", "")), Just(("/", "")), Just(("/**", "/y.md"))],
+                prop_oneof![Just(""), Just("/x.txt")],
             )
-                .prop_map(|(lead, parts, tail)| format!("{lead}{}{tail}", parts.join("/")))
-                .prop_filter("a valid pattern", |p| check(p).is_ok())
+                .prop_map(|(lead, parts, tail, deeper)| {
+                    let text: Vec<&str> = parts.iter().map(|p| p.0).collect();
+                    let path: Vec<&str> = parts
+                        .iter()
+                        .map(|p| p.1)
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    let pattern = format!("{}{}{}", lead.0, text.join("/"), tail.0);
+                    let path = format!("{}{}{}{deeper}", lead.1, path.join("/"), tail.1);
+                    (pattern, path)
+                })
+                .prop_filter("a valid pattern", |(p, _)| check(p).is_ok())
         }
 
         fn path() -> impl Strategy<Value = String> {
@@ -483,16 +495,17 @@ mod tests {
             #[test]
             fn on_random_patterns_and_paths(
                 patterns in prop::collection::vec(pattern(), 1..6),
-                paths in prop::collection::vec(path(), 1..12),
+                random in prop::collection::vec(path(), 1..8),
             ) {
                 let tagged: Vec<(String, usize)> =
-                    patterns.into_iter().enumerate().map(|(i, p)| (p, i)).collect();
+                    patterns.iter().enumerate().map(|(i, p)| (p.0.clone(), i)).collect();
+                let made = patterns.iter().map(|p| p.1.clone());
                 let m = Matcher::new(tagged.clone()).unwrap();
                 let mut scratch = Scratch::default();
-                for path in &paths {
+                for path in random.into_iter().chain(made) {
                     let mut seen = Vec::new();
-                    m.for_each_match(path, &mut scratch, |t| seen.push(*t));
-                    prop_assert_eq!(&seen, &reference(&tagged, path), "path {:?} patterns {:?}", path, tagged);
+                    m.for_each_match(&path, &mut scratch, |t| seen.push(*t));
+                    prop_assert_eq!(&seen, &reference(&tagged, &path), "path {:?} patterns {:?}", path, tagged);
                 }
             }
         }
