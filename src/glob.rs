@@ -50,7 +50,10 @@ pub fn check(pattern: &str) -> Result<(), String> {
         return Err("an empty pattern matches nothing".to_string());
     }
     for glob in expand(pattern) {
-        compile(&glob).map_err(|e| e.kind().to_string())?;
+        // Literal text, `*`, `?` and whole `**` components are always a valid glob.
+        if Simple::parse(&glob).is_none() {
+            compile(&glob).map_err(|e| e.kind().to_string())?;
+        }
     }
     Ok(())
 }
@@ -87,33 +90,166 @@ struct Folder {
     tails: Vec<usize>,
 }
 
-/// A glob with a literal folder and a wildcard tail, compiled when a path first reaches its folder.
+/// A glob with a literal folder and a wildcard tail.
 #[derive(Debug)]
 struct Tail {
-    glob: Glob,
     /// The literal text the glob ends with: a path that does not end so cannot match.
     suffix: String,
+    how: TailMatch,
     patterns: Vec<usize>,
-    compiled: OnceLock<Option<GlobSet>>,
+}
+
+#[derive(Debug)]
+enum TailMatch {
+    /// The part after the folder, matched without a regex.
+    Simple(Simple),
+    /// A tail with classes or alternatives: globset, compiled the first time a path reaches its
+    /// folder, matched against the whole path.
+    Glob {
+        glob: String,
+        compiled: OnceLock<Option<GlobSet>>,
+    },
 }
 
 impl Tail {
-    fn is_match(&self, path: &str, candidate: &Candidate<'_>) -> bool {
+    /// `rest` is what follows the folder and its `/`.
+    fn is_match(&self, path: &str, rest: &str) -> bool {
         if !path.ends_with(&self.suffix) {
             return false;
         }
-        let set = self.compiled.get_or_init(|| {
-            let mut builder = GlobSetBuilder::new();
-            builder.add(self.glob.clone());
-            // It parsed when the config was loaded; only a regex too large to build fails here.
-            builder
-                .build()
-                .inspect_err(|e| tracing::warn!("glob {} matches nothing: {e}", self.glob))
-                .ok()
-        });
-        set.as_ref()
-            .is_some_and(|s| s.is_match_candidate(candidate))
+        match &self.how {
+            TailMatch::Simple(simple) => simple.is_match(rest.as_bytes()),
+            TailMatch::Glob { glob, compiled } => {
+                let set = compiled.get_or_init(|| {
+                    let mut builder = GlobSetBuilder::new();
+                    // It was checked when the config was loaded; only a regex too large to build
+                    // fails here.
+                    let built = compile(glob).and_then(|g| builder.add(g).build());
+                    built
+                        .inspect_err(|e| tracing::warn!("glob {glob} matches nothing: {e}"))
+                        .ok()
+                });
+                set.as_ref().is_some_and(|s| s.is_match(path))
+            }
+        }
     }
+}
+
+/// A glob of literal text, `*`, `?` and whole `**` components (never two in a row), matched
+/// component by component over bytes, as globset's regex would match it.
+#[derive(Debug)]
+struct Simple {
+    components: Vec<Component>,
+}
+
+#[derive(Debug)]
+enum Component {
+    /// `**`: any number of components; at the end, at least one (`a/**` is not `a`).
+    Recursive,
+    Segment(Vec<Token>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Token {
+    Byte(u8),
+    /// `?`: one byte, never `/`.
+    Any,
+    /// `*`: any bytes, never `/`.
+    Star,
+}
+
+impl Simple {
+    fn parse(glob: &str) -> Option<Simple> {
+        let mut components = Vec::new();
+        for text in glob.split('/') {
+            if text == "**" {
+                if matches!(components.last(), Some(Component::Recursive)) {
+                    return None;
+                }
+                components.push(Component::Recursive);
+                continue;
+            }
+            let mut tokens = Vec::with_capacity(text.len());
+            let mut chars = text.chars().peekable();
+            let mut buf = [0; 4];
+            while let Some(c) = chars.next() {
+                let literal = match c {
+                    '\\' => chars.next()?,
+                    '*' if chars.peek() == Some(&'*') => return None,
+                    '*' => {
+                        tokens.push(Token::Star);
+                        continue;
+                    }
+                    '?' => {
+                        tokens.push(Token::Any);
+                        continue;
+                    }
+                    '[' | ']' | '{' | '}' | ',' => return None,
+                    c => c,
+                };
+                tokens.extend(literal.encode_utf8(&mut buf).bytes().map(Token::Byte));
+            }
+            components.push(Component::Segment(tokens));
+        }
+        Some(Simple { components })
+    }
+
+    /// Whether `path` matches, where a trailing `**` needs at least one component (this is a
+    /// tail: a folder always comes before it).
+    fn is_match(&self, path: &[u8]) -> bool {
+        let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+        let n = parts.len();
+        // reached[j]: the components so far match the first j parts of the path.
+        let mut reached = vec![false; n + 1];
+        reached[0] = true;
+        let last = self.components.len().saturating_sub(1);
+        for (k, component) in self.components.iter().enumerate() {
+            let mut next = vec![false; n + 1];
+            match component {
+                Component::Recursive => {
+                    let min = usize::from(k == last);
+                    let mut any = false;
+                    for j in min..=n {
+                        any |= reached[j - min];
+                        next[j] = any;
+                    }
+                }
+                Component::Segment(tokens) => {
+                    for (j, part) in parts.iter().enumerate() {
+                        next[j + 1] = reached[j] && segment(tokens, part);
+                    }
+                }
+            }
+            reached = next;
+        }
+        reached[n]
+    }
+}
+
+/// One component against `*`, `?` and bytes: the classic wildcard walk, backing up to the last `*`.
+fn segment(tokens: &[Token], text: &[u8]) -> bool {
+    let (mut t, mut i) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(&byte) = text.get(i) {
+        match tokens.get(t) {
+            Some(Token::Star) => {
+                star = Some((t, i));
+                t += 1;
+            }
+            Some(Token::Any) => (t, i) = (t + 1, i + 1),
+            Some(Token::Byte(b)) if *b == byte => (t, i) = (t + 1, i + 1),
+            _ => match star {
+                Some((st, si)) => {
+                    (t, i) = (st + 1, si + 1);
+                    star = Some((st, si + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    tokens
+        .get(t..)
+        .is_some_and(|rest| rest.iter().all(|x| matches!(x, Token::Star)))
 }
 
 /// One `/`-separated component of a glob, unescaped, when it has no glob syntax.
@@ -139,34 +275,45 @@ fn literal_suffix(glob: &str) -> &str {
 }
 
 /// Where a glob (as [`expand`] makes it) is filed.
-enum Shape {
+enum Shape<'a> {
     Everything,
     Exact(String),
     Under(String),
-    Tail(String),
+    /// The literal folder, and the rest of the glob after it and its `/`.
+    Tail(String, &'a str),
     Floating,
 }
 
-fn shape(glob: &str) -> Shape {
+fn shape(glob: &str) -> Shape<'_> {
     if glob == "**" {
         return Shape::Everything;
     }
-    let components: Vec<&str> = glob.split('/').collect();
-    let mut folder: Vec<String> = Vec::new();
-    for component in &components {
+    let mut folder = String::new();
+    // Byte offset of the first component that is not literal, if any.
+    let mut rest_at = None;
+    let mut offset = 0;
+    for component in glob.split('/') {
         match literal(component) {
-            Some(lit) => folder.push(lit),
-            None => break,
+            Some(lit) => {
+                if offset > 0 {
+                    folder.push('/');
+                }
+                folder.push_str(&lit);
+            }
+            None => {
+                rest_at = Some(offset);
+                break;
+            }
         }
+        offset += component.len() + 1;
     }
-    if folder.len() == components.len() {
-        Shape::Exact(folder.join("/"))
-    } else if folder.is_empty() {
-        Shape::Floating
-    } else if folder.len() + 1 == components.len() && components.last() == Some(&"**") {
-        Shape::Under(folder.join("/"))
-    } else {
-        Shape::Tail(folder.join("/"))
+    match rest_at {
+        None => Shape::Exact(folder),
+        Some(0) => Shape::Floating,
+        Some(at) => match &glob[at..] {
+            "**" => Shape::Under(folder),
+            rest => Shape::Tail(folder, rest),
+        },
     }
 }
 
@@ -185,33 +332,44 @@ impl<T> Matcher<T> {
         for (pattern, tag) in patterns {
             let id = tags.len();
             for glob in expand(&pattern) {
-                let parsed = compile(&glob)?;
                 match shape(&glob) {
                     Shape::Everything => everything.push(id),
                     Shape::Exact(path) => exact.entry(path).or_default().push(id),
                     Shape::Under(folder) => folders.entry(folder).or_default().under.push(id),
-                    Shape::Tail(folder) => {
-                        let slot = *tail_index.entry(glob.clone()).or_insert_with(|| {
-                            let slot = tails.len();
-                            let suffix = literal_suffix(&glob).to_string();
-                            let index = slot;
-                            folders.entry(folder).or_default().tails.push(index);
-                            tails.push(Tail {
-                                glob: parsed,
-                                suffix,
-                                patterns: Vec::new(),
-                                compiled: OnceLock::new(),
-                            });
-                            slot
-                        });
+                    Shape::Tail(folder, rest) => {
+                        let slot = match tail_index.get(&glob) {
+                            Some(&slot) => slot,
+                            None => {
+                                let how = match Simple::parse(rest) {
+                                    Some(simple) => TailMatch::Simple(simple),
+                                    None => TailMatch::Glob {
+                                        glob: glob.clone(),
+                                        compiled: OnceLock::new(),
+                                    },
+                                };
+                                let slot = tails.len();
+                                tails.push(Tail {
+                                    suffix: literal_suffix(&glob).to_string(),
+                                    how,
+                                    patterns: Vec::new(),
+                                });
+                                folders.entry(folder).or_default().tails.push(slot);
+                                tail_index.insert(glob.clone(), slot);
+                                slot
+                            }
+                        };
                         tails[slot].patterns.push(id);
                     }
                     Shape::Floating => {
-                        let slot = *floating_index.entry(glob).or_insert_with(|| {
-                            floating.add(parsed);
-                            floating_patterns.push(Vec::new());
-                            floating_patterns.len() - 1
-                        });
+                        let slot = match floating_index.get(&glob) {
+                            Some(&slot) => slot,
+                            None => {
+                                floating.add(compile(&glob)?);
+                                floating_patterns.push(Vec::new());
+                                floating_index.insert(glob.clone(), floating_patterns.len() - 1);
+                                floating_patterns.len() - 1
+                            }
+                        };
                         floating_patterns[slot].push(id);
                     }
                 }
@@ -238,23 +396,24 @@ impl<T> Matcher<T> {
         if let Some(ids) = self.exact.get(path) {
             patterns.extend_from_slice(ids);
         }
-        let candidate = Candidate::new(Path::new(path));
         if !self.folders.is_empty() {
             for (i, _) in path.match_indices('/') {
                 let Some(folder) = self.folders.get(&path[..i]) else {
                     continue;
                 };
                 patterns.extend_from_slice(&folder.under);
+                let rest = &path[i + 1..];
                 for &t in &folder.tails {
                     let tail = &self.tails[t];
-                    if tail.is_match(path, &candidate) {
+                    if tail.is_match(path, rest) {
                         patterns.extend_from_slice(&tail.patterns);
                     }
                 }
             }
         }
         if !self.floating_patterns.is_empty() {
-            self.floating.matches_candidate_into(&candidate, globs);
+            self.floating
+                .matches_candidate_into(&Candidate::new(Path::new(path)), globs);
             for &g in globs.iter() {
                 patterns.extend_from_slice(&self.floating_patterns[g]);
             }
@@ -373,6 +532,18 @@ mod tests {
     #[test_case("a\\*b", "a*b", true; "escaped star is literal")]
     #[test_case("a\\*b", "axb", false; "escaped star is not a wildcard")]
     #[test_case("ünï/*.txt", "ünï/x.txt", true; "non-ASCII folder")]
+    #[test_case("a/?/b", "a/ü/b", false; "question mark is one byte, as in globset")]
+    #[test_case("a/??/b", "a/ü/b", true; "two question marks take a two-byte character")]
+    #[test_case("a/*/**", "a/b", false; "a trailing double star needs a component")]
+    #[test_case("a/*/**", "a/b/c", true; "a trailing double star takes one")]
+    #[test_case("a/**/**/b", "a/b", true; "double stars in a row")]
+    #[test_case("a/x**y", "a/xzzy", true; "double star inside a component is a star")]
+    #[test_case("a/x**y", "a/x/y", false; "double star inside a component stays in it")]
+    #[test_case("**/**", "a", true; "double star twice, unanchored")]
+    #[test_case("a/**/**", "a/b", true; "double star twice at the end")]
+    #[test_case("a/**/**", "a", false; "double star twice at the end needs a component")]
+    #[test_case("a/*b*c*", "a/xbyczc", true; "stars backtrack")]
+    #[test_case("a/*b*c", "a/xbycz", false; "stars backtrack and fail")]
     fn folder_first_edge_cases(pattern: &str, path: &str, expected: bool) {
         let patterns = [(pattern.to_string(), ())];
         assert_eq!(
@@ -408,21 +579,37 @@ mod tests {
 
     #[test]
     fn a_tail_is_compiled_only_when_a_path_reaches_its_folder() {
-        let patterns = (0..100).map(|i| (format!("services/s{i}/src/*/*.txt"), i));
+        // A class needs globset; `*` and `?` alone never compile anything.
+        let patterns = (0..100).flat_map(|i| {
+            [
+                (format!("services/s{i}/src/[ab]*/*.txt"), i),
+                (format!("services/s{i}/src/*/*.rs"), i),
+            ]
+        });
         let m = Matcher::new(patterns).unwrap();
         let mut scratch = Scratch::default();
         m.for_each_match("services/s7/src/gen/a.txt", &mut scratch, |_| {});
         m.for_each_match("services/s8/README", &mut scratch, |_| {});
-        let compiled: Vec<_> = m
-            .tails
-            .iter()
-            .filter(|t| t.compiled.get().is_some())
-            .map(|t| t.glob.glob().to_string())
-            .collect();
+        let mut simple = 0;
+        let mut compiled = Vec::new();
+        for tail in &m.tails {
+            match &tail.how {
+                TailMatch::Simple(_) => simple += 1,
+                TailMatch::Glob { glob, compiled: c } => {
+                    if c.get().is_some() {
+                        compiled.push(glob.as_str());
+                    }
+                }
+            }
+        }
+        assert_eq!(simple, 200);
         // The pattern's two globs: the thing itself and everything under it.
         assert_eq!(
             compiled,
-            ["services/s7/src/*/*.txt/**", "services/s7/src/*/*.txt"]
+            [
+                "services/s7/src/[ab]*/*.txt/**",
+                "services/s7/src/[ab]*/*.txt"
+            ]
         );
     }
 
