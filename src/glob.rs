@@ -7,10 +7,12 @@
 //!
 //! [`Matcher`] matches by literal folder first: most patterns of a monorepo start with the folder
 //! of their service, so a changed path is looked up by each of its folders in a map, and only the
-//! patterns filed under one of them are tried. A wildcard tail (`services/x/src/*/*.txt`) is
-//! compiled the first time a path reaches its folder, so a config with a thousand of them costs
-//! only the compiles of the services a change touches. Patterns without a literal folder in front
-//! (`**/*.md`, `*/docs/**`) are few and shared; they go into one [`GlobSet`] of distinct globs.
+//! patterns filed under one of them are tried. A wildcard tail (`services/x/src/*/*.txt`) of
+//! literal text, `*`, `?` and whole `**` components is matched without a regex; one with classes
+//! or alternatives is compiled the first time a path reaches its folder. So a config with a
+//! thousand wildcard excludes costs no more to load than one with folders. Patterns without a
+//! literal folder in front (`**/*.md`, `*/docs/**`) are few and shared; they go into one
+//! [`GlobSet`] of distinct globs.
 
 use std::collections::HashMap;
 use std::path::Path;
