@@ -142,6 +142,10 @@ impl Tail {
 #[derive(Debug)]
 struct Simple {
     components: Vec<Component>,
+    /// The fewest path components a match has: one per segment, one for a trailing `**`.
+    min_parts: usize,
+    /// Without `**`, a match has exactly `min_parts` components.
+    recursive: bool,
 }
 
 #[derive(Debug)]
@@ -193,14 +197,27 @@ impl Simple {
             }
             components.push(Component::Segment(tokens));
         }
-        Some(Simple { components })
+        let segments = components
+            .iter()
+            .filter(|c| matches!(c, Component::Segment(_)))
+            .count();
+        let trailing = matches!(components.last(), Some(Component::Recursive));
+        Some(Simple {
+            min_parts: segments + usize::from(trailing),
+            recursive: segments < components.len(),
+            components,
+        })
     }
 
     /// Whether `path` matches, where a trailing `**` needs at least one component (this is a
     /// tail: a folder always comes before it).
     fn is_match(&self, path: &[u8]) -> bool {
+        // Most paths under a folder have the wrong depth: no need to look further.
+        let n = path.iter().filter(|&&b| b == b'/').count() + 1;
+        if n < self.min_parts || (!self.recursive && n != self.min_parts) {
+            return false;
+        }
         let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
-        let n = parts.len();
         // reached[j]: the components so far match the first j parts of the path.
         let mut reached = vec![false; n + 1];
         reached[0] = true;
