@@ -45,7 +45,7 @@ pub fn main() -> ExitCode {
         }
     };
     install_tracing();
-    // Read once here; nothing below reads the process environment.
+    // Read once here and passed down. (The AWS SDK and bollard read their own variables.)
     let env = github::Env::from_process();
     match cli::run(args, &env) {
         Ok(status) => ExitCode::from(status as u8),
