@@ -230,6 +230,7 @@ impl Config {
             root,
             checks,
             problems: Vec::new(),
+            real: BTreeMap::new(),
         };
         let config = resolver.resolve(raw, file, root);
         if resolver.problems.is_empty() {
@@ -272,6 +273,9 @@ struct Resolver<'a> {
     root: &'a Path,
     checks: Checks,
     problems: Vec<Problem>,
+    /// Paths with symlinks resolved, by what was asked: a service's path, context and Dockerfile
+    /// share most of theirs, and every check shares the root's.
+    real: BTreeMap<PathBuf, Option<PathBuf>>,
 }
 
 impl Resolver<'_> {
@@ -787,13 +791,13 @@ impl Resolver<'_> {
             );
             return;
         }
-        let Ok(root) = self.root.canonicalize() else {
+        let Some(root) = self.canonical(self.root.to_path_buf()) else {
             return;
         };
         // The deepest part of the path that exists, with its symlinks resolved.
         let mut probe = self.root.join(rel);
         let real = loop {
-            if let Ok(real) = probe.canonicalize() {
+            if let Some(real) = self.canonical(probe.clone()) {
                 break Some(real);
             }
             if !probe.pop() {
@@ -813,6 +817,14 @@ impl Resolver<'_> {
                 help,
             );
         }
+    }
+
+    /// `path.canonicalize()`, asked of the file system once per path.
+    fn canonical(&mut self, path: PathBuf) -> Option<PathBuf> {
+        self.real
+            .entry(path)
+            .or_insert_with_key(|p| p.canonicalize().ok())
+            .clone()
     }
 
     /// `shipit validate`: the files a service points at exist and can be read.
