@@ -819,12 +819,32 @@ impl Resolver<'_> {
         }
     }
 
-    /// `path.canonicalize()`, asked of the file system once per path.
+    /// `path.canonicalize()`, asked of the file system once per path: a path whose last component
+    /// is a plain name and not a symlink is its folder's real path joined with that name, so only
+    /// the name is looked at (one `lstat`); anything else is canonicalized whole.
     fn canonical(&mut self, path: PathBuf) -> Option<PathBuf> {
-        self.real
-            .entry(path)
-            .or_insert_with_key(|p| p.canonicalize().ok())
-            .clone()
+        if let Some(known) = self.real.get(&path) {
+            return known.clone();
+        }
+        let real = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+                let name = name.to_os_string();
+                match self.canonical(parent.to_path_buf()) {
+                    None => None,
+                    Some(folder) => {
+                        let joined = folder.join(name);
+                        match std::fs::symlink_metadata(&joined) {
+                            Ok(m) if m.file_type().is_symlink() => joined.canonicalize().ok(),
+                            Ok(_) => Some(joined),
+                            Err(_) => None,
+                        }
+                    }
+                }
+            }
+            _ => path.canonicalize().ok(),
+        };
+        self.real.insert(path, real.clone());
+        real
     }
 
     /// `shipit validate`: the files a service points at exist and can be read.
