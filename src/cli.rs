@@ -617,10 +617,19 @@ fn labels(
         "org.opencontainers.image.revision".to_string(),
         plan.head.clone(),
     );
-    let created = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    labels.insert("org.opencontainers.image.created".to_string(), created);
+    // The commit's time, not the clock's: one commit, one image config (SOURCE_DATE_EPOCH too).
+    let created = git2::Oid::from_str(&plan.head)
+        .ok()
+        .and_then(|oid| repo.commit_time(oid))
+        .and_then(|t| i64::try_from(t).ok())
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    if let Some(created) = created {
+        labels.insert("org.opencontainers.image.created".to_string(), created);
+    }
     let source = match (
         env.get(env_vars::GITHUB_SERVER_URL),
         env.get(env_vars::GITHUB_REPOSITORY),

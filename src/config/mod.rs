@@ -72,6 +72,8 @@ pub struct Environment {
     pub rollout_timeout: Duration,
     pub poll_interval: Duration,
     pub build_args: BTreeMap<String, String>,
+    /// BuildKit secrets: id → where the value comes from (`env:VAR`).
+    pub secrets: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -99,6 +101,10 @@ pub struct Service {
     pub context: String,
     pub target: Option<String>,
     pub build_args: BTreeMap<String, String>,
+    /// BuildKit secrets: id → where the value comes from (`env:VAR`).
+    pub secrets: BTreeMap<String, String>,
+    /// The registry layer cache (inline cache pushed, `cache_from` the likeliest images).
+    pub cache: bool,
     pub ecs_service: String,
     pub container: String,
     /// Relative to `path`.
@@ -114,6 +120,7 @@ pub struct Service {
 pub struct ServiceEnvironment {
     pub dockerfile: Option<String>,
     pub build_args: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
     pub target: Option<String>,
     pub clusters: Option<Vec<String>>,
     pub task_definition: Option<String>,
@@ -129,6 +136,11 @@ pub struct Build {
     pub target: Option<String>,
     /// The environment's, then the service's, then the service's for this environment: later wins.
     pub build_args: BTreeMap<String, String>,
+    /// BuildKit secrets, id → `env:VAR`, merged like `build_args`; values are read at build time.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// False when the service opted out of the registry layer cache.
+    pub cache: bool,
     pub clusters: Vec<String>,
     /// Repository-relative.
     pub task_definition: Option<String>,
@@ -150,8 +162,11 @@ impl Service {
         let over = self.environments.get(&env.name);
         let mut build_args = env.build_args.clone();
         build_args.extend(self.build_args.clone());
+        let mut secrets = env.secrets.clone();
+        secrets.extend(self.secrets.clone());
         if let Some(o) = over {
             build_args.extend(o.build_args.clone());
+            secrets.extend(o.secrets.clone());
         }
         Build {
             dockerfile: self.join(
@@ -163,6 +178,8 @@ impl Service {
                 .and_then(|o| o.target.clone())
                 .or_else(|| self.target.clone()),
             build_args,
+            secrets,
+            cache: self.cache,
             clusters: over
                 .and_then(|o| o.clusters.clone())
                 .unwrap_or_else(|| env.clusters.clone()),
@@ -495,6 +512,7 @@ impl Resolver<'_> {
                 rollout_timeout,
                 poll_interval,
                 build_args: env.build_args,
+                secrets: self.secrets(&env.secrets),
             });
         }
         out
@@ -663,6 +681,8 @@ impl Resolver<'_> {
             context,
             target: raw.target.clone(),
             build_args: raw.build_args.clone(),
+            secrets: self.secrets(&raw.secrets),
+            cache: raw.cache.unwrap_or(true),
             ecs_service: raw.ecs_service.clone().unwrap_or_else(|| key.clone()),
             container: raw.container.clone().unwrap_or_else(|| key.clone()),
             task_definition,
@@ -682,10 +702,42 @@ impl Resolver<'_> {
         ServiceEnvironment {
             dockerfile: self.relative(raw.dockerfile.as_ref(), "dockerfile"),
             build_args: raw.build_args.clone(),
+            secrets: self.secrets(&raw.secrets),
             target: raw.target.clone(),
             clusters: raw.clusters.as_ref().map(|c| self.names(c, "cluster")),
             task_definition: self.relative(raw.task_definition.as_ref(), "task_definition"),
         }
+    }
+
+    /// `secrets = { ID = "env:VAR" }`: an id BuildKit accepts, and a value naming where it comes from.
+    fn secrets(&mut self, raw: &BTreeMap<String, S<String>>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (id, source) in raw {
+            let id_ok = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            let var = source.get_ref().strip_prefix("env:").unwrap_or("");
+            let var_ok = !var.is_empty() && !var.contains('=') && !var.contains('\0');
+            if !id_ok {
+                self.problem_with_help(
+                    format!("`{id}` is not a secret id"),
+                    source.span(),
+                    "bad secret id",
+                    "use letters, digits, `_`, `-` and `.`: the id `RUN --mount=type=secret,id=ID` names",
+                );
+            } else if !var_ok {
+                self.problem_with_help(
+                    format!("secret `{id}`: `{}` is not a source", source.get_ref()),
+                    source.span(),
+                    "not `env:VAR`",
+                    "write `env:VAR`: the value is read from the environment variable VAR at build time",
+                );
+            } else {
+                out.insert(id.clone(), source.get_ref().clone());
+            }
+        }
+        out
     }
 
     /// A path relative to a service's directory: no absolute paths, no way out of the repository.
@@ -966,6 +1018,7 @@ fn default_environments() -> Vec<Environment> {
         rollout_timeout: Duration::from_secs(15 * 60),
         poll_interval: Duration::from_secs(10),
         build_args: BTreeMap::new(),
+        secrets: BTreeMap::new(),
     };
     vec![
         env("dev", "development", false),

@@ -45,6 +45,9 @@ pub struct RawEnvironment {
     pub poll_interval: Option<S<String>>,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// BuildKit secrets: id → `env:VAR`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +78,11 @@ pub struct RawService {
     pub target: Option<String>,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// BuildKit secrets: id → `env:VAR`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, S<String>>,
+    /// False: no registry layer cache (no inline cache pushed, no `cache_from`).
+    pub cache: Option<bool>,
     pub ecs_service: Option<String>,
     pub container: Option<String>,
     pub task_definition: Option<S<String>>,
@@ -91,6 +99,8 @@ pub struct RawServiceEnvironment {
     pub dockerfile: Option<S<String>>,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, S<String>>,
     pub target: Option<String>,
     pub clusters: Option<Vec<S<String>>>,
     pub task_definition: Option<S<String>>,

@@ -1,6 +1,7 @@
 //! The Docker engine, through its API (bollard): build an image from a context, tag it, push it.
 //! `DOCKER_HOST` is honoured; credentials are handed to the engine per push, never written to disk.
 
+pub mod buildkit;
 pub mod context;
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,9 +9,11 @@ use std::path::PathBuf;
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
+use bollard::models::{BuildInfo, BuildInfoAux, ImageId};
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, PushImageOptionsBuilder, TagImageOptionsBuilder,
+    BuildImageOptionsBuilder, BuilderVersion, PushImageOptionsBuilder, TagImageOptionsBuilder,
 };
+use bytes::Bytes;
 use futures_util::StreamExt;
 use miette::Diagnostic;
 use thiserror::Error;
@@ -34,6 +37,20 @@ pub enum DockerError {
     #[diagnostic(code(shipit::docker::build))]
     Build { service: String, why: String },
 
+    #[error("building {service} needs BuildKit: {dockerfile}:{line} uses {what}")]
+    #[diagnostic(
+        code(shipit::docker::needs_buildkit),
+        help(
+            "this Docker engine has no BuildKit (it needs Docker 18.09 or later on Linux): upgrade the engine, or build without that line"
+        )
+    )]
+    NeedsBuildKit {
+        service: String,
+        dockerfile: String,
+        line: usize,
+        what: String,
+    },
+
     #[error("pushing {reference} failed: {why}")]
     #[diagnostic(code(shipit::docker::push))]
     Push { reference: String, why: String },
@@ -44,7 +61,9 @@ impl DockerError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            DockerError::Unreachable { .. } | DockerError::Context { .. }
+            DockerError::Unreachable { .. }
+                | DockerError::Context { .. }
+                | DockerError::NeedsBuildKit { .. }
         )
     }
 }
@@ -63,6 +82,25 @@ pub struct BuildRequest {
     /// Build from this commit's tree (the release's); `None` builds from the working tree
     /// (`release --allow-dirty`).
     pub committed: Option<context::Committed>,
+    /// BuildKit secrets: id → value, served over the build session, never in the image.
+    pub secrets: BTreeMap<String, String>,
+    /// Images whose inline cache the build may reuse (`repository:tag`).
+    pub cache_from: Vec<String>,
+    /// Registry host → login, for pulling `cache_from` images.
+    pub credentials: HashMap<String, DockerCredentials>,
+}
+
+/// An error from bollard's build stream, as text.
+fn stream_error(e: bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerStreamError { error } => error,
+        e => e.to_string(),
+    }
+}
+
+fn short_random() -> String {
+    use rand::Rng;
+    format!("{:016x}", rand::thread_rng().r#gen::<u64>())
 }
 
 #[derive(Clone)]
@@ -82,11 +120,35 @@ impl Engine {
     }
 
     /// Builds an image; `log` receives every line of the build's output. Returns the image id.
+    ///
+    /// With BuildKit when the engine has it (cache and secret mounts, parallel stages, labels at no
+    /// step's cost), else with the legacy builder.
     pub async fn build(
         &self,
         req: &BuildRequest,
         mut log: impl FnMut(&str),
     ) -> Result<String, DockerError> {
+        let failed = |why: String| DockerError::Build {
+            service: req.service.clone(),
+            why,
+        };
+        let dockerfile_text = std::fs::read_to_string(&req.dockerfile).unwrap_or_default();
+        let buildkit = self.has_buildkit().await;
+        if !buildkit {
+            if let Some((line, what)) = buildkit::needs_buildkit(&dockerfile_text) {
+                return Err(DockerError::NeedsBuildKit {
+                    service: req.service.clone(),
+                    dockerfile: req.dockerfile.display().to_string(),
+                    line,
+                    what: what.to_string(),
+                });
+            }
+            if !req.secrets.is_empty() {
+                return Err(failed(
+                    "`secrets` need BuildKit, which this Docker engine does not have".into(),
+                ));
+            }
+        }
         let context = {
             let (dir, dockerfile) = (req.context.clone(), req.dockerfile.clone());
             let committed = req.committed.clone();
@@ -106,23 +168,83 @@ impl Engine {
         };
         let build_args: HashMap<String, String> = req.build_args.clone().into_iter().collect();
         let labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
-        let options = BuildImageOptionsBuilder::default()
+        let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(&context.dockerfile)
             .t(&req.tag)
             .rm(true)
             .forcerm(true)
             .buildargs(&build_args)
             .labels(&labels)
-            .target(req.target.as_deref().unwrap_or(""))
-            .build();
-        let body = bollard::body_full(context.tar.into());
-        let mut stream = self.docker.build_image(options, None, Some(body));
+            .target(req.target.as_deref().unwrap_or(""));
+        if !req.cache_from.is_empty() {
+            options = options.cachefrom(&req.cache_from);
+        }
+        // Secret values never reach a log line, whatever the build prints.
+        let secrets: Vec<String> = req
+            .secrets
+            .values()
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .collect();
+        let mut log = move |line: &str| {
+            let mut line = line.to_string();
+            for s in &secrets {
+                line = line.replace(s.as_str(), "***");
+            }
+            log(&line);
+        };
+        let body = Bytes::from(context.tar);
+        let api = {
+            let v = self.docker.client_version();
+            format!("{}.{}", v.major_version, v.minor_version)
+        };
+        // Keeps the session open until the build ends.
+        let mut _session = None;
+        let mut stream: futures_util::stream::BoxStream<'_, Result<BuildInfo, String>> =
+            if !buildkit {
+                self.docker
+                    .build_image(options.build(), None, Some(bollard::body_full(body)))
+                    .map(|i| i.map_err(stream_error))
+                    .boxed()
+            } else if req.secrets.is_empty() {
+                // bollard's session serves the registry logins (for `cachefrom`).
+                let id = format!("shipit-{}", short_random());
+                let options = options
+                    .version(BuilderVersion::BuilderBuildKit)
+                    .session(&id)
+                    .build();
+                let credentials = (!req.credentials.is_empty()).then(|| req.credentials.clone());
+                self.docker
+                    .build_image(options, credentials, Some(bollard::body_full(body)))
+                    .map(|i| i.map_err(stream_error))
+                    .boxed()
+            } else {
+                let values = req
+                    .secrets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                    .collect();
+                let session = buildkit::open_session(&api, values, req.credentials.clone())
+                    .await
+                    .map_err(failed)?;
+                let options = options
+                    .version(BuilderVersion::BuilderBuildKit)
+                    .session(&session.id)
+                    .build();
+                let query =
+                    serde_urlencoded::to_string(&options).map_err(|e| failed(e.to_string()))?;
+                _session = Some(session);
+                buildkit::build(&api, &query, body)
+                    .await
+                    .map_err(failed)?
+                    .boxed()
+            };
         let mut image_id = None;
         let mut last_lines: Vec<String> = Vec::new();
+        let mut progress = buildkit::Progress::default();
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| DockerError::Build {
-                service: req.service.clone(),
-                why: e.to_string(),
+            let info = item.map_err(|why| {
+                self.explain(&mut log, &progress, &last_lines, &dockerfile_text, why, req)
             })?;
             if let Some(text) = &info.stream {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -137,24 +259,23 @@ impl Engine {
                 .error
                 .or_else(|| info.error_detail.and_then(|d| d.message))
             {
-                log(&error);
-                // The step that failed is the last `Step N/M` line the engine printed.
-                let step = last_lines
-                    .iter()
-                    .rev()
-                    .find(|l| l.starts_with("Step "))
-                    .cloned();
-                let why = match step {
-                    Some(step) => format!("{step}: {error}"),
-                    None => error,
-                };
-                return Err(DockerError::Build {
-                    service: req.service.clone(),
-                    why,
-                });
+                return Err(self.explain(
+                    &mut log,
+                    &progress,
+                    &last_lines,
+                    &dockerfile_text,
+                    error,
+                    req,
+                ));
             }
-            if let Some(id) = info.aux.and_then(|a| a.id) {
-                image_id = Some(id);
+            match info.aux {
+                Some(BuildInfoAux::BuildKit(status)) => {
+                    for line in progress.lines(&status) {
+                        log(&line);
+                    }
+                }
+                Some(BuildInfoAux::Default(ImageId { id: Some(id) })) => image_id = Some(id),
+                _ => {}
             }
         }
         match image_id {
@@ -171,6 +292,65 @@ impl Engine {
                     why: "the engine returned no image".into(),
                 }),
         }
+    }
+
+    /// A build error with the step that failed: its Dockerfile line under BuildKit, the last
+    /// `Step N/M` line under the legacy builder.
+    fn explain(
+        &self,
+        log: &mut impl FnMut(&str),
+        progress: &buildkit::Progress,
+        last_lines: &[String],
+        dockerfile: &str,
+        error: String,
+        req: &BuildRequest,
+    ) -> DockerError {
+        log(&error);
+        let step = match &progress.failed {
+            Some(name) => Some(match buildkit::dockerfile_line(dockerfile, name) {
+                Some(line) => format!(
+                    "{}:{line}: {}",
+                    req.dockerfile
+                        .file_name()
+                        .map(|f| f.to_string_lossy().to_string())
+                        .unwrap_or_default(),
+                    name.split_once("] ").map_or(name.as_str(), |(_, i)| i)
+                ),
+                None => name.clone(),
+            }),
+            None => last_lines
+                .iter()
+                .rev()
+                .find(|l| l.starts_with("Step "))
+                .cloned(),
+        };
+        let mut why = match step {
+            Some(step) => format!("{step}: {error}"),
+            None => error,
+        };
+        for s in req.secrets.values().filter(|v| !v.is_empty()) {
+            why = why.replace(s.as_str(), "***");
+        }
+        DockerError::Build {
+            service: req.service.clone(),
+            why,
+        }
+    }
+
+    /// True when the engine builds with BuildKit (`version=2`): a Linux engine of API 1.39
+    /// (Docker 18.09) or later.
+    pub async fn has_buildkit(&self) -> bool {
+        let Ok(version) = self.docker.version().await else {
+            return false;
+        };
+        let linux = version.os.as_deref().is_none_or(|os| os == "linux");
+        let api = version.api_version.unwrap_or_default();
+        let (major, minor) = api.split_once('.').unwrap_or(("0", "0"));
+        let api = (
+            major.parse::<u32>().unwrap_or(0),
+            minor.parse::<u32>().unwrap_or(0),
+        );
+        linux && api >= (1, 39)
     }
 
     /// Gives `image` the name `repository:tag`.

@@ -603,15 +603,49 @@ impl Run<'_> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos())
         );
+        let mut build_args = build.build_args.clone();
+        // The commit's time, for tools that stamp files with it (the `created` label holds it too).
+        if let Some(epoch) = self
+            .ctx
+            .labels
+            .get("org.opencontainers.image.created")
+            .and_then(|c| {
+                time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+            })
+        {
+            build_args
+                .entry("SOURCE_DATE_EPOCH".into())
+                .or_insert(epoch.unix_timestamp().to_string());
+        }
+        let secrets = match build_secrets(&build.secrets) {
+            Ok(s) => s,
+            Err(why) => return Err(self.fail(Stage::Build, started, why)),
+        };
+        for value in secrets.values() {
+            // `::add-mask::` masks one line: each line of the value.
+            for line in value.lines().filter(|l| !l.trim().is_empty()) {
+                (self.sink)(Event::Secret(line.to_string()));
+            }
+        }
+        let (cache_from, credentials) = match build.cache {
+            true => {
+                build_args.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+                (plan.cache_from.clone(), self.cache_credentials().await)
+            }
+            false => (Vec::new(), Default::default()),
+        };
         let request =
             BuildRequest {
                 service: plan.name.clone(),
                 context: root.join(&build.context),
                 dockerfile: root.join(&build.dockerfile),
                 target: build.target.clone(),
-                build_args: build.build_args.clone(),
+                build_args,
                 labels,
                 tag: local.clone(),
+                secrets,
+                cache_from,
+                credentials,
                 committed: self.ctx.commit.as_ref().map(|commit| {
                     crate::docker::context::Committed {
                         root: root.clone(),
@@ -696,6 +730,32 @@ impl Run<'_> {
             }
             Err(why) => Err(self.fail(Stage::Push, started, why)),
         }
+    }
+
+    /// The registry login the engine pulls `cache_from` images with (none when the plan names no
+    /// cache image or the registry gives none).
+    async fn cache_credentials(
+        &self,
+    ) -> std::collections::HashMap<String, bollard::auth::DockerCredentials> {
+        let mut out = std::collections::HashMap::new();
+        let Some(registry) = self.ctx.registry.clone() else {
+            return out;
+        };
+        if self.plan.cache_from.is_empty() {
+            return out;
+        }
+        if let Ok(target) = registry
+            .push_target(&self.repository(), &self.ctx.config)
+            .await
+            && let Some(credentials) = target.credentials
+        {
+            if let Some(password) = credentials.password.clone() {
+                (self.sink)(Event::Secret(password));
+            }
+            let host = target.reference.split('/').next().unwrap_or_default();
+            out.insert(host.to_string(), credentials);
+        }
+        out
     }
 
     /// The plan's tags (the fingerprint's included) on `digest`, each claimed by one writer;
@@ -793,6 +853,26 @@ impl Run<'_> {
             .expect("planned services exist");
         service.repository(&self.ctx.config.project)
     }
+}
+
+/// The values of a build's secrets (`ID = "env:VAR"`), read from the environment now.
+fn build_secrets(sources: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (id, source) in sources {
+        let var = source.strip_prefix("env:").unwrap_or(source);
+        match std::env::var(var) {
+            Ok(value) => {
+                out.insert(id.clone(), value);
+            }
+            Err(_) => {
+                return Err(format!(
+                    "the build secret `{id}` comes from the environment variable {var}, which is \
+                     not set: set it (under Actions: `env: {var}: ${{{{ secrets.{var} }}}}`)"
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn short_id(id: &str) -> String {

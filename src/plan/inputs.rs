@@ -148,6 +148,15 @@ pub async fn plan(
         p.fingerprint = Some(fingerprint);
         p.digest = decision.digest;
         p.clusters = build.clusters.clone();
+        if let (Some(state), true, Action::Build) = (state, build.cache, decision.action) {
+            p.cache_from = super::cache_from(
+                &state.address,
+                &env.name,
+                p.last_version.as_ref(),
+                default_environment(config),
+                state,
+            );
+        }
         p.build = Some(build);
     }
     Ok(finish(
@@ -158,6 +167,21 @@ pub async fn plan(
         services,
         warnings,
     ))
+}
+
+/// The environment of the default branch (`project.default_branch`, else the one that pushes
+/// `latest`, else `main`'s).
+fn default_environment(config: &Config) -> Option<&str> {
+    let by_branch = |b: &str| config.environments.iter().find(|e| e.branch == b);
+    let env = match &config.project.default_branch {
+        Some(b) => by_branch(b),
+        None => config
+            .environments
+            .iter()
+            .find(|e| e.latest)
+            .or_else(|| by_branch("main")),
+    };
+    env.map(|e| e.name.as_str())
 }
 
 fn git2_error(e: git2::Error) -> Error {
@@ -180,6 +204,7 @@ fn test_only(config: &Config, s: &affected::AffectedService) -> ServicePlan {
         digest: None,
         clusters: Vec::new(),
         build: None,
+        cache_from: Vec::new(),
         reasons: s.reasons.clone(),
     }
 }

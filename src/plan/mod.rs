@@ -64,6 +64,10 @@ pub struct ServicePlan {
     pub digest: Option<String>,
     pub clusters: Vec<String>,
     pub build: Option<Build>,
+    /// Images whose layers the build may reuse (BuildKit inline cache): the service's current
+    /// version here and its newest on the default branch's environment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache_from: Vec<String>,
     pub reasons: Vec<Reason>,
 }
 
@@ -134,6 +138,30 @@ pub fn decide(f: &Facts<'_>) -> Decision {
         next_version: Some(next),
         digest: None,
     }
+}
+
+/// The images a build of a service most likely shares layers with: its current version in
+/// `environment` (`last`) and its newest image in `default_environment`, as `repository:tag`.
+pub fn cache_from(
+    repository: &str,
+    environment: &str,
+    last: Option<&Version>,
+    default_environment: Option<&str>,
+    state: &RepoState,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(v) = last {
+        out.push(format!("{repository}:{}", version::tag(environment, v)));
+    }
+    if let Some(default) = default_environment
+        && let Some(v) = version::highest(default, state.tags.keys().map(String::as_str))
+    {
+        let image = format!("{repository}:{}", version::tag(default, &v));
+        if !out.contains(&image) {
+            out.push(image);
+        }
+    }
+    out
 }
 
 fn tags(f: &Facts<'_>, next: &Version, with_fingerprint: bool) -> Vec<String> {
@@ -232,6 +260,28 @@ mod tests {
         assert_eq!(d.action, Action::Promote);
         assert_eq!(d.digest.as_deref(), Some("sha256:a"));
         assert_eq!(d.tags, vec!["stage-1.1.0", "latest"]);
+    }
+
+    #[test]
+    fn cache_comes_from_the_current_version_here_and_the_newest_on_the_default_environment() {
+        let s = state(&[
+            ("stage-1.2.0", "sha256:a"),
+            ("prod-0.9.0", "sha256:b"),
+            ("prod-0.10.0", "sha256:c"),
+        ]);
+        let last = Version::new(1, 2, 0);
+        assert_eq!(
+            cache_from("r/api", "stage", Some(&last), Some("prod"), &s),
+            vec!["r/api:stage-1.2.0", "r/api:prod-0.10.0"]
+        );
+        assert_eq!(
+            cache_from("r/api", "stage", None, Some("stage"), &RepoState::default()),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            cache_from("r/api", "stage", Some(&last), Some("stage"), &s),
+            vec!["r/api:stage-1.2.0"]
+        );
     }
 
     #[test]

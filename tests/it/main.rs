@@ -3,6 +3,7 @@
 
 mod action;
 mod affected;
+mod build;
 mod cli;
 mod e2e;
 mod plan;
