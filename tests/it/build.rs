@@ -118,6 +118,13 @@ fn local_images(prefix: &str) -> Vec<String> {
     })
 }
 
+/// Held by the tests that empty the engine's build cache and by those that count on it.
+static ENGINE_CACHE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn engine_cache() -> std::sync::MutexGuard<'static, ()> {
+    ENGINE_CACHE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What a fresh runner has: none of this test's images and no build cache.
 fn empty_the_engine(prefix: &str) {
     let images = local_images(prefix);
@@ -308,6 +315,7 @@ fn a_failing_step_names_its_dockerfile_line() {
 fn two_builds_of_one_commit_have_one_image_config() {
     let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox echo built > /built\"]\nCOPY src.txt /src.txt\n";
     let raw = Raw::new();
+    let _cache = engine_cache();
     for cache in [false, true] {
         let prefix = unique("repro");
         let repo = repo_with(&prefix, &format!("cache = {cache}\n"), dockerfile);
@@ -368,6 +376,7 @@ fn step_cached(log: &str, step: &str) -> bool {
 
 #[test]
 fn a_rebuild_on_an_emptied_engine_reuses_the_registry_layers() {
+    let _cache = engine_cache();
     let prefix = unique("regcache");
     let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox sleep 2 && /bin/busybox echo deps > /deps\"]\nCOPY src.txt /src.txt\n";
     let repo = repo_with(&prefix, "", dockerfile);

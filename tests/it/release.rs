@@ -218,7 +218,7 @@ fn a_failing_build_step_is_shown_and_exits_1() {
         "the failing step is named: {}",
         r.stderr
     );
-    assert!(r.stderr.contains("non-zero code: 1"), "{}", r.stderr);
+    assert!(r.stderr.contains("exit code: 1"), "{}", r.stderr);
     assert!(
         Oci::new(&registry(), None)
             .tags(&format!("{prefix}/api"))
