@@ -14,6 +14,8 @@
 //!   Goal <= 0.3. This removes the engine's build cache: do not run it beside other builds you
 //!   care about.
 //!
+//! Run it so:
+//!
 //!     scripts/test --services-only > /tmp/svc.env &    # a registry on loopback, then:
 //!     source /tmp/svc.env
 //!     cargo build --release --bin shipit --bin shipit-bench-build

@@ -1179,6 +1179,36 @@ mod tests {
     }
 
     #[test]
+    fn secrets_merge_like_build_args_and_cache_is_on_by_default() {
+        let c = parse(indoc! {r#"
+            [environments.prod]
+            branch = "main"
+            secrets = { A = "env:ENV_A", B = "env:ENV_B" }
+
+            [services.a]
+            path = "a"
+            secrets = { B = "env:SERVICE_B" }
+            environments.prod.secrets = { C = "env:PROD_C" }
+
+            [services.b]
+            path = "b"
+            cache = false
+        "#})
+        .unwrap();
+        let build = c.services[0].build(&c.environments[0]);
+        assert_eq!(
+            build.secrets.into_iter().collect::<Vec<_>>(),
+            [
+                ("A".to_string(), "env:ENV_A".to_string()),
+                ("B".into(), "env:SERVICE_B".into()),
+                ("C".into(), "env:PROD_C".into())
+            ]
+        );
+        assert!(build.cache);
+        assert!(!c.services[1].build(&c.environments[0]).cache);
+    }
+
+    #[test]
     fn everything_resolves() {
         let c = parse(indoc! {r#"
             [project]
@@ -1245,6 +1275,8 @@ mod tests {
     #[test_case("[services.a]\npath = \"a\"\nversion_file = \"setup.py\"\n", "cannot read a version"; "unknown version file")]
     #[test_case("[services.a]\npath = \"a\"\ndockerfile = \"/etc/Dockerfile\"\n", "must be a relative path"; "absolute dockerfile")]
     #[test_case("[services.a]\npath = \"a\"\ndepends_on = [\"b\"]\n[services.b]\npath = \"b\"\ndepends_on = [\"a\"]\n", "cycle: a → b → a"; "cycle")]
+    #[test_case("[services.a]\npath = \"a\"\nsecrets = { NPM = \"NPM_TOKEN\" }\n", "is not a source"; "secret without env prefix")]
+    #[test_case("[services.a]\npath = \"a\"\nsecrets = { \"a b\" = \"env:X\" }\n", "is not a secret id"; "bad secret id")]
     fn problems(toml: &str, expected: &str) {
         let problems = parse(toml).unwrap_err();
         assert!(

@@ -39,8 +39,9 @@ pub struct Progress {
     /// Vertex digest → its step number (`#N`), in the order the steps appeared.
     steps: HashMap<String, (usize, String)>,
     done: HashMap<String, bool>,
-    /// The name of the last vertex that reported an error.
+    /// The name of the step that failed (the first error that is not a cancellation).
     pub failed: Option<String>,
+    failed_canceled: bool,
 }
 
 impl Progress {
@@ -66,7 +67,12 @@ impl Progress {
                 self.done.insert(v.digest.clone(), true);
             } else if !v.error.is_empty() {
                 out.push(format!("#{n} ERROR: {}", v.error));
-                self.failed = Some(v.name.clone());
+                // Steps running beside the one that failed end "context canceled": not the cause.
+                let canceled = v.error.contains("context canceled");
+                if self.failed.is_none() || (self.failed_canceled && !canceled) {
+                    self.failed = Some(v.name.clone());
+                    self.failed_canceled = canceled;
+                }
                 self.done.insert(v.digest.clone(), true);
             } else if let (Some(start), Some(end)) = (&v.started, &v.completed) {
                 let secs =
@@ -516,6 +522,77 @@ mod tests {
             dockerfile_line(dockerfile, "[internal] load metadata"),
             None
         );
+    }
+
+    #[test]
+    fn progress_becomes_numbered_step_lines_and_names_the_failed_step() {
+        use bollard::moby::buildkit::v1::{Vertex, VertexLog};
+        let vertex = |digest: &str, name: &str| {
+            let mut v = Vertex {
+                digest: digest.into(),
+                name: name.into(),
+                started: Some(Default::default()),
+                ..Default::default()
+            };
+            if let Some(t) = v.started.as_mut() {
+                t.seconds = 10;
+            }
+            v
+        };
+        let done = |mut v: Vertex| {
+            v.completed = v.started.clone();
+            if let Some(t) = v.completed.as_mut() {
+                t.seconds = 12;
+            }
+            v
+        };
+        let mut p = Progress::default();
+        let first = StatusResponse {
+            vertexes: vec![
+                Vertex {
+                    cached: true,
+                    ..done(vertex("a", "[1/3] COPY busybox /bin/busybox"))
+                },
+                vertex("b", "[2/3] RUN make"),
+            ],
+            logs: vec![VertexLog {
+                vertex: "b".into(),
+                msg: b"compiling\n".to_vec(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            p.lines(&first),
+            [
+                "#1 [1/3] COPY busybox /bin/busybox",
+                "#1 CACHED",
+                "#2 [2/3] RUN make",
+                "#2 compiling"
+            ]
+        );
+        let second = StatusResponse {
+            vertexes: vec![
+                Vertex {
+                    error: "context canceled".into(),
+                    ..vertex("c", "[other 1/1] RUN sleep 9")
+                },
+                Vertex {
+                    error: "exit code: 2".into(),
+                    ..done(vertex("b", "[2/3] RUN make"))
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            p.lines(&second),
+            [
+                "#3 [other 1/1] RUN sleep 9",
+                "#3 ERROR: context canceled",
+                "#2 ERROR: exit code: 2"
+            ]
+        );
+        assert_eq!(p.failed.as_deref(), Some("[2/3] RUN make"));
     }
 
     #[test]
