@@ -167,6 +167,7 @@ fn stage(
     std::fs::create_dir_all(&plain_dir).map_err(|e| e.to_string())?;
     let cli = docker_cli();
     let (mut shipit, mut plain, mut legacy) = (Vec::new(), Vec::new(), Vec::new());
+    let mut with_cache = Vec::new();
     let api = dir.join("services/api");
     for round in 0..=rounds {
         let src = format!("{prefix} round {round}\n");
@@ -186,6 +187,26 @@ fn stage(
             docker,
             &plain_dir,
             &format!("{prefix}-plain:{round}"),
+            &[],
+        ))?;
+        // The same, with what the registry cache adds: inline cache metadata and a `cachefrom`.
+        write(
+            &plain_dir.join("src.txt"),
+            format!("cached {src}").as_bytes(),
+        )?;
+        let cache_from = match round {
+            0 => vec![],
+            _ => vec![format!(
+                "{}/{prefix}/api:stage-0.1.{}",
+                opts.registry,
+                round - 1
+            )],
+        };
+        let c = rt.block_on(plain_build(
+            docker,
+            &plain_dir,
+            &format!("{prefix}-plain-cache:{round}"),
+            &cache_from,
         ))?;
         let l = match &cli {
             Some(cli) => {
@@ -203,8 +224,9 @@ fn stage(
             continue;
         }
         print!(
-            "round {round}/{rounds}: shipit build stage {s:6.2} s  plain BuildKit build {p:6.2} s"
+            "round {round}/{rounds}: shipit build stage {s:6.2} s  plain BuildKit build {p:6.2} s  plain + registry cache {c:6.2} s"
         );
+        with_cache.push(c);
         if let Some(l) = l {
             print!("  docker build (CLI) {l:6.2} s");
             legacy.push(l);
@@ -221,6 +243,11 @@ fn stage(
     println!(
         "ratio shipit / plain BuildKit build: {:.2} (goal <= 1.0)",
         s / p
+    );
+    let c = median(&with_cache);
+    println!(
+        "ratio shipit / plain BuildKit build with BUILDKIT_INLINE_CACHE=1 and the same cachefrom ({c:.2} s): {:.2}",
+        s / c
     );
     if !legacy.is_empty() {
         let l = median(&legacy);
@@ -373,18 +400,27 @@ fn cli_build(cli: &Path, dir: &Path, tag: &str) -> Res<f64> {
 }
 
 /// What `docker buildx build` sends: the context as a tar, `POST /build?version=2`.
-async fn plain_build(docker: &bollard::Docker, dir: &Path, tag: &str) -> Res<f64> {
+async fn plain_build(
+    docker: &bollard::Docker,
+    dir: &Path,
+    tag: &str,
+    cache_from: &[String],
+) -> Res<f64> {
     let started = Instant::now();
     let mut tar = tar::Builder::new(Vec::new());
     tar.append_dir_all(".", dir).map_err(|e| e.to_string())?;
     let body = tar.into_inner().map_err(|e| e.to_string())?;
     let session = format!("bench-{}", std::process::id());
-    let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
+    let mut options = bollard::query_parameters::BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(tag)
         .version(bollard::query_parameters::BuilderVersion::BuilderBuildKit)
-        .session(&session)
-        .build();
+        .session(&session);
+    if !cache_from.is_empty() {
+        let args = std::collections::HashMap::from([("BUILDKIT_INLINE_CACHE", "1")]);
+        options = options.buildargs(&args).cachefrom(&cache_from.to_vec());
+    }
+    let options = options.build();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(body.into())));
     while let Some(item) = stream.next().await {
         item.map_err(|e| format!("plain build failed: {e}"))?;
