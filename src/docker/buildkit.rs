@@ -540,7 +540,7 @@ mod tests {
             v
         };
         let done = |mut v: Vertex| {
-            v.completed = v.started.clone();
+            v.completed = v.started;
             if let Some(t) = v.completed.as_mut() {
                 t.seconds = 12;
             }
