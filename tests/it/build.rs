@@ -406,3 +406,43 @@ fn a_rebuild_on_an_emptied_engine_reuses_the_registry_layers() {
         second.stderr
     );
 }
+
+#[test]
+fn the_registry_cache_pulls_with_the_registry_login_with_and_without_a_build_session_of_shipit() {
+    let _cache = engine_cache();
+    let (host, user, password) = crate::support::registry_auth();
+    let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN --mount=type=secret,id=TOKEN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox sleep 1 && /bin/busybox echo deps > /deps\"]\nCOPY src.txt /src.txt\n";
+    // With a secret the engine asks shipit's own session for the login; without, bollard's.
+    for secrets in ["secrets = { TOKEN = \"env:SHIPIT_TEST_TOKEN\" }\n", ""] {
+        let prefix = unique("authcache");
+        let repo = TestRepo::new();
+        repo.write(
+            "ci.toml",
+            &format!(
+                "[project]\nregistry = \"oci://{host}/{prefix}\"\n\n[services.api]\npath = \"api\"\n{secrets}"
+            ),
+        );
+        repo.write(".gitignore", "busybox\n");
+        repo.write("api/Dockerfile", dockerfile);
+        repo.write("api/src.txt", "one\n");
+        std::fs::copy(busybox(), repo.dir.join("api/busybox")).unwrap();
+        repo.commit("initial import");
+        let vars = [
+            ("GITHUB_ACTIONS", "true"),
+            ("SHIPIT_REGISTRY_USERNAME", user.as_str()),
+            ("SHIPIT_REGISTRY_PASSWORD", password.as_str()),
+            ("SHIPIT_TEST_TOKEN", "t0ken-for-the-cache-test"),
+        ];
+        let first = release(&repo, &vars);
+        assert_eq!(first.code, 0, "{}", first.transcript());
+        repo.change("api/src.txt", "two\n", "a one-file change");
+        empty_the_engine(&prefix);
+        let second = release(&repo, &vars);
+        assert_eq!(second.code, 0, "{}", second.transcript());
+        assert!(
+            step_cached(&second.stderr, "busybox sleep 1"),
+            "{secrets}: {}",
+            second.stderr
+        );
+    }
+}
