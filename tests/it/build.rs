@@ -146,6 +146,8 @@ fn empty_the_engine(prefix: &str) {
 }
 
 fn release(repo: &TestRepo, vars: &[(&str, &str)]) -> Run {
+    // The commit released is the branch's tip (shipit refuses anything else).
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--branch", "develop", "--all"]);
     for (k, v) in vars {
@@ -163,7 +165,6 @@ fn repo_with(prefix: &str, service: &str, dockerfile: &str) -> TestRepo {
             registry()
         ),
     );
-    repo.write(".gitignore", "busybox\n");
     repo.write("api/Dockerfile", dockerfile);
     repo.write("api/src.txt", "one\n");
     std::fs::copy(busybox(), repo.dir.join("api/busybox")).unwrap();
@@ -422,7 +423,6 @@ fn the_registry_cache_pulls_with_the_registry_login_with_and_without_a_build_ses
                 "[project]\nregistry = \"oci://{host}/{prefix}\"\n\n[services.api]\npath = \"api\"\n{secrets}"
             ),
         );
-        repo.write(".gitignore", "busybox\n");
         repo.write("api/Dockerfile", dockerfile);
         repo.write("api/src.txt", "one\n");
         std::fs::copy(busybox(), repo.dir.join("api/busybox")).unwrap();
