@@ -3,7 +3,6 @@
 
 mod action;
 mod affected;
-mod build;
 mod cli;
 mod e2e;
 mod plan;
