@@ -1,5 +1,5 @@
 //! What ECR and ECS share: the SDK's configuration (standard credential chain and region, endpoint
-//! overrides, adaptive retries) and what its errors mean to a user.
+//! overrides, adaptive retries, deadlines on every call) and what its errors mean to a user.
 
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use miette::Diagnostic;
@@ -65,12 +65,7 @@ pub async fn sdk_config() -> Result<aws_config::SdkConfig, AwsError> {
                 .with_max_attempts(MAX_ATTEMPTS)
                 .with_max_backoff(std::time::Duration::from_secs(4)),
         )
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(std::time::Duration::from_secs(5))
-                .operation_attempt_timeout(std::time::Duration::from_secs(60))
-                .build(),
-        )
+        .timeout_config(timeout_config())
         .load()
         .await;
     if config.region().is_none_or(|r| r.as_ref().trim().is_empty()) {
@@ -79,6 +74,17 @@ pub async fn sdk_config() -> Result<aws_config::SdkConfig, AwsError> {
         });
     }
     Ok(config)
+}
+
+/// Every AWS call's deadlines: the connection, each attempt (a read that never comes) and the
+/// whole operation with its retries, all from `SHIPIT_HTTP_TIMEOUT` (see [`crate::net`]).
+pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(crate::net::connect_timeout())
+        .read_timeout(crate::net::timeout())
+        .operation_attempt_timeout(crate::net::timeout())
+        .operation_timeout(crate::net::operation_timeout())
+        .build()
 }
 
 /// Turns an SDK error into one a user can act on.
@@ -123,7 +129,15 @@ where
         }
         SdkError::ConstructionFailure(_) => AwsError::Setup { why: short },
         SdkError::DispatchFailure(_) if setup => AwsError::Setup { why: short },
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsError::Unreachable {
+        SdkError::TimeoutError(_) => AwsError::Unreachable {
+            service: service.into(),
+            why: format!(
+                "no answer to {what} within {}s ({} sets the deadline)",
+                crate::net::timeout().as_secs_f64(),
+                crate::env_vars::SHIPIT_HTTP_TIMEOUT
+            ),
+        },
+        SdkError::DispatchFailure(_) => AwsError::Unreachable {
             service: service.into(),
             why: short,
         },

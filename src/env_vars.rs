@@ -25,3 +25,12 @@ pub const SHIPIT_REGISTRY_PASSWORD: &str = "SHIPIT_REGISTRY_PASSWORD";
 
 /// Log filter for shipit's own diagnostics (tracing), e.g. `shipit=debug`.
 pub const SHIPIT_LOG: &str = "SHIPIT_LOG";
+
+/// How long shipit waits for any one answer from the registry, its token service, AWS or the
+/// Docker engine (e.g. `30s`, `2m`; default 60s). Every network deadline derives from it.
+pub const SHIPIT_HTTP_TIMEOUT: &str = "SHIPIT_HTTP_TIMEOUT";
+
+/// Set: talk to a `tcp://` engine over TLS, with the certificates in `DOCKER_CERT_PATH`
+/// (`ca.pem`, `cert.pem`, `key.pem`), as the docker CLI does.
+pub const DOCKER_TLS_VERIFY: &str = "DOCKER_TLS_VERIFY";
+pub const DOCKER_CERT_PATH: &str = "DOCKER_CERT_PATH";

@@ -19,9 +19,11 @@ pub mod git;
 pub mod github;
 pub mod glob;
 pub mod graph;
+pub mod net;
 pub mod pipeline;
 pub mod plan;
 pub mod provenance;
+pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod retention;
@@ -49,6 +51,10 @@ pub fn main() -> ExitCode {
     let env = github::Env::from_process();
     match cli::run(args, &env) {
         Ok(status) => ExitCode::from(status as u8),
+        // A reader that went away (`shipit affected | head`) is no news: exit quietly.
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(ExitStatus::StageFailed as u8)
+        }
         Err(err) => {
             report::print_error(&err, &env);
             ExitCode::from(err.exit_status() as u8)

@@ -110,10 +110,23 @@ pub struct Engine {
 
 impl Engine {
     /// Connects to the engine at `DOCKER_HOST` (or the default socket) and agrees on an API version.
+    /// Over TLS when `DOCKER_TLS_VERIFY` is set (certificates from `DOCKER_CERT_PATH`, as the
+    /// docker CLI does); every request but a stream's body has a deadline (see [`crate::net`]).
     pub async fn connect() -> Result<Engine, DockerError> {
         let unreachable =
             |e: bollard::errors::Error| DockerError::Unreachable { why: e.to_string() };
-        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        // rustls has two crypto providers compiled in (the AWS SDK's and reqwest's): pick one.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let host = std::env::var(crate::env_vars::DOCKER_HOST).unwrap_or_default();
+        let tls =
+            std::env::var_os(crate::env_vars::DOCKER_TLS_VERIFY).is_some_and(|v| !v.is_empty());
+        let docker = if tls && (host.starts_with("tcp://") || host.starts_with("https://")) {
+            Docker::connect_with_ssl_defaults()
+        } else {
+            Docker::connect_with_defaults()
+        }
+        .map_err(unreachable)?
+        .with_timeout(crate::net::engine_timeout());
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
         Ok(Engine { docker })

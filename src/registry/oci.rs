@@ -1,5 +1,10 @@
 //! OCI Distribution registries (a self-hosted Distribution registry, GHCR, Harbor, …) over HTTP:
 //! anonymous, basic auth, or the Bearer-token challenge, with credentials from the environment.
+//!
+//! Every request has deadlines (see [`crate::net`]) and is retried, with backoff and jitter, on a
+//! 429, a 5xx or a dropped connection (every call here is idempotent: GET, HEAD, a manifest PUT of
+//! the same bytes, a DELETE by digest). Credentials go only to the registry's own origin and to a
+//! token service on https (or on loopback); never to another host a `Link` header names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -84,8 +89,11 @@ impl Oci {
         };
         let http = reqwest::Client::builder()
             .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(300))
+            .connect_timeout(crate::net::connect_timeout())
+            .read_timeout(crate::net::timeout())
+            .timeout(crate::net::request_timeout())
+            // A redirect would carry the credentials elsewhere: none are followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| RegistryError::Unreachable {
                 registry: host.into(),
@@ -123,6 +131,56 @@ impl Oci {
         self.credentials.as_ref()
     }
 
+    /// A request that got no answer: a deadline that passed says which one.
+    fn request_error(&self, e: &reqwest::Error) -> RegistryError {
+        if e.is_timeout() {
+            return self.unreachable(format!(
+                "no answer within {}s ({} sets the deadline)",
+                crate::net::timeout().as_secs_f64(),
+                env_vars::SHIPIT_HTTP_TIMEOUT
+            ));
+        }
+        self.unreachable(error_chain(e))
+    }
+
+    /// Sends the request `make` builds, again after a backoff when the answer is a 429 or a 5xx
+    /// or the connection dropped, up to [`crate::net::ATTEMPTS`] times (a Distribution registry on a
+    /// filesystem answers 500 to a read that meets a concurrent write of the same tag). A deadline
+    /// that passed is not retried: the registry had its time.
+    async fn dispatch(&self, make: impl Fn() -> RequestBuilder) -> Result<Response, RegistryError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = make().send().await;
+            let wait = match &result {
+                Ok(r) if crate::net::retryable_status(r.status().as_u16()) => Some(
+                    crate::net::retry_after(
+                        r.headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok()),
+                    )
+                    .unwrap_or_else(|| crate::net::backoff(attempt)),
+                ),
+                Err(e) if !e.is_timeout() && (e.is_connect() || crate::net::retryable_io(e)) => {
+                    Some(crate::net::backoff(attempt))
+                }
+                _ => None,
+            };
+            match wait {
+                Some(wait) if attempt < crate::net::ATTEMPTS => {
+                    tracing::debug!(registry = %self.host, attempt, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return result.map_err(|e| self.request_error(&e)),
+            }
+        }
+    }
+
+    /// True when `url` is on the registry's own origin (scheme, host and port).
+    fn same_origin(&self, url: &url::Url) -> bool {
+        url::Url::parse(&self.base).is_ok_and(|base| base.origin() == url.origin())
+    }
+
     fn unreachable(&self, e: impl std::fmt::Display) -> RegistryError {
         RegistryError::Unreachable {
             registry: self.host.clone(),
@@ -135,6 +193,14 @@ impl Oci {
             registry: self.host.clone(),
             what: what.into(),
             why: why.to_string(),
+        }
+    }
+
+    fn auth_error_with_help(&self, why: &str, help: &str) -> RegistryError {
+        RegistryError::Auth {
+            registry: self.host.clone(),
+            why: why.to_string(),
+            help: help.to_string(),
         }
     }
 
@@ -167,48 +233,35 @@ impl Oci {
         scope: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
-        let url = if url.starts_with("http") {
-            url.to_string()
-        } else {
-            format!("{}{url}", self.base)
-        };
+        // Parsed against the registry's address, never pasted: a path stays on the registry, an
+        // absolute URL elsewhere is refused (it would get the credentials).
+        let url = url::Url::parse(&self.base)
+            .and_then(|base| base.join(url))
+            .map_err(|e| self.protocol("an address", format!("`{url}`: {e}")))?;
+        if !self.same_origin(&url) {
+            return Err(self.protocol(
+                "an address on another host",
+                format!(
+                    "{}: shipit sends the registry's credentials to the registry only",
+                    url.origin().ascii_serialization()
+                ),
+            ));
+        }
         for attempt in 0..2 {
-            let mut req = build(self.http.request(method.clone(), &url));
-            let token = self.tokens.lock().unwrap().get(scope).cloned();
-            let mut sent_basic = false;
-            if let Some(token) = token {
-                req = req.bearer_auth(token);
-            } else if let (true, Some(c)) = (
-                self.basic.load(std::sync::atomic::Ordering::Relaxed),
-                &self.credentials,
-            ) {
-                req = req.basic_auth(&c.username, Some(&c.password));
-                sent_basic = true;
-            }
-            let mut resp = req
-                .send()
-                .await
-                .map_err(|e| self.unreachable(error_chain(&e)))?;
-            // A Distribution registry on a filesystem answers 500 to a read that meets a
-            // concurrent write of the same tag; reads are safe to repeat.
-            let mut pause = std::time::Duration::from_millis(50);
-            while resp.status().is_server_error()
-                && (method == Method::GET || method == Method::HEAD)
-                && pause < std::time::Duration::from_secs(1)
-            {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                let mut again = build(self.http.request(method.clone(), &url));
-                if let Some(token) = self.tokens.lock().unwrap().get(scope).cloned() {
-                    again = again.bearer_auth(token);
-                } else if let (true, Some(c)) = (sent_basic, &self.credentials) {
-                    again = again.basic_auth(&c.username, Some(&c.password));
-                }
-                resp = again
-                    .send()
-                    .await
-                    .map_err(|e| self.unreachable(error_chain(&e)))?;
-            }
+            let token = self.token_for(scope);
+            let basic = self.basic.load(std::sync::atomic::Ordering::Relaxed);
+            let sent_basic = token.is_none() && basic && self.credentials.is_some();
+            let resp = self
+                .dispatch(|| {
+                    let mut req = build(self.http.request(method.clone(), url.clone()));
+                    if let Some(token) = &token {
+                        req = req.bearer_auth(token);
+                    } else if let (true, Some(c)) = (sent_basic, &self.credentials) {
+                        req = req.basic_auth(&c.username, Some(&c.password));
+                    }
+                    req
+                })
+                .await?;
             if resp.status() != StatusCode::UNAUTHORIZED {
                 return Ok(resp);
             }
@@ -223,7 +276,8 @@ impl Oci {
                 .to_string();
             if challenge.to_ascii_lowercase().starts_with("bearer") {
                 let token = self.token(&challenge, scope).await?;
-                self.tokens.lock().unwrap().insert(scope.to_string(), token);
+                crate::redact::add(&token);
+                self.tokens_lock().insert(scope.to_string(), token);
             } else if self.credentials.is_some() && !sent_basic {
                 // Concurrent requests may all meet the challenge; each retries once with the credentials.
                 self.basic.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -234,24 +288,50 @@ impl Oci {
         Err(self.auth_error("401 Unauthorized"))
     }
 
-    /// Answers a `Bearer realm=…,service=…` challenge: a token for `scope` from the realm.
+    fn tokens_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        match self.tokens.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn token_for(&self, scope: &str) -> Option<String> {
+        self.tokens_lock().get(scope).cloned()
+    }
+
+    /// Answers a `Bearer realm=…,service=…` challenge: a token for `scope` from the realm. The
+    /// credentials go to the realm only when it is on https, on the registry's own origin, or on
+    /// loopback.
     async fn token(&self, challenge: &str, scope: &str) -> Result<String, RegistryError> {
         let params = parse_challenge(challenge);
         let realm = params
             .get("realm")
             .ok_or_else(|| self.protocol("a Bearer challenge", "no realm"))?;
+        let realm = url::Url::parse(realm)
+            .map_err(|e| self.protocol("a Bearer challenge", format!("realm `{realm}`: {e}")))?;
+        if !(realm.scheme() == "https" || self.same_origin(&realm) || is_loopback_url(&realm)) {
+            return Err(self.auth_error_with_help(
+                &format!(
+                    "the registry sends shipit to the token service {}, which is not on https",
+                    realm.origin().ascii_serialization()
+                ),
+                "shipit sends credentials only to the registry itself or to an https token service; \
+                 fix the registry's `auth.token.realm`",
+            ));
+        }
         let mut query: Vec<(&str, &str)> = vec![("scope", scope)];
         if let Some(service) = params.get("service") {
             query.push(("service", service));
         }
-        let mut req = self.http.get(realm).query(&query);
-        if let Some(c) = &self.credentials {
-            req = req.basic_auth(&c.username, Some(&c.password));
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.unreachable(error_chain(&e)))?;
+        let resp = self
+            .dispatch(|| {
+                let mut req = self.http.get(realm.clone()).query(&query);
+                if let Some(c) = &self.credentials {
+                    req = req.basic_auth(&c.username, Some(&c.password));
+                }
+                req
+            })
+            .await?;
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
             return Err(self.auth_error(&format!("the token service answered {}", resp.status())));
         }
@@ -546,14 +626,32 @@ fn parse_challenge(challenge: &str) -> HashMap<String, String> {
 
 /// The `rel="next"` target of a `Link` header.
 fn next_link(headers: &HeaderMap) -> Option<String> {
-    let link = headers.get(LINK)?.to_str().ok()?;
-    link.split(',')
-        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
-        .and_then(|part| {
-            let start = part.find('<')? + 1;
-            let end = part.find('>')?;
-            Some(part[start..end].to_string())
-        })
+    parse_next_link(headers.get(LINK)?.to_str().ok()?)
+}
+
+/// `<URL>; rel="next"` (RFC 8288, one of several links) → URL. Anything malformed is no link.
+fn parse_next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let part = part.trim();
+        let rest = part.strip_prefix('<')?;
+        let (target, params) = rest.split_once('>')?;
+        let next = params.split(';').any(|p| {
+            let p = p.trim();
+            p.strip_prefix("rel=")
+                .is_some_and(|v| v.trim_matches('"').split(' ').any(|r| r == "next"))
+        });
+        next.then(|| target.to_string())
+    })
+}
+
+/// A loopback URL: a local registry or token service (tests, a registry on the runner).
+fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
 }
 
 /// An error and its causes on one line (reqwest hides the useful part in `source()`).
@@ -591,6 +689,41 @@ mod tests {
         );
         assert_eq!(next_link(&h).as_deref(), Some("/v2/x/tags/list?last=b&n=2"));
         assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn malformed_links_are_no_links() {
+        assert_eq!(parse_next_link(r#">/v2/x<; rel="next""#), None);
+        assert_eq!(parse_next_link(r#"</v2/x; rel="next""#), None);
+        assert_eq!(parse_next_link(r#"</v2/x>; rel="prev""#), None);
+        assert_eq!(
+            parse_next_link(r#"</a>; rel="prev", </b?n=1>; rel=next"#).as_deref(),
+            Some("/b?n=1")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_link_header_parses_without_panic(link in "\\PC*") {
+            let _ = parse_next_link(&link);
+        }
+
+        #[test]
+        fn link_shaped_headers_parse_without_panic(link in "[<>;, =\"a-z/?&é]{0,40}") {
+            if let Some(target) = parse_next_link(&link) {
+                proptest::prop_assert!(!target.contains('>'));
+            }
+        }
+
+        #[test]
+        fn any_challenge_parses_without_panic(challenge in "\\PC*") {
+            let _ = parse_challenge(&challenge);
+        }
+
+        #[test]
+        fn challenge_shaped_headers_parse_without_panic(challenge in "(Bearer|Basic)? [a-z=\",é ]{0,40}") {
+            let _ = parse_challenge(&challenge);
+        }
     }
 
     #[test]

@@ -67,5 +67,6 @@ pub mod ecs;
 pub mod ecs_double;
 pub mod git;
 pub mod proxy;
+pub mod netfake;
 pub mod registry;
 pub mod shipit;

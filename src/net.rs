@@ -1,0 +1,187 @@
+//! Deadlines and retries for every network call shipit makes: the registry and its token service
+//! (reqwest), AWS (the SDK's timeout and retry configuration, see [`crate::aws`]) and the Docker
+//! engine (bollard's request timeout).
+//!
+//! One knob, `SHIPIT_HTTP_TIMEOUT` (default 60s), says how long shipit waits for any one answer;
+//! every other deadline derives from it.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::env_vars;
+use crate::github::Env;
+
+/// How long shipit waits for one answer unless `SHIPIT_HTTP_TIMEOUT` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Attempts of an idempotent registry call that met a 429, a 5xx or a dropped connection.
+pub const ATTEMPTS: u32 = 4;
+
+static TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
+/// Reads `SHIPIT_HTTP_TIMEOUT` once, at the top; a value that is not a duration is bad input.
+pub fn configure(env: &Env) -> Result<(), crate::Error> {
+    let timeout = match env.get(env_vars::SHIPIT_HTTP_TIMEOUT) {
+        None => DEFAULT_TIMEOUT,
+        Some(text) => crate::config::parse_duration(text)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                crate::Error::usage(
+                    format!(
+                        "{}=`{text}` is not a duration",
+                        env_vars::SHIPIT_HTTP_TIMEOUT
+                    ),
+                    Some("write it like 30s, 2m or 500ms".to_string()),
+                )
+            })?,
+    };
+    let _ = TIMEOUT.set(timeout);
+    Ok(())
+}
+
+/// How long to wait for one answer (a read, an AWS attempt).
+pub fn timeout() -> Duration {
+    TIMEOUT.get().copied().unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// How long to wait for a connection.
+pub fn connect_timeout() -> Duration {
+    timeout().min(Duration::from_secs(10))
+}
+
+/// The deadline of one whole request, its body included.
+pub fn request_timeout() -> Duration {
+    timeout().saturating_mul(5)
+}
+
+/// The deadline of one AWS operation, its retries included.
+pub fn operation_timeout() -> Duration {
+    timeout().saturating_mul(3)
+}
+
+/// The deadline of a Docker engine call (its answer, not a build's or a push's stream): never less
+/// than bollard's default of two minutes, which an engine under load needs.
+pub fn engine_timeout() -> Duration {
+    timeout().saturating_mul(2).max(Duration::from_secs(120))
+}
+
+/// `DOCKER_HOST` when it names an engine on another machine reached without TLS: whatever is
+/// handed to it (an ECR token in `X-Registry-Auth`) travels in clear.
+pub fn plain_remote_engine(env: &Env) -> Option<String> {
+    let host = env.get(env_vars::DOCKER_HOST)?;
+    if env.get(env_vars::DOCKER_TLS_VERIFY).is_some() {
+        return None;
+    }
+    let url = url::Url::parse(host).ok()?;
+    if !matches!(url.scheme(), "tcp" | "http") {
+        return None;
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // `tcp://` is no special scheme: its host comes as text, an address included.
+        Some(url::Host::Domain(d)) => {
+            d == "localhost"
+                || d.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => true,
+    };
+    (!loopback).then(|| host.to_string())
+}
+
+/// The wait before attempt `attempt + 1` (1-based): exponential from 200ms, capped at 5s, with
+/// full jitter so that concurrent callers do not retry in step.
+pub fn backoff(attempt: u32) -> Duration {
+    use rand::Rng;
+    let cap = Duration::from_millis(200)
+        .saturating_mul(1u32 << attempt.min(5))
+        .min(Duration::from_secs(5));
+    let factor: f64 = rand::thread_rng().gen_range(0.5..1.0);
+    cap.mul_f64(factor)
+}
+
+/// A `Retry-After` in seconds, capped so that a registry cannot stall shipit for long.
+pub fn retry_after(value: Option<&str>) -> Option<Duration> {
+    let secs: u64 = value?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs).min(Duration::from_secs(10)))
+}
+
+/// True for an HTTP status that a retry may fix.
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+/// True for a connection dropped or refused before an answer: a retry may fix it.
+pub fn retryable_io(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionReset
+                    | ConnectionAborted
+                    | ConnectionRefused
+                    | BrokenPipe
+                    | UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        // hyper's "connection closed before message completed" carries no io::Error.
+        if c.to_string()
+            .contains("connection closed before message completed")
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..10 {
+            let b = backoff(attempt);
+            assert!(b <= Duration::from_secs(5), "{b:?}");
+            assert!(b >= Duration::from_millis(100), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn plain_tcp_to_another_machine_is_named() {
+        let env = |pairs: &[(&'static str, &'static str)]| Env::from_pairs(pairs.iter().copied());
+        let remote = env(&[("DOCKER_HOST", "tcp://10.0.0.5:2375")]);
+        assert_eq!(
+            plain_remote_engine(&remote).as_deref(),
+            Some("tcp://10.0.0.5:2375")
+        );
+        let tls = env(&[
+            ("DOCKER_HOST", "tcp://10.0.0.5:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+        ]);
+        assert_eq!(plain_remote_engine(&tls), None);
+        assert_eq!(
+            plain_remote_engine(&env(&[("DOCKER_HOST", "tcp://127.0.0.1:2375")])),
+            None
+        );
+        assert_eq!(
+            plain_remote_engine(&env(&[("DOCKER_HOST", "unix:///var/run/docker.sock")])),
+            None
+        );
+        assert_eq!(plain_remote_engine(&env(&[])), None);
+    }
+
+    #[test]
+    fn retry_after_is_capped() {
+        assert_eq!(retry_after(Some("2")), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(Some("86400")), Some(Duration::from_secs(10)));
+        assert_eq!(retry_after(Some("soon")), None);
+    }
+}

@@ -1,0 +1,154 @@
+//! Every network call has a deadline and a retry policy: a registry, ECR or ECS endpoint that
+//! accepts the connection and never answers ends `plan`, `release`, `retain` and `deploy` with a
+//! clear error within a bounded time; a 503 or a 429 from an OCI registry is retried.
+
+use std::time::Duration;
+
+use crate::support::git::TestRepo;
+use crate::support::netfake::{Server, run_within};
+use crate::support::registry::Oci;
+use crate::support::shipit::shipit;
+use crate::support::{registry, unique};
+
+/// Long enough for a bounded command on a loaded machine, far shorter than any default deadline.
+const LIMIT: Duration = Duration::from_secs(40);
+
+fn repo(registry: &str) -> TestRepo {
+    repo_with(registry, r#"clusters = ["stage-a"]"#)
+}
+
+fn repo_with(registry: &str, clusters: &str) -> TestRepo {
+    let toml = format!(
+        r#"[project]
+registry = "{registry}"
+
+[environments.stage]
+branch = "develop"
+{clusters}
+rollout_timeout = "5s"
+
+[services.api]
+path = "services/api"
+"#
+    );
+    TestRepo::with_config(&toml, &["services/api"])
+}
+
+#[test]
+fn a_registry_that_never_answers_ends_plan_release_and_retain_with_a_clear_error() {
+    let silent = Server::silent();
+    let repo = repo_with(&format!("oci://{}/team", silent.addr), "");
+    for args in [
+        &["plan", "--branch", "develop", "--all"][..],
+        &[
+            "release", "--branch", "develop", "--all", "--skip", "rollout",
+        ][..],
+        &["retain", "--env", "stage"][..],
+    ] {
+        let mut cmd = shipit(&repo.dir);
+        cmd.args(args).env("SHIPIT_HTTP_TIMEOUT", "1s");
+        let (r, took) = run_within(cmd, LIMIT);
+        assert_ne!(r.code, -9, "{args:?} hung: killed after {took:?}");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.transcript());
+        assert!(
+            r.stderr
+                .contains(&format!("cannot reach the registry {}", silent.addr))
+                && r.stderr.contains("no answer within 1s")
+                && r.stderr.contains("SHIPIT_HTTP_TIMEOUT"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
+    }
+    assert!(silent.seen() >= 3, "the registry was asked");
+}
+
+#[test]
+fn an_ecr_endpoint_that_never_answers_ends_retain_with_a_clear_error() {
+    let silent = Server::silent();
+    let repo = repo("ecr");
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["retain", "--env", "stage"])
+        .env("SHIPIT_HTTP_TIMEOUT", "1s")
+        .env("AWS_ENDPOINT_URL", format!("http://{}", silent.addr))
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test");
+    let (r, took) = run_within(cmd, LIMIT);
+    assert_ne!(r.code, -9, "retain hung: killed after {took:?}");
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("cannot reach"), "{}", r.stderr);
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+}
+
+#[test]
+fn an_ecs_endpoint_that_never_answers_ends_deploy_within_its_deadline() {
+    let prefix = unique("deadline");
+    let oci = Oci::new(&registry(), None);
+    oci.push(&format!("{prefix}/api"), "v1", &["stage-1.0.0"]);
+    let silent = Server::silent();
+    let repo = repo(&format!("oci://{}/{prefix}", registry()));
+    let mut cmd = shipit(&repo.dir);
+    cmd.args([
+        "deploy",
+        "--env",
+        "stage",
+        "--service",
+        "api",
+        "--version",
+        "1.0.0",
+    ])
+    .env("SHIPIT_HTTP_TIMEOUT", "1s")
+    .env("AWS_ENDPOINT_URL_ECS", format!("http://{}", silent.addr))
+    .env("AWS_REGION", "us-east-1")
+    .env("AWS_ACCESS_KEY_ID", "test")
+    .env("AWS_SECRET_ACCESS_KEY", "test");
+    let (r, took) = run_within(cmd, LIMIT);
+    assert_ne!(r.code, -9, "deploy hung: killed after {took:?}");
+    assert_ne!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("cannot reach ecs") && r.stderr.contains("DescribeServices"),
+        "{}",
+        r.transcript()
+    );
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+    assert!(silent.seen() >= 1, "ECS was asked");
+}
+
+#[test]
+fn a_registry_answering_503_then_429_is_retried_until_it_works() {
+    let prefix = unique("retry");
+    let oci = Oci::new(&registry(), None);
+    oci.push(&format!("{prefix}/api"), "v1", &["stage-1.2.3"]);
+    for status in [503, 429] {
+        let flaky = Server::failing_then_forwarding(2, status, &registry());
+        let repo = repo(&format!("oci://{}/{prefix}", flaky.addr));
+        let mut cmd = shipit(&repo.dir);
+        cmd.args(["plan", "--branch", "develop", "--all", "--format", "json"]);
+        let (r, took) = run_within(cmd, LIMIT);
+        assert_eq!(r.code, 0, "{status}: {}", r.transcript());
+        assert_eq!(flaky.seen(), 2, "both {status} answers were met");
+        let plan = r.json();
+        assert_eq!(
+            plan["services"][0]["last_version"], "1.2.3",
+            "{status}: the plan read the registry through the retries: {plan}"
+        );
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+    }
+}
+
+#[test]
+fn a_timeout_that_is_not_a_duration_is_bad_input() {
+    let repo = repo("oci://127.0.0.1:1/team");
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["plan", "--branch", "develop", "--all"])
+        .env("SHIPIT_HTTP_TIMEOUT", "soon");
+    let (r, _) = run_within(cmd, LIMIT);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("SHIPIT_HTTP_TIMEOUT=`soon` is not a duration"),
+        "{}",
+        r.stderr
+    );
+}
