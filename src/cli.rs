@@ -176,6 +176,8 @@ impl Args {
 }
 
 pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
+    report::environment_secrets(env);
+    crate::net::configure(env)?;
     let cwd = std::env::current_dir()?;
     let repo = Repo::discover(&cwd)?;
     let file = match &args.config {
@@ -206,7 +208,7 @@ fn affected(
         report::warn(env, w);
     }
     let out = report::affected::render(&result, args.format, args.explain, Style::for_stdout(env));
-    print!("{out}");
+    report::stdout(&out)?;
     if env.in_actions()
         && let Some(path) = env.get(env_vars::GITHUB_OUTPUT)
     {
@@ -258,10 +260,11 @@ fn plan(
     for w in &plan.warnings {
         report::warn(env, w);
     }
-    print!(
-        "{}",
-        report::plan::render(&plan, args.format, Style::for_stdout(env))
-    );
+    report::stdout(&report::plan::render(
+        &plan,
+        args.format,
+        Style::for_stdout(env),
+    ))?;
     Ok(ExitStatus::Success)
 }
 
@@ -283,14 +286,13 @@ fn release(
         crate::provenance::check_branch(env, repo, &branch, head)?;
     }
     let skip: std::collections::BTreeSet<Stage> = args.skip.into_iter().collect();
-    if env.in_actions() {
-        // A credential from the environment is masked in the log before anything could print it.
-        if let Some(password) = env.get(env_vars::SHIPIT_REGISTRY_PASSWORD) {
-            eprintln!("::add-mask::{password}");
-        }
+    // Output files that cannot be written are refused before anything is pushed.
+    if let Some(path) = &args.report {
+        check_writable(path, "--report")?;
     }
     let rt = runtime()?;
     rt.block_on(async {
+        pipeline::test::kill_on_signals();
         let needs_registry = config.environment_for_branch(&branch).is_some();
         let registry = match needs_registry {
             true => Some(std::sync::Arc::new(
@@ -305,10 +307,11 @@ fn release(
             report::warn(env, w);
         }
         if args.dry_run {
-            print!(
-                "{}",
-                report::plan::render(&plan, report::plan::Format::Text, Style::for_stdout(env))
-            );
+            report::stdout(&report::plan::render(
+                &plan,
+                report::plan::Format::Text,
+                Style::for_stdout(env),
+            ))?;
             return Ok(ExitStatus::Success);
         }
         let builds = plan
@@ -337,6 +340,19 @@ fn release(
                     report::warn(env, &w);
                 }
             }
+        }
+        if builds
+            && matches!(config.project.registry, config::Registry::Ecr)
+            && let Some(host) = crate::net::plain_remote_engine(env)
+        {
+            return Err(Error::usage(
+                format!("nothing was built or pushed: the ECR token would travel in clear to the Docker engine at {host}"),
+                Some(format!(
+                    "reach that engine over TLS ({}=1 and {} with its certificates), or use a local engine",
+                    env_vars::DOCKER_TLS_VERIFY,
+                    env_vars::DOCKER_CERT_PATH
+                )),
+            ));
         }
         let engine = match builds {
             true => Some(crate::docker::Engine::connect().await?),
@@ -381,10 +397,11 @@ fn release(
         )
         .await;
         progress.done();
-        print!(
-            "{}",
-            report::release::summary(&plan, &results, Style::for_stdout(env))
-        );
+        report::stdout(&report::release::summary(
+            &plan,
+            &results,
+            Style::for_stdout(env),
+        ))?;
         let failed = results.iter().any(|r| r.outcome.is_failure());
         if let Some(path) = &args.report {
             let run = report::release::RunReport {
@@ -392,7 +409,12 @@ fn release(
                 results: &results,
                 success: !failed,
             };
-            std::fs::write(path, serde_json::to_string_pretty(&run).unwrap_or_default())?;
+            report::write_file(
+                path,
+                &serde_json::to_string_pretty(&run).unwrap_or_default(),
+                false,
+            )
+            .map_err(|e| output_error(path, "--report", e))?;
         }
         if env.in_actions() {
             if let Some(path) = env.get(env_vars::GITHUB_OUTPUT) {
@@ -406,12 +428,11 @@ fn release(
                 )?;
             }
             if let Some(path) = env.get(env_vars::GITHUB_STEP_SUMMARY) {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
-                f.write_all(report::release::markdown(&plan, &results).as_bytes())?;
+                report::write_file(
+                    path.as_ref(),
+                    &report::release::markdown(&plan, &results),
+                    true,
+                )?;
             }
         }
         Ok(if failed {
@@ -505,7 +526,7 @@ fn deploy(
         crate::pipeline::rollout::run(&ecs, &config, environment, &[request]).await.map_err(Error::from)
     })?;
     let ended = results.get(&service.name).cloned().unwrap_or_default();
-    println!("{}", crate::pipeline::rollout::describe(&ended));
+    report::stdout(&format!("{}\n", crate::pipeline::rollout::describe(&ended)))?;
     let ok = ended.iter().all(|(_, e)| e.is_success());
     Ok(if ok {
         ExitStatus::Success
@@ -534,10 +555,11 @@ fn retain(
         )
         .await
     })?;
-    print!(
-        "{}",
-        report::retain::render(&results, args.apply, Style::for_stdout(env))
-    );
+    report::stdout(&report::retain::render(
+        &results,
+        args.apply,
+        Style::for_stdout(env),
+    ))?;
     let failed = results.iter().any(|r| !r.not_done.is_empty());
     Ok(if failed {
         ExitStatus::StageFailed
@@ -643,26 +665,44 @@ fn labels(
     labels
 }
 
-/// `https://user:token@host/x` → `https://host/x`: a label is public.
+/// `https://user:token@host/x` → `https://host/x`: a label is public. The URL is parsed, not
+/// searched; what is not a URL (`git@host:o/r`, scp-like) carries no password and stays.
 fn strip_credentials(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host))
-                if !rest.split('/').next().unwrap_or("").is_empty()
-                    && rest.find('@') < rest.find('/') =>
-            {
-                format!("{scheme}://{host}")
-            }
-            _ => url.to_string(),
-        },
-        None => url.to_string(),
+    crate::redact::strip_url(url).unwrap_or_else(|| url.to_string())
+}
+
+/// Refuses an output path that cannot be written, naming it, before the run does anything: a file
+/// that is a directory, in a folder that does not exist, or in one shipit may not write to.
+fn check_writable(path: &std::path::Path, flag: &str) -> Result<(), Error> {
+    let existed = path.exists();
+    let opened = if path.is_dir() {
+        Err(std::io::Error::other("it is a directory"))
+    } else {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(drop)
+    };
+    if !existed {
+        let _ = std::fs::remove_file(path);
     }
+    opened.map_err(|e| output_error(path, flag, e))
+}
+
+fn output_error(path: &std::path::Path, flag: &str, e: std::io::Error) -> Error {
+    Error::usage(
+        format!("cannot write {flag} {}: {e}", path.display()),
+        Some(format!(
+            "give {flag} a file in a folder that exists and that shipit may write to"
+        )),
+    )
 }
 
 fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {
     let config = Config::load(file, repo.root(), Checks::Files)?;
     let libraries = config.services.iter().filter(|s| !s.image).count();
-    println!(
+    report::stdout(&format!(
         "{} is valid: {} services ({} {}), {} environments ({})",
         config::display_name(file),
         config.services.len(),
@@ -679,6 +719,27 @@ fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {
             .map(|e| format!("{} ← {}", e.name, e.branch))
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    ))?;
     Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_credentials;
+
+    #[test]
+    fn labels_carry_no_credentials() {
+        assert_eq!(
+            strip_credentials("https://user:token-EEE@example.com"),
+            "https://example.com/"
+        );
+        assert_eq!(
+            strip_credentials("https://token-FFF@example.com/o/r.git"),
+            "https://example.com/o/r.git"
+        );
+        assert_eq!(
+            strip_credentials("git@github.com:o/r.git"),
+            "git@github.com:o/r.git"
+        );
+    }
 }

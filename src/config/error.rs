@@ -27,6 +27,13 @@ pub enum ConfigError {
         source: std::io::Error,
     },
 
+    #[error("refusing to read {}: {why}", path.display())]
+    #[diagnostic(
+        code(shipit::config::not_a_file),
+        help("ci.toml must be a regular file inside the repository")
+    )]
+    NotAFile { path: PathBuf, why: String },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(Box<Problems>),

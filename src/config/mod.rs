@@ -208,6 +208,7 @@ pub enum Checks {
 impl Config {
     /// Reads and validates `file`; paths in it are relative to `root`.
     pub fn load(file: &Path, root: &Path, checks: Checks) -> Result<Config, ConfigError> {
+        check_file(file, root)?;
         let text = match std::fs::read_to_string(file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -266,6 +267,34 @@ impl Config {
     }
 }
 
+/// ci.toml must be a regular file inside the repository: a symlink out of it (to a credentials
+/// file, say) or a device or a FIFO is refused, without reading it, so none of its content shows.
+fn check_file(file: &Path, root: &Path) -> Result<(), ConfigError> {
+    let refuse = |why: String| ConfigError::NotAFile {
+        path: file.to_path_buf(),
+        why,
+    };
+    let Ok(link) = std::fs::symlink_metadata(file) else {
+        return Ok(()); // missing: `load` says so
+    };
+    if link.file_type().is_symlink() {
+        let target = std::fs::canonicalize(file)
+            .map_err(|e| refuse(format!("it is a symlink that cannot be followed ({e})")))?;
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        if !target.starts_with(&root) {
+            return Err(refuse(format!(
+                "it is a symlink to {}, outside the repository",
+                target.display()
+            )));
+        }
+    }
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(refuse("it is not a regular file".into())),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Names a file the way a user would type it: relative to the current directory when under it.
 pub fn display_name(file: &Path) -> String {
     let relative = std::env::current_dir()
@@ -317,6 +346,7 @@ impl Resolver<'_> {
     }
 
     fn resolve(&mut self, raw: RawConfig, file: &Path, root: &Path) -> Config {
+        let repository_span = raw.project.repository.as_ref().map(|r| r.span());
         let project = self.project(raw.project);
         let environments = self.environments(raw.environments);
         let global = Global {
@@ -331,6 +361,21 @@ impl Resolver<'_> {
             services.push(self.service(name, service, &project, &env_names, &service_names));
         }
         self.cycles(&raw.services);
+        let images = services.iter().filter(|s| s.image).count();
+        if let Some(span) = repository_span
+            && images > 1
+            && !project.repository.contains("{service}")
+        {
+            self.problem_with_help(
+                format!(
+                    "`repository = \"{}\"` has no `{{service}}`: the {images} services with an image would all push to one repository",
+                    project.repository
+                ),
+                span,
+                "no {service}",
+                "put `{service}` in the template (e.g. \"team/{service}\"), so that each service gets its own repository",
+            );
+        }
         Config {
             file: file.to_path_buf(),
             root: root.to_path_buf(),
@@ -362,8 +407,12 @@ impl Resolver<'_> {
             Some(r) => match parse_registry(r.get_ref()) {
                 Ok(reg) => reg,
                 Err(why) => {
+                    // Credentials in the address are hidden from every output from here on, the
+                    // snippet of ci.toml included; the message names the address without them.
+                    let shown = crate::redact::strip_url(r.get_ref())
+                        .unwrap_or_else(|| r.get_ref().to_string());
                     self.problem_with_help(
-                        format!("registry `{}` is not valid: {why}", r.get_ref()),
+                        format!("registry `{shown}` is not valid: {why}"),
                         r.span(),
                         "invalid registry",
                         "use \"ecr\" or \"oci://HOST[:PORT][/PREFIX]\"",

@@ -67,6 +67,11 @@ impl Ecr {
                 what: "GetAuthorizationToken".into(),
                 why: "the token is not base64 `user:password`".into(),
             })?;
+        // The token is a credential from here on: no output may show it (nor its base64 form).
+        crate::redact::add(&password);
+        if let Some(token) = data.authorization_token() {
+            crate::redact::add(token);
+        }
         let endpoint = data.proxy_endpoint().unwrap_or("");
         let host = endpoint
             .trim_start_matches("https://")

@@ -1,6 +1,5 @@
 //! GitHub Actions: step outputs and workflow-command escaping.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::affected::Affected;
@@ -15,16 +14,13 @@ pub fn escape_data(s: &str) -> String {
 /// Appends `name=value` lines to the `GITHUB_OUTPUT` file. Values must be single lines (JSON is
 /// written compact, so it is).
 pub fn write_outputs(path: &Path, outputs: &[(&str, String)]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
     let mut text = String::new();
     for (name, value) in outputs {
-        debug_assert!(!value.contains('\n'));
+        // A value with a line break would end the output early and start another: never.
+        let value = value.replace(['\n', '\r'], " ");
         text.push_str(&format!("{name}={value}\n"));
     }
-    file.write_all(text.as_bytes())
+    super::write_file(path, &text, true)
 }
 
 /// The outputs of `shipit affected`: `affected` (a JSON array of names), `matrix` (ready for

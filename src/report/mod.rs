@@ -62,13 +62,67 @@ impl Style {
     }
 }
 
+/// Writes `text` to stdout, secrets redacted. A closed pipe or a full disk is an error to return,
+/// never a panic.
+pub fn stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(crate::redact::text(text).as_bytes())?;
+    out.flush()
+}
+
+/// Writes `text` to stderr, secrets redacted; a stderr that cannot be written is ignored (there is
+/// nowhere left to say so).
+pub fn stderr(text: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(crate::redact::text(text).as_bytes());
+    let _ = err.flush();
+}
+
+/// Writes `text` to a file (created or truncated, or appended to), secrets redacted.
+pub fn write_file(path: &std::path::Path, text: &str, append: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)?;
+    file.write_all(crate::redact::text(text).as_bytes())
+}
+
+/// Registers a credential with the redaction layer and, under GitHub Actions, has the runner mask
+/// each of its lines too (`::add-mask::` masks one line).
+pub fn secret(env: &Env, secret: &str) {
+    for part in crate::redact::add(secret) {
+        if env.in_actions() && !part.contains(['\n', '\r']) {
+            // Not through `stderr`: the redaction layer would hide the very value to mask.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "::add-mask::{part}");
+        }
+    }
+}
+
+/// Registers every credential the environment holds (see [`crate::redact::SECRET_VARS`]).
+pub fn environment_secrets(env: &Env) {
+    for name in crate::redact::SECRET_VARS {
+        if let Some(value) = env.get(name) {
+            secret(env, value);
+        }
+    }
+}
+
 /// A warning for people: an annotation under GitHub Actions, a `warning:` line elsewhere.
 pub fn warn(env: &Env, message: &str) {
     if env.in_actions() {
-        eprintln!("::warning title=shipit::{}", github::escape_data(message));
+        stderr(&format!(
+            "::warning title=shipit::{}\n",
+            github::escape_data(message)
+        ));
     } else {
         let style = Style::for_stderr(env);
-        eprintln!("{} {message}", style.yellow("warning:"));
+        stderr(&format!("{} {message}\n", style.yellow("warning:")));
     }
 }
 
@@ -91,10 +145,10 @@ pub fn print_error(err: &crate::Error, env: &Env) {
                     out.push('\n');
                 }
                 if env.in_actions() {
-                    eprintln!(
-                        "::error title=shipit::{}",
+                    stderr(&format!(
+                        "::error title=shipit::{}\n",
                         github::escape_data(&p.to_string())
-                    );
+                    ));
                 }
                 ok &= handler.render_report(&mut out, &p).is_ok();
             }
@@ -106,10 +160,10 @@ pub fn print_error(err: &crate::Error, env: &Env) {
         }
         _ => {
             if env.in_actions() {
-                eprintln!(
-                    "::error title=shipit::{}",
+                stderr(&format!(
+                    "::error title=shipit::{}\n",
                     github::escape_data(&err.to_string())
-                );
+                ));
             }
             handler.render_report(&mut out, err).is_ok()
         }
@@ -117,10 +171,10 @@ pub fn print_error(err: &crate::Error, env: &Env) {
     if !rendered {
         out = err.to_string();
     }
-    eprint!("{out}");
     if !out.ends_with('\n') {
-        eprintln!();
+        out.push('\n');
     }
+    stderr(&out);
 }
 
 #[cfg(test)]

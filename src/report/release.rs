@@ -37,6 +37,7 @@ pub struct Progress {
     buffers: Mutex<HashMap<(String, Stage), Vec<String>>>,
     bars: Option<Bars>,
     masked: Mutex<std::collections::HashSet<String>>,
+    env: Env,
 }
 
 impl Progress {
@@ -83,6 +84,7 @@ impl Progress {
             buffers: Mutex::new(HashMap::new()),
             bars,
             masked: Mutex::default(),
+            env: env.clone(),
         }
     }
 
@@ -90,20 +92,17 @@ impl Progress {
     fn line(&self, text: &str) {
         match &self.bars {
             Some(b) => {
-                let _ = b.multi.println(text);
+                let _ = b.multi.println(crate::redact::text(text));
             }
-            None => eprintln!("{text}"),
+            None => super::stderr(&format!("{text}\n")),
         }
     }
 
     pub fn event(&self, event: Event) {
         match event {
             Event::Secret(secret) => {
-                if self.actions
-                    && !secret.is_empty()
-                    && self.masked.lock().unwrap().insert(secret.clone())
-                {
-                    eprintln!("::add-mask::{secret}");
+                if !secret.is_empty() && self.masked.lock().unwrap().insert(secret.clone()) {
+                    super::secret(&self.env, &secret);
                 }
             }
             Event::Started { service, stage } => {
@@ -179,7 +178,7 @@ impl Progress {
                     escape_data(detail)
                 ));
             }
-            eprint!("{out}");
+            super::stderr(&out);
             return;
         }
         let status_text = match status {
