@@ -6,7 +6,7 @@
 mod publish;
 pub mod retain;
 pub mod rollout;
-mod test;
+pub mod test;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,9 +1,16 @@
 //! The test stage: the service's `test` command through `sh -c` in its directory, with a timeout,
 //! its output captured line by line to the service's log file.
+//!
+//! The command runs in a process group of its own, which shipit owns: the group is killed when the
+//! shell exits (a background child does not keep the test running), on timeout, on failure, when
+//! the release is dropped, and on SIGINT/SIGTERM ([`kill_all`]). The command never inherits
+//! shipit's credentials.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -11,6 +18,64 @@ use tokio::process::Command;
 
 /// How many of the last output lines a failure message carries.
 const TAIL: usize = 20;
+
+/// How long output is still read after the shell exited (from a process that left the group).
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Variables a test never sees: shipit's credentials.
+const WITHHELD: &[&str] = &[
+    crate::env_vars::SHIPIT_REGISTRY_USERNAME,
+    crate::env_vars::SHIPIT_REGISTRY_PASSWORD,
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+];
+
+/// The process groups of the tests running now.
+static GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+fn groups() -> std::sync::MutexGuard<'static, Option<HashSet<i32>>> {
+    match GROUPS.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Kills every test's process group: for SIGINT/SIGTERM, before shipit exits.
+pub fn kill_all() {
+    for pgid in groups().take().unwrap_or_default() {
+        kill_group(pgid);
+    }
+}
+
+fn kill_group(pgid: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// A test's process group, killed whole when dropped: on every way out of [`run`].
+struct Group(i32);
+
+impl Group {
+    fn new(pgid: i32) -> Group {
+        groups().get_or_insert_with(HashSet::new).insert(pgid);
+        Group(pgid)
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(g) = groups().as_mut() {
+            g.remove(&self.0);
+        }
+        kill_group(self.0);
+    }
+}
 
 /// A log file written line by line; a file that cannot be written is skipped, never fatal.
 pub struct LogFile(Option<std::fs::File>);
@@ -31,7 +96,7 @@ impl LogFile {
 
     pub fn line(&mut self, line: &str) {
         if let Some(f) = &mut self.0 {
-            let _ = writeln!(f, "{line}");
+            let _ = writeln!(f, "{}", crate::redact::text(line));
         }
     }
 }
@@ -45,26 +110,33 @@ pub async fn run(
     log: &Path,
     mut on_line: impl FnMut(&str),
 ) -> Result<(), String> {
-    let mut child = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(command)
         .current_dir(dir)
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            format!(
-                "could not start `sh -c {command}` in {}: {e}",
-                dir.display()
-            )
-        })?;
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in WITHHELD {
+        cmd.env_remove(name);
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        format!(
+            "could not start `sh -c {command}` in {}: {e}",
+            dir.display()
+        )
+    })?;
+    let group = child.id().map(|pid| Group::new(pid as i32));
     let mut file = LogFile::append(log);
     file.line(&format!("$ {command}"));
-    let mut out = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let mut err = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(format!("could not read the output of `{command}`"));
+    };
+    let mut out = BufReader::new(stdout).lines();
+    let mut err = BufReader::new(stderr).lines();
     let mut tail: Vec<String> = Vec::new();
     let mut keep = |line: String, file: &mut LogFile, on_line: &mut dyn FnMut(&str)| {
         file.line(&line);
@@ -74,8 +146,12 @@ pub async fn run(
             tail.remove(0);
         }
     };
+    // Done when the shell exits: then what is left of its group is killed, and the output already
+    // written is read to its end (for a short while only, should a process have left the group).
     let work = async {
         let (mut out_done, mut err_done) = (false, false);
+        let mut status = None;
+        let mut drain = None;
         while !(out_done && err_done) {
             tokio::select! {
                 line = out.next_line(), if !out_done => match line {
@@ -86,9 +162,25 @@ pub async fn run(
                     Ok(Some(l)) => keep(l, &mut file, &mut on_line),
                     _ => err_done = true,
                 },
+                exit = child.wait(), if status.is_none() => {
+                    if let Some(g) = &group {
+                        kill_group(g.0);
+                    }
+                    drain = Some(Box::pin(tokio::time::sleep(DRAIN)));
+                    status = Some(exit);
+                },
+                _ = async {
+                    match drain.as_mut() {
+                        Some(d) => d.await,
+                        None => std::future::pending().await,
+                    }
+                }, if drain.is_some() => break,
             }
         }
-        child.wait().await
+        match status {
+            Some(s) => s,
+            None => child.wait().await,
+        }
     };
     let status = match tokio::time::timeout(timeout, work).await {
         Ok(Ok(status)) => status,
@@ -112,4 +204,24 @@ pub async fn run(
         why.push_str(&tail.join("\n"));
     }
     Err(why)
+}
+
+/// On SIGINT or SIGTERM: kill every test's process group, then exit as the signal would have
+/// (130 or 143). Call once, inside the runtime, before tests start.
+pub fn kill_on_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        };
+        kill_all();
+        std::process::exit(code);
+    });
 }

@@ -1,0 +1,132 @@
+//! Tests die with their release: a test runs in a process group of its own, killed whole when its
+//! shell exits, on timeout, on failure and when shipit gets SIGTERM; a test is done when its shell
+//! exits, whatever it left running in the background.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::git::TestRepo;
+use crate::support::netfake::run_within;
+use crate::support::shipit::shipit;
+
+fn repo(test: &str, extra: &str) -> TestRepo {
+    let toml =
+        format!("[services.lib]\npath = \"libs/lib\"\nimage = false\ntest = '''{test}'''\n{extra}");
+    TestRepo::with_config(&toml, &["libs/lib"])
+}
+
+/// The pid a test wrote, once it is there.
+fn pid_in(file: &Path) -> i32 {
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no pid in {}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True while `pid` is a live process (a zombie waiting for a reaper counts as dead).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn gone_soon(pid: i32) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_test_is_done_when_its_shell_exits_and_what_it_left_behind_is_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pidfile = tmp.path().join("pid");
+    let repo = repo(
+        &format!("sleep 60 & echo $! > {}; echo ok", pidfile.display()),
+        "",
+    );
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--branch", "feature", "--all"]);
+    let (r, took) = run_within(cmd, Duration::from_secs(40));
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        took < Duration::from_secs(15),
+        "the release waited for the sleep: {took:?}"
+    );
+    assert!(
+        gone_soon(pid_in(&pidfile)),
+        "the background sleep outlived its test"
+    );
+}
+
+#[test]
+fn a_test_that_times_out_is_killed_with_its_children() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pidfile = tmp.path().join("pid");
+    let repo = repo(
+        &format!("sleep 60 & echo $! > {}; sleep 60", pidfile.display()),
+        "test_timeout = \"1s\"\n",
+    );
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--branch", "feature", "--all"]);
+    let (r, took) = run_within(cmd, Duration::from_secs(40));
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stderr.contains("ran longer than 1s"), "{}", r.stderr);
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert!(
+        gone_soon(pid_in(&pidfile)),
+        "the test's child outlived the timeout"
+    );
+}
+
+#[test]
+fn sigterm_kills_the_tests_with_the_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pidfile = tmp.path().join("pid");
+    let repo = repo(
+        &format!("sleep 60 & echo $! > {}; wait", pidfile.display()),
+        "",
+    );
+    let mut child = shipit(&repo.dir)
+        .args(["release", "--branch", "feature", "--all"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = pid_in(&pidfile);
+    assert!(alive(pid));
+    // SAFETY: signalling a child process this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("shipit did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert!(gone_soon(pid), "the test outlived its release");
+}
