@@ -318,7 +318,8 @@ impl Finder<'_> {
 }
 
 fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
+    // Twelve characters, not bytes: `before` comes from an event payload and may be anything.
+    sha.char_indices().nth(12).map_or(sha, |(i, _)| &sha[..i])
 }
 
 fn short_ref(name: &str) -> &str {
@@ -346,4 +347,19 @@ pub fn ensure_history(repo: &Repo, base: Oid, head: Oid) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `before` comes from an event payload: any string is shortened without a panic.
+        #[test]
+        fn any_before_is_shortened_without_panic(before in "\\PC*") {
+            let s = super::short(&before);
+            prop_assert!(s.chars().count() <= 12);
+            prop_assert!(before.starts_with(s));
+        }
+    }
 }

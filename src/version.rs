@@ -23,7 +23,11 @@ pub fn parse_tag(env: &str, tag: &str) -> Option<Version> {
         let canonical = !p.is_empty()
             && p.bytes().all(|b| b.is_ascii_digit())
             && (p == "0" || !p.starts_with('0'));
-        canonical.then(|| p.parse().ok()).flatten()
+        // u64::MAX parses, but no version can follow it: not a version shipit can bump.
+        canonical
+            .then(|| p.parse().ok())
+            .flatten()
+            .filter(|n| *n < u64::MAX)
     };
     let (major, minor, patch) = (next()?, next()?, next()?);
     if parts.next().is_some() {
@@ -80,9 +84,13 @@ pub fn bump_of(message: &str) -> Bump {
 
 pub fn apply(version: &Version, bump: Bump) -> Version {
     match bump {
-        Bump::Major => Version::new(version.major + 1, 0, 0),
-        Bump::Minor => Version::new(version.major, version.minor + 1, 0),
-        Bump::Patch => Version::new(version.major, version.minor, version.patch + 1),
+        Bump::Major => Version::new(version.major.saturating_add(1), 0, 0),
+        Bump::Minor => Version::new(version.major, version.minor.saturating_add(1), 0),
+        Bump::Patch => Version::new(
+            version.major,
+            version.minor,
+            version.patch.saturating_add(1),
+        ),
     }
 }
 
@@ -238,7 +246,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_last_u64_is_no_version() {
+        assert_eq!(parse_tag("env", "env-18446744073709551615.0.0"), None);
+        assert_eq!(
+            parse_tag("env", "env-18446744073709551614.0.0"),
+            Some(Version::new(u64::MAX - 1, 0, 0))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn any_tag_parses_without_panic_and_can_be_bumped(tag in "\\PC*") {
+            if let Some(v) = parse_tag("prod", &tag) {
+                for bump in [Bump::Patch, Bump::Minor, Bump::Major] {
+                    prop_assert!(next(Some(&v), bump, &Version::new(0, 1, 0), None) > v);
+                }
+            }
+        }
+
+        #[test]
+        fn huge_tags_parse_without_panic_and_can_be_bumped(
+            major in proptest::num::u64::ANY, minor in proptest::num::u64::ANY, patch in proptest::num::u64::ANY,
+        ) {
+            let tag = format!("prod-{major}.{minor}.{patch}");
+            if let Some(v) = parse_tag("prod", &tag) {
+                for bump in [Bump::Patch, Bump::Minor, Bump::Major] {
+                    prop_assert!(next(Some(&v), bump, &Version::new(0, 1, 0), None) > v);
+                }
+            }
+        }
+
         #[test]
         fn a_tag_round_trips(major in 0u64..10_000, minor in 0u64..10_000, patch in 0u64..10_000) {
             let version = Version::new(major, minor, patch);

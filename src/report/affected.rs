@@ -34,7 +34,8 @@ pub fn render(affected: &Affected, format: Format, explain: bool, style: Style) 
 }
 
 fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
+    // Twelve characters, not bytes: `before` comes from an event payload and may be anything.
+    sha.char_indices().nth(12).map_or(sha, |(i, _)| &sha[..i])
 }
 
 fn text(affected: &Affected, explain: bool, style: Style) -> String {
@@ -119,8 +120,9 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
             Reason::All { why } => ("all", why.as_str()),
         };
         out.push_str(&format!(
-            "      {} {what}\n",
-            style.dim(&format!("{rule:<10}"))
+            "      {} {}\n",
+            style.dim(&format!("{rule:<10}")),
+            visible(what)
         ));
     }
     for (count, label) in [(files, "changed files"), (triggers, "triggers")] {
@@ -131,6 +133,21 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
             ));
         }
     }
+}
+
+/// A file name as a line of output: control characters (a newline, a carriage return, an escape)
+/// written as escapes, so that a name cannot start a line of its own, such as a workflow command
+/// (`::error::…`) that GitHub Actions would obey.
+fn visible(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn plural(n: usize) -> &'static str {
