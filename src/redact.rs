@@ -11,9 +11,9 @@ use std::sync::RwLock;
 /// What a secret becomes in output.
 pub const MASK: &str = "****";
 
-/// Lines shorter than this are not masked on their own (a one-letter line of a PEM file would mask
-/// every such letter of every output); the whole secret always is.
-const MIN_LINE: usize = 4;
+/// Secrets, and lines of a multi-line one, shorter than this are not masked: a one-letter line of a
+/// PEM file, or the `test` that emulators take as a key, would mask that word in every output.
+const MIN_LINE: usize = 6;
 
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
@@ -29,13 +29,26 @@ pub const SECRET_VARS: &[&str] = &[
 /// GitHub Actions must be told to mask too.
 pub fn add(secret: &str) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
-    if !secret.trim().is_empty() {
+    if secret.trim().len() >= MIN_LINE {
         parts.push(secret.to_string());
     }
     for line in secret.lines() {
         let line = line.trim();
         if line.len() >= MIN_LINE && line != secret {
             parts.push(line.to_string());
+        }
+    }
+    // The forms the secret takes in JSON (`--report`, `GITHUB_OUTPUT`) and in workflow commands.
+    for p in parts.clone() {
+        if let Ok(json) = serde_json::to_string(&p) {
+            let inner = json.trim_matches('"');
+            if inner != p {
+                parts.push(inner.to_string());
+            }
+        }
+        let escaped = crate::report::github::escape_data(&p);
+        if escaped != p {
+            parts.push(escaped);
         }
     }
     let mut secrets = match SECRETS.write() {
@@ -123,6 +136,21 @@ mod tests {
         let out = text("x first-line-AAA y\nsecond-line-BBB alone");
         assert!(!out.contains("first-line-AAA"), "{out}");
         assert!(!out.contains("second-line-BBB"), "{out}");
+    }
+
+    #[test]
+    fn a_secret_is_hidden_in_json_and_workflow_commands_too() {
+        add("quo\"te-back\\slash-100%");
+        let json = serde_json::to_string("x quo\"te-back\\slash-100% y").unwrap();
+        assert!(!text(&json).contains("te-back"), "{}", text(&json));
+        let command = crate::report::github::escape_data("quo\"te-back\\slash-100%");
+        assert_eq!(text(&command), MASK);
+    }
+
+    #[test]
+    fn short_values_are_not_secrets_to_mask() {
+        add("test");
+        assert_eq!(text("tests only"), "tests only");
     }
 
     #[test]
