@@ -290,6 +290,13 @@ fn release(
     if let Some(path) = &args.report {
         check_writable(path, "--report")?;
     }
+    if env.in_actions() {
+        for name in [env_vars::GITHUB_OUTPUT, env_vars::GITHUB_STEP_SUMMARY] {
+            if let Some(path) = env.get(name) {
+                check_writable(path.as_ref(), name)?;
+            }
+        }
+    }
     let rt = runtime()?;
     rt.block_on(async {
         pipeline::test::kill_on_signals();
@@ -703,7 +710,7 @@ fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {
     let config = Config::load(file, repo.root(), Checks::Files)?;
     let libraries = config.services.iter().filter(|s| !s.image).count();
     report::stdout(&format!(
-        "{} is valid: {} services ({} {}), {} environments ({})",
+        "{} is valid: {} services ({} {}), {} environments ({})\n",
         config::display_name(file),
         config.services.len(),
         libraries,

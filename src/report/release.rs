@@ -164,8 +164,15 @@ impl Progress {
                 stage.name(),
                 status_name(status)
             );
-            for l in &output {
-                out.push_str(&format!("{l}\n"));
+            if !output.is_empty() {
+                // A test's or a build's output is not shipit's: the runner obeys no workflow
+                // command in it (`::error::` in a file name a test prints, say).
+                let token = format!("shipit-{:016x}", rand::random::<u64>());
+                out.push_str(&format!("::stop-commands::{token}\n"));
+                for l in &output {
+                    out.push_str(&format!("{l}\n"));
+                }
+                out.push_str(&format!("::{token}::\n"));
             }
             if !detail.is_empty() {
                 out.push_str(&format!("{detail}\n"));

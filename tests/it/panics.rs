@@ -190,6 +190,19 @@ fn a_report_path_that_cannot_be_written_is_refused_before_anything_is_pushed() {
         "{}",
         r.stderr
     );
+    // Under Actions, the runner's output files too.
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--branch", "develop", "--all"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &missing);
+    let r = run(cmd);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains(&format!("cannot write GITHUB_OUTPUT {}", missing.display())),
+        "{}",
+        r.stderr
+    );
     let oci = Oci::new(&registry(), None);
     assert!(
         oci.tags(&format!("{prefix}/api")).is_empty(),
@@ -198,6 +211,34 @@ fn a_report_path_that_cannot_be_written_is_refused_before_anything_is_pushed() {
     assert!(
         oci.tags(&format!("{prefix}/web")).is_empty(),
         "nothing was pushed"
+    );
+}
+
+#[test]
+fn a_test_s_output_issues_no_workflow_command() {
+    let repo = TestRepo::with_config(
+        "[services.lib]\npath = \"libs/lib\"\nimage = false\ntest = \"echo '::error::pwned'; echo '::add-mask::x'\"\n",
+        &["libs/lib"],
+    );
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--branch", "feature", "--all"])
+        .env("GITHUB_ACTIONS", "true");
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "::error::pwned")
+        .expect("the test's output is shown");
+    let stop = lines[..at]
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("::stop-commands::"))
+        .unwrap_or_else(|| panic!("commands are not stopped before the output: {}", r.stderr));
+    assert!(
+        lines[at..].contains(&format!("::{stop}::").as_str()),
+        "and resumed after it: {}",
+        r.stderr
     );
 }
 
