@@ -492,27 +492,88 @@ impl Repo {
         depth: Option<u32>,
     ) -> Result<(), String> {
         let mut cmd = Command::new("git");
-        cmd.arg("-C").arg(&self.root).args([
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-        ]);
+        // A fetch has deadlines too: an HTTP transfer slower than 1 KB/s for the answer deadline
+        // is abandoned, the whole fetch is bounded below, and git never waits for a password.
+        let stall = crate::net::timeout().as_secs().max(1);
+        cmd.arg("-C")
+            .arg(&self.root)
+            .args(["-c", "http.lowSpeedLimit=1000"])
+            .arg("-c")
+            .arg(format!("http.lowSpeedTime={stall}"))
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env(
+                "GIT_SSH_COMMAND",
+                format!(
+                    "ssh -o BatchMode=yes -o ConnectTimeout={stall} -o ServerAliveInterval={stall}"
+                ),
+            )
+            .stdin(std::process::Stdio::null())
+            .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]);
         match depth {
             Some(d) => cmd.arg(format!("--depth={d}")),
             None if self.is_shallow() => cmd.arg("--unshallow"),
             None => &mut cmd,
         };
         cmd.arg(remote).args(refspecs);
-        let output = cmd
-            .output()
-            .map_err(|e| format!("could not run git: {e}"))?;
+        let output = output_within(cmd, crate::net::fetch_timeout())?;
         if output.status.success() {
             Ok(())
         } else {
             Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
         }
     }
+}
+
+/// Runs `cmd` to its end, or kills it once `limit` has passed.
+fn output_within(
+    mut cmd: Command,
+    limit: std::time::Duration,
+) -> Result<std::process::Output, String> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    // Its own process group: git runs helpers (git-remote-https, ssh) that a kill must reach too.
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("could not run git: {e}"))?;
+    let mut stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.read_to_end(&mut text);
+        }
+        text
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                // SAFETY: kill(2) on the process group of the child just started; no memory.
+                unsafe {
+                    libc::kill(-(child.id() as i32), libc::SIGKILL);
+                }
+                let _ = child.wait();
+                return Err(format!(
+                    "git fetch did not finish within {}s ({} sets the deadline)",
+                    limit.as_secs(),
+                    crate::env_vars::SHIPIT_HTTP_TIMEOUT
+                ));
+            }
+            Err(e) => return Err(format!("waiting for git: {e}")),
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: reader.join().unwrap_or_default(),
+    })
 }
 
 /// Compares two trees entry by entry, descending only into subtrees whose ids differ: unchanged

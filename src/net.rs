@@ -54,6 +54,11 @@ pub fn request_timeout() -> Duration {
     timeout().saturating_mul(5)
 }
 
+/// The deadline of a whole `git fetch` (history can be large): ten answers' worth.
+pub fn fetch_timeout() -> Duration {
+    timeout().saturating_mul(10)
+}
+
 /// The deadline of one AWS operation, its retries included.
 pub fn operation_timeout() -> Duration {
     timeout().saturating_mul(3)

@@ -152,3 +152,39 @@ fn a_timeout_that_is_not_a_duration_is_bad_input() {
         r.stderr
     );
 }
+
+#[test]
+fn a_git_remote_that_never_answers_ends_the_fetch_of_before_with_a_warning() {
+    let silent = Server::silent();
+    let origin = TestRepo::with_config(
+        "[services.web]\npath = \"services/web\"\n\n[services.worker]\npath = \"services/worker\"\n",
+        &["services/web", "services/worker"],
+    );
+    let before = origin.change("services/web/a", "1", "web");
+    origin.change("services/worker/a", "1", "worker");
+    let clone = origin.clone_to("shallow", &["--depth", "1"]);
+    crate::support::git::git(
+        &clone,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            &format!("http://{}/repo.git", silent.addr),
+        ],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let event = tmp.path().join("event.json");
+    std::fs::write(&event, serde_json::json!({ "before": before }).to_string()).unwrap();
+    let mut cmd = shipit(&clone);
+    cmd.args(["affected", "--format", "json"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("SHIPIT_HTTP_TIMEOUT", "1s");
+    let (r, took) = run_within(cmd, LIMIT);
+    assert_ne!(r.code, -9, "the fetch hung: killed after {took:?}");
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(r.json()["all"], serde_json::json!(true), "{}", r.stdout);
+    assert!(silent.seen() >= 1, "the remote was asked");
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+}
