@@ -68,6 +68,21 @@ fn install_tracing() {
         EnvFilter::try_from_env(env_vars::SHIPIT_LOG).unwrap_or_else(|_| EnvFilter::new("off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactingStderr)
         .try_init();
+}
+
+/// Diagnostics go through the redaction layer like every other output (the fmt layer writes each
+/// event whole, so a secret is never split across writes).
+struct RedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        report::stderr(&String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -91,7 +91,8 @@ test = "cat {leak} >&2; echo failing; exit 3"
         .env("SHIPIT_REGISTRY_USERNAME", &user)
         .env("SHIPIT_REGISTRY_PASSWORD", &password)
         .env("AWS_SECRET_ACCESS_KEY", aws_secret)
-        .env("AWS_SESSION_TOKEN", session);
+        .env("AWS_SESSION_TOKEN", session)
+        .env("SHIPIT_LOG", "debug");
     let r = run(cmd);
     assert_eq!(r.code, 1, "worker's test fails: {}", r.transcript());
     // The release did run: api is in the registry, and the outputs were written.
