@@ -4,7 +4,8 @@
 //! Every request has deadlines (see [`crate::net`]) and is retried, with backoff and jitter, on a
 //! 429, a 5xx or a dropped connection (every call here is idempotent: GET, HEAD, a manifest PUT of
 //! the same bytes, a DELETE by digest). Credentials go only to the registry's own origin and to a
-//! token service on https (or on loopback); never to another host a `Link` header names.
+//! token service on https (or on loopback); never to another host a `Link` header or a redirect
+//! names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -92,8 +93,9 @@ impl Oci {
             .connect_timeout(crate::net::connect_timeout())
             .read_timeout(crate::net::timeout())
             .timeout(crate::net::request_timeout())
-            // A redirect would carry the credentials elsewhere: none are followed.
-            .redirect(reqwest::redirect::Policy::none())
+            // reqwest drops the Authorization header on a redirect to another host or port, so
+            // a redirect (a registry sending a GET to its storage) carries no credentials away.
+            .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| RegistryError::Unreachable {
                 registry: host.into(),

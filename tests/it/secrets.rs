@@ -284,6 +284,46 @@ fn credentials_go_to_no_other_host_a_registry_names() {
         recorder.requests()
     );
 
+    // A redirect to another origin: followed, without the credentials.
+    let target = format!("http://{}", recorder.addr);
+    let redirecting = Server::scripted(move |req, _| {
+        if req.header("authorization").is_none() {
+            return (
+                401,
+                vec![("WWW-Authenticate".into(), "Basic realm=\"x\"".into())],
+                String::new(),
+            );
+        }
+        (
+            307,
+            vec![("Location".into(), format!("{target}{}", req.path))],
+            String::new(),
+        )
+    });
+    let repo = TestRepo::with_config(&config(&redirecting.addr), &["services/api"]);
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["plan", "--branch", "develop", "--all"])
+        .env("SHIPIT_REGISTRY_USERNAME", "me")
+        .env("SHIPIT_REGISTRY_PASSWORD", "redirect-Secret-5523");
+    let r = run(cmd);
+    assert!(
+        recorder
+            .requests()
+            .iter()
+            .any(|q| q.path.contains("tags/list")),
+        "the redirect was followed: {}",
+        r.transcript()
+    );
+    assert!(
+        recorder
+            .requests()
+            .iter()
+            .all(|q| q.header("authorization").is_none()),
+        "credentials went to {} with a redirect: {:?}",
+        recorder.addr,
+        recorder.requests()
+    );
+
     // A token service on plain http, not on loopback.
     let registry = registry_pointing_at("http://token.example.invalid".into(), true);
     let repo = TestRepo::with_config(&config(&registry.addr), &["services/api"]);
@@ -363,4 +403,39 @@ fn a_tls_engine_is_spoken_to_over_tls_only() {
         "the engine was spoken to in plain HTTP: {:?}",
         String::from_utf8_lossy(&sent)
     );
+}
+
+#[test]
+fn the_source_label_of_an_image_carries_no_credentials() {
+    let prefix = unique("label");
+    let host = crate::support::registry();
+    let repo = TestRepo::new();
+    repo.write(
+        "ci.toml",
+        &format!("[project]\nregistry = \"oci://{host}/{prefix}\"\n\n[services.api]\npath = \"services/api\"\n"),
+    );
+    repo.write(".gitignore", "busybox\n");
+    repo.write(
+        "services/api/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    );
+    std::fs::copy(busybox(), repo.dir.join("services/api/busybox")).unwrap();
+    repo.commit("initial import");
+    // No path after the host: the form the old string search let through whole.
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://ci-bot:ghp-label-Token-8841@git.example.com",
+    ]);
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--branch", "develop", "--all"]);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(!r.transcript().contains("ghp-label-Token-8841"));
+    let (_, labels) = Oci::new(&host, None).inspect(&format!("{prefix}/api"), "stage-0.1.0");
+    let source = labels["org.opencontainers.image.source"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(source, "https://git.example.com/", "{labels}");
 }
