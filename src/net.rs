@@ -59,6 +59,12 @@ pub fn fetch_timeout() -> Duration {
     timeout().saturating_mul(10)
 }
 
+/// The deadline of a whole image push by the engine (layers can be large): thirty answers' worth,
+/// half an hour by default.
+pub fn push_timeout() -> Duration {
+    timeout().saturating_mul(30)
+}
+
 /// The deadline of one AWS operation, its retries included.
 pub fn operation_timeout() -> Duration {
     timeout().saturating_mul(3)

@@ -30,9 +30,22 @@ pub async fn push_fingerprint(
         .tag(image, &target.reference, fp_tag)
         .await
         .map_err(|e| e.to_string())?;
-    let pushed = engine
-        .push(&target.reference, fp_tag, target.credentials.clone())
-        .await;
+    // The engine talks to the registry itself: bounded here, as shipit's own calls are.
+    let pushed = tokio::time::timeout(
+        crate::net::push_timeout(),
+        engine.push(&target.reference, fp_tag, target.credentials.clone()),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(crate::docker::DockerError::Push {
+            reference: format!("{}:{fp_tag}", target.reference),
+            why: format!(
+                "the engine's push did not finish within {}s ({} sets the deadline)",
+                crate::net::push_timeout().as_secs(),
+                crate::env_vars::SHIPIT_HTTP_TIMEOUT
+            ),
+        })
+    });
     engine
         .untag(&format!("{}:{fp_tag}", target.reference))
         .await;

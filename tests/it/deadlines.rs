@@ -188,3 +188,61 @@ fn a_git_remote_that_never_answers_ends_the_fetch_of_before_with_a_warning() {
     assert!(silent.seen() >= 1, "the remote was asked");
     assert!(took < Duration::from_secs(25), "took {took:?}");
 }
+
+#[test]
+fn a_registry_that_never_answers_the_engine_ends_the_push_within_its_deadline() {
+    // Answers shipit (an empty repository) and the engine's first question, then nothing: the
+    // engine's own client waits for a layer upload without a deadline.
+    let registry = Server::scripted(|req, _| {
+        let engine = req
+            .header("user-agent")
+            .is_some_and(|ua| ua.contains("docker"));
+        if engine && req.path == "/v2/" {
+            return (200, vec![], "{}".into());
+        }
+        if engine {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+        (
+            404,
+            vec![],
+            r#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#.into(),
+        )
+    });
+    let repo = TestRepo::new();
+    repo.write(
+        "ci.toml",
+        &format!(
+            "[project]\nregistry = \"oci://{}/team\"\n\n[services.api]\npath = \"services/api\"\n",
+            registry.addr
+        ),
+    );
+    repo.write(".gitignore", "busybox\n");
+    repo.write(
+        "services/api/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    );
+    std::fs::copy(
+        crate::support::busybox(),
+        repo.dir.join("services/api/busybox"),
+    )
+    .unwrap();
+    repo.commit("initial import");
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--branch", "develop", "--all"])
+        .env("SHIPIT_HTTP_TIMEOUT", "1s");
+    let (r, took) = run_within(cmd, Duration::from_secs(90));
+    assert_ne!(r.code, -9, "the push hung: killed after {took:?}");
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("did not finish within 30s"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        registry.requests().iter().any(|q| q
+            .header("user-agent")
+            .is_some_and(|ua| ua.contains("docker"))),
+        "the engine reached the registry"
+    );
+}
