@@ -389,7 +389,8 @@ impl Oci {
                 .into_iter()
                 .flatten()
             {
-                if let Some(t) = t.as_str() {
+                // The OCI tag grammar; anything else a registry lists is no tag to print or use.
+                if let Some(t) = t.as_str().filter(|t| valid_tag(t)) {
                     state.tags.insert(t.to_string(), None);
                 }
             }
@@ -432,8 +433,11 @@ impl Oci {
                 .headers()
                 .get("docker-content-digest")
                 .and_then(|d| d.to_str().ok())
+                .filter(|d| valid_digest(d))
                 .map(|d| Some(d.to_string()))
-                .ok_or_else(|| self.protocol("a manifest HEAD", "no Docker-Content-Digest header")),
+                .ok_or_else(|| {
+                    self.protocol("a manifest HEAD", "no valid Docker-Content-Digest header")
+                }),
             s => Err(self.protocol(&format!("{s} to a manifest HEAD"), reference)),
         }
     }
@@ -646,6 +650,29 @@ fn parse_next_link(link: &str) -> Option<String> {
     })
 }
 
+/// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, the OCI Distribution tag grammar.
+fn valid_tag(t: &str) -> bool {
+    t.len() <= 128
+        && t.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// `sha256:<64 hex>` (or another algorithm's): a digest is printed and used in URLs, so a registry's
+/// answer that is anything else (a line break, a path) is not taken for one.
+fn valid_digest(d: &str) -> bool {
+    d.split_once(':').is_some_and(|(algorithm, hex)| {
+        !algorithm.is_empty()
+            && algorithm
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+            && hex.len() >= 32
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
 /// A loopback URL: a local registry or token service (tests, a registry on the runner).
 fn is_loopback_url(url: &url::Url) -> bool {
     match url.host() {
@@ -726,6 +753,24 @@ mod tests {
         fn challenge_shaped_headers_parse_without_panic(challenge in "(Bearer|Basic)? [a-z=\",é ]{0,40}") {
             let _ = parse_challenge(&challenge);
         }
+    }
+
+    #[test]
+    fn tags_are_checked() {
+        assert!(valid_tag("stage-1.2.3"));
+        assert!(valid_tag("fp-abc_DEF"));
+        assert!(!valid_tag("x\n::error::y"));
+        assert!(!valid_tag(".hidden"));
+        assert!(!valid_tag(""));
+        assert!(!valid_tag(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn digests_are_checked() {
+        assert!(valid_digest(&format!("sha256:{}", "a".repeat(64))));
+        assert!(!valid_digest("sha256:\n::error::x"));
+        assert!(!valid_digest("sha256:../../x"));
+        assert!(!valid_digest(&"a".repeat(64)));
     }
 
     #[test]
