@@ -439,3 +439,45 @@ fn the_source_label_of_an_image_carries_no_credentials() {
         .unwrap_or_default();
     assert_eq!(source, "https://git.example.com/", "{labels}");
 }
+
+#[test]
+fn every_line_of_a_multi_line_password_is_masked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = "first-line-Kp29x\nsecond-line-Vw71q\nthird-line-Ze40m";
+    let leak = tmp.path().join("leak.txt");
+    std::fs::write(&leak, "second-line-Vw71q\nthird-line-Ze40m\n").unwrap();
+    let report = tmp.path().join("report.json");
+    let repo = TestRepo::with_config(
+        &format!(
+            "[services.lib]\npath = \"libs/lib\"\nimage = false\ntest = \"cat {}; exit 1\"\n",
+            leak.display()
+        ),
+        &["libs/lib"],
+    );
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--branch", "feature", "--all", "--report"])
+        .arg(&report)
+        .env("GITHUB_ACTIONS", "true")
+        .env("SHIPIT_REGISTRY_USERNAME", "me")
+        .env("SHIPIT_REGISTRY_PASSWORD", password);
+    let r = run(cmd);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    for line in password.lines() {
+        assert!(
+            r.stderr.contains(&format!("::add-mask::{line}")),
+            "{line} is masked: {}",
+            r.stderr
+        );
+    }
+    let report = std::fs::read_to_string(&report).unwrap();
+    for (name, text) in [
+        ("stdout", r.stdout.as_str()),
+        ("stderr", &shown(&r.stderr)),
+        ("report", &report),
+    ] {
+        for line in password.lines() {
+            assert!(!text.contains(line), "{line} is in {name}:\n{text}");
+        }
+    }
+    assert!(report.contains("****"), "{report}");
+}
