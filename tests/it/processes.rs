@@ -97,36 +97,41 @@ fn a_test_that_times_out_is_killed_with_its_children() {
 }
 
 #[test]
-fn sigterm_kills_the_tests_with_the_release() {
-    let tmp = tempfile::tempdir().unwrap();
-    let pidfile = tmp.path().join("pid");
-    let repo = repo(
-        &format!("sleep 60 & echo $! > {}; wait", pidfile.display()),
-        "",
-    );
-    let mut child = shipit(&repo.dir)
-        .args(["release", "--branch", "feature", "--all"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = pid_in(&pidfile);
-    assert!(alive(pid));
-    // SAFETY: signalling a child process this test started.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
+fn sigterm_and_sigint_kill_the_tests_with_the_release() {
+    for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let pidfile = tmp.path().join("pid");
+        let repo = repo(
+            &format!("sleep 60 & echo $! > {}; wait", pidfile.display()),
+            "",
+        );
+        let mut child = shipit(&repo.dir)
+            .args(["release", "--branch", "feature", "--all"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = pid_in(&pidfile);
+        assert!(alive(pid));
+        // SAFETY: signalling a child process this test started.
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("shipit did not stop on signal {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(code), "{status:?}");
+        assert!(
+            gone_soon(pid),
+            "the test outlived its release (signal {signal})"
+        );
     }
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("shipit did not stop on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(143), "{status:?}");
-    assert!(gone_soon(pid), "the test outlived its release");
 }
