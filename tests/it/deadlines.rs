@@ -38,6 +38,8 @@ path = "services/api"
 fn a_registry_that_never_answers_ends_plan_release_and_retain_with_a_clear_error() {
     let silent = Server::silent();
     let repo = repo_with(&format!("oci://{}/team", silent.addr), "");
+    // The commit released is the tip of the branch released.
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     for args in [
         &["plan", "--branch", "develop", "--all"][..],
         &[
@@ -217,7 +219,6 @@ fn a_registry_that_never_answers_the_engine_ends_the_push_within_its_deadline() 
             registry.addr
         ),
     );
-    repo.write(".gitignore", "busybox\n");
     repo.write(
         "services/api/Dockerfile",
         "FROM scratch\nCOPY busybox /bin/busybox\n",
@@ -228,6 +229,8 @@ fn a_registry_that_never_answers_the_engine_ends_the_push_within_its_deadline() 
     )
     .unwrap();
     repo.commit("initial import");
+    // The commit released is the tip of the branch released.
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--branch", "develop", "--all"])
         .env("SHIPIT_HTTP_TIMEOUT", "1s");

@@ -162,7 +162,6 @@ fn image_repo(registry: &str, project: &str) -> TestRepo {
             "[project]\nregistry = \"{registry}\"\n{project}\n[services.api]\npath = \"services/api\"\n\n[services.web]\npath = \"services/web\"\n"
         ),
     );
-    repo.write(".gitignore", "busybox\n");
     for dir in ["services/api", "services/web"] {
         repo.write(
             &format!("{dir}/Dockerfile"),
@@ -179,6 +178,8 @@ fn a_report_path_that_cannot_be_written_is_refused_before_anything_is_pushed() {
     let prefix = unique("report");
     let repo = image_repo(&format!("oci://{}/{prefix}", registry()), "");
     let missing = repo.sibling("no-such-folder").join("report.json");
+    // The commit released is the tip of the branch released.
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--branch", "develop", "--all", "--report"])
         .arg(&missing);
@@ -191,6 +192,8 @@ fn a_report_path_that_cannot_be_written_is_refused_before_anything_is_pushed() {
         r.stderr
     );
     // Under Actions, the runner's output files too.
+    // The commit released is the tip of the branch released.
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--branch", "develop", "--all"])
         .env("GITHUB_ACTIONS", "true")

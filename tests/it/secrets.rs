@@ -66,7 +66,6 @@ test = "cat {leak} >&2; echo failing; exit 3"
     );
     let repo = TestRepo::new();
     repo.write("ci.toml", &toml);
-    repo.write(".gitignore", "busybox\n");
     for dir in ["services/api", "services/worker"] {
         repo.write(
             &format!("{dir}/Dockerfile"),
@@ -81,6 +80,8 @@ test = "cat {leak} >&2; echo failing; exit 3"
     let report = tmp.path().join("report.json");
     let log_root = tmp.path().join("logs");
     std::fs::create_dir_all(&log_root).unwrap();
+    // The commit released is the tip of the branch released.
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--branch", "develop", "--all", "--report"])
         .arg(&report)
@@ -345,6 +346,8 @@ fn an_ecr_token_never_goes_in_clear_to_an_engine_on_another_machine() {
     );
     repo.write("services/api/Dockerfile", "FROM scratch\n");
     repo.commit("a Dockerfile");
+    // The commit released is the tip of the branch released.
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--branch", "develop", "--all"])
         .env("DOCKER_HOST", "tcp://192.0.2.10:2375")
@@ -385,6 +388,8 @@ fn a_tls_engine_is_spoken_to_over_tls_only() {
     );
     repo.write("services/api/Dockerfile", "FROM scratch\n");
     repo.commit("a Dockerfile");
+    // The commit released is the tip of the branch released.
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--branch", "develop", "--all"])
         .env("DOCKER_HOST", format!("tcp://{addr}"))
@@ -414,7 +419,6 @@ fn the_source_label_of_an_image_carries_no_credentials() {
         "ci.toml",
         &format!("[project]\nregistry = \"oci://{host}/{prefix}\"\n\n[services.api]\npath = \"services/api\"\n"),
     );
-    repo.write(".gitignore", "busybox\n");
     repo.write(
         "services/api/Dockerfile",
         "FROM scratch\nCOPY busybox /bin/busybox\n",
@@ -428,6 +432,8 @@ fn the_source_label_of_an_image_carries_no_credentials() {
         "origin",
         "https://ci-bot:ghp-label-Token-8841@git.example.com",
     ]);
+    // The commit released is the tip of the branch released.
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--branch", "develop", "--all"]);
     let r = run(cmd);

@@ -66,7 +66,7 @@ pub fn unique(prefix: &str) -> String {
 pub mod ecs;
 pub mod ecs_double;
 pub mod git;
-pub mod proxy;
 pub mod netfake;
+pub mod proxy;
 pub mod registry;
 pub mod shipit;
