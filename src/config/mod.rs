@@ -5,6 +5,7 @@
 mod cycles;
 mod error;
 mod raw;
+pub mod shared;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -109,6 +110,8 @@ pub struct Service {
     pub container: String,
     /// Relative to `path`.
     pub task_definition: Option<String>,
+    /// Relative to `path`: the CreateService request for a first rollout.
+    pub service_definition: Option<String>,
     /// Relative to `path`.
     pub version_file: Option<String>,
     pub initial_version: Version,
@@ -124,6 +127,7 @@ pub struct ServiceEnvironment {
     pub target: Option<String>,
     pub clusters: Option<Vec<String>>,
     pub task_definition: Option<String>,
+    pub service_definition: Option<String>,
 }
 
 /// What building one service for one environment takes, with the overrides resolved.
@@ -144,6 +148,8 @@ pub struct Build {
     pub clusters: Vec<String>,
     /// Repository-relative.
     pub task_definition: Option<String>,
+    /// Repository-relative.
+    pub service_definition: Option<String>,
 }
 
 impl Service {
@@ -186,6 +192,10 @@ impl Service {
             task_definition: over
                 .and_then(|o| o.task_definition.as_deref())
                 .or(self.task_definition.as_deref())
+                .map(|t| self.join(t)),
+            service_definition: over
+                .and_then(|o| o.service_definition.as_deref())
+                .or(self.service_definition.as_deref())
                 .map(|t| self.join(t)),
         }
     }
@@ -331,6 +341,7 @@ impl Resolver<'_> {
             services.push(self.service(name, service, &project, &env_names, &service_names));
         }
         self.cycles(&raw.services);
+        self.shared_containers(&raw.services, &services, &environments);
         Config {
             file: file.to_path_buf(),
             root: root.to_path_buf(),
@@ -627,6 +638,8 @@ impl Resolver<'_> {
             .relative(raw.context.as_ref(), "context")
             .unwrap_or_else(|| ".".into());
         let task_definition = self.relative(raw.task_definition.as_ref(), "task_definition");
+        let service_definition =
+            self.relative(raw.service_definition.as_ref(), "service_definition");
         let version_file = self.relative(raw.version_file.as_ref(), "version_file");
         if let Some(vf) = &raw.version_file {
             let file_name = Path::new(vf.get_ref())
@@ -686,6 +699,7 @@ impl Resolver<'_> {
             ecs_service: raw.ecs_service.clone().unwrap_or_else(|| key.clone()),
             container: raw.container.clone().unwrap_or_else(|| key.clone()),
             task_definition,
+            service_definition,
             version_file,
             initial_version,
             environments,
@@ -706,6 +720,8 @@ impl Resolver<'_> {
             target: raw.target.clone(),
             clusters: raw.clusters.as_ref().map(|c| self.names(c, "cluster")),
             task_definition: self.relative(raw.task_definition.as_ref(), "task_definition"),
+            service_definition: self
+                .relative(raw.service_definition.as_ref(), "service_definition"),
         }
     }
 
@@ -943,21 +959,44 @@ impl Resolver<'_> {
                 }
             }
         }
-        if let Some(td) = &raw.task_definition {
+        let mut files = Vec::new();
+        for (at, kind) in [
+            (&raw.task_definition, shared::FileKind::TaskDefinition),
+            (&raw.service_definition, shared::FileKind::ServiceDefinition),
+        ] {
+            files.extend(at.iter().map(|a| (a, kind)));
+        }
+        for over in raw.environments.values() {
+            files.extend(
+                over.task_definition
+                    .iter()
+                    .map(|a| (a, shared::FileKind::TaskDefinition)),
+            );
+            files.extend(
+                over.service_definition
+                    .iter()
+                    .map(|a| (a, shared::FileKind::ServiceDefinition)),
+            );
+        }
+        for (at, kind) in files {
+            let (what, key) = match kind {
+                shared::FileKind::TaskDefinition => ("task definition", "task_definition"),
+                shared::FileKind::ServiceDefinition => ("service definition", "service_definition"),
+            };
             must_exist(
                 self,
-                td,
-                td.get_ref(),
-                "task definition",
-                "create it or fix `task_definition`",
+                at,
+                at.get_ref(),
+                what,
+                &format!("create it or fix `{key}`"),
             );
-            if let Ok(text) = std::fs::read_to_string(dir.join(td.get_ref()))
-                && let Err(e) = serde_json::from_str::<serde_json::Value>(&text)
+            if let Ok(text) = std::fs::read_to_string(dir.join(at.get_ref()))
+                && let Err(e) = shared::check_file(kind, &text, &service.container)
             {
                 self.problem(
-                    format!("task definition `{}` is not JSON: {e}", td.get_ref()),
-                    td.span(),
-                    "not JSON",
+                    format!("{what} `{}`: {e}", at.get_ref()),
+                    at.span(),
+                    format!("not a {what} ECS takes"),
                 );
             }
         }

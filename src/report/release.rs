@@ -121,6 +121,22 @@ impl Progress {
                     ));
                 }
             }
+            Event::Progress { services, line } => {
+                // A live line in a terminal, a log line under Actions, nothing in a pipe.
+                if self.actions {
+                    eprintln!("{line}");
+                } else if let Some(b) = &self.bars {
+                    for s in &services {
+                        if let Some(bar) = b.bars.get(s) {
+                            bar.set_message(format!(
+                                "{s:w$}  {:7} {line}",
+                                Stage::Rollout.name(),
+                                w = self.width
+                            ));
+                        }
+                    }
+                }
+            }
             Event::Output {
                 service,
                 stage,
@@ -350,6 +366,25 @@ pub fn markdown(plan: &Plan, results: &[ServiceResult]) -> String {
             r.clusters.join(", "),
             r.seconds
         ));
+    }
+    // Per cluster, the revision that runs (or why not), from each rollout.
+    let rollouts: Vec<String> = results
+        .iter()
+        .flat_map(|r| {
+            r.stages
+                .iter()
+                .filter(|s| s.stage == Stage::Rollout)
+                .flat_map(move |s| {
+                    s.detail
+                        .lines()
+                        .filter(|l| !l.starts_with(' '))
+                        .map(move |l| format!("- {}: {}\n", r.name, l))
+                })
+        })
+        .collect();
+    if !rollouts.is_empty() {
+        out.push_str("\n**Rollouts** (per cluster, the revision that runs)\n\n");
+        out.push_str(&rollouts.concat());
     }
     out.push_str(&format!(
         "\nbase `{}` → head `{}` ({})\n",

@@ -360,7 +360,7 @@ fn a_version_not_in_the_registry_is_bad_input() {
 
 #[test]
 fn the_calls_have_the_shapes_moto_accepts() {
-    use shipit::ecs::rollout::{Deploy, Settings};
+    use shipit::ecs::rollout::{Change, Deploy, Settings};
     let cluster = unique("moto-rollout");
     let moto_ecs = crate::support::ecs::MotoEcs::new(&crate::support::moto());
     moto_ecs.run(&cluster, "api", "api", "registry.example/api:stage-0.1.0");
@@ -374,11 +374,16 @@ fn the_calls_have_the_shapes_moto_accepts() {
             cluster: cluster.clone(),
             service: "api".into(),
         },
-        container: "api".into(),
-        image: "registry.example/api:stage-0.2.0".into(),
+        changes: vec![Change {
+            service: "api".into(),
+            container: "api".into(),
+            image: "registry.example/api:stage-0.2.0".into(),
+            version: Some(semver::Version::new(0, 2, 0)),
+        }],
+        keep: Vec::new(),
         environment: "stage".into(),
-        version: Some(semver::Version::new(0, 2, 0)),
         file: None,
+        service_definition: None,
         force: false,
     };
     let settings = Settings {
@@ -389,7 +394,7 @@ fn the_calls_have_the_shapes_moto_accepts() {
     // moto does not model rollouts (its deployment never finishes): the outcome is not the point
     // here, the calls are. Each of them must be accepted by a server that checks their shapes.
     let ended = rt
-        .block_on(ecs.rollout(&cluster, vec![deploy], settings))
+        .block_on(ecs.rollout(&cluster, vec![deploy], settings, &|_| {}))
         .expect("every call is accepted");
     assert_eq!(ended.len(), 1);
     assert!(

@@ -1,0 +1,70 @@
+//! Services that share an ECS service (an app and its sidecar in one task): each must own its
+//! container, and task definition and service definition files are checked before anything runs.
+
+use std::collections::BTreeMap;
+
+use super::raw::{RawService, S};
+use super::{Environment, Resolver, Service};
+
+impl Resolver<'_> {
+    /// Two services of ci.toml rolled out to one ECS service in one cluster must name different
+    /// containers: one render carries both images.
+    pub(super) fn shared_containers(
+        &mut self,
+        raw: &BTreeMap<S<String>, RawService>,
+        services: &[Service],
+        environments: &[Environment],
+    ) {
+        let mut seen: BTreeMap<(String, String, String), &str> = BTreeMap::new();
+        let mut reported = std::collections::BTreeSet::new();
+        for env in environments {
+            for s in services.iter().filter(|s| s.image) {
+                for cluster in s.build(env).clusters {
+                    let key = (cluster, s.ecs_service.clone(), s.container.clone());
+                    match seen.get(&key) {
+                        Some(other) if *other != s.name => {
+                            if !reported.insert((other.to_string(), s.name.clone())) {
+                                continue;
+                            }
+                            let span = raw
+                                .iter()
+                                .find(|(k, _)| k.get_ref() == &s.name)
+                                .map(|(k, _)| k.span())
+                                .unwrap_or(0..0);
+                            self.problem_with_help(
+                                format!(
+                                    "services `{other}` and `{}` both claim the container `{}` of the ECS service `{}` (in {} of {})",
+                                    s.name, s.container, s.ecs_service, key.0, env.name
+                                ),
+                                span,
+                                "same container",
+                                "services that share an ECS service roll out as one task definition: give each its own `container`",
+                            );
+                        }
+                        Some(_) => {}
+                        None => {
+                            seen.insert(key, &s.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks a task definition file (RegisterTaskDefinition request or describe output, holding
+/// `container`) or a service definition file (CreateService request); the problem, if any.
+pub fn check_file(kind: FileKind, text: &str, container: &str) -> Result<(), String> {
+    match kind {
+        FileKind::TaskDefinition => {
+            crate::ecs::render::Rendered::from_file(text).and_then(|r| r.has_container(container))
+        }
+        FileKind::ServiceDefinition => crate::ecs::render::service_definition(text).map(|_| ()),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    TaskDefinition,
+    ServiceDefinition,
+}
