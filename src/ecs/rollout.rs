@@ -338,7 +338,7 @@ impl Ecs {
                         settings.timeout.as_secs(),
                         last_error
                             .as_deref()
-                            .map(|e| format!(" (the last poll failed: {e})"))
+                            .map(|e| format!(" (a poll failed on the way: {e})"))
                             .unwrap_or_default()
                     ),
                 },
@@ -625,7 +625,7 @@ fn timed_out(settings: Settings, last_error: Option<&str>) -> String {
         "the deployment did not finish within {}s (the deadline, `rollout_timeout`){}",
         settings.timeout.as_secs(),
         last_error
-            .map(|e| format!("; the last poll failed: {e}"))
+            .map(|e| format!("; a poll failed on the way: {e}"))
             .unwrap_or_default()
     )
 }

@@ -219,6 +219,11 @@ fn a_missing_service_says_so_and_changes_nothing() {
         r.stdout
     );
     assert!(r.stdout.contains("MISSING"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("add `service_definition`"),
+        "the message names the key that creates it: {}",
+        r.stdout
+    );
     assert_eq!(s.double.calls(), vec!["DescribeServices"]);
 }
 
@@ -417,4 +422,81 @@ fn the_calls_have_the_shapes_moto_accepts() {
         Some("registry.example/api:stage-0.2.0")
     );
     assert_eq!(td.container_definitions()[0].memory(), Some(128));
+}
+
+#[test]
+fn an_error_after_the_update_still_finishes_the_rollout_and_reports_every_cluster() {
+    let s = setup(
+        &[
+            ("clinic-a", Script::SucceedAfter(2)),
+            ("clinic-b", Script::Never),
+        ],
+        "stage-0.9.0",
+        "",
+    );
+    // After its UpdateService, clinic-b's polls are refused three times (no retry cures that).
+    s.double.refuse_polls("clinic-b", 3);
+    let before_b = s.double.current("clinic-b", "api").0;
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(
+        r.code,
+        1,
+        "a deployment was started: a failed stage, not bad input: {}",
+        r.transcript()
+    );
+    assert!(r.stdout.contains("clinic-a: api:"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("clinic-b: the deployment did not finish within 3s")
+            && r.stdout.contains("AccessDeniedException"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "(rolled back to {})",
+            before_b.rsplit('/').next().unwrap()
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        s.double.current("clinic-b", "api").0,
+        before_b,
+        "clinic-b was watched to the end and rolled back"
+    );
+    assert_eq!(
+        image_of(&s.double.current("clinic-a", "api").1),
+        format!("{}:stage-1.0.0", s.image),
+        "clinic-a's result is kept"
+    );
+}
+
+#[test]
+fn every_poll_reports_counts_failed_tasks_and_the_newest_event() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(3))], "stage-0.9.0", "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("stage-a: api "))
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per poll: {}", r.stderr);
+    assert_eq!(
+        lines[0],
+        "stage-a: api 0/1 running, 1 pending, 0 failed · (service api) has started 1 tasks"
+    );
+    assert_eq!(
+        lines[2],
+        "stage-a: api 1/1 running, 0 pending, 0 failed · (service api) has reached a steady state."
+    );
+    let crash = setup(&[("stage-a", Script::CrashLoop)], "stage-0.9.0", "");
+    let r = deploy(&crash, &["--version", "1.0.0"]);
+    assert!(
+        r.stderr
+            .contains("2 failed · (service api) (task 2) stopped"),
+        "failed tasks are counted: {}",
+        r.stderr
+    );
 }
