@@ -54,6 +54,8 @@ pub struct Project {
 pub enum Registry {
     /// The account's ECR registry, found through the AWS SDK.
     Ecr,
+    /// Another account's (or region's) ECR registry: `ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com`.
+    EcrAt { account: String, region: String },
     /// An OCI Distribution registry: `oci://HOST[:PORT][/PREFIX]`.
     Oci {
         host: String,
@@ -1118,8 +1120,11 @@ fn parse_registry(s: &str) -> Result<Registry, String> {
     if s == "ecr" {
         return Ok(Registry::Ecr);
     }
+    if let Some(host) = s.strip_prefix("ecr://") {
+        return shared::parse_ecr_host(host);
+    }
     let Some(rest) = s.strip_prefix("oci://") else {
-        return Err("it is neither \"ecr\" nor an oci:// address".into());
+        return Err("it is neither \"ecr\", an ecr:// nor an oci:// address".into());
     };
     let (host, prefix) = match rest.split_once('/') {
         Some((h, p)) => (h, Some(p.trim_end_matches('/'))),

@@ -68,3 +68,53 @@ pub enum FileKind {
     TaskDefinition,
     ServiceDefinition,
 }
+
+/// `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (or `.amazonaws.com.cn`): a central ECR registry.
+pub fn parse_ecr_host(host: &str) -> Result<super::Registry, String> {
+    let host = host.trim_end_matches('/');
+    let wrong = || {
+        format!(
+            "`{host}` is not an ECR registry host: write it as ACCOUNT.dkr.ecr.REGION.amazonaws.com (the account's 12 digits, its region)"
+        )
+    };
+    let rest = host
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))
+        .ok_or_else(wrong)?;
+    let (account, region) = rest.split_once(".dkr.ecr.").ok_or_else(wrong)?;
+    let region_ok = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) || !region_ok {
+        return Err(wrong());
+    }
+    Ok(super::Registry::EcrAt {
+        account: account.to_string(),
+        region: region.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn central_ecr_hosts() {
+        assert_eq!(
+            parse_ecr_host("210987654321.dkr.ecr.eu-central-1.amazonaws.com"),
+            Ok(super::super::Registry::EcrAt {
+                account: "210987654321".into(),
+                region: "eu-central-1".into()
+            })
+        );
+        for bad in [
+            "21098765432.dkr.ecr.eu-central-1.amazonaws.com",
+            "210987654321.dkr.ecr..amazonaws.com",
+            "registry.example.com",
+            "210987654321.dkr.ecr.eu-central-1.amazonaws.com.evil",
+        ] {
+            assert!(parse_ecr_host(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -5,6 +5,7 @@ mod action;
 mod affected;
 mod cli;
 mod e2e;
+mod ecr;
 mod ecs_files;
 mod plan;
 mod provenance;
