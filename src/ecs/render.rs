@@ -368,6 +368,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_service_definition_is_read() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/monorepo/services/visits/deploy/service-definition.json"
+        ))
+        .unwrap();
+        let body = service_definition(&text).unwrap();
+        assert_eq!(body["launchType"], json!("FARGATE"));
+    }
+
+    #[test]
     fn service_definitions_leave_cluster_and_task_definition_to_shipit() {
         assert!(service_definition(r#"{"desiredCount":1,"launchType":"FARGATE"}"#).is_ok());
         let err = service_definition(r#"{"cluster":"c"}"#).unwrap_err();

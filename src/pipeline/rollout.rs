@@ -19,6 +19,8 @@ pub const MAX_FAILED_TASKS: i32 = 3;
 
 /// The rollouts of one cluster.
 type ClusterResult = (String, Vec<(Target, Ended)>);
+/// What rolling out one cluster gave: its results, or the error that stopped it before it started.
+type ClusterRollout = Result<Vec<(Target, Ended)>, EcsError>;
 
 /// What to roll out for one service.
 #[derive(Debug, Clone)]
@@ -153,16 +155,15 @@ pub async fn run(
             }
         }
     }
-    let rest: Vec<(String, Vec<Target>, Result<Vec<(Target, Ended)>, EcsError>)> =
-        stream::iter(by_cluster)
-            .map(|(cluster, deploys)| async move {
-                let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
-                let ended = ecs.rollout(&cluster, deploys, settings, report).await;
-                (cluster, targets, ended)
-            })
-            .buffer_unordered(CLUSTERS_AT_ONCE)
-            .collect()
-            .await;
+    let rest: Vec<(String, Vec<Target>, ClusterRollout)> = stream::iter(by_cluster)
+        .map(|(cluster, deploys)| async move {
+            let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
+            let ended = ecs.rollout(&cluster, deploys, settings, report).await;
+            (cluster, targets, ended)
+        })
+        .buffer_unordered(CLUSTERS_AT_ONCE)
+        .collect()
+        .await;
     for (cluster, targets, ended) in rest {
         match ended {
             Ok(ended) => results.push((cluster, ended)),
