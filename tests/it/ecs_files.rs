@@ -170,6 +170,27 @@ fn describe_task_definition_output_is_accepted_as_it_is() {
 }
 
 #[test]
+fn a_field_ecs_rejects_is_reported_with_ecss_message_the_file_and_the_service() {
+    let mut file = guide_file("api");
+    file["networkMode"] = json!("awsvpcc");
+    let s = setup(
+        "task_definition = \"deploy/td.json\"",
+        &[("services/api/deploy/td.json", pretty(&file))],
+    );
+    let r = deploy(&s, &["--service", "api", "--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("Value 'awsvpcc' at 'networkMode' failed to satisfy constraint")
+            && r.stdout.contains("services/api/deploy/td.json")
+            && r.stdout.contains("service api"),
+        "{}",
+        r.stdout
+    );
+    assert!(!s.double.calls().contains(&"UpdateService".to_string()));
+}
+
+#[test]
 fn a_broken_task_definition_file_stops_validate_and_release_before_anything_is_built() {
     let mut file = guide_file("api");
     file["containerDefinitions"][0]["name"] = json!("app");

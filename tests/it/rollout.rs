@@ -500,3 +500,19 @@ fn every_poll_reports_counts_failed_tasks_and_the_newest_event() {
         r.stderr
     );
 }
+
+#[test]
+fn a_refused_rollback_is_reported_and_deploy_still_exits_1() {
+    let s = setup(&[("stage-a", Script::Fail(1))], "stage-0.9.0", "");
+    // The update goes through; the rollback after the failure is refused.
+    s.double.refuse_updates_after(1);
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("stage-a: the deployment failed")
+            && r.stdout
+                .contains("(and the rollback failed: UpdateService back to api:1 was refused"),
+        "{}",
+        r.stdout
+    );
+}

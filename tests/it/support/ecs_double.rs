@@ -64,6 +64,8 @@ struct State {
     refusing: BTreeMap<String, u32>,
     /// What a service created by CreateService does.
     create_script: Option<Script>,
+    /// UpdateService calls answered before the rest are refused (AccessDenied), if set.
+    updates_allowed: Option<u32>,
     /// CreateService requests, by (cluster, service).
     created: BTreeMap<(String, String), Value>,
 }
@@ -156,6 +158,11 @@ impl EcsDouble {
             .unwrap()
             .refuse_polls
             .insert(cluster.into(), n);
+    }
+
+    /// After `n` more UpdateService calls, every further one is refused with AccessDeniedException.
+    pub fn refuse_updates_after(&self, n: u32) {
+        self.state.lock().unwrap().updates_allowed = Some(n);
     }
 
     /// What services created through CreateService do (default: succeed on the first poll).
@@ -340,6 +347,17 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
                 .unwrap()
                 .remove("tags")
                 .unwrap_or(json!([]));
+            // The service's own validation of enum values, in its words.
+            if let Some(mode) = body.get("networkMode").and_then(Value::as_str)
+                && !["bridge", "host", "awsvpc", "none"].contains(&mode)
+            {
+                return error(
+                    "ClientException",
+                    &format!(
+                        "1 validation error detected: Value '{mode}' at 'networkMode' failed to satisfy constraint: Member must satisfy enum value set: [bridge, host, awsvpc, none]"
+                    ),
+                );
+            }
             for forbidden in [
                 "taskDefinitionArn",
                 "revision",
@@ -363,6 +381,16 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
             let cluster = req["cluster"].as_str().unwrap_or("default").to_string();
             let name = req["service"].as_str().unwrap_or("").to_string();
             let td = req["taskDefinition"].as_str().unwrap_or("").to_string();
+            match st.updates_allowed.as_mut() {
+                Some(0) => {
+                    return error(
+                        "AccessDeniedException",
+                        "User is not authorized to perform: ecs:UpdateService",
+                    );
+                }
+                Some(n) => *n -= 1,
+                None => {}
+            }
             if let Some(n) = st.refuse_polls.remove(&cluster) {
                 st.refusing.insert(cluster.clone(), n);
             }
