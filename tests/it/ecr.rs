@@ -19,7 +19,7 @@ fn config(registry: &str) -> shipit::config::Config {
     std::fs::create_dir_all(dir.path().join("services/api")).unwrap();
     shipit::config::Config::parse(
         &format!(
-            "[project]\nregistry = \"{registry}\"\n\n[services.api]\npath = \"services/api\"\n"
+            "[project]\nregistry = \"{registry}\"\nuntagged_expiry_days = 7\n\n[services.api]\npath = \"services/api\"\n"
         ),
         "ci.toml",
         std::path::Path::new("ci.toml"),
@@ -48,6 +48,19 @@ fn exercise(
     rt.block_on(client.push_target(repository, cfg))
         .expect("the repository exists already: fine");
     tags(&mut seen, "created");
+    if let Client::Ecr(ecr) = client {
+        let policy = rt
+            .block_on(
+                ecr.client
+                    .get_lifecycle_policy()
+                    .repository_name(repository)
+                    .send(),
+            )
+            .unwrap();
+        let policy: serde_json::Value =
+            serde_json::from_str(policy.lifecycle_policy_text().unwrap()).unwrap();
+        seen.push(format!("policy: {policy}"));
+    }
     let a = put("a", &["fp-a"]);
     rt.block_on(client.retag(repository, &a, "stage-0.1.0", false))
         .unwrap();

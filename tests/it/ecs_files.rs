@@ -143,6 +143,24 @@ fn a_task_definition_file_with_every_field_is_registered_whole() {
 }
 
 #[test]
+fn the_live_task_definition_keeps_every_field_too() {
+    let s = setup("", &[]);
+    let mut live = guide_file("api");
+    live["someFieldEcsAddsLater"] = json!({"enabled": true});
+    live["containerDefinitions"][0]["image"] = json!(format!("{}:stage-0.9.0", s.image));
+    live["containerDefinitions"][0]["restartPolicy"] =
+        json!({"enabled": true, "restartAttemptPeriod": 60});
+    s.double
+        .service_with("stage-a", "api", live.clone(), Script::SucceedAfter(1));
+    let r = deploy(&s, &["--service", "api", "--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let (_, body) = s.double.current("stage-a", "api");
+    let mut expected = live;
+    expected["containerDefinitions"][0]["image"] = json!(format!("{}:stage-1.0.0", s.image));
+    assert_eq!(body, expected, "only the image changed");
+}
+
+#[test]
 fn describe_task_definition_output_is_accepted_as_it_is() {
     let mut inner = guide_file("api");
     inner["taskDefinitionArn"] = json!("arn:aws:ecs:us-east-1:123456789012:task-definition/api:4");

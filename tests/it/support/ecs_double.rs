@@ -97,6 +97,32 @@ impl EcsDouble {
         EcsDouble { endpoint, state }
     }
 
+    /// A service in `cluster` running a task definition registered with `body` as it is.
+    pub fn service_with(&self, cluster: &str, service: &str, body: Value, script: Script) {
+        let mut st = self.state.lock().unwrap();
+        let td = register(&mut st, body, json!([]));
+        st.services.insert(
+            (cluster.into(), service.into()),
+            Svc {
+                task_definition: td.clone(),
+                deployments: vec![Deployment {
+                    id: "ecs-svc/initial".into(),
+                    status: "PRIMARY",
+                    task_definition: td,
+                    rollout_state: "COMPLETED",
+                    reason: String::new(),
+                    running: 1,
+                    failed_tasks: 0,
+                }],
+                events: Vec::new(),
+                script,
+                polls: 0,
+                previous: None,
+            },
+        );
+        st.calls.clear();
+    }
+
     /// Registers `family:1` running `image` in `container`, and a service using it in `cluster`.
     pub fn service(
         &self,
