@@ -100,6 +100,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn service_definition_has_a_per_environment_override() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("svc")).unwrap();
+        let toml = "[environments.prod]\nbranch = \"main\"\n[environments.stage]\nbranch = \"develop\"\n\n[services.api]\npath = \"svc\"\nservice_definition = \"deploy/service.json\"\n[services.api.environments.prod]\nservice_definition = \"deploy/service.prod.json\"\n";
+        let c = super::super::Config::parse(
+            toml,
+            "ci.toml",
+            std::path::Path::new("ci.toml"),
+            dir.path(),
+            super::super::Checks::Load,
+        )
+        .unwrap();
+        let api = c.service("api").unwrap();
+        let by_env = |name: &str| {
+            let env = c.environments.iter().find(|e| e.name == name).unwrap();
+            api.build(env).service_definition
+        };
+        assert_eq!(
+            by_env("prod").as_deref(),
+            Some("svc/deploy/service.prod.json")
+        );
+        assert_eq!(by_env("stage").as_deref(), Some("svc/deploy/service.json"));
+    }
+
+    #[test]
     fn central_ecr_hosts() {
         assert_eq!(
             parse_ecr_host("210987654321.dkr.ecr.eu-central-1.amazonaws.com"),
