@@ -485,6 +485,14 @@ fn deploy(
             Some("list them in `clusters` of the environment (or of the service's environment settings)".to_string()),
         ));
     }
+    let problems =
+        crate::pipeline::rollout::check_files(&config, environment, [service.name.as_str()]);
+    if !problems.is_empty() {
+        return Err(Error::usage(
+            format!("nothing was deployed: {}", problems.join("; ")),
+            Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
+        ));
+    }
     let tag = crate::version::tag(&environment.name, &version);
     let results = runtime()?.block_on(async {
         let registry = crate::registry::Client::connect(&config, env).await?;

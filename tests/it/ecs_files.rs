@@ -234,6 +234,10 @@ fn a_broken_task_definition_file_stops_validate_and_release_before_anything_is_b
         r.stderr
     );
     assert!(s.double.calls().is_empty());
+    let d = deploy(&s, &["--service", "api", "--version", "1.0.0"]);
+    assert_eq!(d.code, 2, "{}", d.transcript());
+    assert!(d.stderr.contains("nothing was deployed"), "{}", d.stderr);
+    assert!(s.double.calls().is_empty());
 }
 
 #[test]
