@@ -1,7 +1,9 @@
 //! A scripted double of the few ECS calls a rollout makes, speaking the ECS JSON protocol (AWS JSON
 //! 1.1 over HTTP) on loopback, for the rollout dynamics moto does not model: success after some
 //! polls, the circuit breaker rolling back, a FAILED deployment, a crash loop, a deployment that
-//! never finishes, a missing service, throttling. It records every call.
+//! never finishes, a missing service, throttling, polls and updates refused after a rollout started,
+//! and CreateService for a first deploy (refused in a cluster that does not exist). It keeps
+//! registered task definitions as sent, and records every call.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
