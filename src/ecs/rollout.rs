@@ -454,18 +454,39 @@ impl Ecs {
             .register(&rendered)
             .await
             .map_err(|e| register_refused(deploy, &previous, e))?;
-        self.client
+        let updated = self
+            .client
             .update_service()
             .cluster(&deploy.target.cluster)
             .service(&deploy.target.service)
             .task_definition(&ours)
             .send()
-            .await
-            .map_err(|e| classify("UpdateService", e).to_string())?;
+            .await;
+        if let Err(e) = updated {
+            let why = classify("UpdateService", e).to_string();
+            // An answer lost on the way (a timeout) may hide an update that went through: look
+            // before calling it not started.
+            if !self.runs(&deploy.target, &ours).await {
+                return Err(why);
+            }
+        }
         Ok(Prepared::Updated {
             previous: Some(previous),
             ours,
         })
+    }
+
+    /// True when the service exists and its task definition is `ours`.
+    async fn runs(&self, target: &Target, ours: &str) -> bool {
+        self.describe(std::slice::from_ref(target))
+            .await
+            .ok()
+            .and_then(|d| {
+                d.services
+                    .get(target)
+                    .map(|s| s.task_definition() == Some(ours))
+            })
+            .unwrap_or(false)
     }
 
     /// The first rollout of a service that does not exist yet: from its files, or an error that
@@ -500,9 +521,13 @@ impl Ecs {
             .register(&rendered)
             .await
             .map_err(|e| register_refused(deploy, "", e))?;
-        self.create_service(&target.cluster, &target.service, &body, &ours)
-            .await
-            .map_err(|e| {
+        let created = self
+            .create_service(&target.cluster, &target.service, &body, &ours)
+            .await;
+        if let Err(e) = created
+            && !self.runs(target, &ours).await
+        {
+            return Err({
                 let text = e.to_string();
                 if text.contains("ClusterNotFound") || text.contains("Cluster not found") {
                     format!(
@@ -512,7 +537,8 @@ impl Ecs {
                 } else {
                     format!("creating {target} from {}: {text}", definition.path)
                 }
-            })?;
+            });
+        }
         Ok(Prepared::Updated {
             previous: None,
             ours,
