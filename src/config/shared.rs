@@ -16,21 +16,48 @@ impl Resolver<'_> {
         environments: &[Environment],
     ) {
         let mut seen: BTreeMap<(String, String, String), &str> = BTreeMap::new();
+        let mut files: BTreeMap<(String, String), (&str, String)> = BTreeMap::new();
         let mut reported = std::collections::BTreeSet::new();
+        let mut reported_files = std::collections::BTreeSet::new();
         for env in environments {
             for s in services.iter().filter(|s| s.image) {
-                for cluster in s.build(env).clusters {
+                let build = s.build(env);
+                for cluster in &build.clusters {
+                    // One task, one file: services of one ECS service may not name two.
+                    if let Some(file) = &build.task_definition {
+                        let group = (cluster.clone(), s.ecs_service.clone());
+                        match files.get(&group) {
+                            Some((other, theirs))
+                                if theirs != file
+                                    && reported_files
+                                        .insert((other.to_string(), s.name.clone())) =>
+                            {
+                                let span = span_of(raw, &s.name);
+                                self.problem_with_help(
+                                    format!(
+                                        "services `{other}` and `{}` share the ECS service `{}` (in {cluster} of {}) but name different task definition files: {theirs} and {file}",
+                                        s.name, s.ecs_service, env.name
+                                    ),
+                                    span,
+                                    "another task definition",
+                                    "one task definition holds every container of the task: name the same file in both, or in one of them",
+                                );
+                            }
+                            Some(_) => {}
+                            None => {
+                                files.insert(group, (&s.name, file.clone()));
+                            }
+                        }
+                    }
+                }
+                for cluster in build.clusters {
                     let key = (cluster, s.ecs_service.clone(), s.container.clone());
                     match seen.get(&key) {
                         Some(other) if *other != s.name => {
                             if !reported.insert((other.to_string(), s.name.clone())) {
                                 continue;
                             }
-                            let span = raw
-                                .iter()
-                                .find(|(k, _)| k.get_ref() == &s.name)
-                                .map(|(k, _)| k.span())
-                                .unwrap_or(0..0);
+                            let span = span_of(raw, &s.name);
                             self.problem_with_help(
                                 format!(
                                     "services `{other}` and `{}` both claim the container `{}` of the ECS service `{}` (in {} of {})",
@@ -50,6 +77,14 @@ impl Resolver<'_> {
             }
         }
     }
+}
+
+/// Where a service's key is in ci.toml.
+fn span_of(raw: &BTreeMap<S<String>, RawService>, name: &str) -> std::ops::Range<usize> {
+    raw.iter()
+        .find(|(k, _)| k.get_ref() == name)
+        .map(|(k, _)| k.span())
+        .unwrap_or(0..0)
 }
 
 /// Checks a task definition file (RegisterTaskDefinition request or describe output, holding
@@ -98,6 +133,27 @@ pub fn parse_ecr_host(host: &str) -> Result<super::Registry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn services_of_one_task_name_one_task_definition_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a")).unwrap();
+        std::fs::create_dir_all(dir.path().join("b")).unwrap();
+        let toml = "[environments.stage]\nbranch = \"develop\"\nclusters = [\"c\"]\n\n[services.a]\npath = \"a\"\ntask_definition = \"td.json\"\n[services.b]\npath = \"b\"\necs_service = \"a\"\ntask_definition = \"td.json\"\n";
+        let err = super::super::Config::parse(
+            toml,
+            "ci.toml",
+            std::path::Path::new("ci.toml"),
+            dir.path(),
+            super::super::Checks::Load,
+        )
+        .unwrap_err();
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("name different task definition files: a/td.json and b/td.json"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn service_definition_has_a_per_environment_override() {
