@@ -28,7 +28,7 @@ impl Resolver<'_> {
                         let group = (cluster.clone(), s.ecs_service.clone());
                         match files.get(&group) {
                             Some((other, theirs))
-                                if theirs != file
+                                if lexical(theirs) != lexical(file)
                                     && reported_files
                                         .insert((other.to_string(), s.name.clone())) =>
                             {
@@ -77,6 +77,21 @@ impl Resolver<'_> {
             }
         }
     }
+}
+
+/// A repository-relative path with `.` and `..` resolved by name, to tell whether two name one file.
+pub fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
 }
 
 /// Where a service's key is in ci.toml.

@@ -77,7 +77,10 @@ pub async fn run(
                 (&definition, "service_definition", &mut d.service_definition),
             ] {
                 match (mine, &theirs) {
-                    (Some(m), Some(t)) if m.path != t.path => {
+                    (Some(m), Some(t))
+                        if crate::config::shared::lexical(&m.path)
+                            != crate::config::shared::lexical(&t.path) =>
+                    {
                         conflicts.insert(
                             target.clone(),
                             format!(
