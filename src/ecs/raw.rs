@@ -10,7 +10,6 @@ use aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef
 use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecs::error::BoxError;
 use aws_sdk_ecs::types::TaskDefinitionField;
-use aws_smithy_types::body::SdkBody;
 use serde_json::{Map, Value};
 
 use super::render::Rendered;
@@ -44,7 +43,7 @@ fn with_body(body: Vec<u8>) -> impl Fn(&mut HttpRequest) + Send + Sync + 'static
     move |req: &mut HttpRequest| {
         req.headers_mut()
             .insert("content-length", body.len().to_string());
-        *req.body_mut() = SdkBody::from(body.clone());
+        *req.body_mut() = body.clone().into();
     }
 }
 
