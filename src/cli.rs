@@ -361,6 +361,7 @@ fn release(
                 )),
             ));
         }
+        rollout_preflight(&config, &plan, &skip)?;
         let engine = match builds {
             true => Some(crate::docker::Engine::connect().await?),
             false => None,
@@ -512,6 +513,14 @@ fn deploy(
             Some("list them in `clusters` of the environment (or of the service's environment settings)".to_string()),
         ));
     }
+    let problems =
+        crate::pipeline::rollout::check_files(&config, environment, [service.name.as_str()]);
+    if !problems.is_empty() {
+        return Err(Error::usage(
+            format!("nothing was deployed: {}", problems.join("; ")),
+            Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
+        ));
+    }
     let tag = crate::version::tag(&environment.name, &version);
     let results = runtime()?.block_on(async {
         let registry = crate::registry::Client::connect(&config, env).await?;
@@ -530,7 +539,11 @@ fn deploy(
             version: Some(version.clone()),
             force: args.force,
         };
-        crate::pipeline::rollout::run(&ecs, &config, environment, &[request]).await.map_err(Error::from)
+        // One line per poll per cluster, while it runs.
+        let progress = |p: crate::ecs::rollout::Progress| {
+            report::stderr(&format!("{}\n", p.line().replace(['\n', '\r'], " ")))
+        };
+        crate::pipeline::rollout::run(&ecs, &config, environment, &[request], &progress).await.map_err(Error::from)
     })?;
     let ended = results.get(&service.name).cloned().unwrap_or_default();
     report::stdout(&format!("{}\n", crate::pipeline::rollout::describe(&ended)))?;
@@ -627,6 +640,37 @@ fn preflight(
     Err(Error::usage(
         format!("nothing was built or pushed: {} missing", missing.join(", ")),
         Some("create and commit it, fix `dockerfile` / `context` in ci.toml, or set `image = false` for a library".to_string()),
+    ))
+}
+
+/// A broken task definition or service definition file stops the release before anything is
+/// built or pushed.
+fn rollout_preflight(
+    config: &Config,
+    plan: &crate::plan::Plan,
+    skip: &std::collections::BTreeSet<crate::pipeline::Stage>,
+) -> Result<(), Error> {
+    let Some(env) = plan
+        .environment
+        .as_ref()
+        .and_then(|e| config.environments.iter().find(|x| &x.name == e))
+    else {
+        return Ok(());
+    };
+    if skip.contains(&crate::pipeline::Stage::Rollout) {
+        return Ok(());
+    }
+    let problems = crate::pipeline::rollout::check_files(
+        config,
+        env,
+        plan.services.iter().map(|s| s.name.as_str()),
+    );
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!("nothing was built or pushed: {}", problems.join("; ")),
+        Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
     ))
 }
 

@@ -5,6 +5,7 @@
 mod cycles;
 mod error;
 mod raw;
+pub mod shared;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -53,6 +54,8 @@ pub struct Project {
 pub enum Registry {
     /// The account's ECR registry, found through the AWS SDK.
     Ecr,
+    /// Another account's (or region's) ECR registry: `ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com`.
+    EcrAt { account: String, region: String },
     /// An OCI Distribution registry: `oci://HOST[:PORT][/PREFIX]`.
     Oci {
         host: String,
@@ -109,6 +112,8 @@ pub struct Service {
     pub container: String,
     /// Relative to `path`.
     pub task_definition: Option<String>,
+    /// Relative to `path`: the CreateService request for a first rollout.
+    pub service_definition: Option<String>,
     /// Relative to `path`.
     pub version_file: Option<String>,
     pub initial_version: Version,
@@ -124,6 +129,7 @@ pub struct ServiceEnvironment {
     pub target: Option<String>,
     pub clusters: Option<Vec<String>>,
     pub task_definition: Option<String>,
+    pub service_definition: Option<String>,
 }
 
 /// What building one service for one environment takes, with the overrides resolved.
@@ -144,6 +150,8 @@ pub struct Build {
     pub clusters: Vec<String>,
     /// Repository-relative.
     pub task_definition: Option<String>,
+    /// Repository-relative.
+    pub service_definition: Option<String>,
 }
 
 impl Service {
@@ -186,6 +194,10 @@ impl Service {
             task_definition: over
                 .and_then(|o| o.task_definition.as_deref())
                 .or(self.task_definition.as_deref())
+                .map(|t| self.join(t)),
+            service_definition: over
+                .and_then(|o| o.service_definition.as_deref())
+                .or(self.service_definition.as_deref())
                 .map(|t| self.join(t)),
         }
     }
@@ -376,6 +388,7 @@ impl Resolver<'_> {
                 "put `{service}` in the template (e.g. \"team/{service}\"), so that each service gets its own repository",
             );
         }
+        self.shared_containers(&raw.services, &services, &environments);
         Config {
             file: file.to_path_buf(),
             root: root.to_path_buf(),
@@ -676,6 +689,8 @@ impl Resolver<'_> {
             .relative(raw.context.as_ref(), "context")
             .unwrap_or_else(|| ".".into());
         let task_definition = self.relative(raw.task_definition.as_ref(), "task_definition");
+        let service_definition =
+            self.relative(raw.service_definition.as_ref(), "service_definition");
         let version_file = self.relative(raw.version_file.as_ref(), "version_file");
         if let Some(vf) = &raw.version_file {
             let file_name = Path::new(vf.get_ref())
@@ -735,6 +750,7 @@ impl Resolver<'_> {
             ecs_service: raw.ecs_service.clone().unwrap_or_else(|| key.clone()),
             container: raw.container.clone().unwrap_or_else(|| key.clone()),
             task_definition,
+            service_definition,
             version_file,
             initial_version,
             environments,
@@ -755,6 +771,8 @@ impl Resolver<'_> {
             target: raw.target.clone(),
             clusters: raw.clusters.as_ref().map(|c| self.names(c, "cluster")),
             task_definition: self.relative(raw.task_definition.as_ref(), "task_definition"),
+            service_definition: self
+                .relative(raw.service_definition.as_ref(), "service_definition"),
         }
     }
 
@@ -992,21 +1010,44 @@ impl Resolver<'_> {
                 }
             }
         }
-        if let Some(td) = &raw.task_definition {
+        let mut files = Vec::new();
+        for (at, kind) in [
+            (&raw.task_definition, shared::FileKind::TaskDefinition),
+            (&raw.service_definition, shared::FileKind::ServiceDefinition),
+        ] {
+            files.extend(at.iter().map(|a| (a, kind)));
+        }
+        for over in raw.environments.values() {
+            files.extend(
+                over.task_definition
+                    .iter()
+                    .map(|a| (a, shared::FileKind::TaskDefinition)),
+            );
+            files.extend(
+                over.service_definition
+                    .iter()
+                    .map(|a| (a, shared::FileKind::ServiceDefinition)),
+            );
+        }
+        for (at, kind) in files {
+            let (what, key) = match kind {
+                shared::FileKind::TaskDefinition => ("task definition", "task_definition"),
+                shared::FileKind::ServiceDefinition => ("service definition", "service_definition"),
+            };
             must_exist(
                 self,
-                td,
-                td.get_ref(),
-                "task definition",
-                "create it or fix `task_definition`",
+                at,
+                at.get_ref(),
+                what,
+                &format!("create it or fix `{key}`"),
             );
-            if let Ok(text) = std::fs::read_to_string(dir.join(td.get_ref()))
-                && let Err(e) = serde_json::from_str::<serde_json::Value>(&text)
+            if let Ok(text) = std::fs::read_to_string(dir.join(at.get_ref()))
+                && let Err(e) = shared::check_file(kind, &text, &service.container)
             {
                 self.problem(
-                    format!("task definition `{}` is not JSON: {e}", td.get_ref()),
-                    td.span(),
-                    "not JSON",
+                    format!("{what} `{}`: {e}", at.get_ref()),
+                    at.span(),
+                    format!("not a {what} ECS takes"),
                 );
             }
         }
@@ -1128,8 +1169,11 @@ fn parse_registry(s: &str) -> Result<Registry, String> {
     if s == "ecr" {
         return Ok(Registry::Ecr);
     }
+    if let Some(host) = s.strip_prefix("ecr://") {
+        return shared::parse_ecr_host(host);
+    }
     let Some(rest) = s.strip_prefix("oci://") else {
-        return Err("it is neither \"ecr\" nor an oci:// address".into());
+        return Err("it is neither \"ecr\", an ecr:// nor an oci:// address".into());
     };
     let (host, prefix) = match rest.split_once('/') {
         Some((h, p)) => (h, Some(p.trim_end_matches('/'))),

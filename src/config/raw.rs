@@ -86,6 +86,7 @@ pub struct RawService {
     pub ecs_service: Option<String>,
     pub container: Option<String>,
     pub task_definition: Option<S<String>>,
+    pub service_definition: Option<S<String>>,
     pub version_file: Option<S<String>>,
     pub initial_version: Option<S<String>>,
     #[serde(default)]
@@ -104,6 +105,7 @@ pub struct RawServiceEnvironment {
     pub target: Option<String>,
     pub clusters: Option<Vec<S<String>>>,
     pub task_definition: Option<S<String>>,
+    pub service_definition: Option<S<String>>,
 }
 
 fn yes() -> bool {

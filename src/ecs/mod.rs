@@ -1,5 +1,6 @@
 //! Amazon ECS through the AWS SDK: what the services run (for retention), and rollouts.
 
+mod raw;
 pub mod render;
 pub mod rollout;
 

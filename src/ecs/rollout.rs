@@ -1,33 +1,60 @@
-//! A rollout in one cluster: render, register, update each service once, then wait with a deadline
-//! until our deployment is the only one, complete, and running what it should. A deployment that
-//! failed, was rolled back by the circuit breaker, crash-loops or runs out of time is a failure:
-//! the service goes back to its previous task definition (unless ECS did that already), and the
-//! failure says why, with the service's last events. Never a rolled-back deployment as success.
+//! A rollout in one cluster: render, register, update each service once (or create it from its
+//! service definition when it is missing), then wait with a deadline until our deployment is the
+//! only one, complete, and running what it should. A deployment that failed, was rolled back by
+//! the circuit breaker, crash-loops or runs out of time is a failure: the service goes back to its
+//! previous task definition (unless ECS did that already), and the failure says why, with the
+//! service's last events. Never a rolled-back deployment as success.
+//!
+//! Once an UpdateService (or CreateService) went through, the rollout is always finished: no error
+//! on the way (a poll refused, a rollback refused) ends it early; each one is reported with the
+//! result of its service, and the others go on.
 //!
 //! The calls: DescribeServices (ten services a call), DescribeTaskDefinition (with tags),
-//! RegisterTaskDefinition, one UpdateService per service, then DescribeServices polls.
+//! RegisterTaskDefinition, one UpdateService (or CreateService) per service, then DescribeServices
+//! polls.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::{Service, TaskDefinitionField};
+use aws_sdk_ecs::types::Service;
 use semver::Version;
 use serde::Serialize;
 
-use super::render::Rendered;
+use super::render::{Rendered, service_definition};
 use super::{Ecs, EcsError, Target, classify};
 
-/// One service to roll out in one cluster.
+/// A file kept in the repository: its repository-relative path and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// One container's new image, for one service of ci.toml.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The service of ci.toml.
+    pub service: String,
+    pub container: String,
+    pub image: String,
+    /// The version being rolled out, for the downgrade guard.
+    pub version: Option<Version>,
+}
+
+/// One ECS service to roll out in one cluster: one render with every new image in it.
 #[derive(Debug, Clone)]
 pub struct Deploy {
     pub target: Target,
-    pub container: String,
-    pub image: String,
-    /// The environment (tag prefix) and the version being rolled out, for the downgrade guard.
+    pub changes: Vec<Change>,
+    /// Containers of other services of ci.toml in the same task, not rolled out now: a render from
+    /// a file gives them the image they run.
+    pub keep: Vec<String>,
+    /// The environment (tag prefix), for the downgrade guard.
     pub environment: String,
-    pub version: Option<Version>,
-    /// A task definition file's text to render from instead of the live task definition.
-    pub file: Option<String>,
+    /// A task definition file to render from instead of the live task definition.
+    pub file: Option<SourceFile>,
+    /// The CreateService request to create the service with when it is missing.
+    pub service_definition: Option<SourceFile>,
     /// Roll out even a version lower than the one running.
     pub force: bool,
 }
@@ -67,11 +94,53 @@ pub enum Rollback {
     Done { task_definition: String },
     /// shipit tried, and the previous task definition did not come back either.
     Failed { why: String },
+    /// This rollout created the service: there is no previous task definition to go back to.
+    Created,
 }
+
+/// One poll of one cluster, for the progress lines.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub cluster: String,
+    /// The ECS services still waited for, with where they stand.
+    pub services: Vec<(String, String)>,
+}
+
+impl Progress {
+    /// `cluster: api 0/1 running, 1 pending, 0 failed · newest event`, services joined by `; `.
+    pub fn line(&self) -> String {
+        let parts: Vec<String> = self
+            .services
+            .iter()
+            .map(|(s, state)| format!("{s} {state}"))
+            .collect();
+        format!("{}: {}", self.cluster, parts.join("; "))
+    }
+}
+
+/// Where progress goes.
+pub type Report<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
 impl Ended {
     pub fn is_success(&self) -> bool {
         !matches!(self, Ended::Failed { .. })
+    }
+
+    /// True when this rollout changed what the service runs (or tried to, and went back).
+    pub fn started(&self) -> bool {
+        match self {
+            Ended::Done { .. } => true,
+            Ended::AlreadyRunning { .. } => false,
+            Ended::Failed { rollback, .. } => *rollback != Rollback::NotNeeded,
+        }
+    }
+
+    fn failed(why: String) -> Ended {
+        Ended::Failed {
+            why,
+            events: Vec::new(),
+            rollback: Rollback::NotNeeded,
+        }
     }
 }
 
@@ -147,38 +216,30 @@ fn running_version(image: &str, environment: &str) -> Option<Version> {
 /// What a prepared service waits for.
 struct Pending {
     deploy: Deploy,
-    previous: String,
+    /// The task definition before ours; none when this rollout created the service.
+    previous: Option<String>,
     ours: String,
     polls: u32,
 }
 
 impl Ecs {
-    /// Rolls several services out in one cluster; one result per deploy, in order.
+    /// Rolls several ECS services out in one cluster; one result per deploy, in order. An error
+    /// is returned only when nothing was changed (the first DescribeServices failed); after that,
+    /// every error is a result of its service.
     pub async fn rollout(
         &self,
         cluster: &str,
         deploys: Vec<Deploy>,
         settings: Settings,
+        report: Report<'_>,
     ) -> Result<Vec<(Target, Ended)>, EcsError> {
         let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
         let described = self.describe(&targets).await?;
         let mut ended: BTreeMap<Target, Ended> = BTreeMap::new();
         let mut pending: Vec<Pending> = Vec::new();
         for deploy in deploys {
-            let failed = |why: String| Ended::Failed {
-                why,
-                events: Vec::new(),
-                rollback: Rollback::NotNeeded,
-            };
-            let Some(service) = described.services.get(&deploy.target) else {
-                let why = format!(
-                    "the service {} does not exist (DescribeServices reports it MISSING): create it once, then shipit updates it",
-                    deploy.target
-                );
-                ended.insert(deploy.target.clone(), failed(why));
-                continue;
-            };
-            match self.prepare(&deploy, service).await? {
+            let service = described.services.get(&deploy.target);
+            match self.prepare(&deploy, service).await {
                 Ok(Prepared::Updated { previous, ours }) => pending.push(Pending {
                     deploy,
                     previous,
@@ -194,55 +255,77 @@ impl Ecs {
                     );
                 }
                 Err(why) => {
-                    ended.insert(deploy.target.clone(), failed(why));
+                    ended.insert(deploy.target.clone(), Ended::failed(why));
                 }
             }
         }
-        let outcomes = self.wait(&mut pending, settings).await?;
+        let (outcomes, last_error) = self.wait(cluster, &mut pending, settings, report).await;
         // Roll back what failed and ECS did not roll back itself, then wait for that too.
         let mut rollbacks: Vec<Pending> = Vec::new();
         let mut failures: BTreeMap<Target, (String, Rollback)> = BTreeMap::new();
         for (p, outcome) in pending.iter().zip(outcomes) {
-            match outcome {
+            let target = p.deploy.target.clone();
+            let why = match outcome {
                 Poll::Done => {
                     ended.insert(
-                        p.deploy.target.clone(),
+                        target,
                         Ended::Done {
                             task_definition: p.ours.clone(),
                             polls: p.polls,
                         },
                     );
+                    continue;
                 }
                 Poll::RolledBackByEcs(why) => {
-                    failures.insert(p.deploy.target.clone(), (why, Rollback::ByEcs));
+                    failures.insert(target, (why, Rollback::ByEcs));
+                    continue;
                 }
-                other => {
-                    let why = match other {
-                        Poll::Failed(why) => why,
-                        _ => format!(
-                            "the deployment did not finish within {}s (the deadline, `rollout_timeout`)",
-                            settings.timeout.as_secs()
+                Poll::Failed(why) => why,
+                Poll::Waiting => timed_out(settings, last_error.as_deref()),
+            };
+            let Some(previous) = &p.previous else {
+                failures.insert(target, (why, Rollback::Created));
+                continue;
+            };
+            let back = self
+                .client
+                .update_service()
+                .cluster(cluster)
+                .service(&target.service)
+                .task_definition(previous)
+                .send()
+                .await;
+            match back {
+                Ok(_) => {
+                    failures.insert(
+                        target,
+                        (
+                            why,
+                            Rollback::Failed {
+                                why: "not confirmed".into(),
+                            },
                         ),
-                    };
-                    self.client
-                        .update_service()
-                        .cluster(cluster)
-                        .service(&p.deploy.target.service)
-                        .task_definition(&p.previous)
-                        .send()
-                        .await
-                        .map_err(|e| classify("UpdateService", e))?;
-                    failures.insert(p.deploy.target.clone(), (why, Rollback::NotNeeded));
+                    );
                     rollbacks.push(Pending {
                         deploy: p.deploy.clone(),
-                        previous: p.ours.clone(),
-                        ours: p.previous.clone(),
+                        previous: Some(p.ours.clone()),
+                        ours: previous.clone(),
                         polls: 0,
                     });
                 }
+                Err(e) => {
+                    let rollback = Rollback::Failed {
+                        why: format!(
+                            "UpdateService back to {} was refused: {}",
+                            short_td(previous),
+                            classify("UpdateService", e)
+                        ),
+                    };
+                    failures.insert(target, (why, rollback));
+                }
             }
         }
-        let back = self.wait(&mut rollbacks, settings).await?;
+        let (back, last_error) = self.wait(cluster, &mut rollbacks, settings, report).await;
         for (p, outcome) in rollbacks.iter().zip(back) {
             let rollback = match outcome {
                 Poll::Done => Rollback::Done {
@@ -251,8 +334,12 @@ impl Ecs {
                 Poll::Failed(why) | Poll::RolledBackByEcs(why) => Rollback::Failed { why },
                 Poll::Waiting => Rollback::Failed {
                     why: format!(
-                        "the previous task definition did not come back within {}s",
-                        settings.timeout.as_secs()
+                        "the previous task definition did not come back within {}s{}",
+                        settings.timeout.as_secs(),
+                        last_error
+                            .as_deref()
+                            .map(|e| format!(" (a poll failed on the way: {e})"))
+                            .unwrap_or_default()
                     ),
                 },
             };
@@ -262,7 +349,8 @@ impl Ecs {
         }
         if !failures.is_empty() {
             let targets: Vec<Target> = failures.keys().cloned().collect();
-            let now = self.describe(&targets).await?;
+            // The events are a help, not the result: a refused describe leaves them out.
+            let now = self.describe(&targets).await.unwrap_or_default();
             for (target, (why, rollback)) in failures {
                 let events = now
                     .services
@@ -289,101 +377,186 @@ impl Ecs {
         Ok(targets
             .into_iter()
             .map(|t| {
-                let e = ended.remove(&t).expect("every deploy ends");
+                let e = ended
+                    .remove(&t)
+                    .unwrap_or_else(|| Ended::failed("no result (listed twice?)".into()));
                 (t, e)
             })
             .collect())
     }
 
-    /// Renders, registers and updates one service; or says why not.
+    /// Renders, registers and updates (or creates) one ECS service; or says why not, having
+    /// changed nothing.
     async fn prepare(
         &self,
         deploy: &Deploy,
-        service: &Service,
-    ) -> Result<Result<Prepared, String>, EcsError> {
+        service: Option<&Service>,
+    ) -> Result<Prepared, String> {
+        let file = match &deploy.file {
+            Some(f) => Some(
+                Rendered::from_file(&f.text)
+                    .map_err(|why| format!("the task definition {}: {why}", f.path))?,
+            ),
+            None => None,
+        };
+        let Some(service) = service else {
+            return self.create(deploy, file).await;
+        };
         let Some(previous) = service.task_definition().map(str::to_string) else {
-            return Ok(Err(format!(
+            return Err(format!(
                 "the service {} has no task definition",
                 deploy.target
-            )));
+            ));
         };
-        let described = self
+        let live = self
+            .describe_task_definition(&previous)
+            .await
+            .map_err(|e| e.to_string())?;
+        for c in &deploy.changes {
+            if let (Some(new), Some(running)) = (
+                &c.version,
+                live.image_of(&c.container)
+                    .and_then(|i| running_version(i, &deploy.environment)),
+            ) && *new < running
+                && !deploy.force
+            {
+                return Err(format!(
+                    "{} runs {running}, which is higher than {new}: refusing to go back (use `shipit deploy --force` to roll back on purpose)",
+                    deploy.target
+                ));
+            }
+        }
+        if file.is_none() {
+            for c in &deploy.changes {
+                live.has_container(&c.container)?;
+            }
+            if deploy
+                .changes
+                .iter()
+                .all(|c| live.image_of(&c.container) == Some(c.image.as_str()))
+            {
+                return Ok(Prepared::AlreadyRunning(previous));
+            }
+        }
+        let mut rendered = file.unwrap_or_else(|| live.clone());
+        // Containers of services not rolled out now keep what they run.
+        for k in &deploy.keep {
+            if let Some(image) = live.image_of(k)
+                && rendered.image_of(k).is_some()
+            {
+                rendered = rendered.set_image(k, image)?;
+            }
+        }
+        for c in &deploy.changes {
+            rendered = rendered.set_image(&c.container, &c.image)?;
+        }
+        let ours = self
+            .register(&rendered)
+            .await
+            .map_err(|e| register_refused(deploy, &previous, e))?;
+        let updated = self
             .client
-            .describe_task_definition()
-            .task_definition(&previous)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await
-            .map_err(|e| classify("DescribeTaskDefinition", e))?;
-        let Some(live) = described.task_definition() else {
-            return Ok(Err(format!(
-                "the task definition {previous} could not be described"
-            )));
-        };
-        let live = Rendered::from_live(live, described.tags());
-        if let (Some(new), Some(running)) = (
-            &deploy.version,
-            live.image_of(&deploy.container)
-                .and_then(|i| running_version(i, &deploy.environment)),
-        ) && *new < running
-            && !deploy.force
-        {
-            return Ok(Err(format!(
-                "{} runs {running}, which is higher than {new}: refusing to go back (use `shipit deploy --force` to roll back on purpose)",
-                deploy.target
-            )));
-        }
-        let base = match &deploy.file {
-            Some(text) => match Rendered::from_file(text) {
-                Ok(r) => r,
-                Err(why) => return Ok(Err(format!("the task definition file: {why}"))),
-            },
-            None => live.clone(),
-        };
-        if deploy.file.is_none() && live.image_of(&deploy.container) == Some(deploy.image.as_str())
-        {
-            return Ok(Ok(Prepared::AlreadyRunning(previous)));
-        }
-        let rendered = match base.with_image(&deploy.container, &deploy.image) {
-            Ok(r) => r,
-            Err(why) => return Ok(Err(why)),
-        };
-        let registered = rendered
-            .apply(self.client.register_task_definition())
-            .send()
-            .await
-            .map_err(|e| classify("RegisterTaskDefinition", e))?;
-        let ours = registered
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .ok_or_else(|| {
-                EcsError::Aws(crate::aws::AwsError::Api {
-                    service: "ecs".into(),
-                    what: "RegisterTaskDefinition".into(),
-                    code: String::new(),
-                    why: "no task definition ARN in the answer".into(),
-                })
-            })?
-            .to_string();
-        self.client
             .update_service()
             .cluster(&deploy.target.cluster)
             .service(&deploy.target.service)
             .task_definition(&ours)
             .send()
+            .await;
+        if let Err(e) = updated {
+            let why = classify("UpdateService", e).to_string();
+            // An answer lost on the way (a timeout) may hide an update that went through: look
+            // before calling it not started.
+            if !self.runs(&deploy.target, &ours).await {
+                return Err(why);
+            }
+        }
+        Ok(Prepared::Updated {
+            previous: Some(previous),
+            ours,
+        })
+    }
+
+    /// True when the service exists and its task definition is `ours`.
+    async fn runs(&self, target: &Target, ours: &str) -> bool {
+        self.describe(std::slice::from_ref(target))
             .await
-            .map_err(|e| classify("UpdateService", e))?;
-        Ok(Ok(Prepared::Updated { previous, ours }))
+            .ok()
+            .and_then(|d| {
+                d.services
+                    .get(target)
+                    .map(|s| s.task_definition() == Some(ours))
+            })
+            .unwrap_or(false)
+    }
+
+    /// The first rollout of a service that does not exist yet: from its files, or an error that
+    /// names the key to add.
+    async fn create(&self, deploy: &Deploy, file: Option<Rendered>) -> Result<Prepared, String> {
+        let target = &deploy.target;
+        let Some(definition) = &deploy.service_definition else {
+            return Err(format!(
+                "the service {target} does not exist (DescribeServices reports it MISSING): add `service_definition` (a CreateService request, kept in the repository) to the service in ci.toml, and shipit creates the ECS service `{}` in the cluster `{}` on its first rollout (shipit never creates clusters)",
+                target.service, target.cluster
+            ));
+        };
+        let Some(mut rendered) = file else {
+            return Err(format!(
+                "the service {target} does not exist, and there is no task definition to create it with: set `task_definition` (a RegisterTaskDefinition request, kept in the repository) beside `service_definition`"
+            ));
+        };
+        let body = service_definition(&definition.text)
+            .map_err(|why| format!("the service definition {}: {why}", definition.path))?;
+        if let Some(name) = body.get("serviceName").and_then(|v| v.as_str())
+            && name != target.service
+        {
+            return Err(format!(
+                "the service definition {} names the service `{name}`, but ci.toml rolls out `{}`: make them the same (or drop `serviceName`)",
+                definition.path, target.service
+            ));
+        }
+        for c in &deploy.changes {
+            rendered = rendered.set_image(&c.container, &c.image)?;
+        }
+        let ours = self
+            .register(&rendered)
+            .await
+            .map_err(|e| register_refused(deploy, "", e))?;
+        let created = self
+            .create_service(&target.cluster, &target.service, &body, &ours)
+            .await;
+        if let Err(e) = created
+            && !self.runs(target, &ours).await
+        {
+            return Err({
+                let text = e.to_string();
+                if text.contains("ClusterNotFound") || text.contains("Cluster not found") {
+                    format!(
+                        "{text}: the cluster `{}` does not exist (shipit never creates clusters: that is the infrastructure's job)",
+                        target.cluster
+                    )
+                } else {
+                    format!("creating {target} from {}: {text}", definition.path)
+                }
+            });
+        }
+        Ok(Prepared::Updated {
+            previous: None,
+            ours,
+        })
     }
 
     /// Polls until every pending service is done or failed, or the deadline passes; one outcome per
-    /// pending service, in order (`Waiting` for those the deadline caught).
+    /// pending service, in order (`Waiting` for those the deadline caught), and the last error a
+    /// poll met. A refused poll does not end the wait: the deadline does.
     async fn wait(
         &self,
+        cluster: &str,
         pending: &mut [Pending],
         settings: Settings,
-    ) -> Result<Vec<Poll>, EcsError> {
+        report: Report<'_>,
+    ) -> (Vec<Poll>, Option<String>) {
         let mut outcomes: Vec<Option<Poll>> = (0..pending.len()).map(|_| None).collect();
+        let mut last_error = None;
         let deadline = Instant::now() + settings.timeout;
         while outcomes.iter().any(Option::is_none) {
             if Instant::now() >= deadline {
@@ -399,7 +572,22 @@ impl Ecs {
                 .filter(|(_, o)| o.is_none())
                 .map(|(p, _)| p.deploy.target.clone())
                 .collect();
-            let described = self.describe(&open).await?;
+            let described = match self.describe(&open).await {
+                Ok(d) => d,
+                Err(e) => {
+                    let text = e.to_string();
+                    report(Progress {
+                        cluster: cluster.to_string(),
+                        services: vec![("poll failed:".into(), text.clone())],
+                    });
+                    last_error = Some(text);
+                    continue;
+                }
+            };
+            let mut progress = Progress {
+                cluster: cluster.to_string(),
+                services: Vec::new(),
+            };
             for (p, outcome) in pending.iter_mut().zip(outcomes.iter_mut()) {
                 if outcome.is_some() {
                     continue;
@@ -412,21 +600,78 @@ impl Ecs {
                     )));
                     continue;
                 };
+                progress
+                    .services
+                    .push((p.deploy.target.service.clone(), standing(service, &p.ours)));
                 match judge(service, &p.ours, settings.max_failed_tasks) {
                     Poll::Waiting => {}
                     done => *outcome = Some(done),
                 }
             }
+            if !progress.services.is_empty() {
+                report(progress);
+            }
         }
-        Ok(outcomes
+        let outcomes = outcomes
             .into_iter()
             .map(|o| o.unwrap_or(Poll::Waiting))
-            .collect())
+            .collect();
+        (outcomes, last_error)
     }
 }
 
+/// Where the deployment of `ours` stands: counts, failed tasks and the service's newest event.
+fn standing(service: &Service, ours: &str) -> String {
+    let mine = service
+        .deployments()
+        .iter()
+        .find(|d| d.task_definition() == Some(ours));
+    let counts = match mine {
+        Some(d) => format!(
+            "{}/{} running, {} pending, {} failed",
+            d.running_count(),
+            d.desired_count(),
+            d.pending_count(),
+            d.failed_tasks()
+        ),
+        None => format!(
+            "{}/{} running (its deployment is gone)",
+            service.running_count(),
+            service.desired_count()
+        ),
+    };
+    match service.events().first().and_then(|e| e.message()) {
+        Some(event) => format!("{counts} · {event}"),
+        None => counts,
+    }
+}
+
+fn timed_out(settings: Settings, last_error: Option<&str>) -> String {
+    format!(
+        "the deployment did not finish within {}s (the deadline, `rollout_timeout`){}",
+        settings.timeout.as_secs(),
+        last_error
+            .map(|e| format!("; a poll failed on the way: {e}"))
+            .unwrap_or_default()
+    )
+}
+
+/// RegisterTaskDefinition refused a render: ECS's message, with the file (or the live revision)
+/// and the services of ci.toml.
+fn register_refused(deploy: &Deploy, previous: &str, e: EcsError) -> String {
+    let from = match &deploy.file {
+        Some(f) => format!("the task definition {}", f.path),
+        None => format!("the task definition rendered from {}", short_td(previous)),
+    };
+    let services: Vec<&str> = deploy.changes.iter().map(|c| c.service.as_str()).collect();
+    format!("{e} ({from}, service {})", services.join(", "))
+}
+
 enum Prepared {
-    Updated { previous: String, ours: String },
+    Updated {
+        previous: Option<String>,
+        ours: String,
+    },
     AlreadyRunning(String),
 }
 

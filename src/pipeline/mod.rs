@@ -67,6 +67,11 @@ pub enum Event {
     },
     /// A credential shipit holds (an ECR token's password): the report layer has it masked.
     Secret(String),
+    /// One poll of a rollout in one cluster: where the ECS services of `services` stand.
+    Progress {
+        services: Vec<String>,
+        line: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -278,9 +283,15 @@ async fn roll_out(plan: &Plan, ctx: &Context, results: &mut [ServiceResult], sin
     }
     let started = Instant::now();
     let outcome = match &ctx.ecs {
-        Some(ecs) => rollout::run(ecs, &ctx.config, env, &requests)
-            .await
-            .map_err(|e| e.to_string()),
+        Some(ecs) => rollout::run(
+            ecs,
+            &ctx.config,
+            env,
+            &requests,
+            &rollout::progress_to(&ctx.config, env, &requests, sink.clone()),
+        )
+        .await
+        .map_err(|e| e.to_string()),
         None => Err("ECS is not available".to_string()),
     };
     for r in &requests {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use futures_util::{StreamExt, stream};
 
 use crate::config::{Config, Environment};
-use crate::ecs::rollout::{Deploy, Ended, Rollback, Settings};
+use crate::ecs::rollout::{
+    Change, Deploy, Ended, Progress, Report, Rollback, Settings, SourceFile,
+};
 use crate::ecs::{Ecs, EcsError, Target};
 
 /// Clusters rolled out at once.
@@ -17,6 +19,8 @@ pub const MAX_FAILED_TASKS: i32 = 3;
 
 /// The rollouts of one cluster.
 type ClusterResult = (String, Vec<(Target, Ended)>);
+/// What rolling out one cluster gave: its results, or the error that stopped it before it started.
+type ClusterRollout = Result<Vec<(Target, Ended)>, EcsError>;
 
 /// What to roll out for one service.
 #[derive(Debug, Clone)]
@@ -29,39 +33,96 @@ pub struct Request {
 }
 
 /// Every (service, cluster) rollout of one environment; results by service, then cluster.
+///
+/// Services of ci.toml that share an ECS service roll out as one render with every new image in it.
+/// An error is returned only when no deployment was started anywhere; once one was, every cluster's
+/// result is reported, errors included, so that nothing in flight goes unwatched.
 pub async fn run(
     ecs: &Ecs,
     config: &Config,
     env: &Environment,
     requests: &[Request],
+    report: Report<'_>,
 ) -> Result<BTreeMap<String, Vec<(String, Ended)>>, EcsError> {
-    let mut by_cluster: BTreeMap<String, Vec<Deploy>> = BTreeMap::new();
+    let mut deploys: BTreeMap<Target, Deploy> = BTreeMap::new();
+    // Two services of one task that name different files: that target fails before it starts.
+    let mut conflicts: BTreeMap<Target, String> = BTreeMap::new();
     for r in requests {
-        let service = config.service(&r.service).expect("requests name services");
-        let build = service.build(env);
-        let file = match &build.task_definition {
-            Some(path) => Some(
-                std::fs::read_to_string(config.root.join(path)).map_err(|e| {
-                    EcsError::Aws(crate::aws::AwsError::Setup {
-                        why: format!("cannot read the task definition {path}: {e}"),
-                    })
-                })?,
-            ),
-            None => None,
+        let Some(service) = config.service(&r.service) else {
+            continue;
         };
+        let build = service.build(env);
+        let file = read(config, build.task_definition.as_deref(), "task definition")?;
+        let definition = read(
+            config,
+            build.service_definition.as_deref(),
+            "service definition",
+        )?;
         for cluster in &build.clusters {
-            by_cluster.entry(cluster.clone()).or_default().push(Deploy {
-                target: Target {
-                    cluster: cluster.clone(),
-                    service: service.ecs_service.clone(),
-                },
-                container: service.container.clone(),
-                image: r.image.clone(),
+            let target = Target {
+                cluster: cluster.clone(),
+                service: service.ecs_service.clone(),
+            };
+            let d = deploys.entry(target.clone()).or_insert_with(|| Deploy {
+                target: target.clone(),
+                changes: Vec::new(),
+                keep: Vec::new(),
                 environment: env.name.clone(),
-                version: r.version.clone(),
-                file: file.clone(),
+                file: None,
+                service_definition: None,
                 force: r.force,
             });
+            for (mine, key, theirs) in [
+                (&file, "task_definition", &mut d.file),
+                (&definition, "service_definition", &mut d.service_definition),
+            ] {
+                match (mine, &theirs) {
+                    (Some(m), Some(t))
+                        if crate::config::shared::lexical(&m.path)
+                            != crate::config::shared::lexical(&t.path) =>
+                    {
+                        conflicts.insert(
+                            target.clone(),
+                            format!(
+                                "the services sharing {target} name different `{key}` files ({} and {}): name one file in both",
+                                t.path, m.path
+                            ),
+                        );
+                    }
+                    (Some(m), None) => *theirs = Some(m.clone()),
+                    _ => {}
+                }
+            }
+            d.force |= r.force;
+            d.changes.push(Change {
+                service: service.name.clone(),
+                container: service.container.clone(),
+                image: r.image.clone(),
+                version: r.version.clone(),
+            });
+        }
+    }
+    // The containers of the other services of each task keep their image.
+    for (target, d) in deploys.iter_mut() {
+        for s in &config.services {
+            if s.image
+                && s.ecs_service == target.service
+                && s.build(env).clusters.contains(&target.cluster)
+                && !d.changes.iter().any(|c| c.container == s.container)
+            {
+                d.keep.push(s.container.clone());
+            }
+        }
+    }
+    let mut by_cluster: BTreeMap<String, Vec<Deploy>> = BTreeMap::new();
+    let mut results: Vec<ClusterResult> = Vec::new();
+    for (target, d) in deploys {
+        match conflicts.remove(&target) {
+            Some(why) => results.push((target.cluster.clone(), vec![(target, failed(why))])),
+            None => by_cluster
+                .entry(target.cluster.clone())
+                .or_default()
+                .push(d),
         }
     }
     let settings = Settings {
@@ -69,50 +130,74 @@ pub async fn run(
         poll: env.poll_interval,
         max_failed_tasks: MAX_FAILED_TASKS,
     };
-    let mut results: Vec<ClusterResult> = Vec::new();
-    if let Some(canary) = env.canary.as_ref().and_then(|c| by_cluster.remove_entry(c)) {
-        let ended = ecs.rollout(&canary.0, canary.1, settings).await?;
-        let failed = ended.iter().any(|(_, e)| !e.is_success());
-        results.push((canary.0.clone(), ended));
-        if failed {
+    let mut errors: Vec<EcsError> = Vec::new();
+    if let Some((cluster, deploys)) = env.canary.as_ref().and_then(|c| by_cluster.remove_entry(c)) {
+        let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
+        let ended = match ecs.rollout(&cluster, deploys, settings, report).await {
+            Ok(ended) => ended,
+            Err(e) => {
+                let why = e.to_string();
+                errors.push(e);
+                targets
+                    .into_iter()
+                    .map(|t| (t, failed(why.clone())))
+                    .collect()
+            }
+        };
+        let canary_failed = ended.iter().any(|(_, e)| !e.is_success());
+        results.push((cluster.clone(), ended));
+        if canary_failed {
             // The canary failed: the other clusters keep what they run.
-            for (cluster, deploys) in std::mem::take(&mut by_cluster) {
+            for (other, deploys) in std::mem::take(&mut by_cluster) {
+                let why = format!("not attempted: the canary cluster {cluster} failed");
                 let not_attempted = deploys
                     .into_iter()
-                    .map(|d| {
-                        let why = format!("not attempted: the canary cluster {} failed", canary.0);
-                        (
-                            d.target,
-                            Ended::Failed {
-                                why,
-                                events: Vec::new(),
-                                rollback: Rollback::NotNeeded,
-                            },
-                        )
-                    })
+                    .map(|d| (d.target, failed(why.clone())))
                     .collect();
-                results.push((cluster, not_attempted));
+                results.push((other, not_attempted));
             }
         }
     }
-    let rest: Vec<Result<ClusterResult, EcsError>> = stream::iter(by_cluster)
+    let rest: Vec<(String, Vec<Target>, ClusterRollout)> = stream::iter(by_cluster)
         .map(|(cluster, deploys)| async move {
-            ecs.rollout(&cluster, deploys, settings)
-                .await
-                .map(|e| (cluster, e))
+            let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
+            let ended = ecs.rollout(&cluster, deploys, settings, report).await;
+            (cluster, targets, ended)
         })
         .buffer_unordered(CLUSTERS_AT_ONCE)
         .collect()
         .await;
-    for r in rest {
-        results.push(r?);
+    for (cluster, targets, ended) in rest {
+        match ended {
+            Ok(ended) => results.push((cluster, ended)),
+            Err(e) => {
+                let why = e.to_string();
+                errors.push(e);
+                results.push((
+                    cluster,
+                    targets
+                        .into_iter()
+                        .map(|t| (t, failed(why.clone())))
+                        .collect(),
+                ));
+            }
+        }
+    }
+    // Nothing started anywhere: the first error is the answer (bad credentials are bad input).
+    let started = results
+        .iter()
+        .any(|(_, ended)| ended.iter().any(|(_, e)| e.started()));
+    if !started && !errors.is_empty() {
+        return Err(errors.remove(0));
     }
     // Back to services: which ECS service of which ci.toml service ran where.
     let mut out: BTreeMap<String, Vec<(String, Ended)>> = BTreeMap::new();
     for (cluster, ended) in results {
         for (target, e) in ended {
             for r in requests {
-                let s = config.service(&r.service).expect("requests name services");
+                let Some(s) = config.service(&r.service) else {
+                    continue;
+                };
                 if s.ecs_service == target.service && s.build(env).clusters.contains(&cluster) {
                     out.entry(r.service.clone())
                         .or_default()
@@ -125,6 +210,110 @@ pub async fn run(
         list.sort_by(|a, b| a.0.cmp(&b.0));
     }
     Ok(out)
+}
+
+fn failed(why: String) -> Ended {
+    Ended::Failed {
+        why,
+        events: Vec::new(),
+        rollback: Rollback::NotNeeded,
+    }
+}
+
+/// A file of a service, read before anything is rolled out.
+fn read(config: &Config, path: Option<&str>, what: &str) -> Result<Option<SourceFile>, EcsError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(config.root.join(path)).map_err(|e| {
+        EcsError::Aws(crate::aws::AwsError::Setup {
+            why: format!("cannot read the {what} {path}: {e}"),
+        })
+    })?;
+    Ok(Some(SourceFile {
+        path: path.to_string(),
+        text,
+    }))
+}
+
+/// Reads and renders every task definition and service definition file of `services` in `env`
+/// (JSON, the named container present, the shape ECS takes), before anything is built or pushed;
+/// the problems, one line each.
+pub fn check_files<'a>(
+    config: &Config,
+    env: &Environment,
+    services: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    use crate::config::shared::{FileKind, check_file};
+    let mut problems = Vec::new();
+    for name in services {
+        let Some(s) = config.service(name) else {
+            continue;
+        };
+        let build = s.build(env);
+        if !s.image || build.clusters.is_empty() {
+            continue;
+        }
+        for (path, kind, what) in [
+            (
+                &build.task_definition,
+                FileKind::TaskDefinition,
+                "task definition",
+            ),
+            (
+                &build.service_definition,
+                FileKind::ServiceDefinition,
+                "service definition",
+            ),
+        ] {
+            let Some(path) = path else { continue };
+            let result = std::fs::read_to_string(config.root.join(path))
+                .map_err(|e| e.to_string())
+                .and_then(|text| check_file(kind, &text, &s.container));
+            if let Err(why) = result {
+                problems.push(format!("the {what} {path} of {name}: {why}"));
+            }
+        }
+    }
+    problems
+}
+
+/// Turns each poll into a pipeline event naming the services of ci.toml it is about.
+pub fn progress_to(
+    config: &Config,
+    env: &Environment,
+    requests: &[Request],
+    sink: std::sync::Arc<dyn Fn(crate::pipeline::Event) + Send + Sync>,
+) -> impl Fn(Progress) + Send + Sync + use<> {
+    // (cluster, ECS service) → services of ci.toml.
+    let mut owners: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for r in requests {
+        if let Some(s) = config.service(&r.service) {
+            for c in s.build(env).clusters {
+                owners
+                    .entry((c, s.ecs_service.clone()))
+                    .or_default()
+                    .push(s.name.clone());
+            }
+        }
+    }
+    move |p: Progress| {
+        let mut services: Vec<String> = p
+            .services
+            .iter()
+            .flat_map(|(ecs_service, _)| {
+                owners
+                    .get(&(p.cluster.clone(), ecs_service.clone()))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        services.dedup();
+        sink(crate::pipeline::Event::Progress {
+            services,
+            line: p.line(),
+        });
+    }
 }
 
 /// One line per cluster, for people.
@@ -148,6 +337,10 @@ pub fn describe(ended: &[(String, Ended)]) -> String {
                         format!(" (rolled back to {})", short(task_definition))
                     }
                     Rollback::Failed { why } => format!(" (and the rollback failed: {why})"),
+                    Rollback::Created => {
+                        " (this rollout created the service: no previous revision to go back to)"
+                            .into()
+                    }
                 };
                 let mut text = format!("{cluster}: {why}{rollback}");
                 for e in events {

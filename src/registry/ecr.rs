@@ -6,6 +6,8 @@ use super::{RegistryError, RepoState};
 
 pub struct Ecr {
     pub client: aws_sdk_ecr::Client,
+    /// A central registry's account: named on every call (ECR's `registryId`).
+    pub registry_id: Option<String>,
 }
 
 fn classify<E, R>(what: &str, e: SdkError<E, R>) -> RegistryError
@@ -78,12 +80,22 @@ impl Ecr {
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_string();
+        // The token opens every registry the caller may use; a central registry's host is the one
+        // in its repository's URI, not the caller's own `proxyEndpoint`.
+        let (reference, endpoint) = match &self.registry_id {
+            Some(_) => {
+                let (uri, _) = self.scan(repository).await?;
+                let host = uri.split('/').next().unwrap_or_default().to_string();
+                (uri, host)
+            }
+            None => (format!("{host}/{repository}"), endpoint.to_string()),
+        };
         Ok(super::PushTarget {
-            reference: format!("{host}/{repository}"),
+            reference,
             credentials: Some(bollard::auth::DockerCredentials {
                 username: Some(username),
                 password: Some(password),
-                serveraddress: Some(endpoint.to_string()),
+                serveraddress: Some(endpoint),
                 ..Default::default()
             }),
         })
@@ -101,6 +113,7 @@ impl Ecr {
         match self
             .client
             .put_lifecycle_policy()
+            .set_registry_id(self.registry_id.clone())
             .repository_name(repository)
             .lifecycle_policy_text(policy)
             .send()
@@ -130,7 +143,11 @@ impl Ecr {
         // Every tag but `latest` is immutable: ECR itself refuses a second writer of a version
         // or fingerprint tag, while `latest` follows each production release. `immutable_tags`
         // makes `latest` immutable too.
-        let created = self.client.create_repository().repository_name(repository);
+        let created = self
+            .client
+            .create_repository()
+            .set_registry_id(self.registry_id.clone())
+            .repository_name(repository);
         let created = if project.immutable_tags {
             created.image_tag_mutability(ImageTagMutability::Immutable)
         } else {
@@ -167,6 +184,7 @@ impl Ecr {
             created = self
                 .client
                 .create_repository()
+                .set_registry_id(self.registry_id.clone())
                 .repository_name(repository)
                 .image_tag_mutability(ImageTagMutability::Mutable)
                 .image_scanning_configuration(scanning)
@@ -197,6 +215,7 @@ impl Ecr {
         let out = self
             .client
             .batch_get_image()
+            .set_registry_id(self.registry_id.clone())
             .repository_name(repository)
             .image_ids(ImageIdentifier::builder().image_tag(tag).build())
             .send()
@@ -229,6 +248,7 @@ impl Ecr {
         let out = self
             .client
             .batch_get_image()
+            .set_registry_id(self.registry_id.clone())
             .repository_name(repository)
             .image_ids(ImageIdentifier::builder().image_digest(digest).build())
             .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
@@ -250,6 +270,7 @@ impl Ecr {
         let mut put = self
             .client
             .put_image()
+            .set_registry_id(self.registry_id.clone())
             .repository_name(repository)
             .image_manifest(manifest)
             .image_tag(tag);
@@ -288,6 +309,7 @@ impl Ecr {
             let got = self
                 .client
                 .batch_get_image()
+                .set_registry_id(self.registry_id.clone())
                 .repository_name(repository)
                 .set_image_ids(Some(ids))
                 .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
@@ -318,6 +340,19 @@ impl Ecr {
     pub fn new(config: &aws_config::SdkConfig) -> Ecr {
         Ecr {
             client: aws_sdk_ecr::Client::new(config),
+            registry_id: None,
+        }
+    }
+
+    /// Another account's registry, in its region (`ecr://ACCOUNT.dkr.ecr.REGION.amazonaws.com`):
+    /// every call names the account, and the token is that registry's.
+    pub fn at(config: &aws_config::SdkConfig, account: &str, region: &str) -> Ecr {
+        let conf = aws_sdk_ecr::config::Builder::from(config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        Ecr {
+            client: aws_sdk_ecr::Client::from_conf(conf),
+            registry_id: Some(account.to_string()),
         }
     }
 
@@ -350,6 +385,7 @@ impl Ecr {
                 let out = self
                     .client
                     .batch_delete_image()
+                    .set_registry_id(self.registry_id.clone())
                     .repository_name(repository)
                     .set_image_ids(Some(pending.clone()))
                     .send()
@@ -401,6 +437,7 @@ impl Ecr {
         let address = match self
             .client
             .describe_repositories()
+            .set_registry_id(self.registry_id.clone())
             .repository_names(repository)
             .send()
             .await
@@ -423,6 +460,7 @@ impl Ecr {
         let mut pages = self
             .client
             .describe_images()
+            .set_registry_id(self.registry_id.clone())
             .repository_name(repository)
             .into_paginator()
             .send();

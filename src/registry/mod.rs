@@ -155,6 +155,11 @@ impl Client {
     pub async fn connect(config: &Config, env: &Env) -> Result<Client, RegistryError> {
         match &config.project.registry {
             Registry::Ecr => Ok(Client::Ecr(ecr::Ecr::new(&crate::aws::sdk_config().await?))),
+            Registry::EcrAt { account, region } => Ok(Client::Ecr(ecr::Ecr::at(
+                &crate::aws::sdk_config().await?,
+                account,
+                region,
+            ))),
             Registry::Oci { host, prefix } => {
                 Ok(Client::Oci(oci::Oci::new(host, prefix.as_deref(), env)?))
             }

@@ -120,6 +120,25 @@ impl Progress {
                     ));
                 }
             }
+            Event::Progress { services, line } => {
+                // A live line in a terminal, a log line under Actions, nothing in a pipe.
+                // An ECS event is outside text: one line, redacted, so it can never start a workflow
+                // command of its own.
+                let line = line.replace(['\n', '\r'], " ");
+                if self.actions {
+                    super::stderr(&format!("{line}\n"));
+                } else if let Some(b) = &self.bars {
+                    for s in &services {
+                        if let Some(bar) = b.bars.get(s) {
+                            bar.set_message(format!(
+                                "{s:w$}  {:7} {line}",
+                                Stage::Rollout.name(),
+                                w = self.width
+                            ));
+                        }
+                    }
+                }
+            }
             Event::Output {
                 service,
                 stage,
@@ -356,6 +375,25 @@ pub fn markdown(plan: &Plan, results: &[ServiceResult]) -> String {
             r.clusters.join(", "),
             r.seconds
         ));
+    }
+    // Per cluster, the revision that runs (or why not), from each rollout.
+    let rollouts: Vec<String> = results
+        .iter()
+        .flat_map(|r| {
+            r.stages
+                .iter()
+                .filter(|s| s.stage == Stage::Rollout)
+                .flat_map(move |s| {
+                    s.detail
+                        .lines()
+                        .filter(|l| !l.starts_with(' '))
+                        .map(move |l| format!("- {}: {}\n", r.name, l))
+                })
+        })
+        .collect();
+    if !rollouts.is_empty() {
+        out.push_str("\n**Rollouts** (per cluster, the revision that runs)\n\n");
+        out.push_str(&rollouts.concat());
     }
     out.push_str(&format!(
         "\nbase `{}` → head `{}` ({})\n",

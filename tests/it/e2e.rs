@@ -26,7 +26,15 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Where the images go: the OCI registry, or the ECR stand-in (API and registry as one store).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Oci,
+    Ecr,
+}
+
 struct World {
+    backend: Backend,
     repo: TestRepo,
     double: EcsDouble,
     oci: Oci,
@@ -37,18 +45,29 @@ struct World {
 impl World {
     /// The example monorepo on `main`, pushed to a bare origin, with `develop` branched off it.
     fn new() -> World {
+        World::on(Backend::Oci)
+    }
+
+    fn on(backend: Backend) -> World {
         let prefix = unique("e2e");
         let repo = TestRepo::new();
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monorepo"),
             &repo.dir,
         );
-        let toml = std::fs::read_to_string(repo.dir.join("ci.toml"))
-            .unwrap()
-            .replace(
+        let toml = std::fs::read_to_string(repo.dir.join("ci.toml")).unwrap();
+        let toml = match backend {
+            Backend::Oci => toml.replace(
                 "registry = \"ecr\"",
                 &format!("registry = \"oci://{}/{prefix}\"", registry()),
-            )
+            ),
+            // The example's own `registry = "ecr"`, its repositories under a prefix of this test.
+            Backend::Ecr => toml.replace(
+                "repository = \"shipit-example/{service}\"",
+                &format!("repository = \"{prefix}/shipit-example/{{service}}\""),
+            ),
+        };
+        let toml = toml
             .replace("retain = 10", "retain = 3")
             .replace(
                 "[environments.prod]\n",
@@ -96,10 +115,15 @@ impl World {
                 Script::SucceedAfter(1),
             );
         }
+        let oci = match backend {
+            Backend::Oci => Oci::new(&registry(), None),
+            Backend::Ecr => crate::support::ecr::stand_in().1,
+        };
         World {
+            backend,
             repo,
             double,
-            oci: Oci::new(&registry(), None),
+            oci,
             prefix,
             event: tempfile::tempdir().unwrap(),
         }
@@ -128,10 +152,14 @@ impl World {
             .env("GITHUB_EVENT_NAME", "push")
             .env("GITHUB_EVENT_PATH", &event)
             .env("GITHUB_REF_NAME", branch)
+            .env("GITHUB_STEP_SUMMARY", self.event.path().join("summary.md"))
             .env("AWS_ENDPOINT_URL_ECS", &self.double.endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test");
+        if self.backend == Backend::Ecr {
+            cmd.env("AWS_ENDPOINT_URL_ECR", crate::support::ecr::endpoint());
+        }
         run(cmd)
     }
 
@@ -165,10 +193,55 @@ fn ok(r: &Run) {
 
 #[test]
 fn pushes_to_develop_then_a_merge_to_main() {
-    let w = World::new();
+    flow(&World::new());
+}
+
+/// The same flow on `registry = "ecr"`: the engine pushes with the ECR token, tags are added through
+/// PutImage, retention deletes through BatchDeleteImage, and every tag is where ECR's API says it is.
+#[test]
+fn pushes_to_develop_then_a_merge_to_main_on_ecr() {
+    let w = World::on(Backend::Ecr);
+    flow(&w);
+    let ecr = crate::support::registry::Ecr::new(&crate::support::ecr::endpoint());
+    for service in ["visits", "billing", "web"] {
+        let name = w.name(service);
+        assert_eq!(ecr.tags(&name), w.oci.tags(&name), "{service}");
+        let calls: Vec<String> = crate::support::ecr::calls_for(&name)
+            .into_iter()
+            .map(|(op, _)| op)
+            .collect();
+        assert!(
+            calls.contains(&"PutImage".to_string()),
+            "{service}: {calls:?}"
+        );
+        if service == "visits" {
+            assert!(
+                calls.contains(&"BatchDeleteImage".to_string()),
+                "retention went through ECR: {calls:?}"
+            );
+        }
+    }
+}
+
+fn flow(w: &World) {
     // The first release of develop bootstraps every service (`--all`); billing's VERSION file is
     // its floor.
-    ok(&w.release("develop", &w.repo.head(), &["--all"]));
+    let r = w.release("develop", &w.repo.head(), &["--all"]);
+    ok(&r);
+    // Under Actions, each poll of a rollout is a log line: counts and the newest event.
+    assert!(
+        r.stderr.contains("visits 1/1 running, 0 pending, 0 failed"),
+        "{}",
+        r.stderr
+    );
+    // The step summary lists, per cluster, the revision that runs.
+    let summary = std::fs::read_to_string(w.event.path().join("summary.md")).unwrap();
+    let (running, _) = w.double.current("stage", "visits");
+    let revision = running.rsplit('/').next().unwrap();
+    assert!(
+        summary.contains(&format!("- visits: stage: {revision}\n")),
+        "{summary}"
+    );
     assert_eq!(w.versions("visits"), ["stage-0.1.0"]);
     assert_eq!(w.versions("billing"), ["stage-1.4.0"]);
     assert_eq!(w.versions("web"), ["stage-0.1.0"]);

@@ -6,6 +6,8 @@ mod affected;
 mod cli;
 mod deadlines;
 mod e2e;
+mod ecr;
+mod ecs_files;
 mod panics;
 mod parsers;
 mod plan;

@@ -219,6 +219,11 @@ fn a_missing_service_says_so_and_changes_nothing() {
         r.stdout
     );
     assert!(r.stdout.contains("MISSING"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("add `service_definition`"),
+        "the message names the key that creates it: {}",
+        r.stdout
+    );
     assert_eq!(s.double.calls(), vec!["DescribeServices"]);
 }
 
@@ -360,7 +365,7 @@ fn a_version_not_in_the_registry_is_bad_input() {
 
 #[test]
 fn the_calls_have_the_shapes_moto_accepts() {
-    use shipit::ecs::rollout::{Deploy, Settings};
+    use shipit::ecs::rollout::{Change, Deploy, Settings};
     let cluster = unique("moto-rollout");
     let moto_ecs = crate::support::ecs::MotoEcs::new(&crate::support::moto());
     moto_ecs.run(&cluster, "api", "api", "registry.example/api:stage-0.1.0");
@@ -374,11 +379,16 @@ fn the_calls_have_the_shapes_moto_accepts() {
             cluster: cluster.clone(),
             service: "api".into(),
         },
-        container: "api".into(),
-        image: "registry.example/api:stage-0.2.0".into(),
+        changes: vec![Change {
+            service: "api".into(),
+            container: "api".into(),
+            image: "registry.example/api:stage-0.2.0".into(),
+            version: Some(semver::Version::new(0, 2, 0)),
+        }],
+        keep: Vec::new(),
         environment: "stage".into(),
-        version: Some(semver::Version::new(0, 2, 0)),
         file: None,
+        service_definition: None,
         force: false,
     };
     let settings = Settings {
@@ -389,7 +399,7 @@ fn the_calls_have_the_shapes_moto_accepts() {
     // moto does not model rollouts (its deployment never finishes): the outcome is not the point
     // here, the calls are. Each of them must be accepted by a server that checks their shapes.
     let ended = rt
-        .block_on(ecs.rollout(&cluster, vec![deploy], settings))
+        .block_on(ecs.rollout(&cluster, vec![deploy], settings, &|_| {}))
         .expect("every call is accepted");
     assert_eq!(ended.len(), 1);
     assert!(
@@ -412,4 +422,97 @@ fn the_calls_have_the_shapes_moto_accepts() {
         Some("registry.example/api:stage-0.2.0")
     );
     assert_eq!(td.container_definitions()[0].memory(), Some(128));
+}
+
+#[test]
+fn an_error_after_the_update_still_finishes_the_rollout_and_reports_every_cluster() {
+    let s = setup(
+        &[
+            ("clinic-a", Script::SucceedAfter(2)),
+            ("clinic-b", Script::Never),
+        ],
+        "stage-0.9.0",
+        "",
+    );
+    // After its UpdateService, clinic-b's polls are refused three times (no retry cures that).
+    s.double.refuse_polls("clinic-b", 3);
+    let before_b = s.double.current("clinic-b", "api").0;
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(
+        r.code,
+        1,
+        "a deployment was started: a failed stage, not bad input: {}",
+        r.transcript()
+    );
+    assert!(r.stdout.contains("clinic-a: api:"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("clinic-b: the deployment did not finish within 3s")
+            && r.stdout.contains("AccessDeniedException"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "(rolled back to {})",
+            before_b.rsplit('/').next().unwrap()
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        s.double.current("clinic-b", "api").0,
+        before_b,
+        "clinic-b was watched to the end and rolled back"
+    );
+    assert_eq!(
+        image_of(&s.double.current("clinic-a", "api").1),
+        format!("{}:stage-1.0.0", s.image),
+        "clinic-a's result is kept"
+    );
+}
+
+#[test]
+fn every_poll_reports_counts_failed_tasks_and_the_newest_event() {
+    let s = setup(&[("stage-a", Script::SucceedAfter(3))], "stage-0.9.0", "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("stage-a: api "))
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per poll: {}", r.stderr);
+    assert_eq!(
+        lines[0],
+        "stage-a: api 0/1 running, 1 pending, 0 failed · (service api) has started 1 tasks"
+    );
+    assert_eq!(
+        lines[2],
+        "stage-a: api 1/1 running, 0 pending, 0 failed · (service api) has reached a steady state."
+    );
+    let crash = setup(&[("stage-a", Script::CrashLoop)], "stage-0.9.0", "");
+    let r = deploy(&crash, &["--version", "1.0.0"]);
+    assert!(
+        r.stderr
+            .contains("2 failed · (service api) (task 2) stopped"),
+        "failed tasks are counted: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_refused_rollback_is_reported_and_deploy_still_exits_1() {
+    let s = setup(&[("stage-a", Script::Fail(1))], "stage-0.9.0", "");
+    // The update goes through; the rollback after the failure is refused.
+    s.double.refuse_updates_after(1);
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("stage-a: the deployment failed")
+            && r.stdout
+                .contains("(and the rollback failed: UpdateService back to api:1 was refused"),
+        "{}",
+        r.stdout
+    );
 }

@@ -1,7 +1,9 @@
 //! A scripted double of the few ECS calls a rollout makes, speaking the ECS JSON protocol (AWS JSON
 //! 1.1 over HTTP) on loopback, for the rollout dynamics moto does not model: success after some
 //! polls, the circuit breaker rolling back, a FAILED deployment, a crash loop, a deployment that
-//! never finishes, a missing service, throttling. It records every call.
+//! never finishes, a missing service, throttling, polls and updates refused after a rollout started,
+//! and CreateService for a first deploy (refused in a cluster that does not exist). It keeps
+//! registered task definitions as sent, and records every call.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -56,6 +58,18 @@ struct State {
     calls: Vec<String>,
     throttle_describes: u32,
     next_id: u32,
+    /// Clusters that exist without services in them.
+    clusters: std::collections::BTreeSet<String>,
+    /// By cluster: DescribeServices calls refused (AccessDenied) after the next UpdateService.
+    refuse_polls: BTreeMap<String, u32>,
+    /// Armed refusals, counting down.
+    refusing: BTreeMap<String, u32>,
+    /// What a service created by CreateService does.
+    create_script: Option<Script>,
+    /// UpdateService calls answered before the rest are refused (AccessDenied), if set.
+    updates_allowed: Option<u32>,
+    /// CreateService requests, by (cluster, service).
+    created: BTreeMap<(String, String), Value>,
 }
 
 pub struct EcsDouble {
@@ -83,6 +97,32 @@ impl EcsDouble {
             }
         });
         EcsDouble { endpoint, state }
+    }
+
+    /// A service in `cluster` running a task definition registered with `body` as it is.
+    pub fn service_with(&self, cluster: &str, service: &str, body: Value, script: Script) {
+        let mut st = self.state.lock().unwrap();
+        let td = register(&mut st, body, json!([]));
+        st.services.insert(
+            (cluster.into(), service.into()),
+            Svc {
+                task_definition: td.clone(),
+                deployments: vec![Deployment {
+                    id: "ecs-svc/initial".into(),
+                    status: "PRIMARY",
+                    task_definition: td,
+                    rollout_state: "COMPLETED",
+                    reason: String::new(),
+                    running: 1,
+                    failed_tasks: 0,
+                }],
+                events: Vec::new(),
+                script,
+                polls: 0,
+                previous: None,
+            },
+        );
+        st.calls.clear();
     }
 
     /// Registers `family:1` running `image` in `container`, and a service using it in `cluster`.
@@ -131,6 +171,41 @@ impl EcsDouble {
             },
         );
         st.calls.clear();
+    }
+
+    /// A cluster with no services in it.
+    pub fn cluster(&self, cluster: &str) {
+        self.state.lock().unwrap().clusters.insert(cluster.into());
+    }
+
+    /// After the next UpdateService in `cluster`, its next `n` DescribeServices calls are refused
+    /// with AccessDeniedException (an error no retry cures).
+    pub fn refuse_polls(&self, cluster: &str, n: u32) {
+        self.state
+            .lock()
+            .unwrap()
+            .refuse_polls
+            .insert(cluster.into(), n);
+    }
+
+    /// After `n` more UpdateService calls, every further one is refused with AccessDeniedException.
+    pub fn refuse_updates_after(&self, n: u32) {
+        self.state.lock().unwrap().updates_allowed = Some(n);
+    }
+
+    /// What services created through CreateService do (default: succeed on the first poll).
+    pub fn on_create(&self, script: Script) {
+        self.state.lock().unwrap().create_script = Some(script);
+    }
+
+    /// The CreateService request that created a service, if one did.
+    pub fn created(&self, cluster: &str, service: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .created
+            .get(&(cluster.to_string(), service.to_string()))
+            .cloned()
     }
 
     /// The first `n` DescribeServices calls answer ThrottlingException.
@@ -235,6 +310,15 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
                 return error("ThrottlingException", "Rate exceeded");
             }
             let cluster = req["cluster"].as_str().unwrap_or("default").to_string();
+            if let Some(n) = st.refusing.get_mut(&cluster)
+                && *n > 0
+            {
+                *n -= 1;
+                return error(
+                    "AccessDeniedException",
+                    "User is not authorized to perform: ecs:DescribeServices",
+                );
+            }
             let mut services = Vec::new();
             let mut failures = Vec::new();
             for name in req["services"]
@@ -291,6 +375,17 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
                 .unwrap()
                 .remove("tags")
                 .unwrap_or(json!([]));
+            // The service's own validation of enum values, in its words.
+            if let Some(mode) = body.get("networkMode").and_then(Value::as_str)
+                && !["bridge", "host", "awsvpc", "none"].contains(&mode)
+            {
+                return error(
+                    "ClientException",
+                    &format!(
+                        "1 validation error detected: Value '{mode}' at 'networkMode' failed to satisfy constraint: Member must satisfy enum value set: [bridge, host, awsvpc, none]"
+                    ),
+                );
+            }
             for forbidden in [
                 "taskDefinitionArn",
                 "revision",
@@ -314,6 +409,19 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
             let cluster = req["cluster"].as_str().unwrap_or("default").to_string();
             let name = req["service"].as_str().unwrap_or("").to_string();
             let td = req["taskDefinition"].as_str().unwrap_or("").to_string();
+            match st.updates_allowed.as_mut() {
+                Some(0) => {
+                    return error(
+                        "AccessDeniedException",
+                        "User is not authorized to perform: ecs:UpdateService",
+                    );
+                }
+                Some(n) => *n -= 1,
+                None => {}
+            }
+            if let Some(n) = st.refuse_polls.remove(&cluster) {
+                st.refusing.insert(cluster.clone(), n);
+            }
             st.next_id += 1;
             let id = format!("ecs-svc/{}", st.next_id);
             let Some(svc) = st.services.get_mut(&(cluster.clone(), name.clone())) else {
@@ -345,6 +453,49 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
             svc.events
                 .insert(0, format!("(service {name}) has started 1 tasks"));
             let out = describe(&cluster, &name, svc);
+            ("200 OK", json!({"service": out}))
+        }
+        "CreateService" => {
+            let cluster = req["cluster"].as_str().unwrap_or("default").to_string();
+            let name = req["serviceName"].as_str().unwrap_or("").to_string();
+            let td = req["taskDefinition"].as_str().unwrap_or("").to_string();
+            let known =
+                st.clusters.contains(&cluster) || st.services.keys().any(|(c, _)| *c == cluster);
+            if !known {
+                return error("ClusterNotFoundException", "Cluster not found.");
+            }
+            if name.is_empty() || !st.task_definitions.contains_key(&td) {
+                return error(
+                    "InvalidParameterException",
+                    "serviceName and a registered taskDefinition are required",
+                );
+            }
+            if st.services.contains_key(&(cluster.clone(), name.clone())) {
+                return error(
+                    "InvalidParameterException",
+                    "Creation of service was not idempotent.",
+                );
+            }
+            st.next_id += 1;
+            let svc = Svc {
+                task_definition: td.clone(),
+                deployments: vec![Deployment {
+                    id: format!("ecs-svc/{}", st.next_id),
+                    status: "PRIMARY",
+                    task_definition: td,
+                    rollout_state: "IN_PROGRESS",
+                    reason: String::new(),
+                    running: 0,
+                    failed_tasks: 0,
+                }],
+                events: vec![format!("(service {name}) has started 1 tasks")],
+                script: st.create_script.unwrap_or(Script::SucceedAfter(1)),
+                polls: 0,
+                previous: None,
+            };
+            let out = describe(&cluster, &name, &svc);
+            st.services.insert((cluster.clone(), name.clone()), svc);
+            st.created.insert((cluster, name), req.clone());
             ("200 OK", json!({"service": out}))
         }
         other => error(

@@ -63,6 +63,7 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+pub mod ecr;
 pub mod ecs;
 pub mod ecs_double;
 pub mod git;

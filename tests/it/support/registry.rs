@@ -264,6 +264,24 @@ impl Ecr {
         }
     }
 
+    /// GetAuthorizationToken: the registry host and the user and password the token decodes to.
+    pub fn login(&self) -> (String, String, String) {
+        let out = self
+            .rt
+            .block_on(self.client.get_authorization_token().send())
+            .unwrap();
+        let data = &out.authorization_data()[0];
+        let (user, password) =
+            shipit::registry::ecr::decode_token(data.authorization_token().unwrap()).unwrap();
+        let host = data
+            .proxy_endpoint()
+            .unwrap()
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string();
+        (host, user, password)
+    }
+
     pub fn create_repository(&self, name: &str) {
         self.rt
             .block_on(self.client.create_repository().repository_name(name).send())
