@@ -38,7 +38,14 @@ enum Command {
     /// Roll out (or back to) a version already in the registry.
     Deploy(DeployArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
-    Validate,
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ValidateArgs {
+    /// How to print the result
+    #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
+    format: report::json::Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +62,12 @@ struct DeployArgs {
     /// Roll out even a version lower than the one running (a rollback on purpose)
     #[arg(long)]
     force: bool,
+    /// How to print the result
+    #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
+    format: report::json::Format,
+    /// Write the result to this file as JSON (the object `--format json` prints)
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +81,12 @@ struct RetainArgs {
     /// Remove what retention gives up; without it, only say what would go
     #[arg(long)]
     apply: bool,
+    /// How to print the result
+    #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
+    format: report::json::Format,
+    /// Write the result to this file as JSON (the object `--format json` prints)
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,13 +105,18 @@ struct ReleaseArgs {
     /// Stop everything at the first failure
     #[arg(long)]
     fail_fast: bool,
-    /// Write the whole run (plan and results) to this file as JSON
+    /// Write the whole run (plan and results) to this file as JSON (the object `--format json`
+    /// prints)
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Build from the working tree, uncommitted changes included (for local experiments): such
     /// images get their own fingerprint and the label dev.shipit.dirty
     #[arg(long)]
     allow_dirty: bool,
+    /// How to print the result: a summary for people, or one JSON object (progress stays on
+    /// stderr)
+    #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
+    format: report::json::Format,
 }
 
 /// What `plan` and `release` are about: a branch, a range, maybe a few services.
@@ -188,7 +212,7 @@ pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
         Command::Release(a) => release(env, &repo, &file, a),
         Command::Retain(a) => retain(env, &repo, &file, a),
         Command::Deploy(a) => deploy(env, &repo, &file, a),
-        Command::Validate => validate(&repo, &file),
+        Command::Validate(a) => validate(env, &repo, &file, a),
     }
 }
 
@@ -305,9 +329,13 @@ fn release(
             report::warn(env, w);
         }
         if args.dry_run {
+            let format = match args.format {
+                report::json::Format::Text => report::plan::Format::Text,
+                report::json::Format::Json => report::plan::Format::Json,
+            };
             print!(
                 "{}",
-                report::plan::render(&plan, report::plan::Format::Text, Style::for_stdout(env))
+                report::plan::render(&plan, format, Style::for_stdout(env))
             );
             return Ok(ExitStatus::Success);
         }
@@ -381,17 +409,16 @@ fn release(
         )
         .await;
         progress.done();
-        print!(
-            "{}",
-            report::release::summary(&plan, &results, Style::for_stdout(env))
-        );
         let failed = results.iter().any(|r| r.outcome.is_failure());
+        let run = report::json::Release::new(&plan, &results, !failed);
+        match args.format {
+            report::json::Format::Text => print!(
+                "{}",
+                report::release::summary(&plan, &results, Style::for_stdout(env))
+            ),
+            report::json::Format::Json => print!("{}", report::json::line(&run)),
+        }
         if let Some(path) = &args.report {
-            let run = report::release::RunReport {
-                plan: &plan,
-                results: &results,
-                success: !failed,
-            };
             std::fs::write(path, serde_json::to_string_pretty(&run).unwrap_or_default())?;
         }
         if env.in_actions() {
@@ -485,6 +512,7 @@ fn deploy(
         ));
     }
     let tag = crate::version::tag(&environment.name, &version);
+    let mut image = String::new();
     let results = runtime()?.block_on(async {
         let registry = crate::registry::Client::connect(&config, env).await?;
         let repository = service.repository(&config.project);
@@ -496,17 +524,27 @@ fn deploy(
             ));
         }
         let ecs = ecs_client(&config).await?.expect("an environment with clusters has ECS");
+        image = format!("{}:{tag}", state.address);
         let request = crate::pipeline::rollout::Request {
             service: service.name.clone(),
-            image: format!("{}:{tag}", state.address),
+            image: image.clone(),
             version: Some(version.clone()),
             force: args.force,
         };
         crate::pipeline::rollout::run(&ecs, &config, environment, &[request]).await.map_err(Error::from)
     })?;
     let ended = results.get(&service.name).cloned().unwrap_or_default();
-    println!("{}", crate::pipeline::rollout::describe(&ended));
-    let ok = ended.iter().all(|(_, e)| e.is_success());
+    let out = report::json::Deploy::new(&environment.name, &service.name, &version, &image, &ended);
+    match args.format {
+        report::json::Format::Text => {
+            println!("{}", crate::pipeline::rollout::describe(&ended))
+        }
+        report::json::Format::Json => print!("{}", report::json::line(&out)),
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_string_pretty(&out).unwrap_or_default())?;
+    }
+    let ok = out.success;
     Ok(if ok {
         ExitStatus::Success
     } else {
@@ -534,11 +572,18 @@ fn retain(
         )
         .await
     })?;
-    print!(
-        "{}",
-        report::retain::render(&results, args.apply, Style::for_stdout(env))
-    );
-    let failed = results.iter().any(|r| !r.not_done.is_empty());
+    let out = report::json::Retain::new(&results, args.apply);
+    match args.format {
+        report::json::Format::Text => print!(
+            "{}",
+            report::retain::render(&results, args.apply, Style::for_stdout(env))
+        ),
+        report::json::Format::Json => print!("{}", report::json::line(&out)),
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_string_pretty(&out).unwrap_or_default())?;
+    }
+    let failed = !out.success;
     Ok(if failed {
         ExitStatus::StageFailed
     } else {
@@ -659,7 +704,28 @@ fn strip_credentials(url: &str) -> String {
     }
 }
 
-fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {
+fn validate(
+    env: &Env,
+    repo: &Repo,
+    file: &std::path::Path,
+    args: ValidateArgs,
+) -> Result<ExitStatus, Error> {
+    if args.format == report::json::Format::Json {
+        let name = config::display_name(file);
+        let (out, status) = match Config::load(file, repo.root(), Checks::Files) {
+            Ok(config) => (
+                report::json::Validate::valid(name, &config),
+                ExitStatus::Success,
+            ),
+            Err(e) => {
+                let e = Error::from(e);
+                report::print_error(&e, env);
+                (report::json::Validate::invalid(name, &e), e.exit_status())
+            }
+        };
+        print!("{}", report::json::line(&out));
+        return Ok(status);
+    }
     let config = Config::load(file, repo.root(), Checks::Files)?;
     let libraries = config.services.iter().filter(|s| !s.image).count();
     println!(

@@ -2,6 +2,7 @@
 
 pub mod affected;
 pub mod github;
+pub mod json;
 pub mod plan;
 pub mod release;
 pub mod retain;

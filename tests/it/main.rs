@@ -5,6 +5,7 @@ mod action;
 mod affected;
 mod cli;
 mod e2e;
+mod json;
 mod plan;
 mod provenance;
 mod release;
