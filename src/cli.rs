@@ -39,6 +39,19 @@ enum Command {
     Deploy(DeployArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
     Validate(ValidateArgs),
+    /// Print ci.toml's JSON Schema, for editors (`#:schema ./ci.schema.json` as its first line).
+    Schema,
+    /// Print a completion script for a shell.
+    Completions(CompletionsArgs),
+    /// Print shipit's man page (roff), e.g. `shipit man > shipit.1`.
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// The shell, e.g. `shipit completions bash > /etc/bash_completion.d/shipit`
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 #[derive(Debug, clap::Args)]
@@ -197,9 +210,21 @@ impl Args {
     pub fn try_parse_args() -> Result<Self, clap::Error> {
         Args::try_parse()
     }
+
+    /// The whole command line as clap sees it (for completions and the man page).
+    pub fn command() -> clap::Command {
+        <Args as clap::CommandFactory>::command()
+    }
 }
 
 pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
+    // The commands that need no repository.
+    match &args.command {
+        Command::Schema => return crate::help::schema(),
+        Command::Completions(a) => return crate::help::completions(a.shell),
+        Command::Man => return crate::help::man(),
+        _ => {}
+    }
     let cwd = std::env::current_dir()?;
     let repo = Repo::discover(&cwd)?;
     let file = match &args.config {
@@ -213,6 +238,7 @@ pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
         Command::Retain(a) => retain(env, &repo, &file, a),
         Command::Deploy(a) => deploy(env, &repo, &file, a),
         Command::Validate(a) => validate(env, &repo, &file, a),
+        Command::Schema | Command::Completions(_) | Command::Man => Ok(ExitStatus::Success),
     }
 }
 

@@ -19,12 +19,14 @@ pub mod git;
 pub mod github;
 pub mod glob;
 pub mod graph;
+pub mod help;
 pub mod pipeline;
 pub mod plan;
 pub mod provenance;
 pub mod registry;
 pub mod report;
 pub mod retention;
+pub mod schema;
 pub mod version;
 
 use std::process::ExitCode;

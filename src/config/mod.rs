@@ -4,7 +4,7 @@
 
 mod cycles;
 mod error;
-mod raw;
+pub(crate) mod raw;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;

@@ -5,6 +5,7 @@ mod action;
 mod affected;
 mod cli;
 mod e2e;
+mod help;
 mod json;
 mod plan;
 mod provenance;
