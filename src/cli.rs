@@ -130,6 +130,10 @@ struct ReleaseArgs {
     /// stderr)
     #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
     format: report::json::Format,
+    /// Merge the JUnit XML reports of every tested service (`test_report` in ci.toml) into this
+    /// file, each suite prefixed with its service
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 /// What `plan` and `release` are about: a branch, a range, maybe a few services.
@@ -425,6 +429,7 @@ fn release(
                 std::process::id()
             )),
         };
+        let started = std::time::SystemTime::now();
         let progress = std::sync::Arc::new(report::release::Progress::new(env, &plan));
         let sink = progress.clone();
         let results = pipeline::execute(
@@ -436,11 +441,14 @@ fn release(
         .await;
         progress.done();
         let failed = results.iter().any(|r| r.outcome.is_failure());
-        let run = report::json::Release::new(&plan, &results, !failed);
+        let tests =
+            report::junit::after_release(env, &config, &results, started, args.junit.as_deref())?;
+        let run = report::json::Release::new(&plan, &results, &tests, !failed);
         match args.format {
             report::json::Format::Text => print!(
-                "{}",
-                report::release::summary(&plan, &results, Style::for_stdout(env))
+                "{}{}",
+                report::release::summary(&plan, &results, Style::for_stdout(env)),
+                report::junit::text(&tests)
             ),
             report::json::Format::Json => print!("{}", report::json::line(&run)),
         }
@@ -465,6 +473,7 @@ fn release(
                     .append(true)
                     .open(path)?;
                 f.write_all(report::release::markdown(&plan, &results).as_bytes())?;
+                f.write_all(report::junit::markdown(&tests).as_bytes())?;
             }
         }
         Ok(if failed {

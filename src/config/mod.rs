@@ -93,6 +93,8 @@ pub struct Service {
     pub test: Option<String>,
     /// How long the test command may run.
     pub test_timeout: Duration,
+    /// A glob relative to `path`: the JUnit XML files the test command writes.
+    pub test_report: Option<String>,
     /// False for libraries: tested when affected, never built, pushed or deployed.
     pub image: bool,
     /// Relative to `path`.
@@ -676,6 +678,7 @@ impl Resolver<'_> {
             depends_on,
             test: raw.test.clone(),
             test_timeout: self.duration(raw.test_timeout.as_ref(), Duration::from_secs(30 * 60)),
+            test_report: self.globs(raw.test_report.as_slice()).into_iter().next(),
             image: raw.image,
             dockerfile,
             context,

@@ -133,6 +133,10 @@ pub struct RawService {
     /// How long the test command may run, e.g. "30m" (the default).
     #[schemars(with = "Option<String>")]
     pub test_timeout: Option<S<String>>,
+    /// A glob, relative to `path`, of the JUnit XML files the test command writes, e.g.
+    /// "target/junit.xml"; `release --junit FILE` merges them. Default: none.
+    #[schemars(with = "Option<String>")]
+    pub test_report: Option<S<String>>,
     /// true: a service with an image (built, pushed, rolled out); false: a library, only tested.
     /// Default: true.
     #[serde(default = "yes")]

@@ -9,6 +9,7 @@ use crate::ecs::rollout::Ended;
 use crate::pipeline::ServiceResult;
 use crate::pipeline::retain::RepoRetention;
 use crate::plan::Plan;
+use crate::report::junit::ServiceReport;
 
 /// The version of these objects' shapes.
 pub const SCHEMA: u32 = 1;
@@ -32,16 +33,24 @@ pub struct Release<'a> {
     pub success: bool,
     pub plan: &'a Plan,
     pub results: &'a [ServiceResult],
+    /// The test reports of the services that name a `test_report` (see `--junit`).
+    pub tests: &'a [ServiceReport],
 }
 
 impl<'a> Release<'a> {
-    pub fn new(plan: &'a Plan, results: &'a [ServiceResult], success: bool) -> Self {
+    pub fn new(
+        plan: &'a Plan,
+        results: &'a [ServiceResult],
+        tests: &'a [ServiceReport],
+        success: bool,
+    ) -> Self {
         Release {
             schema: SCHEMA,
             command: "release",
             success,
             plan,
             results,
+            tests,
         }
     }
 }

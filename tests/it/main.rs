@@ -7,6 +7,7 @@ mod cli;
 mod e2e;
 mod help;
 mod json;
+mod junit;
 mod plan;
 mod provenance;
 mod release;
