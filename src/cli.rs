@@ -30,12 +30,14 @@ enum Command {
     Affected(AffectedArgs),
     /// Show what a release of a branch would do: versions, tags, build/promote/skip, clusters.
     Plan(PlanArgs),
-    /// Release a branch: test, build, push (and later prune and roll out) every affected service.
+    /// Release a branch: test, build, push, prune and roll out every affected service (a branch with
+    /// no environment: test only).
     Release(ReleaseArgs),
     /// Prune old images: keep the newest versions per environment, never what runs (a dry run
     /// unless --apply).
     Retain(RetainArgs),
-    /// Roll out (or back to) a version already in the registry.
+    /// Roll out (or back to) a version already in the registry, on every cluster of the
+    /// environment.
     Deploy(DeployArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
     Validate(ValidateArgs),

@@ -20,7 +20,7 @@ pub enum Format {
     /// For people.
     #[default]
     Text,
-    /// One JSON object on stdout (the shape `--report` writes; see the README).
+    /// One JSON object on stdout, with `schema` and `command` (see the README's "JSON output").
     Json,
 }
 

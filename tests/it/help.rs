@@ -156,3 +156,53 @@ fn the_man_page_documents_every_command_and_renders() {
         "release's flags are there"
     );
 }
+
+#[test]
+fn every_help_text_describes_what_the_command_does_now() {
+    let top = outside_repo(&["--help"]);
+    assert_eq!(top.code, 0);
+    // release runs every stage today: no "later".
+    let release = outside_repo(&["release", "--help"]).stdout;
+    assert!(!release.contains("later"), "{release}");
+    assert!(
+        release.starts_with(
+            "Release a branch: test, build, push, prune and roll out every affected service"
+        ),
+        "{release}"
+    );
+    for flag in ["--format", "--report", "--junit", "--skip", "--dry-run"] {
+        assert!(release.contains(flag), "release --help lacks {flag}");
+    }
+    for (command, flags) in [
+        ("retain", &["--apply", "--format", "--report"][..]),
+        ("deploy", &["--force", "--format", "--report"][..]),
+        ("validate", &["--format"][..]),
+        ("completions", &["bash", "powershell"][..]),
+    ] {
+        let help = outside_repo(&[command, "--help"]);
+        assert_eq!(help.code, 0, "{command}: {}", help.transcript());
+        for flag in flags {
+            assert!(help.stdout.contains(flag), "{command} --help lacks {flag}");
+        }
+        assert!(!help.stdout.contains("later"), "{command}: {}", help.stdout);
+    }
+    // validate has no --report: its JSON help does not send people to one.
+    let validate = outside_repo(&["validate", "--help"]).stdout;
+    assert!(!validate.contains("--report"), "{validate}");
+    for command in [
+        "affected",
+        "plan",
+        "release",
+        "retain",
+        "deploy",
+        "validate",
+        "schema",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            top.stdout.contains(&format!("  {command} ")),
+            "shipit --help lacks {command}"
+        );
+    }
+}
