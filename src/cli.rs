@@ -41,12 +41,30 @@ enum Command {
     Deploy(DeployArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
     Validate(ValidateArgs),
+    /// Write a first ci.toml and release workflow from what is in the repository (services with a
+    /// Dockerfile, workspace members, Python projects), or with --from-ecs the task and service
+    /// definitions of a running ECS service.
+    Init(InitArgs),
     /// Print ci.toml's JSON Schema, for editors (`#:schema ./ci.schema.json` as its first line).
     Schema,
     /// Print a completion script for a shell.
     Completions(CompletionsArgs),
     /// Print shipit's man page (roff), e.g. `shipit man > shipit.1`.
     Man,
+}
+
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// Overwrite files that exist
+    #[arg(long)]
+    force: bool,
+    /// Write the task definition and service definition of this running ECS service into the
+    /// repository, and point `--service` at them in ci.toml
+    #[arg(long, value_name = "CLUSTER/SERVICE", requires = "service")]
+    from_ecs: Option<String>,
+    /// The service in ci.toml the ECS service belongs to (with --from-ecs)
+    #[arg(long, value_name = "NAME", requires = "from_ecs")]
+    service: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -244,6 +262,7 @@ pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
         Command::Retain(a) => retain(env, &repo, &file, a),
         Command::Deploy(a) => deploy(env, &repo, &file, a),
         Command::Validate(a) => validate(env, &repo, &file, a),
+        Command::Init(a) => init(&repo, &file, a),
         Command::Schema | Command::Completions(_) | Command::Man => Ok(ExitStatus::Success),
     }
 }
@@ -738,6 +757,24 @@ fn strip_credentials(url: &str) -> String {
             _ => url.to_string(),
         },
         None => url.to_string(),
+    }
+}
+
+fn init(repo: &Repo, file: &std::path::Path, args: InitArgs) -> Result<ExitStatus, Error> {
+    match (args.from_ecs, args.service) {
+        (Some(target), Some(service)) => {
+            crate::init::ecs::from_ecs(repo.root(), file, &target, &service, args.force)
+        }
+        _ => {
+            // prod releases the default branch: origin's, else master in a repository that has
+            // it checked out, else main.
+            let default_branch = repo
+                .default_remote()
+                .and_then(|r| repo.remote_default_branch(&r))
+                .or_else(|| repo.current_branch().filter(|b| b == "master"))
+                .unwrap_or_else(|| "main".to_string());
+            crate::init::init(repo.root(), &default_branch, args.force)
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod github;
 pub mod glob;
 pub mod graph;
 pub mod help;
+pub mod init;
 pub mod pipeline;
 pub mod plan;
 pub mod provenance;

@@ -247,7 +247,7 @@ fn find(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.join(&start)];
     let mut seen = 0usize;
-    let mut scratch = Vec::new();
+    let mut scratch = crate::glob::Scratch::default();
     while let Some(current) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&current) else {
             continue;

@@ -6,6 +6,7 @@ mod affected;
 mod cli;
 mod e2e;
 mod help;
+mod init;
 mod json;
 mod junit;
 mod plan;
