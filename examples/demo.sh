@@ -164,6 +164,18 @@ run "The same selection as JSON" affected --base main --head develop --format js
 run "As a GitHub Actions matrix, one job per service" affected --base main --head develop --format matrix
 run "Just the names, one a line" affected --base main --head develop --format names
 
+# --- starting from scratch: shipit init --------------------------------------------------------------
+fresh="$work/fresh"
+mkdir -p "$fresh"
+git archive main | tar -x -C "$fresh"
+rm "$fresh/ci.toml"
+git -C "$fresh" init --quiet --initial-branch=main
+(
+  cd "$fresh"
+  run "Starting from scratch: shipit init on a copy without ci.toml" init
+  echo "(It found what the hand-written ci.toml lists; tests/it/init.rs checks both select the same.)"
+)
+
 # --- the release itself -----------------------------------------------------------------------------
 if [ -n "$why_not" ]; then
   echo
@@ -184,8 +196,8 @@ GIT_AUTHOR_DATE="2025-03-07T09:00:00+00:00" GIT_COMMITTER_DATE="2025-03-07T09:00
   git merge --quiet --no-ff -m "Merge branch 'develop'" develop
 run "What a release of main would do with ECS: promote, then roll out to these clusters" \
   --config "$work/ci.with-ecs.toml" plan --branch main --base HEAD~1
-echo "(Rollout skipped: it needs ECS, an AWS account's clusters; \`shipit deploy\` and a release with"
-echo " clusters do it there.)"
+echo "(Rollout skipped: it needs ECS. With clusters, each service above gets a new revision of its task"
+echo " definition running its prod-X.Y.Z image, rolled out on the clusters after the arrow.)"
 run "Release main: unchanged inputs are promoted, not rebuilt" release --branch main --base HEAD~1
 run "Retention, a dry run: what would go and why the rest stays" retain
 

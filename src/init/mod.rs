@@ -69,11 +69,12 @@ pub fn init(root: &Path, default_branch: &str, force: bool) -> Result<ExitStatus
     std::fs::write(&workflow, workflow_yaml(&branches))?;
 
     let mut out = String::new();
+    let libraries = checked.services.iter().filter(|s| !s.image).count();
     let _ = writeln!(
         out,
-        "Found {} services ({} of them libraries):",
+        "Found {} services ({libraries} {}):",
         checked.services.len(),
-        checked.services.iter().filter(|s| !s.image).count()
+        if libraries == 1 { "library" } else { "libraries" }
     );
     let width = found.units.iter().map(|u| u.name.len()).max().unwrap_or(0);
     for u in &found.units {
