@@ -74,7 +74,11 @@ pub fn init(root: &Path, default_branch: &str, force: bool) -> Result<ExitStatus
         out,
         "Found {} services ({libraries} {}):",
         checked.services.len(),
-        if libraries == 1 { "library" } else { "libraries" }
+        if libraries == 1 {
+            "library"
+        } else {
+            "libraries"
+        }
     );
     let width = found.units.iter().map(|u| u.name.len()).max().unwrap_or(0);
     for u in &found.units {

@@ -236,3 +236,20 @@ test_report = "target/junit.xml"
     let xml = std::fs::read_to_string(&merged).unwrap();
     roxmltree::Document::parse(&xml).unwrap();
 }
+
+#[test]
+fn a_report_glob_outside_the_service_is_bad_input() {
+    let repo = TestRepo::with_config(
+        "[services.api]\npath = \"services/api\"\nimage = false\ntest_report = \"../../etc/*.xml\"\n",
+        &["services/api"],
+    );
+    let r = crate::support::shipit::shipit_run(&repo.dir, &["validate"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("`test_report` must stay inside the service, not `../../etc/*.xml`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("ci.toml:4:15"), "{}", r.stderr);
+}
