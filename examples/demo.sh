@@ -20,14 +20,19 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-echo "Building shipit (cargo build --bin shipit)..."
-cargo build --quiet --bin shipit
-target_dir=${CARGO_TARGET_DIR:-target}
-case "$target_dir" in
-  /*) ;;
-  *) target_dir="$root/$target_dir" ;;
-esac
-shipit="$target_dir/debug/shipit"
+# SHIPIT_DEMO_BIN runs a shipit built already (the test suite does) instead of building one.
+if [ -n "${SHIPIT_DEMO_BIN:-}" ]; then
+  shipit=$SHIPIT_DEMO_BIN
+else
+  echo "Building shipit (cargo build --bin shipit)..."
+  cargo build --quiet --bin shipit
+  target_dir=${CARGO_TARGET_DIR:-target}
+  case "$target_dir" in
+    /*) ;;
+    *) target_dir="$root/$target_dir" ;;
+  esac
+  shipit="$target_dir/debug/shipit"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shipit-demo.XXXXXX")
 demo="$work/repo"

@@ -4,6 +4,7 @@
 mod action;
 mod affected;
 mod cli;
+mod demo;
 mod e2e;
 mod help;
 mod init;
