@@ -72,8 +72,11 @@ pub fn init(root: &Path, default_branch: &str, force: bool) -> Result<ExitStatus
     let libraries = checked.services.iter().filter(|s| !s.image).count();
     let _ = writeln!(
         out,
-        "Found {} services ({libraries} {}):",
-        checked.services.len(),
+        "Found {} ({libraries} {}):",
+        match checked.services.len() {
+            1 => "1 service".to_string(),
+            n => format!("{n} services"),
+        },
         if libraries == 1 {
             "library"
         } else {
