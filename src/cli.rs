@@ -773,7 +773,7 @@ fn init(repo: &Repo, file: &std::path::Path, args: InitArgs) -> Result<ExitStatu
                 .and_then(|r| repo.remote_default_branch(&r))
                 .or_else(|| repo.current_branch().filter(|b| b == "master"))
                 .unwrap_or_else(|| "main".to_string());
-            crate::init::init(repo.root(), &default_branch, args.force)
+            crate::init::init(repo.root(), file, &default_branch, args.force)
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod ecs;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::config::{self, Checks, Config};
+use crate::config::{Checks, Config};
 use crate::{Error, ExitStatus};
 
 use detect::{Found, Unit};
@@ -27,12 +27,15 @@ fn environments(default_branch: &str) -> Vec<(&'static str, String, bool)> {
     ]
 }
 
-/// Writes ci.toml (with `#:schema` and the schema next to it) and the release workflow.
-pub fn init(root: &Path, default_branch: &str, force: bool) -> Result<ExitStatus, Error> {
-    let targets: Vec<PathBuf> = [config::FILE_NAME, crate::schema::FILE_NAME, WORKFLOW_PATH]
-        .iter()
-        .map(|f| root.join(f))
-        .collect();
+/// Writes `ci` (with `#:schema` and the schema next to it) and the release workflow.
+pub fn init(
+    root: &Path,
+    ci: &Path,
+    default_branch: &str,
+    force: bool,
+) -> Result<ExitStatus, Error> {
+    let schema = ci.parent().unwrap_or(root).join(crate::schema::FILE_NAME);
+    let targets: Vec<PathBuf> = vec![ci.to_path_buf(), schema.clone(), root.join(WORKFLOW_PATH)];
     let existing: Vec<String> = targets
         .iter()
         .filter(|p| p.exists())
@@ -54,14 +57,20 @@ pub fn init(root: &Path, default_branch: &str, force: bool) -> Result<ExitStatus
     }
     let envs = environments(default_branch);
     let env_names: Vec<String> = envs.iter().map(|(n, _, _)| n.to_string()).collect();
-    let found = detect::detect(root, &env_names);
+    let mut found = detect::detect(root, &env_names);
+    // The configuration itself is the first trigger, wherever it is.
+    if let Some(first) = found.triggers.first_mut() {
+        *first = relative(root, ci);
+    }
     let text = ci_toml(&found, &envs);
     // What init writes must be valid: checked before anything is written.
-    let ci = root.join(config::FILE_NAME);
-    let checked = Config::parse(&text, config::FILE_NAME, &ci, root, Checks::Files)?;
+    let checked = Config::parse(&text, &relative(root, ci), ci, root, Checks::Files)?;
     let branches: Vec<String> = envs.iter().map(|(_, b, _)| b.clone()).collect();
-    std::fs::write(&ci, &text)?;
-    std::fs::write(root.join(crate::schema::FILE_NAME), crate::schema::json())?;
+    if let Some(dir) = ci.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(ci, &text)?;
+    std::fs::write(&schema, crate::schema::json())?;
     let workflow = root.join(WORKFLOW_PATH);
     if let Some(dir) = workflow.parent() {
         std::fs::create_dir_all(dir)?;
@@ -94,8 +103,8 @@ pub fn init(root: &Path, default_branch: &str, force: bool) -> Result<ExitStatus
     let _ = writeln!(
         out,
         "Wrote {}, {} and {}.",
-        config::FILE_NAME,
-        crate::schema::FILE_NAME,
+        relative(root, ci),
+        relative(root, &schema),
         WORKFLOW_PATH
     );
     let _ = writeln!(
