@@ -688,6 +688,40 @@ mod tests {
     }
 
     #[test]
+    fn npm_workspaces_with_yarn_give_libraries_services_and_yarn_test() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |p: &str, text: &str| {
+            let path = dir.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        w(
+            "package.json",
+            r#"{"workspaces": {"packages": ["libs/**"]}}"#,
+        );
+        w("yarn.lock", "");
+        w(
+            "libs/js/format/package.json",
+            r#"{"name": "@x/format", "scripts": {"test": "jest"}}"#,
+        );
+        w(
+            "libs/js/api/package.json",
+            r#"{"name": "api", "dependencies": {"@x/format": "1"}}"#,
+        );
+        w("libs/js/api/Dockerfile", "FROM scratch\n");
+        let found = detect(dir.path(), &["prod".to_string()]);
+        let names: Vec<(&str, bool)> = found
+            .units
+            .iter()
+            .map(|u| (u.name.as_str(), u.image))
+            .collect();
+        assert_eq!(names, [("api", true), ("format", false)]);
+        assert_eq!(found.units[1].test.as_ref().unwrap().value, "yarn test");
+        assert_eq!(found.units[0].depends_on[0].name, "format");
+        assert_eq!(found.triggers, ["ci.toml", "yarn.lock"]);
+    }
+
+    #[test]
     fn pnpm_workspace_packages_are_read() {
         let text =
             "packages:\n  - 'apps/*'\n  - \"libs/**\"\n  - '!**/test/**'\ncatalog:\n  - nope\n";
