@@ -40,7 +40,7 @@ test = "true"
 "#
         ),
     );
-    repo.write(".gitignore", "busybox\n");
+    // The image is built from the committed tree: busybox is committed with it.
     repo.write(
         "services/api/Dockerfile",
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app.txt /app.txt\n",
@@ -56,6 +56,7 @@ test = "true"
 fn release_prints_one_object_equal_to_its_report() {
     let prefix = unique("json-release");
     let repo = image_repo(&format!("oci://{}/{prefix}", registry()));
+    repo.git(&["switch", "-q", "-c", "develop"]);
     let tmp = tempfile::tempdir().unwrap();
     let report = tmp.path().join("report.json");
     let mut cmd = shipit(&repo.dir);
