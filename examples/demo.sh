@@ -1,40 +1,113 @@
 #!/usr/bin/env bash
 # Runs shipit on the example monorepo, in a throwaway git repository. Needs no AWS account and no
-# network (beyond cargo fetching dependencies on the first build).
+# network (beyond cargo fetching dependencies on the first build, and apt on a Debian machine that
+# lacks the registry).
 #
-# With a Docker engine and Debian's `docker-registry` (the Distribution registry) on the machine, it
-# also releases for real: a registry on a free loopback port stands in for ECR, develop is released
-# (tests, builds, pushes), then main (a promotion: the same images, new tags), then retention runs.
-# Rollouts need ECS, so the demo's copy of ci.toml has no clusters. Without them it shows the plan.
+# It releases for real: Debian's `docker-registry` (the Distribution registry) on a free loopback port
+# stands in for ECR, and the Docker engine builds the images. When `docker-registry` is missing and
+# this runs as root on Debian, it is installed with apt-get (as scripts/test does). Then develop is
+# released (tests, builds, pushes, retention), released again (nothing to do), merged to main (a
+# promotion: the same images, new tags), and retention runs on its own. Rollouts need ECS: `plan`
+# shows which clusters each service would roll out to, and the release skips that stage.
 #
 #   bash examples/demo.sh
 #
 # It builds shipit, copies examples/monorepo to a temporary directory, makes it a git repository with a
 # `main` branch and a `develop` branch three commits ahead, and shows what `shipit affected` selects.
-# The temporary directory is removed at exit.
+# The temporary directory and the registry are removed at exit.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-echo "Building shipit (cargo build --bin shipit)..."
-cargo build --quiet --bin shipit
-target_dir=${CARGO_TARGET_DIR:-target}
-case "$target_dir" in
-  /*) ;;
-  *) target_dir="$root/$target_dir" ;;
-esac
-shipit="$target_dir/debug/shipit"
+# SHIPIT_DEMO_BIN runs a shipit built already (the test suite does) instead of building one.
+if [ -n "${SHIPIT_DEMO_BIN:-}" ]; then
+  shipit=$SHIPIT_DEMO_BIN
+else
+  echo "Building shipit (cargo build --bin shipit)..."
+  cargo build --quiet --bin shipit
+  target_dir=${CARGO_TARGET_DIR:-target}
+  case "$target_dir" in
+    /*) ;;
+    *) target_dir="$root/$target_dir" ;;
+  esac
+  shipit="$target_dir/debug/shipit"
+fi
 
-demo=$(mktemp -d "${TMPDIR:-/tmp}/shipit-demo.XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/shipit-demo.XXXXXX")
+demo="$work/repo"
 registry_pid=
 cleanup() {
   if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; fi
-  rm -rf "$demo"
+  rm -rf "$work"
 }
 trap cleanup EXIT
+
+# --- what a real release needs: a Docker engine and a registry ------------------------------------
+# The engine is asked through its API (/_ping on DOCKER_HOST, else the default socket), as shipit
+# asks it: the `docker` command-line client is not needed.
+engine_answers() {
+  python3 - <<'PY'
+import os, socket, sys
+host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+try:
+    if host.startswith("unix://"):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(host[len("unix://"):])
+    elif host.startswith("tcp://"):
+        addr = host[len("tcp://"):].rstrip("/")
+        h, _, p = addr.rpartition(":")
+        s = socket.create_connection((h or addr, int(p or 2375)), timeout=5)
+    else:
+        sys.exit(1)
+    s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+    sys.exit(0 if s.recv(64).split(b" ")[1:2] == [b"200"] else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+why_not=
+if ! engine_answers; then
+  why_not="no Docker engine answers at ${DOCKER_HOST:-unix:///var/run/docker.sock} (start one, or set DOCKER_HOST)"
+elif ! command -v docker-registry >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Debian's docker-registry (the Distribution registry) to stand in for ECR..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq docker-registry >/dev/null ||
+      why_not="apt-get install docker-registry failed"
+  else
+    why_not="docker-registry is missing: install it (Debian/Ubuntu: sudo apt-get install docker-registry)"
+  fi
+fi
+port=
+if [ -z "$why_not" ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  mkdir -p "$work/registry"
+  printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:%s}\n' \
+    "$work/registry/data" "$port" >"$work/registry/config.yml"
+  docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+  registry_pid=$!
+  up=false
+  for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/', timeout=1)" 2>/dev/null; then
+      up=true
+      break
+    fi
+    sleep 0.1
+  done
+  $up || why_not="docker-registry did not start: $(tail -n 1 "$work/registry/log")"
+fi
+
 cp -R examples/monorepo/. "$demo/"
 cd "$demo"
+if [ -z "$why_not" ]; then
+  # The demo's copy of ci.toml: the local registry instead of ECR, and no ECS clusters (a release
+  # would roll out to them, and retention asks ECS what runs there). A copy that keeps the clusters,
+  # outside the repository, lets `plan` show the rollout a real setup would do.
+  sed -e "s|^registry = .*|registry = \"oci://127.0.0.1:$port/demo\"|" ci.toml >"$work/ci.with-ecs.toml"
+  sed -e '/^clusters = /d' "$work/ci.with-ecs.toml" >ci.toml
+fi
 
 # A fixed identity and fixed dates, passed through the environment: the demo reads no personal git
 # config and writes none.
@@ -96,33 +169,50 @@ run "The same selection as JSON" affected --base main --head develop --format js
 run "As a GitHub Actions matrix, one job per service" affected --base main --head develop --format matrix
 run "Just the names, one a line" affected --base main --head develop --format names
 
+# --- starting from scratch: shipit init --------------------------------------------------------------
+fresh="$work/fresh"
+mkdir -p "$fresh"
+git archive main | tar -x -C "$fresh"
+rm "$fresh/ci.toml"
+git -C "$fresh" init --quiet --initial-branch=main
+(
+  cd "$fresh"
+  run "Starting from scratch: shipit init on a copy without ci.toml" init
+  echo "(It found what the hand-written ci.toml lists; tests/it/init.rs checks both select the same.)"
+)
+
 # --- the release itself -----------------------------------------------------------------------------
-git switch --quiet develop
-if command -v docker-registry >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-  mkdir -p "$demo/.registry"
-  printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:%s}\n' \
-    "$demo/.registry/data" "$port" >"$demo/.registry/config.yml"
-  docker-registry serve "$demo/.registry/config.yml" >"$demo/.registry/log" 2>&1 &
-  registry_pid=$!
-  for _ in $(seq 1 50); do
-    if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-  # The demo's own copy of ci.toml: the local registry instead of ECR, and no ECS clusters.
-  sed -i -e "s|^registry = .*|registry = \"oci://127.0.0.1:$port/demo\"|" -e '/^clusters = /d' ci.toml
-  echo "\.registry/" >>.git/info/exclude
-  git commit --quiet -am "chore: the demo's registry" --date "2025-03-07T09:00:00+00:00"
-  run "What a release of develop would do (read-only)" plan --branch develop --base main
-  run "Release develop: test, build, push the affected services" release --branch develop --base main
-  run "The same release again: nothing to do" release --branch develop --base main
-  git switch --quiet main
-  git merge --quiet --no-ff -m "Merge branch 'develop'" develop
-  run "Release main: unchanged inputs are promoted, not rebuilt" release --branch main --base HEAD~1
-  run "Retention, a dry run: what would go and why the rest stays" retain
-else
+if [ -n "$why_not" ]; then
   echo
-  echo "(No Docker engine or no docker-registry here: the release itself is skipped."
-  echo " On Debian: apt-get install docker-registry, and a running Docker engine.)"
+  echo "(The release itself is skipped: $why_not.)"
   run "What a release of develop would do, without asking a registry" plan --branch develop --base main --offline
+  exit 0
 fi
+
+echo
+echo "The demo's ci.toml sends images to a registry on 127.0.0.1:$port (standing in for ECR) and lists"
+echo "no ECS clusters; the rollout stage needs ECS (an AWS account), so releases here skip it."
+git switch --quiet develop
+run "What a release of develop would do (read-only)" plan --branch develop --base main
+run "Release develop: test, build, push, retain the affected services" release --branch develop --base main
+run "The same release again: nothing to do" release --branch develop --base main
+git switch --quiet main
+GIT_AUTHOR_DATE="2025-03-07T09:00:00+00:00" GIT_COMMITTER_DATE="2025-03-07T09:00:00+00:00" \
+  git merge --quiet --no-ff -m "Merge branch 'develop'" develop
+run "What a release of main would do with ECS: promote, then roll out to these clusters" \
+  --config "$work/ci.with-ecs.toml" plan --branch main --base HEAD~1
+echo "(Rollout skipped: it needs ECS. With clusters, each service above gets a new revision of its task"
+echo " definition running its prod-X.Y.Z image, rolled out on the clusters after the arrow.)"
+run "Release main: unchanged inputs are promoted, not rebuilt" release --branch main --base HEAD~1
+run "Retention, a dry run: what would go and why the rest stays" retain
+
+echo
+echo "== The registry's tags (GET /v2/_catalog and /v2/NAME/tags/list on 127.0.0.1:$port)"
+python3 - "$port" <<'PY'
+import json, sys, urllib.request
+base = "http://127.0.0.1:%s/v2/" % sys.argv[1]
+get = lambda path: json.load(urllib.request.urlopen(base + path, timeout=10))
+for name in get("_catalog").get("repositories") or []:
+    tags = sorted(get(name + "/tags/list").get("tags") or [])
+    print("  %-28s %s" % (name, " ".join(tags)))
+PY

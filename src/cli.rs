@@ -30,15 +30,55 @@ enum Command {
     Affected(AffectedArgs),
     /// Show what a release of a branch would do: versions, tags, build/promote/skip, clusters.
     Plan(PlanArgs),
-    /// Release a branch: test, build, push (and later prune and roll out) every affected service.
+    /// Release a branch: test, build, push, prune and roll out every affected service (a branch with
+    /// no environment: test only).
     Release(ReleaseArgs),
     /// Prune old images: keep the newest versions per environment, never what runs (a dry run
     /// unless --apply).
     Retain(RetainArgs),
-    /// Roll out (or back to) a version already in the registry.
+    /// Roll out (or back to) a version already in the registry, on every cluster of the
+    /// environment.
     Deploy(DeployArgs),
     /// Check ci.toml and the files it points at (paths, Dockerfiles, task definitions, cycles).
-    Validate,
+    Validate(ValidateArgs),
+    /// Write a first ci.toml and release workflow from what is in the repository (services with a
+    /// Dockerfile, workspace members, Python projects), or with --from-ecs the task and service
+    /// definitions of a running ECS service.
+    Init(InitArgs),
+    /// Print ci.toml's JSON Schema, for editors (`#:schema ./ci.schema.json` as its first line).
+    Schema,
+    /// Print a completion script for a shell.
+    Completions(CompletionsArgs),
+    /// Print shipit's man page (roff), e.g. `shipit man > shipit.1`.
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// Overwrite files that exist
+    #[arg(long)]
+    force: bool,
+    /// Write the task definition and service definition of this running ECS service into the
+    /// repository, and point `--service` at them in ci.toml
+    #[arg(long, value_name = "CLUSTER/SERVICE", requires = "service")]
+    from_ecs: Option<String>,
+    /// The service in ci.toml the ECS service belongs to (with --from-ecs)
+    #[arg(long, value_name = "NAME", requires = "from_ecs")]
+    service: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// The shell, e.g. `shipit completions bash > /etc/bash_completion.d/shipit`
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+struct ValidateArgs {
+    /// How to print the result
+    #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
+    format: report::json::Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +95,12 @@ struct DeployArgs {
     /// Roll out even a version lower than the one running (a rollback on purpose)
     #[arg(long)]
     force: bool,
+    /// How to print the result
+    #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
+    format: report::json::Format,
+    /// Write the result to this file as JSON (the object `--format json` prints)
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +114,12 @@ struct RetainArgs {
     /// Remove what retention gives up; without it, only say what would go
     #[arg(long)]
     apply: bool,
+    /// How to print the result
+    #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
+    format: report::json::Format,
+    /// Write the result to this file as JSON (the object `--format json` prints)
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,13 +138,22 @@ struct ReleaseArgs {
     /// Stop everything at the first failure
     #[arg(long)]
     fail_fast: bool,
-    /// Write the whole run (plan and results) to this file as JSON
+    /// Write the whole run (plan and results) to this file as JSON (the object `--format json`
+    /// prints)
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Build from the working tree, uncommitted changes included (for local experiments): such
     /// images get their own fingerprint and the label dev.shipit.dirty
     #[arg(long)]
     allow_dirty: bool,
+    /// How to print the result: a summary for people, or one JSON object (progress stays on
+    /// stderr)
+    #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
+    format: report::json::Format,
+    /// Merge the JUnit XML reports of every tested service (`test_report` in ci.toml) into this
+    /// file, each suite prefixed with its service
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 /// What `plan` and `release` are about: a branch, a range, maybe a few services.
@@ -173,11 +234,23 @@ impl Args {
     pub fn try_parse_args() -> Result<Self, clap::Error> {
         Args::try_parse()
     }
+
+    /// The whole command line as clap sees it (for completions and the man page).
+    pub fn command() -> clap::Command {
+        <Args as clap::CommandFactory>::command()
+    }
 }
 
 pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
     report::environment_secrets(env);
     crate::net::configure(env)?;
+    // The commands that need no repository.
+    match &args.command {
+        Command::Schema => return crate::help::schema(),
+        Command::Completions(a) => return crate::help::completions(a.shell),
+        Command::Man => return crate::help::man(),
+        _ => {}
+    }
     let cwd = std::env::current_dir()?;
     let repo = Repo::discover(&cwd)?;
     let file = match &args.config {
@@ -190,7 +263,9 @@ pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
         Command::Release(a) => release(env, &repo, &file, a),
         Command::Retain(a) => retain(env, &repo, &file, a),
         Command::Deploy(a) => deploy(env, &repo, &file, a),
-        Command::Validate => validate(&repo, &file),
+        Command::Validate(a) => validate(env, &repo, &file, a),
+        Command::Init(a) => init(&repo, &file, a),
+        Command::Schema | Command::Completions(_) | Command::Man => Ok(ExitStatus::Success),
     }
 }
 
@@ -290,6 +365,9 @@ fn release(
     if let Some(path) = &args.report {
         check_writable(path, "--report")?;
     }
+    if let Some(path) = &args.junit {
+        check_writable(path, "--junit")?;
+    }
     if env.in_actions() {
         for name in [env_vars::GITHUB_OUTPUT, env_vars::GITHUB_STEP_SUMMARY] {
             if let Some(path) = env.get(name) {
@@ -314,11 +392,11 @@ fn release(
             report::warn(env, w);
         }
         if args.dry_run {
-            report::stdout(&report::plan::render(
-                &plan,
-                report::plan::Format::Text,
-                Style::for_stdout(env),
-            ))?;
+            let format = match args.format {
+                report::json::Format::Text => report::plan::Format::Text,
+                report::json::Format::Json => report::plan::Format::Json,
+            };
+            report::stdout(&report::plan::render(&plan, format, Style::for_stdout(env)))?;
             return Ok(ExitStatus::Success);
         }
         let builds = plan
@@ -395,6 +473,7 @@ fn release(
                 std::process::id()
             )),
         };
+        let started = std::time::SystemTime::now();
         let progress = std::sync::Arc::new(report::release::Progress::new(env, &plan));
         let sink = progress.clone();
         let results = pipeline::execute(
@@ -405,18 +484,19 @@ fn release(
         )
         .await;
         progress.done();
-        report::stdout(&report::release::summary(
-            &plan,
-            &results,
-            Style::for_stdout(env),
-        ))?;
         let failed = results.iter().any(|r| r.outcome.is_failure());
+        let tests =
+            report::junit::after_release(env, &config, &results, started, args.junit.as_deref())?;
+        let run = report::json::Release::new(&plan, &results, &tests, !failed);
+        match args.format {
+            report::json::Format::Text => report::stdout(&format!(
+                "{}{}",
+                report::release::summary(&plan, &results, Style::for_stdout(env)),
+                report::junit::text(&tests)
+            ))?,
+            report::json::Format::Json => report::stdout(&report::json::line(&run))?,
+        }
         if let Some(path) = &args.report {
-            let run = report::release::RunReport {
-                plan: &plan,
-                results: &results,
-                success: !failed,
-            };
             report::write_file(
                 path,
                 &serde_json::to_string_pretty(&run).unwrap_or_default(),
@@ -438,7 +518,11 @@ fn release(
             if let Some(path) = env.get(env_vars::GITHUB_STEP_SUMMARY) {
                 report::write_file(
                     path.as_ref(),
-                    &report::release::markdown(&plan, &results),
+                    &format!(
+                        "{}{}",
+                        report::release::markdown(&plan, &results),
+                        report::junit::markdown(&tests)
+                    ),
                     true,
                 )?;
             }
@@ -522,6 +606,7 @@ fn deploy(
         ));
     }
     let tag = crate::version::tag(&environment.name, &version);
+    let mut image = String::new();
     let results = runtime()?.block_on(async {
         let registry = crate::registry::Client::connect(&config, env).await?;
         let repository = service.repository(&config.project);
@@ -533,9 +618,10 @@ fn deploy(
             ));
         }
         let ecs = ecs_client(&config).await?.expect("an environment with clusters has ECS");
+        image = format!("{}:{tag}", state.address);
         let request = crate::pipeline::rollout::Request {
             service: service.name.clone(),
-            image: format!("{}:{tag}", state.address),
+            image: image.clone(),
             version: Some(version.clone()),
             force: args.force,
         };
@@ -546,8 +632,22 @@ fn deploy(
         crate::pipeline::rollout::run(&ecs, &config, environment, &[request], &progress).await.map_err(Error::from)
     })?;
     let ended = results.get(&service.name).cloned().unwrap_or_default();
-    report::stdout(&format!("{}\n", crate::pipeline::rollout::describe(&ended)))?;
-    let ok = ended.iter().all(|(_, e)| e.is_success());
+    let out = report::json::Deploy::new(&environment.name, &service.name, &version, &image, &ended);
+    match args.format {
+        report::json::Format::Text => {
+            report::stdout(&format!("{}\n", crate::pipeline::rollout::describe(&ended)))?
+        }
+        report::json::Format::Json => report::stdout(&report::json::line(&out))?,
+    }
+    if let Some(path) = &args.report {
+        report::write_file(
+            path,
+            &serde_json::to_string_pretty(&out).unwrap_or_default(),
+            false,
+        )
+        .map_err(|e| output_error(path, "--report", e))?;
+    }
+    let ok = out.success;
     Ok(if ok {
         ExitStatus::Success
     } else {
@@ -575,12 +675,24 @@ fn retain(
         )
         .await
     })?;
-    report::stdout(&report::retain::render(
-        &results,
-        args.apply,
-        Style::for_stdout(env),
-    ))?;
-    let failed = results.iter().any(|r| !r.not_done.is_empty());
+    let out = report::json::Retain::new(&results, args.apply);
+    match args.format {
+        report::json::Format::Text => report::stdout(&report::retain::render(
+            &results,
+            args.apply,
+            Style::for_stdout(env),
+        ))?,
+        report::json::Format::Json => report::stdout(&report::json::line(&out))?,
+    }
+    if let Some(path) = &args.report {
+        report::write_file(
+            path,
+            &serde_json::to_string_pretty(&out).unwrap_or_default(),
+            false,
+        )
+        .map_err(|e| output_error(path, "--report", e))?;
+    }
+    let failed = !out.success;
     Ok(if failed {
         ExitStatus::StageFailed
     } else {
@@ -750,7 +862,46 @@ fn output_error(path: &std::path::Path, flag: &str, e: std::io::Error) -> Error 
     )
 }
 
-fn validate(repo: &Repo, file: &std::path::Path) -> Result<ExitStatus, Error> {
+fn init(repo: &Repo, file: &std::path::Path, args: InitArgs) -> Result<ExitStatus, Error> {
+    match (args.from_ecs, args.service) {
+        (Some(target), Some(service)) => {
+            crate::init::ecs::from_ecs(repo.root(), file, &target, &service, args.force)
+        }
+        _ => {
+            // prod releases the default branch: origin's, else master in a repository that has
+            // it checked out, else main.
+            let default_branch = repo
+                .default_remote()
+                .and_then(|r| repo.remote_default_branch(&r))
+                .or_else(|| repo.current_branch().filter(|b| b == "master"))
+                .unwrap_or_else(|| "main".to_string());
+            crate::init::init(repo.root(), file, &default_branch, args.force)
+        }
+    }
+}
+
+fn validate(
+    env: &Env,
+    repo: &Repo,
+    file: &std::path::Path,
+    args: ValidateArgs,
+) -> Result<ExitStatus, Error> {
+    if args.format == report::json::Format::Json {
+        let name = config::display_name(file);
+        let (out, status) = match Config::load(file, repo.root(), Checks::Files) {
+            Ok(config) => (
+                report::json::Validate::valid(name, &config),
+                ExitStatus::Success,
+            ),
+            Err(e) => {
+                let e = Error::from(e);
+                report::print_error(&e, env);
+                (report::json::Validate::invalid(name, &e), e.exit_status())
+            }
+        };
+        report::stdout(&report::json::line(&out))?;
+        return Ok(status);
+    }
     let config = Config::load(file, repo.root(), Checks::Files)?;
     let libraries = config.services.iter().filter(|s| !s.image).count();
     report::stdout(&format!(

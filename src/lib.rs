@@ -19,6 +19,8 @@ pub mod git;
 pub mod github;
 pub mod glob;
 pub mod graph;
+pub mod help;
+pub mod init;
 pub mod net;
 pub mod pipeline;
 pub mod plan;
@@ -27,6 +29,7 @@ pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod retention;
+pub mod schema;
 pub mod version;
 
 use std::process::ExitCode;

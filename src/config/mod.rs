@@ -4,7 +4,7 @@
 
 mod cycles;
 mod error;
-mod raw;
+pub(crate) mod raw;
 pub mod shared;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,6 +96,8 @@ pub struct Service {
     pub test: Option<String>,
     /// How long the test command may run.
     pub test_timeout: Duration,
+    /// A glob relative to `path`: the JUnit XML files the test command writes.
+    pub test_report: Option<String>,
     /// False for libraries: tested when affected, never built, pushed or deployed.
     pub image: bool,
     /// Relative to `path`.
@@ -740,6 +742,7 @@ impl Resolver<'_> {
             depends_on,
             test: raw.test.clone(),
             test_timeout: self.duration(raw.test_timeout.as_ref(), Duration::from_secs(30 * 60)),
+            test_report: self.test_report(raw.test_report.as_ref()),
             image: raw.image,
             dockerfile,
             context,
@@ -821,6 +824,22 @@ impl Resolver<'_> {
             return None;
         }
         Some(normalize(p))
+    }
+
+    /// `test_report`: a glob inside the service (the reports are read from there).
+    fn test_report(&mut self, raw: Option<&S<String>>) -> Option<String> {
+        let raw = raw?;
+        let p = raw.get_ref();
+        if p.starts_with('/') || p.split('/').any(|c| c == "..") {
+            self.problem_with_help(
+                format!("`test_report` must stay inside the service, not `{p}`"),
+                raw.span(),
+                "outside the service",
+                "write the glob relative to the service's `path`, without `..`",
+            );
+            return None;
+        }
+        self.globs(std::slice::from_ref(raw)).into_iter().next()
     }
 
     /// A service's `path`: repository-relative, and a directory of the working tree.

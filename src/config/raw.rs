@@ -1,110 +1,215 @@
 //! ci.toml as written: serde types that deny unknown keys and keep the span of every value that a
 //! later check may need to point at. Nothing here is validated beyond its TOML type.
+//!
+//! The same types give ci.toml's JSON Schema (`shipit schema`, `ci.schema.json`): each field's doc
+//! comment is its description there, and `#[schemars(with = ...)]` says what a spanned value is.
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
 pub type S<T> = Spanned<T>;
 
-#[derive(Debug, Default, Deserialize)]
+/// shipit's configuration: ci.toml at the repository root. Every key is explained in the
+/// reference ci.toml of shipit's repository.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "ci.toml")]
 pub struct RawConfig {
+    /// Settings for the whole repository: registry, image repositories, retention.
     #[serde(default)]
     pub project: RawProject,
+    /// Environments. The key is the environment's name and its tag prefix (`<key>-X.Y.Z`). Absent:
+    /// prod = branch "main" (latest), stage = "develop", dev = "development".
+    #[schemars(with = "Option<BTreeMap<String, RawEnvironment>>")]
     pub environments: Option<BTreeMap<S<String>, RawEnvironment>>,
+    /// Files whose changes affect every service, or nothing.
     #[serde(default)]
     pub global: RawGlobal,
+    /// Services and libraries. The key is the service's name: lowercase letters, digits, `-`, `_`
+    /// and `.`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawService>")]
     pub services: BTreeMap<S<String>, RawService>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProject {
+    /// The image repository of each service; `{service}` is replaced by the service's name.
+    /// Default: "{service}".
+    #[schemars(with = "Option<String>")]
     pub repository: Option<S<String>>,
+    /// Where images go: "ecr" (the default: the ECR registry of the AWS account and region), or
+    /// "oci://HOST[:PORT][/PREFIX]" (any OCI Distribution registry).
+    #[schemars(with = "Option<String>")]
     pub registry: Option<S<String>>,
+    /// How many versions to keep per repository and environment when pruning. Default: 10.
+    #[schemars(with = "Option<i64>")]
     pub retain: Option<S<i64>>,
+    /// The default branch, for choosing the diff base. Default: origin/HEAD's branch, else the
+    /// branch of the environment with `latest = true`, else "main".
+    #[schemars(with = "Option<String>")]
     pub default_branch: Option<S<String>>,
+    /// The first version of a service with no earlier version in its environment. Default: "0.1.0".
+    #[schemars(with = "Option<String>")]
     pub initial_version: Option<S<String>>,
+    /// ECR only: repositories shipit creates scan each image on push. Default: true.
     pub scan_on_push: Option<bool>,
+    /// ECR only: repositories shipit creates refuse to move a tag (`latest` included). Default: false.
     pub immutable_tags: Option<bool>,
+    /// ECR only: a lifecycle policy expiring untagged images this many days old. Optional.
+    #[schemars(with = "Option<i64>")]
     pub untagged_expiry_days: Option<S<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvironment {
+    /// The git branch that releases to this environment. Required.
+    #[schemars(with = "String")]
     pub branch: S<String>,
+    /// Also tag each release `latest`. Default: false.
+    #[schemars(with = "Option<bool>")]
     pub latest: Option<S<bool>>,
+    /// The ECS clusters to roll out to, all of them on every release. Default: [].
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub clusters: Vec<S<String>>,
+    /// A cluster rolled out first and alone; the others follow when it succeeded. One of `clusters`.
+    #[schemars(with = "Option<String>")]
     pub canary: Option<S<String>>,
+    /// How long a rollout may take before it counts as failed, e.g. "15m" (the default).
+    #[schemars(with = "Option<String>")]
     pub rollout_timeout: Option<S<String>>,
+    /// How often to check a rollout's progress, e.g. "10s" (the default).
+    #[schemars(with = "Option<String>")]
     pub poll_interval: Option<S<String>>,
+    /// Docker build args for every service in this environment. Default: {}.
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
-    /// BuildKit secrets: id → `env:VAR`.
+    /// BuildKit build secrets for every service in this environment: ID = "env:VAR", mounted by
+    /// `RUN --mount=type=secret,id=ID`, the value read from VAR at build time. Default: {}.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub secrets: BTreeMap<String, S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGlobal {
+    /// Globs: a change to any of these affects every service. Default: [].
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub triggers: Vec<S<String>>,
+    /// Globs: changes to these affect nothing; wins over everything else. Default: [].
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub ignore: Vec<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
+    /// The service's directory; everything under it belongs to the service. Required.
+    #[schemars(with = "String")]
     pub path: S<String>,
+    /// More globs whose changes affect the service. Default: [].
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub include: Vec<S<String>>,
+    /// Globs whose changes never affect the service, even under `path` or `include`. Default: [].
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub exclude: Vec<S<String>>,
+    /// Services this one depends on: when one of them is affected, this one is too. Default: [].
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub depends_on: Vec<S<String>>,
+    /// The test command, run with `sh -c` in `path`. Default: none.
     pub test: Option<String>,
+    /// How long the test command may run, e.g. "30m" (the default).
+    #[schemars(with = "Option<String>")]
     pub test_timeout: Option<S<String>>,
+    /// A glob, relative to `path`, of the JUnit XML files the test command writes, e.g.
+    /// "target/junit.xml"; `release --junit FILE` merges them. Default: none.
+    #[schemars(with = "Option<String>")]
+    pub test_report: Option<S<String>>,
+    /// true: a service with an image (built, pushed, rolled out); false: a library, only tested.
+    /// Default: true.
     #[serde(default = "yes")]
     pub image: bool,
+    /// The Dockerfile, relative to `path`. Default: "Dockerfile".
+    #[schemars(with = "Option<String>")]
     pub dockerfile: Option<S<String>>,
+    /// The build context, relative to `path`. Default: ".".
+    #[schemars(with = "Option<String>")]
     pub context: Option<S<String>>,
+    /// The build stage to build. Default: the last stage.
     pub target: Option<String>,
+    /// Docker build args for this service in every environment; wins over the environment's.
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
-    /// BuildKit secrets: id → `env:VAR`.
+    /// BuildKit build secrets for this service, added to the environment's: ID = "env:VAR", mounted
+    /// by `RUN --mount=type=secret,id=ID`, the value read from VAR at build time. Default: {}.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub secrets: BTreeMap<String, S<String>>,
-    /// False: no registry layer cache (no inline cache pushed, no `cache_from`).
+    /// The registry layer cache (inline cache pushed, earlier images as `cache_from`); false:
+    /// neither. Default: true.
     pub cache: Option<bool>,
+    /// The ECS service to roll out in each cluster. Default: the service's name.
     pub ecs_service: Option<String>,
+    /// The container whose image shipit replaces in the task definition. Default: the service's name.
     pub container: Option<String>,
+    /// A task definition file, relative to `path`, to render new revisions from. Default: the
+    /// task definition the ECS service runs now.
+    #[schemars(with = "Option<String>")]
     pub task_definition: Option<S<String>>,
+    /// A CreateService request JSON, relative to `path`: the ECS service is created from it in a
+    /// cluster where it is missing (shipit fills in cluster, taskDefinition and serviceName).
+    /// Default: none (a missing ECS service is an error).
+    #[schemars(with = "Option<String>")]
     pub service_definition: Option<S<String>>,
+    /// A file, relative to `path`, whose version is a floor for the next version: Cargo.toml,
+    /// package.json, pyproject.toml or VERSION. Default: none.
+    #[schemars(with = "Option<String>")]
     pub version_file: Option<S<String>>,
+    /// The first version of this service. Default: project.initial_version.
+    #[schemars(with = "Option<String>")]
     pub initial_version: Option<S<String>>,
+    /// Per-environment overrides; the key must be one of the environments.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawServiceEnvironment>")]
     pub environments: BTreeMap<S<String>, RawServiceEnvironment>,
 }
 
 /// `[services.NAME.environments.ENV]`: what one service does differently in one environment.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawServiceEnvironment {
+    /// The Dockerfile in this environment, relative to `path`.
+    #[schemars(with = "Option<String>")]
     pub dockerfile: Option<S<String>>,
+    /// Build args in this environment; added to the others, and win.
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// Build secrets in this environment, added to the service's and the environment's.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub secrets: BTreeMap<String, S<String>>,
+    /// The build stage in this environment.
     pub target: Option<String>,
+    /// The ECS clusters of this service in this environment, instead of the environment's.
+    #[schemars(with = "Option<Vec<String>>")]
     pub clusters: Option<Vec<S<String>>>,
+    /// A task definition file for this environment, relative to `path`.
+    #[schemars(with = "Option<String>")]
     pub task_definition: Option<S<String>>,
+    /// A service definition file (CreateService request) for this environment, relative to `path`.
+    #[schemars(with = "Option<String>")]
     pub service_definition: Option<S<String>>,
 }
 

@@ -2,6 +2,8 @@
 
 pub mod affected;
 pub mod github;
+pub mod json;
+pub mod junit;
 pub mod plan;
 pub mod release;
 pub mod retain;

@@ -430,11 +430,3 @@ pub fn released(results: &[ServiceResult]) -> Vec<Released<'_>> {
         })
         .collect()
 }
-
-/// The whole run, for `--report FILE`.
-#[derive(Debug, Serialize)]
-pub struct RunReport<'a> {
-    pub plan: &'a Plan,
-    pub results: &'a [ServiceResult],
-    pub success: bool,
-}

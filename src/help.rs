@@ -1,0 +1,57 @@
+//! What helps people use shipit rather than run a release: ci.toml's JSON Schema, shell completions
+//! and the man page. None of them needs a repository.
+
+use std::io::Write;
+
+use crate::{Error, ExitStatus};
+
+pub fn schema() -> Result<ExitStatus, Error> {
+    write_stdout(crate::schema::json().as_bytes())
+}
+
+pub fn completions(shell: clap_complete::Shell) -> Result<ExitStatus, Error> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut crate::cli::Args::command(), "shipit", &mut out);
+    write_stdout(&out)
+}
+
+pub fn man() -> Result<ExitStatus, Error> {
+    write_stdout(&man_page()?)
+}
+
+/// The man page (roff): shipit's, with a section per command.
+pub fn man_page() -> Result<Vec<u8>, Error> {
+    let command = crate::cli::Args::command();
+    let mut out = Vec::new();
+    let man = clap_mangen::Man::new(command.clone());
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    // Every command with its own options, as SUBCOMMAND sections.
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = sub.get_name();
+        writeln!(out, ".SH \"SHIPIT {}\"", name.to_uppercase())?;
+        let sub = sub.clone().bin_name(format!("shipit {name}"));
+        let man = clap_mangen::Man::new(sub);
+        let mut section = Vec::new();
+        man.render_synopsis_section(&mut section)?;
+        man.render_description_section(&mut section)?;
+        man.render_options_section(&mut section)?;
+        // The sub-page's own headers become sub-headings.
+        let section = String::from_utf8_lossy(&section).replace(".SH ", ".SS ");
+        out.extend_from_slice(section.as_bytes());
+    }
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+/// Writes everything to stdout; a closed stdout (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<ExitStatus, Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitStatus::Success),
+    }
+}
