@@ -1,0 +1,95 @@
+//! Reading ci.toml: the file checked and read, parsed into raw types, then resolved.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::raw::RawConfig;
+use super::resolve::Resolver;
+use super::validate::check_file;
+use super::{Config, ConfigError, Problem, Problems};
+
+/// The file name shipit looks for at the repository root.
+pub const FILE_NAME: &str = "ci.toml";
+
+/// How much checking a load does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// What every command needs: the file itself and that service paths exist.
+    Load,
+    /// `shipit validate`: also the files the services point at (Dockerfiles, task definitions, version files).
+    Files,
+}
+
+impl Config {
+    /// Reads and validates `file`; paths in it are relative to `root`.
+    pub fn load(file: &Path, root: &Path, checks: Checks) -> Result<Config, ConfigError> {
+        check_file(file, root)?;
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing {
+                    path: file.to_path_buf(),
+                });
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: file.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Config::parse(&text, &display_name(file), file, root, checks)
+    }
+
+    /// Parses ci.toml text; `name` is how the file is named in messages.
+    pub fn parse(
+        text: &str,
+        name: &str,
+        file: &Path,
+        root: &Path,
+        checks: Checks,
+    ) -> Result<Config, ConfigError> {
+        let text = Arc::new(text.to_string());
+        let invalid =
+            |problems| ConfigError::Invalid(Box::new(Problems::new(name, text.clone(), problems)));
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim_end_matches('\n').to_string();
+            let message = message.replace("unknown field", "unknown key");
+            let problem = Problem::new(format!("{name}: {message}"), span, "here");
+            invalid(vec![with_key_help(problem)])
+        })?;
+        let mut resolver = Resolver {
+            root,
+            checks,
+            problems: Vec::new(),
+            real: BTreeMap::new(),
+        };
+        let config = resolver.resolve(raw, file, root);
+        if resolver.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(resolver.problems))
+        }
+    }
+}
+
+/// Names a file the way a user would type it: relative to the current directory when under it.
+pub fn display_name(file: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| file.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    relative
+        .unwrap_or_else(|| file.to_path_buf())
+        .display()
+        .to_string()
+}
+
+fn with_key_help(problem: Problem) -> Problem {
+    if problem.message.contains("unknown key") {
+        problem.help("remove the key or fix its spelling; the reference ci.toml lists every key")
+    } else {
+        problem
+    }
+}

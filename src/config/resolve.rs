@@ -1,0 +1,518 @@
+//! The second phase: raw values in, resolved values out, problems collected on the way.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use semver::Version;
+
+use super::raw::{self, RawConfig, RawEnvironment, RawService, RawServiceEnvironment, S};
+use super::values::{
+    closest, parse_duration, parse_registry, valid_repository, valid_service_name, valid_tag_prefix,
+};
+use super::{
+    Checks, Config, Environment, Global, Problem, Project, Registry, Service, ServiceEnvironment,
+};
+
+/// The second phase: raw values in, resolved values out, problems collected on the way.
+pub(super) struct Resolver<'a> {
+    pub(super) root: &'a Path,
+    pub(super) checks: Checks,
+    pub(super) problems: Vec<Problem>,
+    /// Paths with symlinks resolved, by what was asked: a service's path, context and Dockerfile
+    /// share most of theirs, and every check shares the root's.
+    pub(super) real: BTreeMap<PathBuf, Option<PathBuf>>,
+}
+
+impl Resolver<'_> {
+    pub(super) fn problem(
+        &mut self,
+        message: impl Into<String>,
+        span: Range<usize>,
+        label: impl Into<String>,
+    ) {
+        self.problems.push(Problem::new(message, span, label));
+    }
+
+    pub(super) fn problem_with_help(
+        &mut self,
+        message: impl Into<String>,
+        span: Range<usize>,
+        label: &str,
+        help: impl Into<String>,
+    ) {
+        self.problems
+            .push(Problem::new(message, span, label).help(help));
+    }
+
+    pub(super) fn resolve(&mut self, raw: RawConfig, file: &Path, root: &Path) -> Config {
+        let repository_span = raw.project.repository.as_ref().map(|r| r.span());
+        let project = self.project(raw.project);
+        let environments = self.environments(raw.environments);
+        let global = Global {
+            triggers: self.globs(&raw.global.triggers),
+            ignore: self.globs(&raw.global.ignore),
+        };
+        let env_names: BTreeSet<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+        let service_names: BTreeSet<&str> =
+            raw.services.keys().map(|k| k.get_ref().as_str()).collect();
+        let mut services = Vec::new();
+        for (name, service) in &raw.services {
+            services.push(self.service(name, service, &project, &env_names, &service_names));
+        }
+        self.cycles(&raw.services);
+        let images = services.iter().filter(|s| s.image).count();
+        if let Some(span) = repository_span
+            && images > 1
+            && !project.repository.contains("{service}")
+        {
+            self.problem_with_help(
+                format!(
+                    "`repository = \"{}\"` has no `{{service}}`: the {images} services with an image would all push to one repository",
+                    project.repository
+                ),
+                span,
+                "no {service}",
+                "put `{service}` in the template (e.g. \"team/{service}\"), so that each service gets its own repository",
+            );
+        }
+        self.shared_containers(&raw.services, &services, &environments);
+        Config {
+            file: file.to_path_buf(),
+            root: root.to_path_buf(),
+            project,
+            environments,
+            global,
+            services,
+        }
+    }
+
+    fn project(&mut self, raw: raw::RawProject) -> Project {
+        let repository = match raw.repository {
+            Some(r) => {
+                let rendered = r.get_ref().replace("{service}", "service");
+                if !valid_repository(&rendered) {
+                    self.problem_with_help(
+                        format!("`{}` is not a valid image repository template", r.get_ref()),
+                        r.span(),
+                        "invalid repository",
+                        "use lowercase letters, digits, `.`, `_`, `-` and `/`, with `{service}` for the service's name",
+                    );
+                }
+                r.into_inner()
+            }
+            None => "{service}".to_string(),
+        };
+        let registry = match raw.registry {
+            None => Registry::Ecr,
+            Some(r) => match parse_registry(r.get_ref()) {
+                Ok(reg) => reg,
+                Err(why) => {
+                    // Credentials in the address are hidden from every output from here on, the
+                    // snippet of ci.toml included; the message names the address without them.
+                    let shown = crate::redact::strip_url(r.get_ref())
+                        .unwrap_or_else(|| r.get_ref().to_string());
+                    self.problem_with_help(
+                        format!("registry `{shown}` is not valid: {why}"),
+                        r.span(),
+                        "invalid registry",
+                        "use \"ecr\" or \"oci://HOST[:PORT][/PREFIX]\"",
+                    );
+                    Registry::Ecr
+                }
+            },
+        };
+        let retain = match raw.retain {
+            None => 10,
+            Some(r) if (1..=10_000).contains(r.get_ref()) => *r.get_ref() as u32,
+            Some(r) => {
+                self.problem(
+                    "`retain` must be between 1 and 10000",
+                    r.span(),
+                    "out of range",
+                );
+                10
+            }
+        };
+        let default_branch = raw.default_branch.and_then(|b| {
+            if b.get_ref().trim().is_empty() {
+                self.problem("`default_branch` is empty", b.span(), "empty");
+                None
+            } else {
+                Some(b.into_inner())
+            }
+        });
+        let initial_version = self
+            .version(raw.initial_version.as_ref())
+            .unwrap_or(Version::new(0, 1, 0));
+        let untagged_expiry_days = match &raw.untagged_expiry_days {
+            None => None,
+            Some(d) if (1..=3650).contains(d.get_ref()) => Some(*d.get_ref() as u32),
+            Some(d) => {
+                self.problem(
+                    "`untagged_expiry_days` must be between 1 and 3650",
+                    d.span(),
+                    "out of range",
+                );
+                None
+            }
+        };
+        Project {
+            repository,
+            registry,
+            retain,
+            default_branch,
+            initial_version,
+            scan_on_push: raw.scan_on_push.unwrap_or(true),
+            immutable_tags: raw.immutable_tags.unwrap_or(false),
+            untagged_expiry_days,
+        }
+    }
+
+    fn version(&mut self, raw: Option<&S<String>>) -> Option<Version> {
+        let raw = raw?;
+        match Version::parse(raw.get_ref()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem_with_help(
+                    format!("`{}` is not a version: {e}", raw.get_ref()),
+                    raw.span(),
+                    "not X.Y.Z",
+                    "write a semantic version such as \"0.1.0\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn environments(
+        &mut self,
+        raw: Option<BTreeMap<S<String>, RawEnvironment>>,
+    ) -> Vec<Environment> {
+        let Some(raw) = raw else {
+            return default_environments();
+        };
+        let mut branches: BTreeMap<String, Range<usize>> = BTreeMap::new();
+        let mut latest: Option<String> = None;
+        let mut out = Vec::new();
+        for (name, env) in raw {
+            if !valid_tag_prefix(name.get_ref()) {
+                self.problem_with_help(
+                    format!("environment `{}` cannot be a tag prefix", name.get_ref()),
+                    name.span(),
+                    "invalid name",
+                    "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+                );
+            }
+            let branch = env.branch.get_ref().clone();
+            if branch.trim().is_empty() {
+                self.problem("`branch` is empty", env.branch.span(), "empty");
+            } else if let Some(first) = branches.get(&branch) {
+                let first = first.clone();
+                self.problems.push(
+                    Problem::new(
+                        format!("two environments use the branch `{branch}`"),
+                        env.branch.span(),
+                        "used again here",
+                    )
+                    .also(first, "first used here")
+                    .help("a branch maps to one environment: give each environment its own branch"),
+                );
+            } else {
+                branches.insert(branch.clone(), env.branch.span());
+            }
+            let is_latest = env.latest.as_ref().is_some_and(|l| *l.get_ref());
+            if is_latest {
+                if let Some(other) = &latest {
+                    let span = env.latest.as_ref().map(|l| l.span()).unwrap_or(0..0);
+                    self.problem(
+                        format!("`latest` is set on both `{other}` and `{}`", name.get_ref()),
+                        span,
+                        "only one environment may push `latest`",
+                    );
+                }
+                latest = Some(name.get_ref().clone());
+            }
+            let rollout_timeout =
+                self.duration(env.rollout_timeout.as_ref(), Duration::from_secs(15 * 60));
+            let poll_interval = self.duration(env.poll_interval.as_ref(), Duration::from_secs(10));
+            let clusters = self.names(&env.clusters, "cluster");
+            let canary = env.canary.as_ref().and_then(|c| {
+                if clusters.contains(c.get_ref()) {
+                    Some(c.get_ref().clone())
+                } else {
+                    self.problem_with_help(
+                        format!(
+                            "the canary `{}` is not one of the environment's clusters",
+                            c.get_ref()
+                        ),
+                        c.span(),
+                        "unknown cluster",
+                        "name one of `clusters`",
+                    );
+                    None
+                }
+            });
+            out.push(Environment {
+                name: name.into_inner(),
+                branch,
+                latest: is_latest,
+                clusters,
+                canary,
+                rollout_timeout,
+                poll_interval,
+                build_args: env.build_args,
+                secrets: self.secrets(&env.secrets),
+            });
+        }
+        out
+    }
+
+    fn duration(&mut self, raw: Option<&S<String>>, default: Duration) -> Duration {
+        let Some(raw) = raw else { return default };
+        match parse_duration(raw.get_ref()) {
+            Some(d) if !d.is_zero() => d,
+            _ => {
+                self.problem_with_help(
+                    format!("`{}` is not a duration", raw.get_ref()),
+                    raw.span(),
+                    "not a duration",
+                    "write a number with a unit: \"500ms\", \"10s\", \"15m\", \"1h\", \"1m30s\"",
+                );
+                default
+            }
+        }
+    }
+
+    /// Cluster names and the like: non-empty and not repeated.
+    fn names(&mut self, raw: &[S<String>], what: &str) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for n in raw {
+            if n.get_ref().trim().is_empty() {
+                self.problem(format!("empty {what} name"), n.span(), "empty");
+            } else if !seen.insert(n.get_ref().clone()) {
+                self.problem(
+                    format!("{what} `{}` is listed twice", n.get_ref()),
+                    n.span(),
+                    "repeated",
+                );
+            } else {
+                out.push(n.get_ref().clone());
+            }
+        }
+        out
+    }
+
+    pub(super) fn globs(&mut self, raw: &[S<String>]) -> Vec<String> {
+        let mut out = Vec::new();
+        for g in raw {
+            match crate::glob::check(g.get_ref()) {
+                Ok(()) => out.push(g.get_ref().clone()),
+                Err(why) => self.problem_with_help(
+                    format!("`{}` is not a valid glob: {why}", g.get_ref()),
+                    g.span(),
+                    "invalid glob",
+                    "globs follow .gitignore: `*` and `?` stay within a folder, `**` crosses folders",
+                ),
+            }
+        }
+        out
+    }
+
+    fn service(
+        &mut self,
+        name: &S<String>,
+        raw: &RawService,
+        project: &Project,
+        env_names: &BTreeSet<&str>,
+        service_names: &BTreeSet<&str>,
+    ) -> Service {
+        let key = name.get_ref();
+        if !valid_service_name(key) {
+            self.problem_with_help(
+                format!("service name `{key}` cannot name an image"),
+                name.span(),
+                "invalid name",
+                "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+            );
+        }
+        let path = self.service_path(&raw.path);
+        let mut depends_on = Vec::new();
+        for dep in &raw.depends_on {
+            let d = dep.get_ref();
+            if d == key {
+                self.problem(
+                    format!("service `{key}` depends on itself"),
+                    dep.span(),
+                    "itself",
+                );
+            } else if !service_names.contains(d.as_str()) {
+                let help = match closest(d, service_names) {
+                    Some(c) => {
+                        format!("did you mean `{c}`? Services are the keys of [services.NAME]")
+                    }
+                    None => "services are the keys of [services.NAME]".to_string(),
+                };
+                self.problem_with_help(
+                    format!("`{d}` in depends_on is not a service"),
+                    dep.span(),
+                    "unknown service",
+                    help,
+                );
+            } else if depends_on.contains(d) {
+                self.problem(
+                    format!("`{d}` is listed twice in depends_on"),
+                    dep.span(),
+                    "repeated",
+                );
+            } else {
+                depends_on.push(d.clone());
+            }
+        }
+        let dockerfile = self
+            .relative(raw.dockerfile.as_ref(), "dockerfile")
+            .unwrap_or_else(|| "Dockerfile".into());
+        let context = self
+            .relative(raw.context.as_ref(), "context")
+            .unwrap_or_else(|| ".".into());
+        let task_definition = self.relative(raw.task_definition.as_ref(), "task_definition");
+        let service_definition =
+            self.relative(raw.service_definition.as_ref(), "service_definition");
+        let version_file = self.relative(raw.version_file.as_ref(), "version_file");
+        if let Some(vf) = &raw.version_file {
+            let file_name = Path::new(vf.get_ref())
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
+            if !matches!(
+                file_name,
+                "Cargo.toml" | "package.json" | "pyproject.toml" | "VERSION"
+            ) {
+                self.problem_with_help(
+                    format!("shipit cannot read a version from `{}`", vf.get_ref()),
+                    vf.span(),
+                    "unknown kind of version file",
+                    "name a Cargo.toml, package.json, pyproject.toml or VERSION file",
+                );
+            }
+        }
+        let initial_version = self
+            .version(raw.initial_version.as_ref())
+            .unwrap_or(project.initial_version.clone());
+        let mut environments = BTreeMap::new();
+        for (env, over) in &raw.environments {
+            if !env_names.contains(env.get_ref().as_str()) {
+                let known = env_names
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.problem_with_help(
+                    format!(
+                        "service `{key}` has settings for `{}`, which is not an environment",
+                        env.get_ref()
+                    ),
+                    env.span(),
+                    "unknown environment",
+                    format!("the environments are {known}"),
+                );
+            }
+            environments.insert(env.get_ref().clone(), self.service_environment(over));
+        }
+        let service = Service {
+            name: key.clone(),
+            path,
+            include: self.globs(&raw.include),
+            exclude: self.globs(&raw.exclude),
+            depends_on,
+            test: raw.test.clone(),
+            test_timeout: self.duration(raw.test_timeout.as_ref(), Duration::from_secs(30 * 60)),
+            test_report: self.test_report(raw.test_report.as_ref()),
+            image: raw.image,
+            dockerfile,
+            context,
+            target: raw.target.clone(),
+            build_args: raw.build_args.clone(),
+            secrets: self.secrets(&raw.secrets),
+            cache: raw.cache.unwrap_or(true),
+            ecs_service: raw.ecs_service.clone().unwrap_or_else(|| key.clone()),
+            container: raw.container.clone().unwrap_or_else(|| key.clone()),
+            task_definition,
+            service_definition,
+            version_file,
+            initial_version,
+            environments,
+        };
+        self.contained_files(key, raw, &service);
+        // A missing path is reported already; the files under it would only repeat that.
+        if self.checks == Checks::Files && self.root.join(&service.path).is_dir() {
+            self.check_files(raw, &service);
+        }
+        service
+    }
+
+    fn service_environment(&mut self, raw: &RawServiceEnvironment) -> ServiceEnvironment {
+        ServiceEnvironment {
+            dockerfile: self.relative(raw.dockerfile.as_ref(), "dockerfile"),
+            build_args: raw.build_args.clone(),
+            secrets: self.secrets(&raw.secrets),
+            target: raw.target.clone(),
+            clusters: raw.clusters.as_ref().map(|c| self.names(c, "cluster")),
+            task_definition: self.relative(raw.task_definition.as_ref(), "task_definition"),
+            service_definition: self
+                .relative(raw.service_definition.as_ref(), "service_definition"),
+        }
+    }
+
+    /// `secrets = { ID = "env:VAR" }`: an id BuildKit accepts, and a value naming where it comes from.
+    fn secrets(&mut self, raw: &BTreeMap<String, S<String>>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (id, source) in raw {
+            let id_ok = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            let var = source.get_ref().strip_prefix("env:").unwrap_or("");
+            let var_ok = !var.is_empty() && !var.contains('=') && !var.contains('\0');
+            if !id_ok {
+                self.problem_with_help(
+                    format!("`{id}` is not a secret id"),
+                    source.span(),
+                    "bad secret id",
+                    "use letters, digits, `_`, `-` and `.`: the id `RUN --mount=type=secret,id=ID` names",
+                );
+            } else if !var_ok {
+                self.problem_with_help(
+                    format!("secret `{id}`: `{}` is not a source", source.get_ref()),
+                    source.span(),
+                    "not `env:VAR`",
+                    "write `env:VAR`: the value is read from the environment variable VAR at build time",
+                );
+            } else {
+                out.insert(id.clone(), source.get_ref().clone());
+            }
+        }
+        out
+    }
+}
+
+fn default_environments() -> Vec<Environment> {
+    let env = |name: &str, branch: &str, latest| Environment {
+        name: name.into(),
+        branch: branch.into(),
+        latest,
+        clusters: Vec::new(),
+        canary: None,
+        rollout_timeout: Duration::from_secs(15 * 60),
+        poll_interval: Duration::from_secs(10),
+        build_args: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+    };
+    vec![
+        env("dev", "development", false),
+        env("prod", "main", true),
+        env("stage", "develop", false),
+    ]
+}

@@ -1,0 +1,251 @@
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use semver::Version;
+
+use super::values::closest;
+use super::*;
+use indoc::indoc;
+use test_case::test_case;
+
+/// Parses `toml` in a temporary tree where every service path exists.
+fn parse(toml: &str) -> Result<Config, Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    for p in ["a", "b", "libs/c"] {
+        std::fs::create_dir_all(dir.path().join(p)).unwrap();
+    }
+    Config::parse(
+        toml,
+        "ci.toml",
+        Path::new("ci.toml"),
+        dir.path(),
+        Checks::Load,
+    )
+    .map_err(|e| match e {
+        ConfigError::Invalid(p) => p.problems.iter().map(|p| p.message.clone()).collect(),
+        other => vec![other.to_string()],
+    })
+}
+
+#[test]
+fn defaults() {
+    let c = parse("[services.a]\npath = \"a\"\n").unwrap();
+    assert_eq!(c.project.repository, "{service}");
+    assert_eq!(c.project.registry, Registry::Ecr);
+    assert_eq!(c.project.retain, 10);
+    assert_eq!(c.project.initial_version, Version::new(0, 1, 0));
+    let envs: Vec<_> = c
+        .environments
+        .iter()
+        .map(|e| (e.name.as_str(), e.branch.as_str(), e.latest))
+        .collect();
+    assert_eq!(
+        envs,
+        [
+            ("dev", "development", false),
+            ("prod", "main", true),
+            ("stage", "develop", false)
+        ]
+    );
+    let a = &c.services[0];
+    assert_eq!(
+        (a.dockerfile.as_str(), a.context.as_str()),
+        ("Dockerfile", ".")
+    );
+    assert_eq!((a.ecs_service.as_str(), a.container.as_str()), ("a", "a"));
+    assert!(a.image);
+}
+
+#[test]
+fn secrets_merge_like_build_args_and_cache_is_on_by_default() {
+    let c = parse(indoc! {r#"
+        [environments.prod]
+        branch = "main"
+        secrets = { A = "env:ENV_A", B = "env:ENV_B" }
+
+        [services.a]
+        path = "a"
+        secrets = { B = "env:SERVICE_B" }
+        environments.prod.secrets = { C = "env:PROD_C" }
+
+        [services.b]
+        path = "b"
+        cache = false
+    "#})
+    .unwrap();
+    let build = c.services[0].build(&c.environments[0]);
+    assert_eq!(
+        build.secrets.into_iter().collect::<Vec<_>>(),
+        [
+            ("A".to_string(), "env:ENV_A".to_string()),
+            ("B".into(), "env:SERVICE_B".into()),
+            ("C".into(), "env:PROD_C".into())
+        ]
+    );
+    assert!(build.cache);
+    assert!(!c.services[1].build(&c.environments[0]).cache);
+}
+
+#[test]
+fn everything_resolves() {
+    let c = parse(indoc! {r#"
+        [project]
+        repository = "clinic/{service}"
+        registry = "oci://127.0.0.1:5000/team"
+        retain = 3
+        initial_version = "1.0.0"
+
+        [environments.prod]
+        branch = "main"
+        latest = true
+        clusters = ["x", "y"]
+        rollout_timeout = "1m30s"
+        poll_interval = "500ms"
+
+        [services.a]
+        path = "./a/"
+        depends_on = ["c"]
+        version_file = "VERSION"
+
+        [services.a.environments.prod]
+        dockerfile = "Dockerfile.prod"
+        build_args = { URL = "https://example.com" }
+        clusters = ["x"]
+
+        [services.c]
+        path = "libs/c"
+        image = false
+    "#})
+    .unwrap();
+    assert_eq!(
+        c.project.registry,
+        Registry::Oci {
+            host: "127.0.0.1:5000".into(),
+            prefix: Some("team".into())
+        }
+    );
+    assert_eq!(c.environments[0].rollout_timeout, Duration::from_secs(90));
+    assert_eq!(c.environments[0].poll_interval, Duration::from_millis(500));
+    let a = c.service("a").unwrap();
+    assert_eq!(a.path, "a");
+    assert_eq!(a.initial_version, Version::new(1, 0, 0));
+    assert_eq!(
+        a.environments["prod"].clusters.as_deref(),
+        Some(&["x".to_string()][..])
+    );
+    assert_eq!(c.environment_for_branch("main").unwrap().name, "prod");
+    assert!(c.environment_for_branch("feature").is_none());
+}
+
+#[test_case("[services.a]\npath = \"a\"\nimage = \"yes\"\n", "invalid type"; "wrong type")]
+#[test_case("[services.a]\n", "missing field `path`"; "missing path")]
+#[test_case("[project]\nrepository = \"Clinic/{service}\"\n", "not a valid image repository template"; "uppercase repository")]
+#[test_case("[project]\nregistry = \"oci://host:port\"\n", "`port` is not a port"; "bad port")]
+#[test_case("[project]\nregistry = \"oci://user:pw@host\"\n", "credentials go in the environment"; "credentials in the address")]
+#[test_case("[project]\ninitial_version = \"1.0\"\n", "is not a version"; "short version")]
+#[test_case("[environments.Prod]\nbranch = \"main\"\n", "cannot be a tag prefix"; "uppercase environment")]
+#[test_case("[environments.a]\nbranch = \"main\"\nlatest = true\n[environments.b]\nbranch = \"dev\"\nlatest = true\n", "`latest` is set on both"; "two latest")]
+#[test_case("[environments.a]\nbranch = \"main\"\nclusters = [\"x\", \"x\"]\n", "listed twice"; "repeated cluster")]
+#[test_case("[environments.a]\nbranch = \"main\"\npoll_interval = \"0s\"\n", "is not a duration"; "zero duration")]
+#[test_case("[services.A]\npath = \"a\"\n", "cannot name an image"; "uppercase service")]
+#[test_case("[services.a]\npath = \"../a\"\n", "must stay inside the repository"; "path outside")]
+#[test_case("[services.a]\npath = \"a\"\ndepends_on = [\"a\"]\n", "depends on itself"; "self dependency")]
+#[test_case("[services.a]\npath = \"a\"\nversion_file = \"setup.py\"\n", "cannot read a version"; "unknown version file")]
+#[test_case("[services.a]\npath = \"a\"\ndockerfile = \"/etc/Dockerfile\"\n", "must be a relative path"; "absolute dockerfile")]
+#[test_case("[services.a]\npath = \"a\"\ndepends_on = [\"b\"]\n[services.b]\npath = \"b\"\ndepends_on = [\"a\"]\n", "cycle: a → b → a"; "cycle")]
+#[test_case("[services.a]\npath = \"a\"\nsecrets = { NPM = \"NPM_TOKEN\" }\n", "is not a source"; "secret without env prefix")]
+#[test_case("[services.a]\npath = \"a\"\nsecrets = { \"a b\" = \"env:X\" }\n", "is not a secret id"; "bad secret id")]
+fn problems(toml: &str, expected: &str) {
+    let problems = parse(toml).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.contains(expected)),
+        "{expected:?} not in {problems:#?}"
+    );
+}
+
+#[test_case("[services.a]\npath = \"a\"\ncontext = \"../../..\"\n", "`context` of service `a` leads outside the repository"; "context outside")]
+#[test_case("[services.a]\npath = \"a\"\ndockerfile = \"../../Dockerfile\"\n", "`dockerfile` of service `a` leads outside"; "dockerfile outside")]
+#[test_case("[services.a]\npath = \"a\"\ntask_definition = \"x/../../../td.json\"\n", "`task_definition` of service `a` leads outside"; "task definition outside")]
+#[test_case("[services.a]\npath = \"a\"\n[services.a.environments.prod]\ndockerfile = \"../../D\"\n", "`dockerfile` of service `a` leads outside"; "environment dockerfile outside")]
+fn paths_stay_inside_the_repository(toml: &str, expected: &str) {
+    let toml = format!("[environments.prod]\nbranch = \"main\"\n{toml}");
+    let problems = parse(&toml).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.contains(expected)),
+        "{expected:?} not in {problems:#?}"
+    );
+}
+
+#[test]
+fn a_context_one_level_up_inside_the_repository_is_fine() {
+    let c = parse("[services.a]\npath = \"libs/c\"\ncontext = \"..\"\n").unwrap();
+    assert_eq!(c.services[0].context, "..");
+    assert_eq!(c.services[0].join(&c.services[0].context), "libs");
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_out_of_the_repository_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("Dockerfile"), "FROM scratch").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("escape")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("Dockerfile"),
+        dir.path().join("a/Dockerfile"),
+    )
+    .unwrap();
+    // Inside links are fine.
+    std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("alias")).unwrap();
+    let load = |toml: &str| {
+        Config::parse(
+            toml,
+            "ci.toml",
+            Path::new("ci.toml"),
+            dir.path(),
+            Checks::Load,
+        )
+        .map_err(|e| format!("{e:?}"))
+    };
+    let err = load("[services.x]\npath = \"escape\"\n").unwrap_err();
+    assert!(
+        err.contains("`path` of service `x` leads outside the repository through a symlink"),
+        "{err}"
+    );
+    let err = load("[services.x]\npath = \"a\"\n").unwrap_err();
+    assert!(
+        err.contains("`dockerfile` of service `x` leads outside"),
+        "{err}"
+    );
+    let err = load("[services.x]\npath = \"alias\"\ncontext = \"../escape/sub\"\n").unwrap_err();
+    assert!(
+        err.contains("`context` of service `x` leads outside"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path().join("a/Dockerfile")).unwrap();
+    assert!(load("[services.x]\npath = \"alias\"\n").is_ok());
+}
+
+#[test_case("10s", Some(10_000); "seconds")]
+#[test_case("15m", Some(900_000); "minutes")]
+#[test_case("1h", Some(3_600_000); "hours")]
+#[test_case("1m30s", Some(90_000); "compound")]
+#[test_case("250ms", Some(250); "milliseconds")]
+#[test_case("10", None; "no unit")]
+#[test_case("s", None; "no number")]
+#[test_case("1x", None; "unknown unit")]
+#[test_case("1d", Some(86_400_000); "days")]
+#[test_case("1h 30m", Some(5_400_000); "spaced")]
+#[test_case("", None; "empty")]
+fn durations(text: &str, millis: Option<u64>) {
+    assert_eq!(parse_duration(text).map(|d| d.as_millis() as u64), millis);
+}
+
+#[test]
+fn a_typo_gets_a_suggestion_and_a_stranger_does_not() {
+    let known: BTreeSet<&str> = ["common", "visits"].into();
+    assert_eq!(closest("comon", &known), Some("common"));
+    assert_eq!(closest("payments", &known), None);
+}

@@ -1,0 +1,346 @@
+//! The file and path checks: ci.toml itself, containment of every path a service names, the files
+//! `shipit validate` reads, and cycles in depends_on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::raw::{RawService, S};
+use super::resolve::Resolver;
+use super::values::normalize;
+use super::{ConfigError, Service, cycles, shared};
+
+/// ci.toml must be a regular file inside the repository: a symlink out of it (to a credentials
+/// file, say) or a device or a FIFO is refused, without reading it, so none of its content shows.
+pub(super) fn check_file(file: &Path, root: &Path) -> Result<(), ConfigError> {
+    let refuse = |why: String| ConfigError::NotAFile {
+        path: file.to_path_buf(),
+        why,
+    };
+    let Ok(link) = std::fs::symlink_metadata(file) else {
+        return Ok(()); // missing: `load` says so
+    };
+    if link.file_type().is_symlink() {
+        let target = std::fs::canonicalize(file)
+            .map_err(|e| refuse(format!("it is a symlink that cannot be followed ({e})")))?;
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        if !target.starts_with(&root) {
+            return Err(refuse(format!(
+                "it is a symlink to {}, outside the repository",
+                target.display()
+            )));
+        }
+    }
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(refuse("it is not a regular file".into())),
+        Err(_) => Ok(()),
+    }
+}
+
+impl Resolver<'_> {
+    /// A path relative to a service's directory: no absolute paths, no way out of the repository.
+    pub(super) fn relative(&mut self, raw: Option<&S<String>>, key: &str) -> Option<String> {
+        let raw = raw?;
+        let p = raw.get_ref();
+        if p.trim().is_empty() || Path::new(p).is_absolute() {
+            self.problem_with_help(
+                format!("`{key}` must be a relative path, not `{p}`"),
+                raw.span(),
+                "not relative",
+                "paths in a service are relative to its `path`",
+            );
+            return None;
+        }
+        Some(normalize(p))
+    }
+
+    /// `test_report`: a glob inside the service (the reports are read from there).
+    pub(super) fn test_report(&mut self, raw: Option<&S<String>>) -> Option<String> {
+        let raw = raw?;
+        let p = raw.get_ref();
+        if p.starts_with('/') || p.split('/').any(|c| c == "..") {
+            self.problem_with_help(
+                format!("`test_report` must stay inside the service, not `{p}`"),
+                raw.span(),
+                "outside the service",
+                "write the glob relative to the service's `path`, without `..`",
+            );
+            return None;
+        }
+        self.globs(std::slice::from_ref(raw)).into_iter().next()
+    }
+
+    /// A service's `path`: repository-relative, and a directory of the working tree.
+    pub(super) fn service_path(&mut self, raw: &S<String>) -> String {
+        let p = raw.get_ref();
+        if Path::new(p).is_absolute() || p.split('/').any(|c| c == "..") {
+            self.problem_with_help(
+                format!("`path` must stay inside the repository, not `{p}`"),
+                raw.span(),
+                "outside the repository",
+                "write the path relative to the repository root, without `..`",
+            );
+            return normalize(p);
+        }
+        let normalized = normalize(p);
+        if !self.root.join(&normalized).is_dir() {
+            self.problem_with_help(
+                format!("`{p}` does not exist in the repository"),
+                raw.span(),
+                "no such directory",
+                format!(
+                    "create it, or fix the path (it is relative to {})",
+                    self.root.display()
+                ),
+            );
+        }
+        normalized
+    }
+
+    /// Every path a service names stays inside the repository, with symlinks resolved: its
+    /// `path`, build context, Dockerfiles, task definitions and version file.
+    pub(super) fn contained_files(&mut self, key: &str, raw: &RawService, service: &Service) {
+        let p = raw.path.get_ref();
+        if !Path::new(p).is_absolute() && !p.split('/').any(|c| c == "..") {
+            self.contained(key, &raw.path, &service.path, "path");
+        }
+        // The defaults (context `.`, `Dockerfile`) are checked too, pointing at `path`.
+        let mut named: Vec<(&S<String>, &str, &str)> = vec![
+            (
+                raw.context.as_ref().unwrap_or(&raw.path),
+                &service.context,
+                "context",
+            ),
+            (
+                raw.dockerfile.as_ref().unwrap_or(&raw.path),
+                &service.dockerfile,
+                "dockerfile",
+            ),
+        ];
+        for (at, what) in [
+            (&raw.task_definition, "task_definition"),
+            (&raw.version_file, "version_file"),
+        ] {
+            if let Some(at) = at {
+                named.push((at, at.get_ref(), what));
+            }
+        }
+        for over in raw.environments.values() {
+            for (at, what) in [
+                (&over.dockerfile, "dockerfile"),
+                (&over.task_definition, "task_definition"),
+            ] {
+                if let Some(at) = at {
+                    named.push((at, at.get_ref(), what));
+                }
+            }
+        }
+        for (at, value, what) in named {
+            if Path::new(value).is_absolute() {
+                continue; // reported already
+            }
+            let joined = service.join(value);
+            self.contained(key, at, &joined, what);
+        }
+    }
+
+    /// `rel` (repository-relative, normalised) names something inside the repository, also once
+    /// symlinks are followed; a problem otherwise.
+    fn contained(&mut self, service: &str, at: &S<String>, rel: &str, key: &str) {
+        let help = "everything a service builds from must be in the repository: move it in, or fix the path";
+        if rel == ".." || rel.starts_with("../") {
+            self.problem_with_help(
+                format!("`{key}` of service `{service}` leads outside the repository: `{rel}`"),
+                at.span(),
+                "outside the repository",
+                help,
+            );
+            return;
+        }
+        let Some(root) = self.canonical(self.root.to_path_buf()) else {
+            return;
+        };
+        // The deepest part of the path that exists, with its symlinks resolved.
+        let mut probe = self.root.join(rel);
+        let real = loop {
+            if let Some(real) = self.canonical(probe.clone()) {
+                break Some(real);
+            }
+            if !probe.pop() {
+                break None;
+            }
+        };
+        if let Some(real) = real
+            && !real.starts_with(&root)
+        {
+            self.problem_with_help(
+                format!(
+                    "`{key}` of service `{service}` leads outside the repository through a symlink: `{rel}` is {}",
+                    real.display()
+                ),
+                at.span(),
+                "a symlink out of the repository",
+                help,
+            );
+        }
+    }
+
+    /// `path.canonicalize()`, asked of the file system once per path: a path whose last component
+    /// is a plain name and not a symlink is its folder's real path joined with that name, so only
+    /// the name is looked at (one `lstat`); anything else is canonicalized whole.
+    fn canonical(&mut self, path: PathBuf) -> Option<PathBuf> {
+        if let Some(known) = self.real.get(&path) {
+            return known.clone();
+        }
+        let real = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+                let name = name.to_os_string();
+                match self.canonical(parent.to_path_buf()) {
+                    None => None,
+                    Some(folder) => {
+                        let joined = folder.join(name);
+                        match std::fs::symlink_metadata(&joined) {
+                            Ok(m) if m.file_type().is_symlink() => joined.canonicalize().ok(),
+                            Ok(_) => Some(joined),
+                            Err(_) => None,
+                        }
+                    }
+                }
+            }
+            _ => path.canonicalize().ok(),
+        };
+        self.real.insert(path, real.clone());
+        real
+    }
+
+    /// `shipit validate`: the files a service points at exist and can be read.
+    pub(super) fn check_files(&mut self, raw: &RawService, service: &Service) {
+        let dir = self.root.join(&service.path);
+        let must_exist = |me: &mut Self, at: &S<String>, value: &str, what: &str, help: &str| {
+            if !dir.join(value).exists() {
+                me.problem_with_help(
+                    format!(
+                        "{what} `{}` of service `{}` does not exist",
+                        Path::new(&service.path).join(value).display(),
+                        service.name
+                    ),
+                    at.span(),
+                    "missing",
+                    help.to_string(),
+                );
+            }
+        };
+        if service.image {
+            must_exist(
+                self,
+                raw.context.as_ref().unwrap_or(&raw.path),
+                &service.context,
+                "build context",
+                "create it, or set `context`",
+            );
+            must_exist(
+                self,
+                raw.dockerfile.as_ref().unwrap_or(&raw.path),
+                &service.dockerfile,
+                "Dockerfile",
+                "create it, set `dockerfile`, or set `image = false` for a library",
+            );
+            for (env, over) in &raw.environments {
+                if let Some(d) = &over.dockerfile {
+                    must_exist(
+                        self,
+                        d,
+                        d.get_ref(),
+                        &format!("`{}` Dockerfile", env.get_ref()),
+                        "create it or fix `dockerfile`",
+                    );
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for (at, kind) in [
+            (&raw.task_definition, shared::FileKind::TaskDefinition),
+            (&raw.service_definition, shared::FileKind::ServiceDefinition),
+        ] {
+            files.extend(at.iter().map(|a| (a, kind)));
+        }
+        for over in raw.environments.values() {
+            files.extend(
+                over.task_definition
+                    .iter()
+                    .map(|a| (a, shared::FileKind::TaskDefinition)),
+            );
+            files.extend(
+                over.service_definition
+                    .iter()
+                    .map(|a| (a, shared::FileKind::ServiceDefinition)),
+            );
+        }
+        for (at, kind) in files {
+            let (what, key) = match kind {
+                shared::FileKind::TaskDefinition => ("task definition", "task_definition"),
+                shared::FileKind::ServiceDefinition => ("service definition", "service_definition"),
+            };
+            must_exist(
+                self,
+                at,
+                at.get_ref(),
+                what,
+                &format!("create it or fix `{key}`"),
+            );
+            if let Ok(text) = std::fs::read_to_string(dir.join(at.get_ref()))
+                && let Err(e) = shared::check_file(kind, &text, &service.container)
+            {
+                self.problem(
+                    format!("{what} `{}`: {e}", at.get_ref()),
+                    at.span(),
+                    format!("not a {what} ECS takes"),
+                );
+            }
+        }
+        if let Some(vf) = &raw.version_file {
+            must_exist(
+                self,
+                vf,
+                vf.get_ref(),
+                "version file",
+                "create it or fix `version_file`",
+            );
+        }
+    }
+
+    /// Cycles in depends_on, each reported once at the edge that closes it.
+    pub(super) fn cycles(&mut self, services: &BTreeMap<S<String>, RawService>) {
+        let edges: BTreeMap<&str, Vec<&S<String>>> = services
+            .iter()
+            .map(|(name, s)| (name.get_ref().as_str(), s.depends_on.iter().collect()))
+            .collect();
+        let graph: BTreeMap<&str, Vec<&str>> = edges
+            .iter()
+            .map(|(n, deps)| {
+                (
+                    *n,
+                    deps.iter()
+                        .map(|d| d.get_ref().as_str())
+                        .filter(|d| edges.contains_key(d))
+                        .collect(),
+                )
+            })
+            .collect();
+        for cycle in cycles::cycles(&graph) {
+            let from = cycle[cycle.len() - 2];
+            let to = cycle[cycle.len() - 1];
+            let span = edges[from]
+                .iter()
+                .find(|d| d.get_ref() == to)
+                .map(|d| d.span())
+                .unwrap_or(0..0);
+            self.problem_with_help(
+                format!("depends_on has a cycle: {}", cycle.join(" → ")),
+                span,
+                "closes the cycle",
+                "a service cannot depend on itself, directly or through others; remove one of these edges",
+            );
+        }
+    }
+}

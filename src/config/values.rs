@@ -1,0 +1,106 @@
+//! Value parsers: registries, durations, names, paths, and the closest known name for a typo.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::{Registry, shared};
+
+/// `./a/b/` → `a/b`; `.` and `./` → `.`.
+pub(super) fn normalize(p: &str) -> String {
+    // `a/../b` is `b`; a `..` with nothing left to undo stays, and marks a path that leaves the
+    // repository (see `Resolver::contained`).
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        match (c, parts.last()) {
+            ("..", Some(&last)) if last != ".." => {
+                parts.pop();
+            }
+            _ => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+pub(super) fn valid_service_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && name.len() <= 100
+}
+
+pub(super) fn valid_tag_prefix(name: &str) -> bool {
+    valid_service_name(name) && name.len() <= 64
+}
+
+pub(super) fn valid_repository(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
+                && part
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+        })
+}
+
+pub(super) fn parse_registry(s: &str) -> Result<Registry, String> {
+    if s == "ecr" {
+        return Ok(Registry::Ecr);
+    }
+    if let Some(host) = s.strip_prefix("ecr://") {
+        return shared::parse_ecr_host(host);
+    }
+    let Some(rest) = s.strip_prefix("oci://") else {
+        return Err("it is neither \"ecr\", an ecr:// nor an oci:// address".into());
+    };
+    let (host, prefix) = match rest.split_once('/') {
+        Some((h, p)) => (h, Some(p.trim_end_matches('/'))),
+        None => (rest, None),
+    };
+    if host.is_empty() || host.contains(['@', '?', '#', ' ']) {
+        return Err(
+            "the host is missing or malformed (credentials go in the environment, not the address)"
+                .into(),
+        );
+    }
+    if let Some((_, port)) = host.rsplit_once(':')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!("`{port}` is not a port"));
+    }
+    let prefix = prefix.filter(|p| !p.is_empty());
+    if let Some(p) = prefix
+        && !valid_repository(p)
+    {
+        return Err(format!("`{p}` is not a valid repository prefix"));
+    }
+    Ok(Registry::Oci {
+        host: host.to_string(),
+        prefix: prefix.map(str::to_string),
+    })
+}
+
+/// `500ms`, `10s`, `15m`, `1h`, `1m30s`, in humantime's grammar (which also reads `1h 30m`, `2days`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    humantime::parse_duration(s.trim()).ok()
+}
+
+/// The known name closest to `name`, when it is close enough to be a likely typo.
+pub(super) fn closest<'a>(name: &str, known: &BTreeSet<&'a str>) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(name, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
