@@ -109,3 +109,10 @@ impl Event {
         self.str("/repository/default_branch")
     }
 }
+
+/// Escapes a message for `::warning::` / `::error::` workflow commands.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}

@@ -23,7 +23,8 @@ static TIMEOUT: OnceLock<Duration> = OnceLock::new();
 pub fn configure(env: &Env) -> Result<(), crate::Error> {
     let timeout = match env.get(env_vars::SHIPIT_HTTP_TIMEOUT) {
         None => DEFAULT_TIMEOUT,
-        Some(text) => crate::config::parse_duration(text)
+        Some(text) => humantime::parse_duration(text.trim())
+            .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
                 crate::Error::usage(

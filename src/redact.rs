@@ -46,7 +46,7 @@ pub fn add(secret: &str) -> Vec<String> {
                 parts.push(inner.to_string());
             }
         }
-        let escaped = crate::report::github::escape_data(&p);
+        let escaped = crate::github::escape_data(&p);
         if escaped != p {
             parts.push(escaped);
         }
@@ -143,7 +143,7 @@ mod tests {
         add("quo\"te-back\\slash-100%");
         let json = serde_json::to_string("x quo\"te-back\\slash-100% y").unwrap();
         assert!(!text(&json).contains("te-back"), "{}", text(&json));
-        let command = crate::report::github::escape_data("quo\"te-back\\slash-100%");
+        let command = crate::github::escape_data("quo\"te-back\\slash-100%");
         assert_eq!(text(&command), MASK);
     }
 

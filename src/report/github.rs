@@ -4,12 +4,7 @@ use std::path::Path;
 
 use crate::affected::Affected;
 
-/// Escapes a message for `::warning::` / `::error::` workflow commands.
-pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
+pub use crate::github::escape_data;
 
 /// Appends `name=value` lines to the `GITHUB_OUTPUT` file. Values must be single lines (JSON is
 /// written compact, so it is).
