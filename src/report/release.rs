@@ -101,7 +101,13 @@ impl Progress {
     pub fn event(&self, event: Event) {
         match event {
             Event::Secret(secret) => {
-                if !secret.is_empty() && self.masked.lock().unwrap_or_else(|e| e.into_inner()).insert(secret.clone()) {
+                if !secret.is_empty()
+                    && self
+                        .masked
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(secret.clone())
+                {
                     super::secret(&self.env, &secret);
                 }
             }
