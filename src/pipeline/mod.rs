@@ -3,8 +3,12 @@
 //! on have finished, and a failure stops it and everything that depends on it while the others go
 //! on. Nothing here prints: progress goes out as [`Event`]s.
 
+pub mod deploy;
+pub mod preflight;
 mod publish;
+pub mod release;
 pub mod retain;
+pub mod retain_command;
 pub mod rollout;
 pub mod test;
 
@@ -23,7 +27,7 @@ use crate::plan::{Action, Plan, ServicePlan};
 use crate::registry::Client;
 
 /// The stages of a release, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Test,
