@@ -1,10 +1,19 @@
+//! The build, push and promote stages of one service.
+//!
 //! One writer per tag. The engine pushes an image once, under its fingerprint tag, and only when
 //! that tag is absent; every other tag is *claimed* on the digest the fingerprint tag names
 //! ([`Client::claim`]: written only where absent, then read back). A fingerprint tag that names a
 //! digest is never pushed over by shipit, and a run that finds its version tag on another digest
 //! fails before anything is rolled out.
 
-use crate::docker::Engine;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::events::{Event, Outcome, Stage, Status};
+use super::service::Run;
+use super::test;
+use crate::docker::{BuildRequest, Engine};
+use crate::fingerprint;
 use crate::registry::{Client, PushTarget, RegistryError};
 
 /// The image under `fp_tag` after this run: the one already there (a concurrent run of the same
@@ -104,4 +113,313 @@ pub fn lost(e: &RegistryError) -> String {
         }
         _ => e.to_string(),
     }
+}
+
+impl Run<'_> {
+    pub(super) async fn build_and_push(
+        &mut self,
+    ) -> Result<(Option<String>, Vec<String>), Outcome> {
+        let plan = self.plan;
+        let (Some(build), Some(fingerprint)) = (&plan.build, &plan.fingerprint) else {
+            return Ok((None, Vec::new()));
+        };
+        if self.options.skip.contains(&Stage::Build) {
+            self.skipped(Stage::Build, "--skip build");
+            self.skipped(Stage::Push, "nothing was built");
+            return Ok((None, Vec::new()));
+        }
+        let started = Instant::now();
+        self.emit_start(Stage::Build);
+        let Some(engine) = &self.ctx.engine else {
+            return Err(self.fail(Stage::Build, started, "no Docker engine".into()));
+        };
+        let root = &self.ctx.config.root;
+        let version = plan
+            .next_version
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let mut labels = self.ctx.labels.clone();
+        labels.insert("org.opencontainers.image.version".into(), version.clone());
+        labels.insert("dev.shipit.service".into(), plan.name.clone());
+        labels.insert("dev.shipit.fingerprint".into(), fingerprint.clone());
+        // A name of this run's own: a concurrent run of the same inputs on this engine untags its
+        // own name when it is done, never this run's image.
+        let local = format!(
+            "shipit-build/{}:{}-{}-{}",
+            plan.name,
+            fingerprint,
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        );
+        let mut build_args = build.build_args.clone();
+        // The commit's time, for tools that stamp files with it (the `created` label holds it too).
+        if let Some(epoch) = self
+            .ctx
+            .labels
+            .get("org.opencontainers.image.created")
+            .and_then(|c| {
+                time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+            })
+        {
+            build_args
+                .entry("SOURCE_DATE_EPOCH".into())
+                .or_insert(epoch.unix_timestamp().to_string());
+        }
+        let secrets = match build_secrets(&build.secrets) {
+            Ok(s) => s,
+            Err(why) => return Err(self.fail(Stage::Build, started, why)),
+        };
+        for value in secrets.values() {
+            // `::add-mask::` masks one line: each line of the value.
+            for line in value.lines().filter(|l| !l.trim().is_empty()) {
+                (self.sink)(Event::Secret(line.to_string()));
+            }
+        }
+        let (cache_from, credentials) = match build.cache {
+            true => {
+                build_args.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+                (plan.cache_from.clone(), self.cache_credentials().await)
+            }
+            false => (Vec::new(), Default::default()),
+        };
+        let request =
+            BuildRequest {
+                service: plan.name.clone(),
+                context: root.join(&build.context),
+                dockerfile: root.join(&build.dockerfile),
+                target: build.target.clone(),
+                build_args,
+                labels,
+                tag: local.clone(),
+                secrets,
+                cache_from,
+                credentials,
+                committed: self.ctx.commit.as_ref().map(|commit| {
+                    crate::docker::context::Committed {
+                        root: root.clone(),
+                        commit: commit.clone(),
+                        context: build.context.clone(),
+                        dockerfile: build.dockerfile.clone(),
+                    }
+                }),
+            };
+        let sink = self.sink.clone();
+        let name = plan.name.clone();
+        let mut log_file = test::LogFile::append(self.log);
+        let image = engine
+            .build(&request, |line| {
+                log_file.line(line);
+                sink(Event::Output {
+                    service: name.clone(),
+                    stage: Stage::Build,
+                    line: line.to_string(),
+                });
+            })
+            .await;
+        let image = match image {
+            Ok(id) => id,
+            Err(e) => return Err(self.fail(Stage::Build, started, e.to_string())),
+        };
+        self.finish(Stage::Build, Status::Ok, started, short_id(&image));
+
+        if self.options.skip.contains(&Stage::Push) {
+            self.skipped(Stage::Push, "--skip push");
+            return Ok((None, Vec::new()));
+        }
+        let started = Instant::now();
+        self.emit_start(Stage::Push);
+        let registry = self
+            .ctx
+            .registry
+            .clone()
+            .expect("a release that builds has a registry");
+        let repository = self.repository();
+        let result: Result<(String, Vec<String>), String> = async {
+            let target = registry
+                .push_target(&repository, &self.ctx.config)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone()) {
+                (self.sink)(Event::Secret(password));
+            }
+            // The engine pushes the image once, under its fingerprint tag, unless that tag names
+            // an image already; every other tag is claimed in the registry on that digest.
+            let fp_tag = fingerprint::tag(fingerprint);
+            let (digest, ours) =
+                push_fingerprint(engine, &registry, &target, &repository, &image, &fp_tag).await?;
+            let tags = self
+                .add_tags(
+                    &registry,
+                    &repository,
+                    &digest,
+                    ours.then_some(fingerprint.as_str()),
+                )
+                .await?;
+            Ok((digest, tags))
+        }
+        .await;
+        engine.untag(&local).await;
+        match result {
+            Ok((digest, tags)) => {
+                self.finish(
+                    Stage::Push,
+                    Status::Ok,
+                    started,
+                    match tags.is_empty() {
+                        true => format!(
+                            "{} was released by another run first",
+                            short_digest(&digest)
+                        ),
+                        false => format!("{} {}", tags.join(" "), short_digest(&digest)),
+                    },
+                );
+                Ok((Some(digest), tags))
+            }
+            Err(why) => Err(self.fail(Stage::Push, started, why)),
+        }
+    }
+
+    /// The registry login the engine pulls `cache_from` images with (none when the plan names no
+    /// cache image or the registry gives none).
+    pub(super) async fn cache_credentials(
+        &self,
+    ) -> std::collections::HashMap<String, bollard::auth::DockerCredentials> {
+        let mut out = std::collections::HashMap::new();
+        let Some(registry) = self.ctx.registry.clone() else {
+            return out;
+        };
+        if self.plan.cache_from.is_empty() {
+            return out;
+        }
+        if let Ok(target) = registry
+            .push_target(&self.repository(), &self.ctx.config)
+            .await
+            && let Some(credentials) = target.credentials
+        {
+            if let Some(password) = credentials.password.clone() {
+                (self.sink)(Event::Secret(password));
+            }
+            let host = target.reference.split('/').next().unwrap_or_default();
+            out.insert(host.to_string(), credentials);
+        }
+        out
+    }
+
+    /// The plan's tags (the fingerprint's included) on `digest`, each claimed by one writer;
+    /// `latest` moves, last. Returns the tags this run wrote: none when another run of the same
+    /// inputs released them first. `pushed`: this run pushed the fingerprint tag (with this
+    /// fingerprint), so a lost version tag may mean it moved the fingerprint tag (see
+    /// [`restore_fingerprint`]).
+    pub(super) async fn add_tags(
+        &self,
+        registry: &Client,
+        repository: &str,
+        digest: &str,
+        pushed: Option<&str>,
+    ) -> Result<Vec<String>, String> {
+        let mut added = Vec::new();
+        let (latest, claimed): (Vec<&String>, Vec<&String>) =
+            self.plan.tags.iter().partition(|t| *t == "latest");
+        for tag in claimed {
+            match registry.claim(repository, digest, tag).await {
+                Ok(true) => added.push(tag.clone()),
+                Ok(false) if tag.starts_with("fp-") => added.push(tag.clone()),
+                Ok(false) => {}
+                Err(e) => {
+                    let mut why = lost(&e);
+                    if let (crate::registry::RegistryError::TagExists { existing, .. }, Some(fp)) =
+                        (&e, pushed)
+                        && let Some(fixed) = restore_fingerprint(
+                            registry,
+                            repository,
+                            &fingerprint::tag(fp),
+                            fp,
+                            digest,
+                            existing,
+                        )
+                        .await
+                    {
+                        why.push_str(&format!("; {fixed}"));
+                    }
+                    return Err(why);
+                }
+            }
+        }
+        if !added.iter().any(|t| !t.starts_with("fp-")) {
+            // Another run released these inputs under this version first: nothing to move.
+            return Ok(Vec::new());
+        }
+        for tag in latest {
+            registry
+                .retag(repository, digest, tag, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            added.push(tag.clone());
+        }
+        Ok(added)
+    }
+
+    pub(super) async fn promote(&mut self) -> Result<(Option<String>, Vec<String>), Outcome> {
+        self.skipped(Stage::Build, "promoted: the same inputs were built before");
+        if self.options.skip.contains(&Stage::Push) {
+            self.skipped(Stage::Push, "--skip push");
+            return Ok((None, Vec::new()));
+        }
+        let started = Instant::now();
+        self.emit_start(Stage::Push);
+        let registry = self
+            .ctx
+            .registry
+            .clone()
+            .expect("a release that promotes has a registry");
+        let digest = self
+            .plan
+            .digest
+            .clone()
+            .expect("a promotion names its digest");
+        let repository = self.repository();
+        match self.add_tags(&registry, &repository, &digest, None).await {
+            Ok(tags) => {
+                self.finish(
+                    Stage::Push,
+                    Status::Ok,
+                    started,
+                    format!("{} {} (promoted)", tags.join(" "), short_digest(&digest)),
+                );
+                Ok((Some(digest), tags))
+            }
+            Err(why) => Err(self.fail(Stage::Push, started, why)),
+        }
+    }
+}
+
+/// The values of a build's secrets (`ID = "env:VAR"`), read from the environment now.
+fn build_secrets(sources: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (id, source) in sources {
+        let var = source.strip_prefix("env:").unwrap_or(source);
+        match std::env::var(var) {
+            Ok(value) => {
+                out.insert(id.clone(), value);
+            }
+            Err(_) => {
+                return Err(format!(
+                    "the build secret `{id}` comes from the environment variable {var}, which is \
+                     not set: set it (under Actions: `env: {var}: ${{{{ secrets.{var} }}}}`)"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+pub fn short_digest(digest: &str) -> String {
+    format!("sha256:{}", short_id(digest))
 }

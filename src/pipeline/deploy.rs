@@ -1,0 +1,118 @@
+//! `shipit deploy`: rolls one released version of one service out in one environment, outside a
+//! release.
+
+use std::path::{Path, PathBuf};
+
+use super::preflight::{ecs_client, output_error, runtime};
+use crate::config::{Checks, Config};
+use crate::git::Repo;
+use crate::github::Env;
+use crate::report;
+use crate::{Error, ExitStatus};
+
+/// What `shipit deploy` was asked to do, as the command line gave it.
+#[derive(Debug)]
+pub struct Options {
+    pub environment: String,
+    pub service: String,
+    pub version: String,
+    pub force: bool,
+    pub format: report::json::Format,
+    pub report: Option<PathBuf>,
+}
+
+pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitStatus, Error> {
+    let config = Config::load(file, repo.root(), Checks::Load)?;
+    let environment = config
+        .environments
+        .iter()
+        .find(|e| e.name == args.environment)
+        .ok_or_else(|| {
+            let known: Vec<&str> = config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            Error::usage(
+                format!("`{}` is not an environment", args.environment),
+                Some(format!("the environments are: {}", known.join(", "))),
+            )
+        })?;
+    let service = config
+        .service(&args.service)
+        .filter(|s| s.image)
+        .ok_or_else(|| {
+            Error::usage(
+                format!("`{}` is not a service with an image", args.service),
+                None,
+            )
+        })?;
+    let version = semver::Version::parse(&args.version).map_err(|e| {
+        Error::usage(
+            format!("`{}` is not a version: {e}", args.version),
+            Some("write it as X.Y.Z".to_string()),
+        )
+    })?;
+    if service.build(environment).clusters.is_empty() {
+        return Err(Error::usage(
+            format!("{} has no clusters in {}", service.name, environment.name),
+            Some("list them in `clusters` of the environment (or of the service's environment settings)".to_string()),
+        ));
+    }
+    let problems =
+        crate::pipeline::rollout::check_files(&config, environment, [service.name.as_str()]);
+    if !problems.is_empty() {
+        return Err(Error::usage(
+            format!("nothing was deployed: {}", problems.join("; ")),
+            Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
+        ));
+    }
+    let tag = crate::version::tag(&environment.name, &version);
+    let mut image = String::new();
+    let results = runtime()?.block_on(async {
+        let registry = crate::registry::Client::connect(&config, env).await?;
+        let repository = service.repository(&config.project);
+        let state = registry.list(&repository, &|t| t == tag).await?;
+        if state.digest(&tag).is_none() {
+            return Err(Error::usage(
+                format!("{}:{tag} is not in the registry", state.address),
+                Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
+            ));
+        }
+        let ecs = ecs_client(&config).await?.expect("an environment with clusters has ECS");
+        image = format!("{}:{tag}", state.address);
+        let request = crate::pipeline::rollout::Request {
+            service: service.name.clone(),
+            image: image.clone(),
+            version: Some(version.clone()),
+            force: args.force,
+        };
+        // One line per poll per cluster, while it runs.
+        let progress = |p: crate::ecs::rollout::Progress| {
+            report::stderr(&format!("{}\n", p.line().replace(['\n', '\r'], " ")))
+        };
+        crate::pipeline::rollout::run(&ecs, &config, environment, &[request], &progress).await.map_err(Error::from)
+    })?;
+    let ended = results.get(&service.name).cloned().unwrap_or_default();
+    let out = report::json::Deploy::new(&environment.name, &service.name, &version, &image, &ended);
+    match args.format {
+        report::json::Format::Text => {
+            report::stdout(&format!("{}\n", crate::pipeline::rollout::describe(&ended)))?
+        }
+        report::json::Format::Json => report::stdout(&report::json::line(&out))?,
+    }
+    if let Some(path) = &args.report {
+        report::write_file(
+            path,
+            &serde_json::to_string_pretty(&out).unwrap_or_default(),
+            false,
+        )
+        .map_err(|e| output_error(path, "--report", e))?;
+    }
+    let ok = out.success;
+    Ok(if ok {
+        ExitStatus::Success
+    } else {
+        ExitStatus::StageFailed
+    })
+}

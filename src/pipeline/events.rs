@@ -1,0 +1,129 @@
+//! What the executor tells the report layer while it runs ([`Event`]) and what it returns when it
+//! is done ([`ServiceResult`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::plan::Action;
+
+/// The stages of a release, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Test,
+    Build,
+    Push,
+    Retain,
+    Rollout,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Test => "test",
+            Stage::Build => "build",
+            Stage::Push => "push",
+            Stage::Retain => "retain",
+            Stage::Rollout => "rollout",
+        }
+    }
+}
+
+/// What the executor tells the report layer.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started {
+        service: String,
+        stage: Stage,
+    },
+    /// One line of a test's or a build's output.
+    Output {
+        service: String,
+        stage: Stage,
+        line: String,
+    },
+    Finished {
+        service: String,
+        stage: Stage,
+        status: Status,
+        elapsed: Duration,
+        detail: String,
+    },
+    /// A credential shipit holds (an ECR token's password): the report layer has it masked.
+    Secret(String),
+    /// One poll of a rollout in one cluster: where the ECS services of `services` stand.
+    Progress {
+        services: Vec<String>,
+        line: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+/// How one service ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum Outcome {
+    /// Built and pushed, or promoted: the new tags are in the registry.
+    Released,
+    /// Its inputs were already released here.
+    Unchanged,
+    /// Tests only (a library, or a branch with no environment), and they passed.
+    Tested,
+    Failed {
+        stage: Stage,
+        error: String,
+    },
+    /// Not run: a service it depends on failed.
+    Blocked {
+        by: String,
+    },
+    /// Not run: `--fail-fast` stopped the release.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed { .. } | Outcome::Blocked { .. } | Outcome::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRecord {
+    pub stage: Stage,
+    pub status: Status,
+    pub seconds: f64,
+    pub detail: String,
+}
+
+/// The result of one service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceResult {
+    pub name: String,
+    pub action: Action,
+    pub environment: Option<String>,
+    pub version: Option<String>,
+    pub digest: Option<String>,
+    pub tags: Vec<String>,
+    pub repository: Option<String>,
+    pub clusters: Vec<String>,
+    pub outcome: Outcome,
+    pub stages: Vec<StageRecord>,
+    /// The file holding the service's test and build output.
+    pub log: Option<PathBuf>,
+    pub seconds: f64,
+}
+
+pub(super) type Sink = Arc<dyn Fn(Event) + Send + Sync>;

@@ -1,0 +1,226 @@
+//! `shipit release`: reads the plan, checks what can be checked before anything is built or pushed,
+//! connects the registry, the engine and ECS, runs the stages and writes the results (stdout,
+//! `--report`, `--junit`, GitHub outputs and step summary).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::Stage;
+use super::preflight::{
+    branch, check_writable, ecs_client, labels, output_error, preflight, rollout_preflight, runtime,
+};
+use crate::base::Request;
+use crate::config::{self, Checks, Config};
+use crate::git::Repo;
+use crate::github::{Env, Event};
+use crate::report::{self, Style};
+use crate::{Error, ExitStatus, env_vars};
+
+/// What `shipit release` was asked to do, as the command line gave it.
+#[derive(Debug)]
+pub struct Options {
+    /// `--branch`, if given
+    pub branch: Option<String>,
+    pub range: Request,
+    pub services: Vec<String>,
+    pub dry_run: bool,
+    pub jobs: Option<usize>,
+    pub skip: BTreeSet<Stage>,
+    pub fail_fast: bool,
+    pub report: Option<PathBuf>,
+    pub allow_dirty: bool,
+    pub format: report::json::Format,
+    pub junit: Option<PathBuf>,
+}
+
+pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitStatus, Error> {
+    use crate::pipeline::{self, Stage};
+    let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
+    let event = Event::from_env(env)?;
+    let mut request = crate::plan::inputs::PlanRequest {
+        branch: branch(env, repo, args.branch)?,
+        range: args.range,
+        services: args.services,
+        allow_dirty: false,
+    };
+    request.allow_dirty = args.allow_dirty;
+    let branch = request.branch.clone();
+    if config.environment_for_branch(&branch).is_some() {
+        let head = repo.resolve(request.range.head.as_deref().unwrap_or("HEAD"))?;
+        crate::provenance::check_checkout(repo.resolve("HEAD")?, head)?;
+        crate::provenance::check_branch(env, repo, &branch, head)?;
+    }
+    let skip = args.skip;
+    // Output files that cannot be written are refused before anything is pushed.
+    if let Some(path) = &args.report {
+        check_writable(path, "--report")?;
+    }
+    if let Some(path) = &args.junit {
+        check_writable(path, "--junit")?;
+    }
+    if env.in_actions() {
+        for name in [env_vars::GITHUB_OUTPUT, env_vars::GITHUB_STEP_SUMMARY] {
+            if let Some(path) = env.get(name) {
+                check_writable(path.as_ref(), name)?;
+            }
+        }
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        pipeline::test::kill_on_signals();
+        let needs_registry = config.environment_for_branch(&branch).is_some();
+        let registry = match needs_registry {
+            true => Some(std::sync::Arc::new(
+                crate::registry::Client::connect(&config, env).await?,
+            )),
+            false => None,
+        };
+        let plan =
+            crate::plan::inputs::plan(repo, &config, event.as_ref(), &request, registry.as_deref())
+                .await?;
+        for w in &plan.warnings {
+            report::warn(env, w);
+        }
+        if args.dry_run {
+            let format = match args.format {
+                report::json::Format::Text => report::plan::Format::Text,
+                report::json::Format::Json => report::plan::Format::Json,
+            };
+            report::stdout(&report::plan::render(&plan, format, Style::for_stdout(env)))?;
+            return Ok(ExitStatus::Success);
+        }
+        let builds = plan
+            .services
+            .iter()
+            .any(|s| s.action == crate::plan::Action::Build)
+            && !skip.contains(&Stage::Build);
+        if builds {
+            let committed = match args.allow_dirty {
+                true => None,
+                false => Some(repo.tree_entries(
+                    git2::Oid::from_str(&plan.head).map_err(|e| Error::Git(e.into()))?,
+                )?),
+            };
+            preflight(&config, &plan, committed.as_deref())?;
+            if !args.allow_dirty {
+                let contexts: Vec<String> = plan
+                    .services
+                    .iter()
+                    .filter(|s| s.action == crate::plan::Action::Build)
+                    .filter_map(|s| s.build.as_ref().map(|b| b.context.clone()))
+                    .collect();
+                if let Some(w) =
+                    crate::provenance::uncommitted_warning(&repo.uncommitted(&contexts))
+                {
+                    report::warn(env, &w);
+                }
+            }
+        }
+        if builds
+            && matches!(config.project.registry, config::Registry::Ecr)
+            && let Some(host) = crate::net::plain_remote_engine(env)
+        {
+            return Err(Error::usage(
+                format!("nothing was built or pushed: the ECR token would travel in clear to the Docker engine at {host}"),
+                Some(format!(
+                    "reach that engine over TLS ({}=1 and {} with its certificates), or use a local engine",
+                    env_vars::DOCKER_TLS_VERIFY,
+                    env_vars::DOCKER_CERT_PATH
+                )),
+            ));
+        }
+        rollout_preflight(&config, &plan, &skip)?;
+        let engine = match builds {
+            true => Some(crate::docker::Engine::connect().await?),
+            false => None,
+        };
+        // ECS is asked only by the stages after push; without them no AWS setup is needed.
+        let ecs = match skip.contains(&Stage::Retain) && skip.contains(&Stage::Rollout) {
+            true => None,
+            false => ecs_client(&config).await?,
+        };
+        let retainer = plan.environment.as_ref().map(|_| {
+            std::sync::Arc::new(pipeline::retain::Retainer::new(config.clone(), ecs.clone()))
+        });
+        let ctx = std::sync::Arc::new(pipeline::Context {
+            retainer,
+            ecs,
+            config: config.clone(),
+            engine,
+            registry,
+            labels: labels(env, repo, &plan, args.allow_dirty),
+            commit: (!args.allow_dirty).then(|| plan.head.clone()),
+        });
+        let options = pipeline::Options {
+            jobs: args
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            skip,
+            fail_fast: args.fail_fast,
+            log_dir: std::env::temp_dir().join(format!(
+                "shipit-{}-{}",
+                &plan.head[..12],
+                std::process::id()
+            )),
+        };
+        let started = std::time::SystemTime::now();
+        let progress = std::sync::Arc::new(report::release::Progress::new(env, &plan));
+        let sink = progress.clone();
+        let results = pipeline::execute(
+            &plan,
+            ctx,
+            &options,
+            std::sync::Arc::new(move |e| sink.event(e)),
+        )
+        .await;
+        progress.done();
+        let failed = results.iter().any(|r| r.outcome.is_failure());
+        let tests =
+            report::junit::after_release(env, &config, &results, started, args.junit.as_deref())?;
+        let run = report::json::Release::new(&plan, &results, &tests, !failed);
+        match args.format {
+            report::json::Format::Text => report::stdout(&format!(
+                "{}{}",
+                report::release::summary(&plan, &results, Style::for_stdout(env)),
+                report::junit::text(&tests)
+            ))?,
+            report::json::Format::Json => report::stdout(&report::json::line(&run))?,
+        }
+        if let Some(path) = &args.report {
+            report::write_file(
+                path,
+                &serde_json::to_string_pretty(&run).unwrap_or_default(),
+                false,
+            )
+            .map_err(|e| output_error(path, "--report", e))?;
+        }
+        if env.in_actions() {
+            if let Some(path) = env.get(env_vars::GITHUB_OUTPUT) {
+                let released =
+                    serde_json::to_string(&report::release::released(&results)).unwrap_or_default();
+                let names: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
+                let affected = serde_json::to_string(&names).unwrap_or_default();
+                report::github::write_outputs(
+                    path.as_ref(),
+                    &[("released", released), ("affected", affected)],
+                )?;
+            }
+            if let Some(path) = env.get(env_vars::GITHUB_STEP_SUMMARY) {
+                report::write_file(
+                    path.as_ref(),
+                    &format!(
+                        "{}{}",
+                        report::release::markdown(&plan, &results),
+                        report::junit::markdown(&tests)
+                    ),
+                    true,
+                )?;
+            }
+        }
+        Ok(if failed {
+            ExitStatus::StageFailed
+        } else {
+            ExitStatus::Success
+        })
+    })
+}

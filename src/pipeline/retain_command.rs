@@ -1,0 +1,60 @@
+//! `shipit retain`: applies the retention rules to the registry outside a release.
+
+use std::path::{Path, PathBuf};
+
+use super::preflight::{ecs_client, output_error, runtime};
+use crate::config::{Checks, Config};
+use crate::git::Repo;
+use crate::github::Env;
+use crate::report::{self, Style};
+use crate::{Error, ExitStatus};
+
+/// What `shipit retain` was asked to do, as the command line gave it.
+#[derive(Debug)]
+pub struct Options {
+    pub envs: Vec<String>,
+    pub services: Vec<String>,
+    pub apply: bool,
+    pub format: report::json::Format,
+    pub report: Option<PathBuf>,
+}
+
+pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitStatus, Error> {
+    let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
+    let results = runtime()?.block_on(async {
+        let registry = crate::registry::Client::connect(&config, env).await?;
+        let ecs = ecs_client(&config).await?;
+        crate::pipeline::retain::retain(
+            config.clone(),
+            &registry,
+            ecs,
+            &args.envs,
+            &args.services,
+            args.apply,
+        )
+        .await
+    })?;
+    let out = report::json::Retain::new(&results, args.apply);
+    match args.format {
+        report::json::Format::Text => report::stdout(&report::retain::render(
+            &results,
+            args.apply,
+            Style::for_stdout(env),
+        ))?,
+        report::json::Format::Json => report::stdout(&report::json::line(&out))?,
+    }
+    if let Some(path) = &args.report {
+        report::write_file(
+            path,
+            &serde_json::to_string_pretty(&out).unwrap_or_default(),
+            false,
+        )
+        .map_err(|e| output_error(path, "--report", e))?;
+    }
+    let failed = !out.success;
+    Ok(if failed {
+        ExitStatus::StageFailed
+    } else {
+        ExitStatus::Success
+    })
+}
