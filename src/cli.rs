@@ -270,8 +270,10 @@ pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
     // The commands that need no repository.
     match &args.command {
         Command::Schema => return crate::help::schema(),
-        Command::Completions(a) => return crate::help::completions(a.shell),
-        Command::Man => return crate::help::man(),
+        Command::Completions(a) => {
+            return crate::help::completions(a.shell, <Args as clap::CommandFactory>::command());
+        }
+        Command::Man => return crate::help::man(<Args as clap::CommandFactory>::command()),
         _ => {}
     }
     let cwd = std::env::current_dir()?;
@@ -440,9 +442,14 @@ fn validate(
     let config = Config::load(file, repo.root(), Checks::Files)?;
     let libraries = config.services.iter().filter(|s| !s.image).count();
     report::stdout(&format!(
-        "{} is valid: {} services ({} {}), {} environments ({})\n",
+        "{} is valid: {} {} ({} {}), {} environments ({})\n",
         config::display_name(file),
         config.services.len(),
+        if config.services.len() == 1 {
+            "service"
+        } else {
+            "services"
+        },
         libraries,
         if libraries == 1 {
             "library"

@@ -9,19 +9,22 @@ pub fn schema() -> Result<ExitStatus, Error> {
     write_stdout(crate::schema::json().as_bytes())
 }
 
-pub fn completions(shell: clap_complete::Shell) -> Result<ExitStatus, Error> {
+/// Completions for `command` (the parser's own definition, handed in by `cli`).
+pub fn completions(
+    shell: clap_complete::Shell,
+    mut command: clap::Command,
+) -> Result<ExitStatus, Error> {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut crate::cli::Args::command(), "shipit", &mut out);
+    clap_complete::generate(shell, &mut command, "shipit", &mut out);
     write_stdout(&out)
 }
 
-pub fn man() -> Result<ExitStatus, Error> {
-    write_stdout(&man_page()?)
+pub fn man(command: clap::Command) -> Result<ExitStatus, Error> {
+    write_stdout(&man_page(command)?)
 }
 
 /// The man page (roff): shipit's, with a section per command.
-pub fn man_page() -> Result<Vec<u8>, Error> {
-    let command = crate::cli::Args::command();
+pub fn man_page(command: clap::Command) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let man = clap_mangen::Man::new(command.clone());
     man.render_title(&mut out)?;

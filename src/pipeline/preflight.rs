@@ -213,6 +213,17 @@ pub fn output_error(path: &Path, flag: &str, e: std::io::Error) -> Error {
     )
 }
 
+/// `--report FILE`: the command's JSON object, pretty, through the redaction layer.
+pub fn write_report(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), Error> {
+    let Some(path) = path else { return Ok(()) };
+    crate::report::write_file(
+        path,
+        &serde_json::to_string_pretty(value).unwrap_or_default(),
+        false,
+    )
+    .map_err(|e| output_error(path, "--report", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::strip_credentials;

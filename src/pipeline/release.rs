@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::Stage;
 use super::preflight::{
-    branch, check_writable, ecs_client, labels, output_error, preflight, rollout_preflight, runtime,
+    branch, check_writable, ecs_client, labels, preflight, rollout_preflight, runtime, write_report,
 };
 use crate::base::Request;
 use crate::config::{self, Checks, Config};
@@ -186,14 +186,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
             ))?,
             report::json::Format::Json => report::stdout(&report::json::line(&run))?,
         }
-        if let Some(path) = &args.report {
-            report::write_file(
-                path,
-                &serde_json::to_string_pretty(&run).unwrap_or_default(),
-                false,
-            )
-            .map_err(|e| output_error(path, "--report", e))?;
-        }
+        write_report(args.report.as_deref(), &run)?;
         if env.in_actions() {
             if let Some(path) = env.get(env_vars::GITHUB_OUTPUT) {
                 let released =

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::preflight::{ecs_client, output_error, runtime};
+use super::preflight::{ecs_client, runtime, write_report};
 use crate::config::{Checks, Config};
 use crate::git::Repo;
 use crate::github::Env;
@@ -43,14 +43,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
         ))?,
         report::json::Format::Json => report::stdout(&report::json::line(&out))?,
     }
-    if let Some(path) = &args.report {
-        report::write_file(
-            path,
-            &serde_json::to_string_pretty(&out).unwrap_or_default(),
-            false,
-        )
-        .map_err(|e| output_error(path, "--report", e))?;
-    }
+    write_report(args.report.as_deref(), &out)?;
     let failed = !out.success;
     Ok(if failed {
         ExitStatus::StageFailed
