@@ -79,7 +79,12 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
                 Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
             ));
         }
-        let ecs = ecs_client(&config).await?.expect("an environment with clusters has ECS");
+        let Some(ecs) = ecs_client(&config).await? else {
+            return Err(Error::usage(
+                format!("{} has no clusters to deploy to", service.name),
+                Some("list them in `clusters` of the environment".to_string()),
+            ));
+        };
         image = format!("{}:{tag}", state.address);
         let request = crate::pipeline::rollout::Request {
             service: service.name.clone(),

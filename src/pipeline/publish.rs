@@ -225,17 +225,9 @@ impl Run<'_> {
         };
         self.finish(Stage::Build, Status::Ok, started, short_id(&image));
 
-        if self.options.skip.contains(&Stage::Push) {
-            self.skipped(Stage::Push, "--skip push");
+        let Some((started, registry)) = self.start_push()? else {
             return Ok((None, Vec::new()));
-        }
-        let started = Instant::now();
-        self.emit_start(Stage::Push);
-        let registry = self
-            .ctx
-            .registry
-            .clone()
-            .expect("a release that builds has a registry");
+        };
         let repository = self.repository();
         let result: Result<(String, Vec<String>), String> = async {
             let target = registry
@@ -362,24 +354,33 @@ impl Run<'_> {
         Ok(added)
     }
 
-    pub(super) async fn promote(&mut self) -> Result<(Option<String>, Vec<String>), Outcome> {
-        self.skipped(Stage::Build, "promoted: the same inputs were built before");
+    /// Starts the push stage: `None` when `--skip push` leaves it out, else when it started and the
+    /// registry it pushes to.
+    fn start_push(&mut self) -> Result<Option<(Instant, std::sync::Arc<Client>)>, Outcome> {
         if self.options.skip.contains(&Stage::Push) {
             self.skipped(Stage::Push, "--skip push");
-            return Ok((None, Vec::new()));
+            return Ok(None);
         }
         let started = Instant::now();
         self.emit_start(Stage::Push);
-        let registry = self
-            .ctx
-            .registry
-            .clone()
-            .expect("a release that promotes has a registry");
-        let digest = self
-            .plan
-            .digest
-            .clone()
-            .expect("a promotion names its digest");
+        match self.ctx.registry.clone() {
+            Some(registry) => Ok(Some((started, registry))),
+            None => Err(self.fail(Stage::Push, started, "no registry to push to".into())),
+        }
+    }
+
+    pub(super) async fn promote(&mut self) -> Result<(Option<String>, Vec<String>), Outcome> {
+        self.skipped(Stage::Build, "promoted: the same inputs were built before");
+        let Some((started, registry)) = self.start_push()? else {
+            return Ok((None, Vec::new()));
+        };
+        let Some(digest) = self.plan.digest.clone() else {
+            return Err(self.fail(
+                Stage::Push,
+                started,
+                "the plan names no image to promote".into(),
+            ));
+        };
         let repository = self.repository();
         match self.add_tags(&registry, &repository, &digest, None).await {
             Ok(tags) => {
