@@ -11,7 +11,7 @@ use crate::git::Repo;
 use crate::github::{Env, Event};
 use crate::pipeline::{Stage, deploy, preflight, release, retain_command};
 use crate::report::{self, Style, affected::Format};
-use crate::{Error, ExitStatus, env_vars};
+use crate::{Error, Finished, env_vars};
 
 /// CI/CD for monorepos: find the services a push affects, then test, build, push and roll them out.
 #[derive(Debug, Parser)]
@@ -264,7 +264,7 @@ impl Args {
     }
 }
 
-pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
+pub fn run(args: Args, env: &Env) -> Result<Finished, Error> {
     report::environment_secrets(env);
     crate::net::configure(env)?;
     // The commands that need no repository.
@@ -290,7 +290,7 @@ pub fn run(args: Args, env: &Env) -> Result<ExitStatus, Error> {
         Command::Deploy(a) => deploy(env, &repo, &file, a),
         Command::Validate(a) => validate(env, &repo, &file, a),
         Command::Init(a) => init(&repo, &file, a),
-        Command::Schema | Command::Completions(_) | Command::Man => Ok(ExitStatus::Success),
+        Command::Schema | Command::Completions(_) | Command::Man => Ok(Finished::Success),
     }
 }
 
@@ -299,7 +299,7 @@ fn affected(
     repo: &Repo,
     file: &std::path::Path,
     args: AffectedArgs,
-) -> Result<ExitStatus, Error> {
+) -> Result<Finished, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
     let event = Event::from_env(env)?;
     let request = args.range.request();
@@ -314,15 +314,10 @@ fn affected(
     {
         report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
     }
-    Ok(ExitStatus::Success)
+    Ok(Finished::Success)
 }
 
-fn plan(
-    env: &Env,
-    repo: &Repo,
-    file: &std::path::Path,
-    args: PlanArgs,
-) -> Result<ExitStatus, Error> {
+fn plan(env: &Env, repo: &Repo, file: &std::path::Path, args: PlanArgs) -> Result<Finished, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
     let event = Event::from_env(env)?;
     let request = args.what.request(env, repo)?;
@@ -341,7 +336,7 @@ fn plan(
         args.format,
         Style::for_stdout(env),
     ))?;
-    Ok(ExitStatus::Success)
+    Ok(Finished::Success)
 }
 
 fn release(
@@ -349,7 +344,7 @@ fn release(
     repo: &Repo,
     file: &std::path::Path,
     args: ReleaseArgs,
-) -> Result<ExitStatus, Error> {
+) -> Result<Finished, Error> {
     let options = release::Options {
         branch: args.what.branch,
         range: args.what.range.request(),
@@ -371,7 +366,7 @@ fn deploy(
     repo: &Repo,
     file: &std::path::Path,
     args: DeployArgs,
-) -> Result<ExitStatus, Error> {
+) -> Result<Finished, Error> {
     let options = deploy::Options {
         environment: args.environment,
         service: args.service,
@@ -388,7 +383,7 @@ fn retain(
     repo: &Repo,
     file: &std::path::Path,
     args: RetainArgs,
-) -> Result<ExitStatus, Error> {
+) -> Result<Finished, Error> {
     let options = retain_command::Options {
         envs: args.envs,
         services: args.services,
@@ -399,7 +394,7 @@ fn retain(
     retain_command::run(env, repo, file, options)
 }
 
-fn init(repo: &Repo, file: &std::path::Path, args: InitArgs) -> Result<ExitStatus, Error> {
+fn init(repo: &Repo, file: &std::path::Path, args: InitArgs) -> Result<Finished, Error> {
     match (args.from_ecs, args.service) {
         (Some(target), Some(service)) => {
             crate::init::ecs::from_ecs(repo.root(), file, &target, &service, args.force)
@@ -422,18 +417,22 @@ fn validate(
     repo: &Repo,
     file: &std::path::Path,
     args: ValidateArgs,
-) -> Result<ExitStatus, Error> {
+) -> Result<Finished, Error> {
     if args.format == report::json::Format::Json {
         let name = config::display_name(file);
         let (out, status) = match Config::load(file, repo.root(), Checks::Files) {
             Ok(config) => (
                 report::json::Validate::valid(name, &config),
-                ExitStatus::Success,
+                Finished::Success,
             ),
             Err(e) => {
                 let e = Error::from(e);
                 report::print_error(&e, env);
-                (report::json::Validate::invalid(name, &e), e.exit_status())
+                let refused = match e.is_bad_input() {
+                    true => Finished::Refused,
+                    false => Finished::StagesFailed,
+                };
+                (report::json::Validate::invalid(name, &e), refused)
             }
         };
         report::stdout(&report::json::line(&out))?;
@@ -464,5 +463,5 @@ fn validate(
             .collect::<Vec<_>>()
             .join(", ")
     ))?;
-    Ok(ExitStatus::Success)
+    Ok(Finished::Success)
 }

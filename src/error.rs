@@ -1,4 +1,12 @@
-//! The top-level error and the exit statuses.
+//! The top-level error, how a command that ran to its end went, and the one place where either
+//! becomes an exit status ([`exit_status`]).
+//!
+//! Exit status 2 means bad input: shipit stopped before it built, pushed, removed or deployed
+//! anything, because of something the user can fix (arguments, ci.toml, git state, a missing file
+//! or variable, credentials, an address that does not answer). Exit status 1 means a stage that
+//! ran failed (test, build, push, retain, rollout), or that a service answered wrongly while
+//! shipit worked. Each module's error type says which of the two it is (`is_bad_input`); the
+//! match in [`exit_status`] names every variant, so a new one cannot slip through unclassified.
 
 use miette::Diagnostic;
 use thiserror::Error;
@@ -13,6 +21,27 @@ pub enum ExitStatus {
     StageFailed = 1,
     /// Bad input: arguments, ci.toml, git state, credentials. Nothing was pushed or deployed.
     BadInput = 2,
+}
+
+/// How a command that ran to its end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// Every stage it ran succeeded (or there was nothing to do).
+    Success,
+    /// At least one stage failed; its report says which, where and why.
+    StagesFailed,
+    /// The input was checked and refused, and the command's report said why (`validate --format
+    /// json` prints its problems as JSON, and exits 2 all the same).
+    Refused,
+}
+
+impl Finished {
+    pub fn failed_if(any_failed: bool) -> Finished {
+        match any_failed {
+            true => Finished::StagesFailed,
+            false => Finished::Success,
+        }
+    }
 }
 
 /// Everything that can stop a command before or while it runs.
@@ -30,9 +59,10 @@ pub enum Error {
     #[diagnostic(transparent)]
     Event(#[from] crate::github::EventError),
 
+    /// Input shipit refuses, said in one line with what to do about it.
     #[error("{message}")]
-    #[diagnostic(code(shipit::usage))]
-    Usage {
+    #[diagnostic(code(shipit::bad_input))]
+    BadInput {
         message: String,
         #[help]
         help: Option<String>,
@@ -52,23 +82,85 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Ecs(#[from] crate::ecs::EcsError),
+
+    /// `shipit retain`: the retention of one service's repository stopped.
+    #[error("retention of {service}: {source}")]
+    #[diagnostic(code(shipit::retain))]
+    Retain {
+        service: String,
+        #[source]
+        source: crate::pipeline::retain::RetainError,
+    },
 }
 
 impl Error {
-    pub fn usage(message: impl Into<String>, help: impl Into<Option<String>>) -> Self {
-        Error::Usage {
+    pub fn bad_input(message: impl Into<String>, help: impl Into<Option<String>>) -> Self {
+        Error::BadInput {
             message: message.into(),
             help: help.into(),
         }
     }
 
-    pub fn exit_status(&self) -> ExitStatus {
+    /// Bad input (2) or a failure while working (1).
+    pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Io(_) => ExitStatus::StageFailed,
-            Error::Registry(e) if !e.is_bad_input() => ExitStatus::StageFailed,
-            Error::Docker(e) if !e.is_bad_input() => ExitStatus::StageFailed,
-            Error::Ecs(e) if !e.is_bad_input() => ExitStatus::StageFailed,
-            _ => ExitStatus::BadInput,
+            Error::Config(_) | Error::Git(_) | Error::Event(_) | Error::BadInput { .. } => true,
+            Error::Io(_) => false,
+            Error::Registry(e) => e.is_bad_input(),
+            Error::Docker(e) => e.is_bad_input(),
+            Error::Ecs(e) => e.is_bad_input(),
+            Error::Retain { source, .. } => source.is_bad_input(),
         }
+    }
+}
+
+/// The exit status of a command: the one place where outcomes and errors become numbers.
+pub fn exit_status(result: &Result<Finished, Error>) -> ExitStatus {
+    match result {
+        Ok(Finished::Success) => ExitStatus::Success,
+        Ok(Finished::StagesFailed) => ExitStatus::StageFailed,
+        Ok(Finished::Refused) => ExitStatus::BadInput,
+        Err(e) if e.is_bad_input() => ExitStatus::BadInput,
+        Err(_) => ExitStatus::StageFailed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::retain::RetainError;
+    use crate::registry::RegistryError;
+
+    #[test]
+    fn a_registry_that_answers_wrongly_during_retention_is_a_failed_stage() {
+        let answered = Error::Retain {
+            service: "api".into(),
+            source: RetainError::Registry(RegistryError::Protocol {
+                registry: "reg".into(),
+                what: "500".into(),
+                why: "boom".into(),
+            }),
+        };
+        assert_eq!(exit_status(&Err(answered)), ExitStatus::StageFailed);
+        let unknown = Error::Retain {
+            service: "api".into(),
+            source: RetainError::UnknownService {
+                service: "api".into(),
+            },
+        };
+        assert_eq!(exit_status(&Err(unknown)), ExitStatus::BadInput);
+    }
+
+    #[test]
+    fn finished_commands_exit_0_or_1() {
+        assert_eq!(exit_status(&Ok(Finished::Success)), ExitStatus::Success);
+        assert_eq!(
+            exit_status(&Ok(Finished::failed_if(true))),
+            ExitStatus::StageFailed
+        );
+        assert_eq!(
+            exit_status(&Err(Error::bad_input("no", None))),
+            ExitStatus::BadInput
+        );
     }
 }

@@ -143,7 +143,7 @@ pub fn dirty(
     let context =
         crate::docker::context::pack(&root.join(&build.context), &root.join(&build.dockerfile))
             .map_err(|why| {
-                crate::Error::usage(
+                crate::Error::bad_input(
                     format!("cannot read the build context {}: {why}", build.context),
                     Some("fix the working tree, or release without --allow-dirty".to_string()),
                 )

@@ -3,9 +3,9 @@
 
 use std::io::Write;
 
-use crate::{Error, ExitStatus};
+use crate::{Error, Finished};
 
-pub fn schema() -> Result<ExitStatus, Error> {
+pub fn schema() -> Result<Finished, Error> {
     write_stdout(crate::schema::json().as_bytes())
 }
 
@@ -13,13 +13,13 @@ pub fn schema() -> Result<ExitStatus, Error> {
 pub fn completions(
     shell: clap_complete::Shell,
     mut command: clap::Command,
-) -> Result<ExitStatus, Error> {
+) -> Result<Finished, Error> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, "shipit", &mut out);
     write_stdout(&out)
 }
 
-pub fn man(command: clap::Command) -> Result<ExitStatus, Error> {
+pub fn man(command: clap::Command) -> Result<Finished, Error> {
     write_stdout(&man_page(command)?)
 }
 
@@ -51,10 +51,10 @@ pub fn man_page(command: clap::Command) -> Result<Vec<u8>, Error> {
 }
 
 /// Writes everything to stdout; a closed stdout (`| head`) is not an error.
-fn write_stdout(bytes: &[u8]) -> Result<ExitStatus, Error> {
+fn write_stdout(bytes: &[u8]) -> Result<Finished, Error> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(ExitStatus::Success),
+        _ => Ok(Finished::Success),
     }
 }

@@ -34,7 +34,7 @@ pub mod version;
 
 use std::process::ExitCode;
 
-pub use error::{Error, ExitStatus};
+pub use error::{Error, ExitStatus, Finished, exit_status};
 
 /// The whole program: parse arguments, run, map the outcome to an exit status in one place.
 pub fn main() -> ExitCode {
@@ -52,17 +52,14 @@ pub fn main() -> ExitCode {
     install_tracing();
     // Read once here and passed down. (The AWS SDK and bollard read their own variables.)
     let env = github::Env::from_process();
-    match cli::run(args, &env) {
-        Ok(status) => ExitCode::from(status as u8),
+    let result = cli::run(args, &env);
+    match &result {
         // A reader that went away (`shipit affected | head`) is no news: exit quietly.
-        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            ExitCode::from(ExitStatus::StageFailed as u8)
-        }
-        Err(err) => {
-            report::print_error(&err, &env);
-            ExitCode::from(err.exit_status() as u8)
-        }
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(err) => report::print_error(err, &env),
+        Ok(_) => {}
     }
+    ExitCode::from(exit_status(&result) as u8)
 }
 
 fn install_tracing() {

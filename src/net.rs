@@ -27,7 +27,7 @@ pub fn configure(env: &Env) -> Result<(), crate::Error> {
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
-                crate::Error::usage(
+                crate::Error::bad_input(
                     format!(
                         "{}=`{text}` is not a duration",
                         env_vars::SHIPIT_HTTP_TIMEOUT

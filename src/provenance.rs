@@ -21,7 +21,7 @@ pub fn check_checkout(checkout: Oid, head: Oid) -> Result<(), Error> {
     if checkout == head {
         return Ok(());
     }
-    Err(Error::usage(
+    Err(Error::bad_input(
         format!(
             "refusing to release {}: the tests would run on the checkout, {}, not on what ships",
             short(&head.to_string()),
@@ -38,7 +38,7 @@ pub fn check_branch(env: &Env, repo: &Repo, branch: &str, head: Oid) -> Result<(
         if let Some(ref_name) = env.get(env_vars::GITHUB_REF_NAME)
             && ref_name != branch
         {
-            return Err(Error::usage(
+            return Err(Error::bad_input(
                 format!(
                     "refusing to release `{branch}`: this workflow run is for `{ref_name}` (GITHUB_REF_NAME), so its commit was never pushed to `{branch}`"
                 ),
@@ -49,7 +49,7 @@ pub fn check_branch(env: &Env, repo: &Repo, branch: &str, head: Oid) -> Result<(
         }
         if let Some(sha) = env.get(env_vars::GITHUB_SHA) {
             if sha != head_s {
-                return Err(Error::usage(
+                return Err(Error::bad_input(
                     format!(
                         "refusing to release `{branch}`: the checked-out commit {} is not the commit of this workflow run's event, {} (GITHUB_SHA)",
                         short(&head_s),
@@ -69,7 +69,7 @@ pub fn check_branch(env: &Env, repo: &Repo, branch: &str, head: Oid) -> Result<(
         return Ok(());
     }
     if tips.is_empty() {
-        return Err(Error::usage(
+        return Err(Error::bad_input(
             format!(
                 "refusing to release `{branch}`: there is no branch `{branch}` in this clone, so {} cannot be its tip",
                 short(&head_s)
@@ -83,7 +83,7 @@ pub fn check_branch(env: &Env, repo: &Repo, branch: &str, head: Oid) -> Result<(
         .iter()
         .map(|(r, oid)| format!("{} is {}", r, short(&oid.to_string())))
         .collect();
-    Err(Error::usage(
+    Err(Error::bad_input(
         format!(
             "refusing to release `{branch}`: the commit being released, {}, is not the tip of `{branch}` ({})",
             short(&head_s),

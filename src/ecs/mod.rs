@@ -21,6 +21,23 @@ pub enum EcsError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Aws(#[from] AwsError),
+
+    /// A task definition or service definition file of ci.toml that cannot be read.
+    #[error("cannot read the {what} {path}: {why}")]
+    #[diagnostic(
+        code(shipit::ecs::file),
+        help(
+            "check the service's `{key}` in ci.toml: the path is relative to the repository's root"
+        )
+    )]
+    File {
+        /// `task definition` or `service definition`.
+        what: &'static str,
+        /// The key of ci.toml that names it.
+        key: &'static str,
+        path: String,
+        why: String,
+    },
 }
 
 impl EcsError {
@@ -28,6 +45,7 @@ impl EcsError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             EcsError::Aws(e) => e.is_bad_input(),
+            EcsError::File { .. } => true,
         }
     }
 }

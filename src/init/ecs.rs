@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{self, Config};
 use crate::ecs::EcsError;
-use crate::{Error, ExitStatus};
+use crate::{Error, Finished};
 
 pub const TASK_DEFINITION_FILE: &str = "deploy/task-definition.json";
 pub const SERVICE_DEFINITION_FILE: &str = "deploy/service-definition.json";
@@ -112,7 +112,7 @@ pub fn parse_target(target: &str) -> Result<(String, String), Error> {
         Some((c, s)) if !c.is_empty() && !s.is_empty() && !s.contains('/') => {
             Ok((c.to_string(), s.to_string()))
         }
-        _ => Err(Error::usage(
+        _ => Err(Error::bad_input(
             format!("`{target}` is not CLUSTER/SERVICE"),
             Some("name the ECS cluster and service, e.g. --from-ecs prod/visits".to_string()),
         )),
@@ -125,12 +125,12 @@ pub fn from_ecs(
     target: &str,
     name: &str,
     force: bool,
-) -> Result<ExitStatus, Error> {
+) -> Result<Finished, Error> {
     let (cluster, ecs_service) = parse_target(target)?;
     let config = Config::load(ci, root, config::Checks::Load)?;
     let service = config.service(name).ok_or_else(|| {
         let known: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
-        Error::usage(
+        Error::bad_input(
             format!("`{name}` is not a service in {}", config::display_name(ci)),
             Some(if known.is_empty() {
                 format!("add [services.{name}] with its path first")
@@ -143,7 +143,7 @@ pub fn from_ecs(
         )
     })?;
     if !service.image {
-        return Err(Error::usage(
+        return Err(Error::bad_input(
             format!("`{name}` is a library (image = false): nothing of it runs on ECS"),
             None,
         ));
@@ -159,7 +159,7 @@ pub fn from_ecs(
         .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
         .collect();
     if !existing.is_empty() && !force {
-        return Err(Error::usage(
+        return Err(Error::bad_input(
             format!("nothing written: {} already exists", existing.join(", ")),
             Some("pass --force to overwrite".to_string()),
         ));
@@ -191,7 +191,7 @@ pub fn from_ecs(
             })
             .cloned()
             .ok_or_else(|| {
-                Error::usage(
+                Error::bad_input(
                     format!("ECS has no service `{ecs_service}` in cluster `{cluster}`"),
                     Some("check the names (and AWS_REGION, AWS_PROFILE)".to_string()),
                 )
@@ -228,7 +228,7 @@ pub fn from_ecs(
         keys.join(", "),
         config::display_name(ci)
     ))?;
-    Ok(ExitStatus::Success)
+    Ok(Finished::Success)
 }
 
 fn existing_or(root: &Path, f: &Path) -> String {
@@ -279,7 +279,7 @@ pub fn service_request(live: &Value) -> Value {
 fn point_at_files(ci: &Path, name: &str, ecs_service: &str) -> Result<Vec<String>, Error> {
     let text = std::fs::read_to_string(ci)?;
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        Error::usage(
+        Error::bad_input(
             format!("cannot edit {}: {e}", config::display_name(ci)),
             None,
         )
@@ -289,7 +289,7 @@ fn point_at_files(ci: &Path, name: &str, ecs_service: &str) -> Result<Vec<String
         .and_then(|s| s.get_mut(name))
         .and_then(|t| t.as_table_like_mut())
         .ok_or_else(|| {
-            Error::usage(
+            Error::bad_input(
                 format!(
                     "cannot find [services.{name}] to edit in {}",
                     config::display_name(ci)

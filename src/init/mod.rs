@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Checks, Config};
-use crate::{Error, ExitStatus};
+use crate::{Error, Finished};
 
 use detect::{Found, Unit};
 
@@ -28,12 +28,7 @@ fn environments(default_branch: &str) -> Vec<(&'static str, String, bool)> {
 }
 
 /// Writes `ci` (with `#:schema` and the schema next to it) and the release workflow.
-pub fn init(
-    root: &Path,
-    ci: &Path,
-    default_branch: &str,
-    force: bool,
-) -> Result<ExitStatus, Error> {
+pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result<Finished, Error> {
     let schema = ci.parent().unwrap_or(root).join(crate::schema::FILE_NAME);
     let targets: Vec<PathBuf> = vec![ci.to_path_buf(), schema.clone(), root.join(WORKFLOW_PATH)];
     let existing: Vec<String> = targets
@@ -42,7 +37,7 @@ pub fn init(
         .map(|p| relative(root, p))
         .collect();
     if !existing.is_empty() && !force {
-        return Err(Error::usage(
+        return Err(Error::bad_input(
             format!(
                 "nothing written: {} already {}",
                 existing.join(", "),
@@ -113,7 +108,7 @@ pub fn init(
          `shipit validate` and `shipit affected --explain`."
     );
     crate::report::stdout(&out)?;
-    Ok(ExitStatus::Success)
+    Ok(Finished::Success)
 }
 
 fn relative(root: &Path, p: &Path) -> String {

@@ -8,7 +8,7 @@ use crate::config::{Checks, Config};
 use crate::git::Repo;
 use crate::github::Env;
 use crate::report;
-use crate::{Error, ExitStatus};
+use crate::{Error, Finished};
 
 /// What `shipit deploy` was asked to do, as the command line gave it.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub struct Options {
     pub report: Option<PathBuf>,
 }
 
-pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitStatus, Error> {
+pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finished, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
     let environment = config
         .environments
@@ -33,7 +33,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
                 .iter()
                 .map(|e| e.name.as_str())
                 .collect();
-            Error::usage(
+            Error::bad_input(
                 format!("`{}` is not an environment", args.environment),
                 Some(format!("the environments are: {}", known.join(", "))),
             )
@@ -42,19 +42,19 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
         .service(&args.service)
         .filter(|s| s.image)
         .ok_or_else(|| {
-            Error::usage(
+            Error::bad_input(
                 format!("`{}` is not a service with an image", args.service),
                 None,
             )
         })?;
     let version = semver::Version::parse(&args.version).map_err(|e| {
-        Error::usage(
+        Error::bad_input(
             format!("`{}` is not a version: {e}", args.version),
             Some("write it as X.Y.Z".to_string()),
         )
     })?;
     if service.build(environment).clusters.is_empty() {
-        return Err(Error::usage(
+        return Err(Error::bad_input(
             format!("{} has no clusters in {}", service.name, environment.name),
             Some("list them in `clusters` of the environment (or of the service's environment settings)".to_string()),
         ));
@@ -62,7 +62,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
     let problems =
         crate::pipeline::rollout::check_files(&config, environment, [service.name.as_str()]);
     if !problems.is_empty() {
-        return Err(Error::usage(
+        return Err(Error::bad_input(
             format!("nothing was deployed: {}", problems.join("; ")),
             Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
         ));
@@ -74,13 +74,13 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
         let repository = service.repository(&config.project);
         let state = registry.list(&repository, &|t| t == tag).await?;
         if state.digest(&tag).is_none() {
-            return Err(Error::usage(
+            return Err(Error::bad_input(
                 format!("{}:{tag} is not in the registry", state.address),
                 Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
             ));
         }
         let Some(ecs) = ecs_client(&config).await? else {
-            return Err(Error::usage(
+            return Err(Error::bad_input(
                 format!("{} has no clusters to deploy to", service.name),
                 Some("list them in `clusters` of the environment".to_string()),
             ));
@@ -107,10 +107,5 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
         report::json::Format::Json => report::stdout(&report::json::line(&out))?,
     }
     write_report(args.report.as_deref(), &out)?;
-    let ok = out.success;
-    Ok(if ok {
-        ExitStatus::Success
-    } else {
-        ExitStatus::StageFailed
-    })
+    Ok(Finished::failed_if(!out.success))
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use super::failure::StageError;
 use crate::plan::Action;
 
 /// The stages of a release, in order.
@@ -79,16 +80,26 @@ pub enum Outcome {
     Unchanged,
     /// Tests only (a library, or a branch with no environment), and they passed.
     Tested,
+    /// A stage failed: `error` is its message, the other fields say what failed where (see
+    /// [`StageError`]).
     Failed {
         stage: Stage,
-        error: String,
+        #[serde(flatten, serialize_with = "failure_fields")]
+        error: StageError,
     },
     /// Not run: a service it depends on failed.
-    Blocked {
-        by: String,
-    },
+    Blocked { by: String },
     /// Not run: `--fail-fast` stopped the release.
     Cancelled,
+}
+
+/// A failure in the JSON objects: `error` (the message people read) beside the failure's fields.
+fn failure_fields<S: serde::Serializer>(e: &StageError, s: S) -> Result<S::Ok, S::Error> {
+    let mut fields = serde_json::to_value(e).map_err(serde::ser::Error::custom)?;
+    if let serde_json::Value::Object(map) = &mut fields {
+        map.insert("error".into(), e.to_string().into());
+    }
+    fields.serialize(s)
 }
 
 impl Outcome {

@@ -5,6 +5,7 @@
 
 pub mod deploy;
 mod events;
+pub mod failure;
 pub mod preflight;
 mod publish;
 pub mod release;
@@ -17,5 +18,6 @@ mod stage_rollout;
 pub mod test;
 
 pub use events::{Event, Outcome, ServiceResult, Stage, StageRecord, Status};
+pub use failure::{StageError, TestFailure};
 pub use publish::short_digest;
 pub use schedule::{Context, Options, execute};

@@ -18,7 +18,7 @@ pub fn branch(env: &Env, repo: &Repo, given: Option<String>) -> Result<String, E
         })
         .or_else(|| repo.current_branch())
         .ok_or_else(|| {
-            Error::usage(
+            Error::bad_input(
                 "no branch to release: HEAD is detached",
                 Some("pass --branch BRANCH".to_string()),
             )
@@ -97,12 +97,37 @@ pub fn preflight(
             ));
         }
     }
-    if missing.is_empty() {
+    if !missing.is_empty() {
+        return Err(Error::bad_input(
+            format!("nothing was built or pushed: {} missing", missing.join(", ")),
+            Some("create and commit it, fix `dockerfile` / `context` in ci.toml, or set `image = false` for a library".to_string()),
+        ));
+    }
+    // A build secret's variable is read when the build starts: one that is not set is bad input,
+    // said before any service is tested, built or pushed.
+    let unset: Vec<String> = plan
+        .services
+        .iter()
+        .filter(|s| s.action == crate::plan::Action::Build)
+        .filter_map(|s| s.build.as_ref().map(|b| (s, b)))
+        .flat_map(|(s, b)| {
+            super::publish::unset_secrets(&b.secrets)
+                .into_iter()
+                .map(|(id, var)| format!("{var} (the build secret `{id}` of {})", s.name))
+        })
+        .collect();
+    if unset.is_empty() {
         return Ok(());
     }
-    Err(Error::usage(
-        format!("nothing was built or pushed: {} missing", missing.join(", ")),
-        Some("create and commit it, fix `dockerfile` / `context` in ci.toml, or set `image = false` for a library".to_string()),
+    Err(Error::bad_input(
+        format!(
+            "nothing was built or pushed: the environment variable {} is not set",
+            unset.join(", ")
+        ),
+        Some(
+            "set it where shipit runs (under Actions: `env: VAR: ${{ secrets.VAR }}` on the step)"
+                .to_string(),
+        ),
     ))
 }
 
@@ -131,7 +156,7 @@ pub fn rollout_preflight(
     if problems.is_empty() {
         return Ok(());
     }
-    Err(Error::usage(
+    Err(Error::bad_input(
         format!("nothing was built or pushed: {}", problems.join("; ")),
         Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
     ))
@@ -205,7 +230,7 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<(), Error> {
 }
 
 pub fn output_error(path: &Path, flag: &str, e: std::io::Error) -> Error {
-    Error::usage(
+    Error::bad_input(
         format!("cannot write {flag} {}: {e}", path.display()),
         Some(format!(
             "give {flag} a file in a folder that exists and that shipit may write to"

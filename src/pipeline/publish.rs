@@ -10,11 +10,23 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::events::{Event, Outcome, Stage, Status};
+use super::failure::StageError;
 use super::service::Run;
 use super::test;
-use crate::docker::{BuildRequest, Engine};
+use crate::docker::{BuildRequest, DockerError, Engine};
 use crate::fingerprint;
 use crate::registry::{Client, PushTarget, RegistryError};
+
+/// Why the image did not get into the registry under its fingerprint tag.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error("{reference} is not in the registry after the push")]
+    Missing { reference: String },
+}
 
 /// The image under `fp_tag` after this run: the one already there (a concurrent run of the same
 /// inputs pushed first), or `image`, pushed now. The flag says whether this run pushed it.
@@ -25,20 +37,12 @@ pub async fn push_fingerprint(
     repository: &str,
     image: &str,
     fp_tag: &str,
-) -> Result<(String, bool), String> {
-    let read_back = || async {
-        registry
-            .digest(repository, fp_tag)
-            .await
-            .map_err(|e| e.to_string())
-    };
+) -> Result<(String, bool), PushError> {
+    let read_back = || async { registry.digest(repository, fp_tag).await };
     if let Some(existing) = read_back().await? {
         return Ok((existing, false));
     }
-    engine
-        .tag(image, &target.reference, fp_tag)
-        .await
-        .map_err(|e| e.to_string())?;
+    engine.tag(image, &target.reference, fp_tag).await?;
     // The engine talks to the registry itself: bounded here, as shipit's own calls are.
     let pushed = tokio::time::timeout(
         crate::net::push_timeout(),
@@ -46,7 +50,7 @@ pub async fn push_fingerprint(
     )
     .await
     .unwrap_or_else(|_| {
-        Err(crate::docker::DockerError::Push {
+        Err(DockerError::Push {
             reference: format!("{}:{fp_tag}", target.reference),
             why: format!(
                 "the engine's push did not finish within {}s ({} sets the deadline)",
@@ -61,16 +65,15 @@ pub async fn push_fingerprint(
     match (pushed, read_back().await?) {
         // Refused (an immutable ECR tag) or raced, but the same inputs are there: use them.
         (Err(_), Some(there)) => Ok((there, false)),
-        (Err(e), None) => Err(e.to_string()),
+        (Err(e), None) => Err(e.into()),
         (Ok(None), Some(there)) => Ok((there, true)),
         (Ok(Some(ours)), Some(there)) => {
             let mine = ours == there;
             Ok((there, mine))
         }
-        (Ok(_), None) => Err(format!(
-            "{}:{fp_tag} is not in the registry after the push",
-            target.reference
-        )),
+        (Ok(_), None) => Err(PushError::Missing {
+            reference: format!("{}:{fp_tag}", target.reference),
+        }),
     }
 }
 
@@ -105,16 +108,6 @@ pub async fn restore_fingerprint(
     Some(format!("{fp_tag} names {winner} again"))
 }
 
-/// A lost race as the report says it.
-pub fn lost(e: &RegistryError) -> String {
-    match e {
-        RegistryError::TagExists { .. } => {
-            format!("{e} (another release wrote it first; nothing of this run is rolled out)")
-        }
-        _ => e.to_string(),
-    }
-}
-
 impl Run<'_> {
     pub(super) async fn build_and_push(
         &mut self,
@@ -130,8 +123,9 @@ impl Run<'_> {
         }
         let started = Instant::now();
         self.emit_start(Stage::Build);
+        let service = plan.name.clone();
         let Some(engine) = &self.ctx.engine else {
-            return Err(self.fail(Stage::Build, started, "no Docker engine".into()));
+            return Err(self.fail(Stage::Build, started, StageError::NoEngine { service }));
         };
         let root = &self.ctx.config.root;
         let version = plan
@@ -168,9 +162,9 @@ impl Run<'_> {
                 .entry("SOURCE_DATE_EPOCH".into())
                 .or_insert(epoch.unix_timestamp().to_string());
         }
-        let secrets = match build_secrets(&build.secrets) {
+        let secrets = match build_secrets(&plan.name, &build.secrets) {
             Ok(s) => s,
-            Err(why) => return Err(self.fail(Stage::Build, started, why)),
+            Err(error) => return Err(self.fail(Stage::Build, started, error)),
         };
         for value in secrets.values() {
             // `::add-mask::` masks one line: each line of the value.
@@ -221,7 +215,14 @@ impl Run<'_> {
             .await;
         let image = match image {
             Ok(id) => id,
-            Err(e) => return Err(self.fail(Stage::Build, started, e.to_string())),
+            Err(e) => {
+                let error = StageError::Build {
+                    service,
+                    image: local,
+                    why: e.to_string(),
+                };
+                return Err(self.fail(Stage::Build, started, error));
+            }
         };
         self.finish(Stage::Build, Status::Ok, started, short_id(&image));
 
@@ -229,11 +230,16 @@ impl Run<'_> {
             return Ok((None, Vec::new()));
         };
         let repository = self.repository();
-        let result: Result<(String, Vec<String>), String> = async {
+        let push_failed = |why: String| StageError::Push {
+            service: plan.name.clone(),
+            image: repository.clone(),
+            why,
+        };
+        let result: Result<(String, Vec<String>), StageError> = async {
             let target = registry
                 .push_target(&repository, &self.ctx.config)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| push_failed(e.to_string()))?;
             if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone()) {
                 (self.sink)(Event::Secret(password));
             }
@@ -241,7 +247,9 @@ impl Run<'_> {
             // an image already; every other tag is claimed in the registry on that digest.
             let fp_tag = fingerprint::tag(fingerprint);
             let (digest, ours) =
-                push_fingerprint(engine, &registry, &target, &repository, &image, &fp_tag).await?;
+                push_fingerprint(engine, &registry, &target, &repository, &image, &fp_tag)
+                    .await
+                    .map_err(|e| push_failed(e.to_string()))?;
             let tags = self
                 .add_tags(
                     &registry,
@@ -270,7 +278,7 @@ impl Run<'_> {
                 );
                 Ok((Some(digest), tags))
             }
-            Err(why) => Err(self.fail(Stage::Push, started, why)),
+            Err(error) => Err(self.fail(Stage::Push, started, error)),
         }
     }
 
@@ -311,7 +319,12 @@ impl Run<'_> {
         repository: &str,
         digest: &str,
         pushed: Option<&str>,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, StageError> {
+        let push_failed = |e: RegistryError| StageError::Push {
+            service: self.plan.name.clone(),
+            image: repository.to_string(),
+            why: e.to_string(),
+        };
         let mut added = Vec::new();
         let (latest, claimed): (Vec<&String>, Vec<&String>) =
             self.plan.tags.iter().partition(|t| *t == "latest");
@@ -320,24 +333,30 @@ impl Run<'_> {
                 Ok(true) => added.push(tag.clone()),
                 Ok(false) if tag.starts_with("fp-") => added.push(tag.clone()),
                 Ok(false) => {}
-                Err(e) => {
-                    let mut why = lost(&e);
-                    if let (crate::registry::RegistryError::TagExists { existing, .. }, Some(fp)) =
-                        (&e, pushed)
-                        && let Some(fixed) = restore_fingerprint(
-                            registry,
-                            repository,
-                            &fingerprint::tag(fp),
-                            fp,
-                            digest,
-                            existing,
-                        )
-                        .await
-                    {
-                        why.push_str(&format!("; {fixed}"));
-                    }
-                    return Err(why);
+                Err(RegistryError::TagExists {
+                    reference,
+                    existing,
+                    wanted,
+                }) => {
+                    let restored = match pushed {
+                        Some(fp) => {
+                            let fp_tag = fingerprint::tag(fp);
+                            restore_fingerprint(
+                                registry, repository, &fp_tag, fp, digest, &existing,
+                            )
+                            .await
+                        }
+                        None => None,
+                    };
+                    return Err(StageError::TagTaken {
+                        service: self.plan.name.clone(),
+                        reference,
+                        existing,
+                        wanted,
+                        restored,
+                    });
                 }
+                Err(e) => return Err(push_failed(e)),
             }
         }
         if !added.iter().any(|t| !t.starts_with("fp-")) {
@@ -348,7 +367,7 @@ impl Run<'_> {
             registry
                 .retag(repository, digest, tag, true)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(push_failed)?;
             added.push(tag.clone());
         }
         Ok(added)
@@ -365,7 +384,10 @@ impl Run<'_> {
         self.emit_start(Stage::Push);
         match self.ctx.registry.clone() {
             Some(registry) => Ok(Some((started, registry))),
-            None => Err(self.fail(Stage::Push, started, "no registry to push to".into())),
+            None => {
+                let service = self.plan.name.clone();
+                Err(self.fail(Stage::Push, started, StageError::NoRegistry { service }))
+            }
         }
     }
 
@@ -375,10 +397,11 @@ impl Run<'_> {
             return Ok((None, Vec::new()));
         };
         let Some(digest) = self.plan.digest.clone() else {
+            let service = self.plan.name.clone();
             return Err(self.fail(
                 Stage::Push,
                 started,
-                "the plan names no image to promote".into(),
+                StageError::NothingToPromote { service },
             ));
         };
         let repository = self.repository();
@@ -392,29 +415,45 @@ impl Run<'_> {
                 );
                 Ok((Some(digest), tags))
             }
-            Err(why) => Err(self.fail(Stage::Push, started, why)),
+            Err(error) => Err(self.fail(Stage::Push, started, error)),
         }
     }
 }
 
-/// The values of a build's secrets (`ID = "env:VAR"`), read from the environment now.
-fn build_secrets(sources: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    for (id, source) in sources {
-        let var = source.strip_prefix("env:").unwrap_or(source);
-        match std::env::var(var) {
-            Ok(value) => {
-                out.insert(id.clone(), value);
-            }
-            Err(_) => {
-                return Err(format!(
-                    "the build secret `{id}` comes from the environment variable {var}, which is \
-                     not set: set it (under Actions: `env: {var}: ${{{{ secrets.{var} }}}}`)"
-                ));
-            }
-        }
+/// The values of a build's secrets (`ID = "env:VAR"`), read from the environment now. (The
+/// release's pre-flight refused to start with one unset: see [`unset_secrets`].)
+fn build_secrets(
+    service: &str,
+    sources: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, StageError> {
+    if let Some((id, var)) = unset_secrets(sources).into_iter().next() {
+        return Err(StageError::BuildSecret {
+            service: service.to_string(),
+            id: id.to_string(),
+            var: var.to_string(),
+        });
     }
-    Ok(out)
+    Ok(sources
+        .iter()
+        .map(|(id, source)| {
+            let value = std::env::var(secret_variable(source)).unwrap_or_default();
+            (id.clone(), value)
+        })
+        .collect())
+}
+
+/// The environment variable a secret's source (`env:VAR`) names.
+fn secret_variable(source: &str) -> &str {
+    source.strip_prefix("env:").unwrap_or(source)
+}
+
+/// The build secrets whose variable is not set (or not Unicode): (id, variable).
+pub fn unset_secrets(sources: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    sources
+        .iter()
+        .map(|(id, source)| (id.as_str(), secret_variable(source)))
+        .filter(|(_, var)| std::env::var(var).is_err())
+        .collect()
 }
 
 fn short_id(id: &str) -> String {

@@ -14,7 +14,7 @@ use crate::config::{self, Checks, Config};
 use crate::git::Repo;
 use crate::github::{Env, Event};
 use crate::report::{self, Style};
-use crate::{Error, ExitStatus, env_vars};
+use crate::{Error, Finished, env_vars};
 
 /// What `shipit release` was asked to do, as the command line gave it.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ pub struct Options {
     pub junit: Option<PathBuf>,
 }
 
-pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitStatus, Error> {
+pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finished, Error> {
     use crate::pipeline::{self, Stage};
     let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
     let event = Event::from_env(env)?;
@@ -87,7 +87,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
                 report::json::Format::Json => report::plan::Format::Json,
             };
             report::stdout(&report::plan::render(&plan, format, Style::for_stdout(env)))?;
-            return Ok(ExitStatus::Success);
+            return Ok(Finished::Success);
         }
         let builds = plan
             .services
@@ -120,7 +120,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
             && matches!(config.project.registry, config::Registry::Ecr)
             && let Some(host) = crate::net::plain_remote_engine(env)
         {
-            return Err(Error::usage(
+            return Err(Error::bad_input(
                 format!("nothing was built or pushed: the ECR token would travel in clear to the Docker engine at {host}"),
                 Some(format!(
                     "reach that engine over TLS ({}=1 and {} with its certificates), or use a local engine",
@@ -210,10 +210,6 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
                 )?;
             }
         }
-        Ok(if failed {
-            ExitStatus::StageFailed
-        } else {
-            ExitStatus::Success
-        })
+        Ok(Finished::failed_if(failed))
     })
 }

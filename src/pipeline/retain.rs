@@ -3,14 +3,53 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use miette::Diagnostic;
 use serde::Serialize;
+use thiserror::Error;
 use tokio::sync::OnceCell;
 
-use crate::Error;
 use crate::config::Config;
-use crate::ecs::{self, Ecs, Target};
-use crate::registry::Client;
+use crate::ecs::{self, Ecs, EcsError, Target};
+use crate::registry::{Client, RegistryError};
 use crate::retention::{self, Decision, Image, Policy, Protected};
+
+/// Why retention of one repository stopped. Nothing more is removed then: what ECS runs and what a
+/// kept index needs must be known before anything goes.
+#[derive(Debug, Error, Diagnostic)]
+pub enum RetainError {
+    #[error("`{service}` is not a service")]
+    #[diagnostic(code(shipit::retain::unknown_service))]
+    UnknownService { service: String },
+
+    #[error("clusters are configured but ECS cannot be asked: nothing is removed")]
+    #[diagnostic(code(shipit::retain::no_ecs))]
+    NoEcs,
+
+    #[error("cannot tell which images ECS runs, so nothing is removed: {0}")]
+    #[diagnostic(code(shipit::retain::running))]
+    Running(#[source] EcsError),
+
+    #[error("cannot read which images the kept indexes reference, so nothing is removed: {0}")]
+    #[diagnostic(code(shipit::retain::children))]
+    Children(#[source] RegistryError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl RetainError {
+    /// True when the user can fix this before anything runs (an address, credentials): exit status
+    /// 2. A service that answers wrongly, or refuses a removal, is a failed stage: 1.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            RetainError::UnknownService { .. } => true,
+            RetainError::NoEcs => false,
+            RetainError::Running(e) => e.is_bad_input(),
+            RetainError::Children(e) | RetainError::Registry(e) => e.is_bad_input(),
+        }
+    }
+}
 
 /// One repository's retention: every decision, and what could not be done.
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +106,7 @@ impl Retainer {
 
     /// Image references that ECS runs, with where. Fails (and so nothing is deleted) when ECS
     /// cannot be read.
-    async fn running(&self) -> Result<&BTreeMap<String, BTreeSet<String>>, String> {
+    async fn running(&self) -> Result<&BTreeMap<String, BTreeSet<String>>, RetainError> {
         self.running
             .get_or_try_init(|| async {
                 let targets = self.targets();
@@ -75,14 +114,11 @@ impl Retainer {
                     return Ok(BTreeMap::new());
                 }
                 let Some(ecs) = &self.ecs else {
-                    return Err(
-                        "clusters are configured but ECS cannot be asked: nothing is removed"
-                            .to_string(),
-                    );
+                    return Err(RetainError::NoEcs);
                 };
-                ecs.running_images(&targets).await.map_err(|e| {
-                    format!("cannot tell which images ECS runs, so nothing is removed: {e}")
-                })
+                ecs.running_images(&targets)
+                    .await
+                    .map_err(RetainError::Running)
             })
             .await
     }
@@ -95,17 +131,16 @@ impl Retainer {
         prune: &[String],
         pushed: &BTreeSet<String>,
         apply: bool,
-    ) -> Result<RepoRetention, String> {
+    ) -> Result<RepoRetention, RetainError> {
         let config = &self.config;
-        let s = config
+        let repository = config
             .service(service)
-            .ok_or_else(|| format!("`{service}` is not a service"))?;
-        let repository = s.repository(&config.project);
+            .ok_or_else(|| RetainError::UnknownService {
+                service: service.to_string(),
+            })?
+            .repository(&config.project);
         let running = self.running().await?;
-        let (address, images) = registry
-            .images(&repository)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (address, images) = registry.images(&repository).await?;
         let protected = Protected {
             running: running_digests(running, &address, &repository, &images),
             pushed: pushed.clone(),
@@ -159,27 +194,25 @@ impl Retainer {
                 break;
             }
             asked.extend(staying.iter().cloned());
-            children.extend(registry.children(&repository, &staying).await.map_err(|e| {
-                format!("cannot read which images the kept indexes reference, so nothing is removed: {e}")
-            })?);
+            children.extend(
+                registry
+                    .children(&repository, &staying)
+                    .await
+                    .map_err(RetainError::Children)?,
+            );
             retention::keep_referenced(&mut decisions, &children);
         }
         if let (true, Client::Ecr(ecr), Some(days)) =
             (apply, registry, config.project.untagged_expiry_days)
         {
-            ecr.put_lifecycle_policy(&repository, days)
-                .await
-                .map_err(|e| e.to_string())?;
+            ecr.put_lifecycle_policy(&repository, days).await?;
         }
         let not_done = match apply
             && decisions
                 .iter()
                 .any(|d| !matches!(d, Decision::Keep { .. }))
         {
-            true => registry
-                .remove(&repository, &decisions)
-                .await
-                .map_err(|e| e.to_string())?,
+            true => registry.remove(&repository, &decisions).await?,
             false => Vec::new(),
         };
         Ok(RepoRetention {
@@ -233,7 +266,7 @@ pub async fn retain(
     envs: &[String],
     services: &[String],
     apply: bool,
-) -> Result<Vec<RepoRetention>, Error> {
+) -> Result<Vec<RepoRetention>, crate::Error> {
     for e in envs {
         if !config.environments.iter().any(|x| &x.name == e) {
             let known: Vec<&str> = config
@@ -241,7 +274,7 @@ pub async fn retain(
                 .iter()
                 .map(|e| e.name.as_str())
                 .collect();
-            return Err(Error::usage(
+            return Err(crate::Error::bad_input(
                 format!("`{e}` is not an environment"),
                 Some(format!("the environments are: {}", known.join(", "))),
             ));
@@ -249,7 +282,7 @@ pub async fn retain(
     }
     for s in services {
         if config.service(s).is_none_or(|s| !s.image) {
-            return Err(Error::usage(
+            return Err(crate::Error::bad_input(
                 format!("`{s}` is not a service with an image"),
                 None,
             ));
@@ -269,9 +302,10 @@ pub async fn retain(
         let result = retainer
             .repository(registry, &s.name, &prune, &BTreeSet::new(), apply)
             .await;
-        out.push(
-            result.map_err(|why| Error::usage(format!("retention of {}: {why}", s.name), None))?,
-        );
+        out.push(result.map_err(|source| crate::Error::Retain {
+            service: s.name.clone(),
+            source,
+        })?);
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@ use crate::config::{Checks, Config};
 use crate::git::Repo;
 use crate::github::Env;
 use crate::report::{self, Style};
-use crate::{Error, ExitStatus};
+use crate::{Error, Finished};
 
 /// What `shipit retain` was asked to do, as the command line gave it.
 #[derive(Debug)]
@@ -19,7 +19,7 @@ pub struct Options {
     pub report: Option<PathBuf>,
 }
 
-pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitStatus, Error> {
+pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finished, Error> {
     let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
     let results = runtime()?.block_on(async {
         let registry = crate::registry::Client::connect(&config, env).await?;
@@ -44,10 +44,5 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<ExitSta
         report::json::Format::Json => report::stdout(&report::json::line(&out))?,
     }
     write_report(args.report.as_deref(), &out)?;
-    let failed = !out.success;
-    Ok(if failed {
-        ExitStatus::StageFailed
-    } else {
-        ExitStatus::Success
-    })
+    Ok(Finished::failed_if(!out.success))
 }

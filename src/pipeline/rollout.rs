@@ -221,14 +221,22 @@ fn failed(why: String) -> Ended {
 }
 
 /// A file of a service, read before anything is rolled out.
-fn read(config: &Config, path: Option<&str>, what: &str) -> Result<Option<SourceFile>, EcsError> {
+fn read(
+    config: &Config,
+    path: Option<&str>,
+    what: &'static str,
+) -> Result<Option<SourceFile>, EcsError> {
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(config.root.join(path)).map_err(|e| {
-        EcsError::Aws(crate::aws::AwsError::Setup {
-            why: format!("cannot read the {what} {path}: {e}"),
-        })
+    let text = std::fs::read_to_string(config.root.join(path)).map_err(|e| EcsError::File {
+        what,
+        key: match what {
+            "service definition" => "service_definition",
+            _ => "task_definition",
+        },
+        path: path.to_string(),
+        why: e.to_string(),
     })?;
     Ok(Some(SourceFile {
         path: path.to_string(),

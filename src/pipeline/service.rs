@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
+use super::failure::StageError;
 use super::schedule::{Context, Options};
 use super::test;
 use crate::plan::{Action, ServicePlan};
@@ -156,12 +157,12 @@ impl Run<'_> {
                 .await
                 {
                     Ok(()) => self.finish(Stage::Test, Status::Ok, started, String::new()),
-                    Err(why) => {
-                        self.finish(Stage::Test, Status::Failed, started, why.clone());
-                        return Err(Outcome::Failed {
-                            stage: Stage::Test,
-                            error: why,
-                        });
+                    Err(failure) => {
+                        let error = StageError::Test {
+                            service: plan.name.clone(),
+                            failure,
+                        };
+                        return Err(self.fail(Stage::Test, started, error));
                     }
                 }
             }
@@ -212,18 +213,29 @@ impl Run<'_> {
                 );
                 Ok(())
             }
-            Ok(r) => Err(self.fail(
-                Stage::Retain,
-                started,
-                format!("not removed: {}", r.not_done.join("; ")),
-            )),
-            Err(why) => Err(self.fail(Stage::Retain, started, why)),
+            Ok(r) => {
+                let error = StageError::NotRemoved {
+                    service: self.plan.name.clone(),
+                    repository: r.repository,
+                    not_done: r.not_done,
+                };
+                Err(self.fail(Stage::Retain, started, error))
+            }
+            Err(e) => {
+                let error = StageError::Retain {
+                    service: self.plan.name.clone(),
+                    repository: self.repository(),
+                    why: e.to_string(),
+                };
+                Err(self.fail(Stage::Retain, started, error))
+            }
         }
     }
 
-    pub(super) fn fail(&mut self, stage: Stage, started: Instant, why: String) -> Outcome {
-        self.finish(stage, Status::Failed, started, why.clone());
-        Outcome::Failed { stage, error: why }
+    /// Ends `stage` as failed, with `error` as its detail: the outcome of the service.
+    pub(super) fn fail(&mut self, stage: Stage, started: Instant, error: StageError) -> Outcome {
+        self.finish(stage, Status::Failed, started, error.to_string());
+        Outcome::Failed { stage, error }
     }
 
     pub(super) fn repository(&self) -> String {

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
+use super::failure::StageError;
 use super::rollout;
 use super::schedule::Context;
 use crate::plan::Plan;
@@ -65,21 +66,39 @@ pub(super) async fn roll_out(
         .map_err(|e| e.to_string()),
         None => Err("ECS is not available".to_string()),
     };
+    let all_clusters = |service: &str| {
+        ctx.config
+            .service(service)
+            .map(|s| s.build(env).clusters)
+            .unwrap_or_default()
+    };
     for r in &requests {
         let result = results
             .iter_mut()
             .find(|x| x.name == r.service)
             .expect("requests come from results");
-        let (status, detail) = match &outcome {
+        let (detail, error) = match &outcome {
             Ok(by_service) => {
                 let ended = by_service.get(&r.service).cloned().unwrap_or_default();
+                let detail = rollout::describe(&ended);
                 let ok = ended.iter().all(|(_, e)| e.is_success());
-                (
-                    if ok { Status::Ok } else { Status::Failed },
-                    rollout::describe(&ended),
-                )
+                let error = (!ok)
+                    .then(|| StageError::rollout(&r.service, &r.image, &ended, detail.clone()));
+                (detail, error)
             }
-            Err(why) => (Status::Failed, why.clone()),
+            Err(why) => (
+                why.clone(),
+                Some(StageError::Rollout {
+                    service: r.service.clone(),
+                    image: r.image.clone(),
+                    clusters: all_clusters(&r.service),
+                    why: why.clone(),
+                }),
+            ),
+        };
+        let status = match error {
+            Some(_) => Status::Failed,
+            None => Status::Ok,
         };
         let elapsed = started.elapsed();
         result.stages.push(StageRecord {
@@ -88,10 +107,10 @@ pub(super) async fn roll_out(
             seconds: elapsed.as_secs_f64(),
             detail: detail.clone(),
         });
-        if status == Status::Failed {
+        if let Some(error) = error {
             result.outcome = Outcome::Failed {
                 stage: Stage::Rollout,
-                error: detail.clone(),
+                error,
             };
         }
         sink(Event::Finished {

@@ -16,6 +16,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+pub use super::failure::TestFailure;
+
 /// How many of the last output lines a failure message carries.
 const TAIL: usize = 20;
 
@@ -109,7 +111,11 @@ pub async fn run(
     timeout: Duration,
     log: &Path,
     mut on_line: impl FnMut(&str),
-) -> Result<(), String> {
+) -> Result<(), TestFailure> {
+    let not_run = |why: String| TestFailure::NotRun {
+        command: command.to_string(),
+        why,
+    };
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(command)
@@ -124,16 +130,16 @@ pub async fn run(
         cmd.env_remove(name);
     }
     let mut child = cmd.spawn().map_err(|e| {
-        format!(
+        not_run(format!(
             "could not start `sh -c {command}` in {}: {e}",
             dir.display()
-        )
+        ))
     })?;
     let group = child.id().map(|pid| Group::new(pid as i32));
     let mut file = LogFile::append(log);
     file.line(&format!("$ {command}"));
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(format!("could not read the output of `{command}`"));
+        return Err(not_run(format!("could not read the output of `{command}`")));
     };
     let mut out = BufReader::new(stdout).lines();
     let mut err = BufReader::new(stderr).lines();
@@ -184,26 +190,31 @@ pub async fn run(
     };
     let status = match tokio::time::timeout(timeout, work).await {
         Ok(Ok(status)) => status,
-        Ok(Err(e)) => return Err(format!("waiting for `{command}`: {e}")),
+        Ok(Err(e)) => return Err(not_run(format!("waiting for `{command}`: {e}"))),
         Err(_) => {
-            return Err(format!(
-                "`{command}` ran longer than {}s and was stopped",
-                timeout.as_secs()
-            ));
+            return Err(TestFailure::Timeout {
+                command: command.to_string(),
+                seconds: timeout.as_secs(),
+            });
         }
     };
     if status.success() {
         return Ok(());
     }
-    let code = status
-        .code()
-        .map_or_else(|| "a signal".to_string(), |c| format!("exit status {c}"));
-    let mut why = format!("`{command}` failed with {code}");
-    if !tail.is_empty() {
-        why.push_str(":\n");
-        why.push_str(&tail.join("\n"));
-    }
-    Err(why)
+    use std::os::unix::process::ExitStatusExt;
+    let command = command.to_string();
+    Err(match (status.code(), status.signal()) {
+        (Some(code), _) => TestFailure::Exit {
+            command,
+            code,
+            tail,
+        },
+        (None, signal) => TestFailure::Signal {
+            command,
+            signal: signal.unwrap_or_default(),
+            tail,
+        },
+    })
 }
 
 /// On SIGINT or SIGTERM: kill every test's process group, then exit as the signal would have

@@ -42,7 +42,7 @@ pub async fn plan(
     for name in &request.services {
         if config.service(name).is_none() {
             let known: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
-            return Err(Error::usage(
+            return Err(Error::bad_input(
                 format!("`{name}` is not a service in ci.toml"),
                 Some(format!("the services are: {}", known.join(", "))),
             ));
@@ -271,7 +271,7 @@ fn version_floor(
     };
     let path = service.join(file);
     let Some(bytes) = repo.read_file(head, &path)? else {
-        return Err(Error::usage(
+        return Err(Error::bad_input(
             format!(
                 "the version file `{path}` of service `{}` is not in the commit",
                 service.name
@@ -285,7 +285,7 @@ fn version_floor(
         .unwrap_or("");
     let text = String::from_utf8_lossy(&bytes);
     version::read_version_file(name, &text).map(Some).map_err(|why| {
-        Error::usage(
+        Error::bad_input(
             format!("the version file `{path}` of service `{}` does not hold a version: {why}", service.name),
             Some("write a version such as 1.2.3 there, or remove `version_file` from the service in ci.toml".to_string()),
         )
