@@ -364,3 +364,58 @@ pub fn describe(ended: &[(String, Ended)]) -> String {
 fn short(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Checks;
+
+    /// A task definition file that cannot be read is named as such (bad input, with the key of
+    /// ci.toml to fix), never taken for missing AWS credentials.
+    #[test]
+    fn an_unreadable_task_definition_file_is_named_not_taken_for_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("api/deploy")).unwrap();
+        std::fs::write(dir.path().join("api/deploy/td.json"), "{}").unwrap();
+        let toml = "[environments.stage]\nbranch = \"develop\"\nclusters = [\"c\"]\n\n\
+                    [services.api]\npath = \"api\"\ntask_definition = \"api/deploy/td.json\"\n";
+        let config = Config::parse(
+            toml,
+            "ci.toml",
+            Path::new("ci.toml"),
+            dir.path(),
+            Checks::Load,
+        )
+        .unwrap();
+        // Gone between loading ci.toml and the rollout.
+        std::fs::remove_file(dir.path().join("api/deploy/td.json")).unwrap();
+        let sdk = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let ecs = Ecs::new(&sdk);
+        let env = &config.environments[0];
+        let request = Request {
+            service: "api".into(),
+            image: "reg/api:stage-1.0.0".into(),
+            version: None,
+            force: false,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(run(&ecs, &config, env, &[request], &|_| {}))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("cannot read the task definition api/deploy/td.json"),
+            "{text}"
+        );
+        assert!(!text.contains("credentials"), "{text}");
+        assert!(err.is_bad_input());
+        let help = miette::Diagnostic::help(&err).map(|h| h.to_string());
+        assert!(help.is_some_and(|h| h.contains("task_definition")));
+    }
+}

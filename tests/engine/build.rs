@@ -278,23 +278,6 @@ COPY src.txt /src.txt
 }
 
 #[test]
-fn a_missing_secret_variable_fails_the_build_naming_it() {
-    let prefix = unique("nosecret");
-    let repo = repo_with(
-        &prefix,
-        "secrets = { NPM_TOKEN = \"env:SHIPIT_TEST_UNSET_TOKEN\" }\n",
-        "FROM scratch\nCOPY busybox /bin/busybox\n",
-    );
-    let out = release(&repo, &[]);
-    assert_eq!(out.code, 1, "{}", out.transcript());
-    assert!(
-        out.stderr.contains("SHIPIT_TEST_UNSET_TOKEN"),
-        "{}",
-        out.stderr
-    );
-}
-
-#[test]
 fn a_failing_step_names_its_dockerfile_line() {
     let prefix = unique("failstep");
     let repo = repo_with(

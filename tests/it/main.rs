@@ -9,6 +9,7 @@ mod demo;
 mod e2e;
 mod ecr;
 mod ecs_files;
+mod failures;
 mod help;
 mod init;
 mod json;
