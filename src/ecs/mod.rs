@@ -27,7 +27,7 @@ pub enum EcsError {
     #[diagnostic(
         code(shipit::ecs::file),
         help(
-            "check the service's `{key}` in ci.toml: the path is relative to the repository's root"
+            "check the service's `{key}` in ci.toml (relative to its `path`) and that the file is committed"
         )
     )]
     File {

@@ -369,6 +369,7 @@ fn short(arn: &str) -> &str {
 mod tests {
     use super::*;
     use crate::config::Checks;
+    use std::path::Path;
 
     /// A task definition file that cannot be read is named as such (bad input, with the key of
     /// ci.toml to fix), never taken for missing AWS credentials.
@@ -378,7 +379,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("api/deploy")).unwrap();
         std::fs::write(dir.path().join("api/deploy/td.json"), "{}").unwrap();
         let toml = "[environments.stage]\nbranch = \"develop\"\nclusters = [\"c\"]\n\n\
-                    [services.api]\npath = \"api\"\ntask_definition = \"api/deploy/td.json\"\n";
+                    [services.api]\npath = \"api\"\ntask_definition = \"deploy/td.json\"\n";
         let config = Config::parse(
             toml,
             "ci.toml",
