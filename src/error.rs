@@ -61,7 +61,7 @@ pub enum Error {
 
     /// Input shipit refuses, said in one line with what to do about it.
     #[error("{message}")]
-    #[diagnostic(code(shipit::bad_input))]
+    #[diagnostic(code(shipit::usage))]
     BadInput {
         message: String,
         #[help]

@@ -5,6 +5,10 @@
 //! (an HTTP upgrade to h2c on the engine's socket), serves the secrets, registry credentials and a
 //! health check over gRPC on it, and sends `POST /build?version=2&session=ID` on a connection of its
 //! own, because bollard's session serves registry credentials only.
+//!
+//! Over 500 lines because the build session is one protocol: the h2c upgrade, the gRPC services it
+//! serves (secrets, auth, health) and the progress decoding that names a failing step share the
+//! session's types; the tests are the last hundred lines.
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;

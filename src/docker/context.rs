@@ -9,6 +9,9 @@
 //!
 //! The Dockerfile and `.dockerignore` are always sent, as the Docker CLI does. A Dockerfile outside
 //! the context is added under a name of its own.
+//!
+//! Long for its tests: Docker's `.dockerignore` rules are checked case by case (about 170 of the
+//! lines are the table).
 
 use std::path::{Path, PathBuf};
 

@@ -12,6 +12,10 @@
 //! The calls: DescribeServices (ten services a call), DescribeTaskDefinition (with tags),
 //! RegisterTaskDefinition, one UpdateService (or CreateService) per service, then DescribeServices
 //! polls.
+//!
+//! Over 500 lines because a rollout is one state machine (render, register, update or create, poll,
+//! roll back, report) whose steps share the deploy's state and its deadline; split, the steps would
+//! pass that state around whole.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

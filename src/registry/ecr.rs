@@ -1,4 +1,7 @@
 //! Amazon ECR through the AWS SDK (configured in [`crate::aws`]).
+//!
+//! Over 500 lines for ECR's whole surface shipit uses (tokens, repositories, tags, images, removal,
+//! lifecycle policy), each call paginated and its errors classified; one SDK client, one file.
 
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 

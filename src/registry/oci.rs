@@ -6,6 +6,10 @@
 //! the same bytes, a DELETE by digest). Credentials go only to the registry's own origin and to a
 //! token service on https (or on loopback); never to another host a `Link` header or a redirect
 //! names.
+//!
+//! Over 500 lines for the Distribution API as registries speak it: auth challenges (basic, Bearer),
+//! retries, pagination by `Link`, manifests and indexes, tag writes, deletes; the tests are the last
+//! hundred lines.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
