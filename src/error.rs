@@ -89,7 +89,7 @@ pub enum Error {
     Retain {
         service: String,
         #[source]
-        source: crate::pipeline::retain::RetainError,
+        source: Box<crate::pipeline::retain::RetainError>,
     },
 }
 
@@ -135,18 +135,18 @@ mod tests {
     fn a_registry_that_answers_wrongly_during_retention_is_a_failed_stage() {
         let answered = Error::Retain {
             service: "api".into(),
-            source: RetainError::Registry(RegistryError::Protocol {
+            source: Box::new(RetainError::Registry(RegistryError::Protocol {
                 registry: "reg".into(),
                 what: "500".into(),
                 why: "boom".into(),
-            }),
+            })),
         };
         assert_eq!(exit_status(&Err(answered)), ExitStatus::StageFailed);
         let unknown = Error::Retain {
             service: "api".into(),
-            source: RetainError::UnknownService {
+            source: Box::new(RetainError::UnknownService {
                 service: "api".into(),
-            },
+            }),
         };
         assert_eq!(exit_status(&Err(unknown)), ExitStatus::BadInput);
     }

@@ -304,7 +304,7 @@ pub async fn retain(
             .await;
         out.push(result.map_err(|source| crate::Error::Retain {
             service: s.name.clone(),
-            source,
+            source: Box::new(source),
         })?);
     }
     Ok(out)
