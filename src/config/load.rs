@@ -1,6 +1,5 @@
 //! Reading ci.toml: the file checked and read, parsed into raw types, then resolved.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -64,7 +63,7 @@ impl Config {
             root,
             checks,
             problems: Vec::new(),
-            real: BTreeMap::new(),
+            real: Default::default(),
         };
         let config = resolver.resolve(raw, file, root);
         if resolver.problems.is_empty() {

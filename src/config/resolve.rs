@@ -4,7 +4,7 @@
 //! overrides, globs, names, cross-references) share its problem list and spans; split, each part
 //! would take and return the same state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub(super) struct Resolver<'a> {
     pub(super) problems: Vec<Problem>,
     /// Paths with symlinks resolved, by what was asked: a service's path, context and Dockerfile
     /// share most of theirs, and every check shares the root's.
-    pub(super) real: BTreeMap<PathBuf, Option<PathBuf>>,
+    pub(super) real: HashMap<PathBuf, Option<PathBuf>>,
 }
 
 impl Resolver<'_> {

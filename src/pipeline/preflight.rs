@@ -120,10 +120,16 @@ pub fn preflight(
         return Ok(());
     }
     Err(Error::bad_input(
-        format!(
-            "nothing was built or pushed: the environment variable {} is not set",
-            unset.join(", ")
-        ),
+        match unset.len() {
+            1 => format!(
+                "nothing was built or pushed: the environment variable {} is not set",
+                unset[0]
+            ),
+            _ => format!(
+                "nothing was built or pushed: the environment variables {} are not set",
+                unset.join(", ")
+            ),
+        },
         Some(
             "set it where shipit runs (under Actions: `env: VAR: ${{ secrets.VAR }}` on the step)"
                 .to_string(),
