@@ -10,7 +10,7 @@ use crate::github::Event;
 use crate::graph::{self, Reason};
 
 /// The answer of `shipit affected`, as its JSON output prints it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Affected {
     pub base: Option<String>,
     pub head: String,
@@ -48,19 +48,37 @@ pub fn compute(
     request: &Request,
     event: Option<&Event>,
 ) -> Result<Affected, GitError> {
+    // The config is at hand: the answer is always there.
+    compute_while_loading(repo, &|| Some(config), request, event).map(Option::unwrap_or_default)
+}
+
+/// [`compute`] with ci.toml still loading: `config` waits for it, and is asked only once the diff is
+/// known (or the default branch is needed to find the base). `Ok(None)` when it failed to load.
+pub fn compute_while_loading<'c>(
+    repo: &Repo,
+    config: &dyn Fn() -> Option<&'c Config>,
+    request: &Request,
+    event: Option<&Event>,
+) -> Result<Option<Affected>, GitError> {
     let range = base::detect(repo, config, request, event)?;
+    let paths = match range.base {
+        Some(base) if base != range.head => Some(repo.changed_paths(base, range.head)?),
+        _ => None,
+    };
+    let Some(config) = config() else {
+        return Ok(None);
+    };
     let mut counts = Counts {
         services: config.services.len(),
         ..Counts::default()
     };
-    let hits = match range.base {
-        None => graph::all(
+    let hits = match (range.base, paths) {
+        (None, _) => graph::all(
             config,
             range.all.as_deref().unwrap_or("no base to compare with"),
         ),
-        Some(base) if base == range.head => Vec::new(),
-        Some(base) => {
-            let paths = repo.changed_paths(base, range.head)?;
+        (Some(_), None) => Vec::new(),
+        (Some(_), Some(paths)) => {
             let classified = Rules::new(config).classify(paths.iter().map(String::as_str));
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
@@ -80,7 +98,7 @@ pub fn compute(
             }
         })
         .collect();
-    Ok(Affected {
+    Ok(Some(Affected {
         base: range.base.map(|b| b.to_string()),
         head: range.head.to_string(),
         all: range.all.is_some(),
@@ -88,7 +106,7 @@ pub fn compute(
         services,
         warnings: range.warnings,
         counts,
-    })
+    }))
 }
 
 impl Affected {

@@ -34,9 +34,11 @@ const ZEROS: &str = "0000000000000000000000000000000000000000";
 /// Depths tried, in turn, to find a merge-base in a shallow clone; `None` fetches all history.
 const DEEPEN: [Option<u32>; 3] = [Some(64), Some(1024), None];
 
-pub fn detect(
+/// `config` is asked for only when the default branch is needed (it may still be loading; `None`
+/// when it failed to load, and then the caller reports that).
+pub fn detect<'c>(
     repo: &Repo,
-    config: &Config,
+    config: &dyn Fn() -> Option<&'c Config>,
     request: &Request,
     event: Option<&Event>,
 ) -> Result<Range, GitError> {
@@ -51,15 +53,15 @@ pub fn detect(
     finder.run(request)
 }
 
-struct Finder<'a> {
+struct Finder<'a, 'c> {
     repo: &'a Repo,
-    config: &'a Config,
+    config: &'a dyn Fn() -> Option<&'c Config>,
     event: Option<&'a Event>,
     head: Oid,
     warnings: Vec<String>,
 }
 
-impl Finder<'_> {
+impl Finder<'_, '_> {
     fn run(mut self, request: &Request) -> Result<Range, GitError> {
         if request.all {
             return Ok(self.all("--all was given", false));
@@ -201,8 +203,9 @@ impl Finder<'_> {
     }
 
     fn default_branch_name(&self) -> String {
-        if let Some(b) = &self.config.project.default_branch {
-            return b.clone();
+        let config = (self.config)();
+        if let Some(b) = config.and_then(|c| c.project.default_branch.clone()) {
+            return b;
         }
         if let Some(b) = self.event.and_then(Event::default_branch) {
             return b.to_string();
@@ -214,10 +217,8 @@ impl Finder<'_> {
         {
             return b;
         }
-        self.config
-            .environments
-            .iter()
-            .find(|e| e.latest)
+        config
+            .and_then(|c| c.environments.iter().find(|e| e.latest))
             .map(|e| e.branch.clone())
             .unwrap_or_else(|| "main".into())
     }

@@ -22,6 +22,19 @@ fn outcome<'a>(report: &'a Value, service: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no result for {service}: {report}"))["outcome"]
 }
 
+/// A repository with this ci.toml and a buildable `services/api`, committed, on `develop`.
+fn image_repo_on_develop(toml: &str) -> TestRepo {
+    let repo = TestRepo::with_config(toml, &["services/api"]);
+    repo.write(
+        "services/api/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    );
+    std::fs::copy(busybox(), repo.dir.join("services/api/busybox")).unwrap();
+    repo.commit("api");
+    repo.git(&["switch", "-q", "-c", "develop"]);
+    repo
+}
+
 #[test]
 fn a_failed_test_is_reported_with_its_service_command_and_status() {
     let repo = TestRepo::with_config(
@@ -87,14 +100,7 @@ path = "services/api"
 "#,
         registry()
     );
-    let repo = TestRepo::with_config(&toml, &["services/api"]);
-    repo.write(
-        "services/api/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\n",
-    );
-    std::fs::copy(busybox(), repo.dir.join("services/api/busybox")).unwrap();
-    repo.commit("api");
-    repo.git(&["switch", "-q", "-c", "develop"]);
+    let repo = image_repo_on_develop(&toml);
     let image = format!("{}/{prefix}/api", registry());
     let double = EcsDouble::start();
     let running = format!("{image}:stage-0.0.9");
@@ -171,14 +177,7 @@ secrets = {{ NPM_TOKEN = "env:SHIPIT_TEST_UNSET_TOKEN" }}
 "#,
         registry()
     );
-    let repo = TestRepo::with_config(&toml, &["services/api"]);
-    repo.write(
-        "services/api/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\n",
-    );
-    std::fs::copy(busybox(), repo.dir.join("services/api/busybox")).unwrap();
-    repo.commit("api");
-    repo.git(&["switch", "-q", "-c", "develop"]);
+    let repo = image_repo_on_develop(&toml);
     let mut cmd = shipit(&repo.dir);
     cmd.args(["release", "--all", "--branch", "develop"])
         .env_remove("SHIPIT_TEST_UNSET_TOKEN");
