@@ -619,3 +619,23 @@ fn partial_clone_without_blobs_needs_no_blob() {
     assert_eq!(run.names(), names(&["web"]), "{}", run.transcript());
     assert!(missing(&clone), "shipit fetched a blob it did not need");
 }
+
+/// ci.toml is parsed while git works: a broken ci.toml is still the error reported, whether git
+/// finds the range or not, and a good one with a bad base names the base.
+#[test]
+fn a_broken_ci_toml_is_reported_first_even_when_git_fails_too() {
+    let repo = repo();
+    let head = repo.head();
+    repo.write("ci.toml", "[services.api]\npath = 3\n");
+    for base in ["no-such-revision", head.as_str()] {
+        let r = shipit_run(&repo.dir, &["affected", "--base", base, "--format", "json"]);
+        assert_eq!(r.code, 2, "{}", r.transcript());
+        assert!(r.stderr.contains("ci.toml"), "{}", r.stderr);
+        assert!(!r.stderr.contains("no-such-revision"), "{}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+    }
+    repo.write("ci.toml", CONFIG);
+    let r = shipit_run(&repo.dir, &["affected", "--base", "no-such-revision"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("no-such-revision"), "{}", r.stderr);
+}
