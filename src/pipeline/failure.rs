@@ -78,7 +78,7 @@ pub enum StageError {
     #[error("{why}")]
     Build {
         service: String,
-        /// The local name the image was to get.
+        /// The repository the image was to be pushed to.
         image: String,
         why: String,
     },

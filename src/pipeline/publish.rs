@@ -218,7 +218,7 @@ impl Run<'_> {
             Err(e) => {
                 let error = StageError::Build {
                     service,
-                    image: local,
+                    image: self.repository(),
                     why: e.to_string(),
                 };
                 return Err(self.fail(Stage::Build, started, error));
