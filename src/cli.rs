@@ -301,7 +301,7 @@ fn affected(
     args: AffectedArgs,
 ) -> Result<Finished, Error> {
     let request = args.range.request();
-    let result = affected_while_loading(env, repo, file, &request)?;
+    let result = crate::affected::compute_from_file(env, repo, file, &request)?;
     for w in &result.warnings {
         report::warn(env, w);
     }
@@ -313,43 +313,6 @@ fn affected(
         report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
     }
     Ok(Finished::Success)
-}
-
-/// ci.toml is parsed on a thread of its own while git finds the range and diffs it: on a large
-/// monorepo the two cost about the same. A broken ci.toml is reported first, whatever git said.
-fn affected_while_loading(
-    env: &Env,
-    repo: &Repo,
-    file: &std::path::Path,
-    request: &crate::base::Request,
-) -> Result<crate::affected::Affected, Error> {
-    let root = repo.root().to_path_buf();
-    std::thread::scope(|scope| {
-        let loading = scope.spawn(|| Config::load(file, &root, Checks::Load));
-        let handle = std::cell::RefCell::new(Some(loading));
-        let loaded = std::cell::OnceCell::new();
-        let config = || {
-            loaded
-                .get_or_init(|| match handle.borrow_mut().take().map(|h| h.join()) {
-                    Some(Ok(result)) => result.map_err(Some),
-                    Some(Err(panic)) => std::panic::resume_unwind(panic),
-                    None => Err(None),
-                })
-                .as_ref()
-                .ok()
-        };
-        let answer = Event::from_env(env).map_err(Error::from).and_then(|event| {
-            crate::affected::compute_while_loading(repo, &config, request, event.as_ref())
-                .map_err(Error::from)
-        });
-        config();
-        match (answer, loaded.into_inner()) {
-            (_, Some(Err(Some(e)))) => Err(e.into()),
-            (Err(e), _) => Err(e),
-            (Ok(Some(answer)), _) => Ok(answer),
-            (Ok(None), _) => Err(Error::bad_input("ci.toml could not be loaded", None)),
-        }
-    })
 }
 
 fn plan(env: &Env, repo: &Repo, file: &std::path::Path, args: PlanArgs) -> Result<Finished, Error> {
