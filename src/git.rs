@@ -614,6 +614,8 @@ fn diff_trees(
                     let (o, n) = (find_tree(repo, id)?, find_tree(repo, entry.id())?);
                     diff_trees(repo, Some(&o), Some(&n), &format!("{path}/"), out)?;
                 }
+                // A file whose content or mode changed is one changed path, not two.
+                (false, false) => out.push(path),
                 (was_tree, now_tree) => {
                     all_files(repo, id, was_tree, &path, out)?;
                     all_files(repo, entry.id(), now_tree, &path, out)?;

@@ -98,6 +98,22 @@ fn nothing_affected_by_a_docs_only_change() {
     ));
 }
 
+/// A file whose content changed is one changed file: the diff listed it once per side.
+#[test]
+fn a_modified_file_is_one_changed_file() {
+    let repo = TestRepo::with_config(CONFIG, DIRS);
+    repo.change("tools/lint.sh", "echo 1", "tools: lint");
+    let base = repo.head();
+    repo.change("tools/lint.sh", "echo 2", "tools: lint more");
+    let run = shipit_run(&repo.dir, &["affected", "--base", &base]);
+    assert!(
+        run.stdout
+            .starts_with("No services affected: 1 changed file but none under a service\n"),
+        "{}",
+        run.transcript()
+    );
+}
+
 #[test]
 fn more_than_ten_files_are_summarised_in_explain() {
     let repo = TestRepo::with_config(CONFIG, DIRS);
