@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use git2::{ErrorCode, Oid, Repository};
+
+mod tree_diff;
 use miette::Diagnostic;
 use thiserror::Error;
 
@@ -84,9 +86,6 @@ pub struct TreeEntry {
     pub mode: u32,
 }
 
-/// The file mode git gives a tree entry that is itself a tree.
-const TREE_MODE: i32 = 0o040000;
-
 /// A file (or directory, mode 040000, no data) of a committed tree.
 #[derive(Debug, Clone)]
 pub struct CommittedFile {
@@ -117,6 +116,10 @@ fn allow_extensions() {
         // does not, and on a large diff the SHA-1 of each tree read was a tenth of the work.
         // (Packs are checked by git when they arrive; `git fsck` checks the rest.)
         git2::opts::strict_hash_verification(false);
+        // Trees are not kept once read: a diff reads each once, and keeping thousands of them
+        // cost more in fresh memory than reading one twice would. Commits are still kept.
+        // SAFETY: as above.
+        let _ = unsafe { git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0) };
     });
 }
 
@@ -195,19 +198,15 @@ impl Repo {
     /// deletion and an addition here, since no rename detection runs: that would read blobs).
     pub fn changed_paths(&self, base: Oid, head: Oid) -> Result<Vec<String>, GitError> {
         let repo = self.repo();
-        let tree = |oid: Oid| -> Result<git2::Tree<'_>, GitError> {
+        let tree = |oid: Oid| -> Result<Oid, GitError> {
             let missing = |e: git2::Error| GitError::MissingObject {
                 oid: oid.to_string(),
                 why: e.message().to_string(),
             };
-            repo.find_commit(oid)
-                .map_err(missing)?
-                .tree()
-                .map_err(missing)
+            Ok(repo.find_commit(oid).map_err(missing)?.tree_id())
         };
         let (old, new) = (tree(base)?, tree(head)?);
-        let mut paths = Vec::new();
-        diff_trees(&repo, Some(&old), Some(&new), "", &mut paths)?;
+        let mut paths = tree_diff::changed_paths(&repo.odb()?, old, new)?;
         paths.sort_unstable();
         Ok(paths)
     }
@@ -582,81 +581,5 @@ fn output_within(
         status,
         stdout: Vec::new(),
         stderr: reader.join().unwrap_or_default(),
-    })
-}
-
-/// Compares two trees entry by entry, descending only into subtrees whose ids differ: unchanged
-/// parts of the repository cost nothing, and no blob is ever read.
-fn diff_trees(
-    repo: &Repository,
-    old: Option<&git2::Tree<'_>>,
-    new: Option<&git2::Tree<'_>>,
-    prefix: &str,
-    out: &mut Vec<String>,
-) -> Result<(), GitError> {
-    let old_entries: Vec<git2::TreeEntry<'_>> = old.map(|t| t.iter().collect()).unwrap_or_default();
-    let mut before: std::collections::HashMap<&[u8], (Oid, i32)> = old_entries
-        .iter()
-        .map(|e| (e.name_bytes(), (e.id(), e.filemode())))
-        .collect();
-    for entry in new.into_iter().flat_map(|t| t.iter()) {
-        let name = entry.name_bytes();
-        let previous = before.remove(name);
-        if previous == Some((entry.id(), entry.filemode())) {
-            continue;
-        }
-        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
-        let is_tree = entry.filemode() == TREE_MODE;
-        match previous {
-            None => all_files(repo, entry.id(), is_tree, &path, out)?,
-            Some((id, mode)) => match (mode == TREE_MODE, is_tree) {
-                (true, true) => {
-                    let (o, n) = (find_tree(repo, id)?, find_tree(repo, entry.id())?);
-                    diff_trees(repo, Some(&o), Some(&n), &format!("{path}/"), out)?;
-                }
-                // A file whose content or mode changed is one changed path, not two.
-                (false, false) => out.push(path),
-                (was_tree, now_tree) => {
-                    all_files(repo, id, was_tree, &path, out)?;
-                    all_files(repo, entry.id(), now_tree, &path, out)?;
-                }
-            },
-        }
-    }
-    for (name, (id, mode)) in before {
-        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
-        all_files(repo, id, mode == TREE_MODE, &path, out)?;
-    }
-    Ok(())
-}
-
-/// `path` itself, or every file under it when it is a tree.
-fn all_files(
-    repo: &Repository,
-    id: Oid,
-    is_tree: bool,
-    path: &str,
-    out: &mut Vec<String>,
-) -> Result<(), GitError> {
-    if !is_tree {
-        out.push(path.to_string());
-        return Ok(());
-    }
-    find_tree(repo, id)?.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-        if entry.filemode() != TREE_MODE {
-            out.push(format!(
-                "{path}/{dir}{}",
-                String::from_utf8_lossy(entry.name_bytes())
-            ));
-        }
-        git2::TreeWalkResult::Ok
-    })?;
-    Ok(())
-}
-
-fn find_tree(repo: &Repository, id: Oid) -> Result<git2::Tree<'_>, GitError> {
-    repo.find_tree(id).map_err(|e| GitError::MissingObject {
-        oid: id.to_string(),
-        why: e.message().to_string(),
     })
 }
