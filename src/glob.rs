@@ -17,10 +17,10 @@
 //! Long for its tests: the matcher is about 450 lines, the rest is the table of edge cases and the
 //! property test against globset.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use foldhash::{HashMap, HashMapExt};
 use globset::{Candidate, Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// One pattern as written by the user, turned into the globs that implement its meaning.
@@ -54,6 +54,9 @@ pub fn check(pattern: &str) -> Result<(), String> {
     if pattern.trim().is_empty() {
         return Err("an empty pattern matches nothing".to_string());
     }
+    if plain(pattern) {
+        return Ok(());
+    }
     for glob in expand(pattern) {
         // Literal text, `*`, `?` and whole `**` components are always a valid glob.
         if Simple::parse(&glob).is_none() {
@@ -61,6 +64,22 @@ pub fn check(pattern: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Literal text, `*`, `?` and whole `**` components, never two `**` in a row: a pattern whose
+/// every expansion [`Simple`] matches, so valid without building anything (most of a ci.toml).
+fn plain(pattern: &str) -> bool {
+    let mut after_recursive = false;
+    pattern.split('/').all(|component| {
+        let recursive = component == "**";
+        let ok = if recursive {
+            !after_recursive
+        } else {
+            !component.contains("**") && !component.contains(['[', ']', '{', '}', ',', '\\'])
+        };
+        after_recursive = recursive;
+        ok
+    })
 }
 
 /// Buffers reused from one path to the next, so that matching allocates nothing per path.
@@ -274,6 +293,9 @@ fn segment(tokens: &[Token], text: &[u8]) -> bool {
         .is_some_and(|rest| rest.iter().all(|x| matches!(x, Token::Star)))
 }
 
+/// What a glob component may hold that is not literal text (or is an escape).
+const SYNTAX: [char; 8] = ['*', '?', '[', ']', '{', '}', ',', '\\'];
+
 /// One `/`-separated component of a glob, unescaped, when it has no glob syntax.
 fn literal(component: &str) -> Option<String> {
     let mut out = String::with_capacity(component.len());
@@ -310,22 +332,22 @@ fn shape(glob: &str) -> Shape<'_> {
     if glob == "**" {
         return Shape::Everything;
     }
-    let mut folder = String::new();
+    let mut folder = String::with_capacity(glob.len());
     // Byte offset of the first component that is not literal, if any.
     let mut rest_at = None;
     let mut offset = 0;
     for component in glob.split('/') {
-        match literal(component) {
-            Some(lit) => {
-                if offset > 0 {
-                    folder.push('/');
-                }
-                folder.push_str(&lit);
-            }
-            None => {
-                rest_at = Some(offset);
-                break;
-            }
+        if offset > 0 {
+            folder.push('/');
+        }
+        if !component.contains(SYNTAX) {
+            folder.push_str(component);
+        } else if let Some(lit) = literal(component) {
+            folder.push_str(&lit);
+        } else {
+            folder.truncate(folder.len().saturating_sub(usize::from(offset > 0)));
+            rest_at = Some(offset);
+            break;
         }
         offset += component.len() + 1;
     }
@@ -342,10 +364,11 @@ fn shape(glob: &str) -> Shape<'_> {
 impl<T> Matcher<T> {
     /// Compiles `(pattern, tag)` pairs. Patterns are expected to have passed [`check`].
     pub fn new(patterns: impl IntoIterator<Item = (String, T)>) -> Result<Self, globset::Error> {
-        let mut tags = Vec::new();
+        let patterns = patterns.into_iter();
+        let mut tags = Vec::with_capacity(patterns.size_hint().0);
         let mut everything = Vec::new();
         let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut folders: HashMap<String, Folder> = HashMap::new();
+        let mut folders: HashMap<String, Folder> = HashMap::with_capacity(tags.capacity());
         let mut tails: Vec<Tail> = Vec::new();
         let mut tail_index: HashMap<String, usize> = HashMap::new();
         let mut floating = GlobSetBuilder::new();
@@ -718,6 +741,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The quick check lets through only what globset would build: every expansion of a plain
+    /// pattern compiles.
+    #[test_case("services/x/**"; "folder")]
+    #[test_case("/Cargo.lock"; "anchored file")]
+    #[test_case("**/*.md"; "floating")]
+    #[test_case("services/x/src/*/*.txt"; "wildcard tail")]
+    #[test_case("a/**/b/**"; "two recursive")]
+    #[test_case("docs/"; "trailing slash")]
+    #[test_case("a?c/*"; "any")]
+    fn plain_patterns_compile(pattern: &str) {
+        assert!(plain(pattern));
+        for glob in expand(pattern) {
+            compile(&glob).unwrap();
+            assert!(Simple::parse(&glob).is_some(), "{glob}");
+        }
+    }
+
+    #[test_case("a/**/**/b"; "recursive twice in a row")]
+    #[test_case("a**"; "recursive inside a component")]
+    #[test_case("[ab]/x"; "class")]
+    #[test_case("{a,b}"; "alternatives")]
+    #[test_case("a\\*"; "escape")]
+    fn other_patterns_take_the_full_check(pattern: &str) {
+        assert!(!plain(pattern));
     }
 
     #[test_case("services/[a"; "unclosed class")]

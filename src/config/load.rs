@@ -52,6 +52,8 @@ impl Config {
         let text = Arc::new(text.to_string());
         let invalid =
             |problems| ConfigError::Invalid(Box::new(Problems::new(name, text.clone(), problems)));
+        let _span = tracing::debug_span!("load ci.toml", file = name).entered();
+        let parsing = tracing::debug_span!("parse").entered();
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim_end_matches('\n').to_string();
@@ -59,11 +61,14 @@ impl Config {
             let problem = Problem::new(format!("{name}: {message}"), span, "here");
             invalid(vec![with_key_help(problem)])
         })?;
+        drop(parsing);
+        let _resolving = tracing::debug_span!("resolve").entered();
         let mut resolver = Resolver {
             root,
             checks,
             problems: Vec::new(),
             real: Default::default(),
+            listed: Default::default(),
         };
         let config = resolver.resolve(raw, file, root);
         if resolver.problems.is_empty() {

@@ -156,6 +156,14 @@ impl Service {
         normalize(&joined)
     }
 
+    /// The clusters this service rolls out to in `env`: its own list for `env`, else the
+    /// environment's.
+    pub fn clusters_in<'a>(&'a self, env: &'a Environment) -> &'a [String] {
+        let over = self.environments.get(&env.name);
+        over.and_then(|o| o.clusters.as_deref())
+            .unwrap_or(&env.clusters)
+    }
+
     /// The build of this service for `env`, with the environment's and the service's overrides.
     pub fn build(&self, env: &Environment) -> Build {
         let over = self.environments.get(&env.name);
@@ -179,9 +187,7 @@ impl Service {
             build_args,
             secrets,
             cache: self.cache,
-            clusters: over
-                .and_then(|o| o.clusters.clone())
-                .unwrap_or_else(|| env.clusters.clone()),
+            clusters: self.clusters_in(env).to_vec(),
             task_definition: over
                 .and_then(|o| o.task_definition.as_deref())
                 .or(self.task_definition.as_deref())

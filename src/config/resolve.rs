@@ -4,7 +4,7 @@
 //! overrides, globs, names, cross-references) share its problem list and spans; split, each part
 //! would take and return the same state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,7 +26,28 @@ pub(super) struct Resolver<'a> {
     pub(super) problems: Vec<Problem>,
     /// Paths with symlinks resolved, by what was asked: a service's path, context and Dockerfile
     /// share most of theirs, and every check shares the root's.
-    pub(super) real: HashMap<PathBuf, Option<PathBuf>>,
+    /// By repository-relative path.
+    pub(super) real: foldhash::HashMap<String, Option<Real>>,
+    /// Folders that hold the paths of many services (`services/`), by repository-relative path:
+    /// each is read once, whole, instead of asked one `lstat` per service.
+    pub(super) listed: foldhash::HashMap<String, Option<Listing>>,
+}
+
+/// The names in a folder and what each is, without following symlinks.
+pub(super) type Listing = foldhash::HashMap<std::ffi::OsString, Kind>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Folder,
+    Symlink,
+    Other,
+}
+
+/// A path with its symlinks resolved, and whether it is a folder.
+#[derive(Debug, Clone)]
+pub(super) struct Real {
+    pub(super) path: PathBuf,
+    pub(super) is_dir: bool,
 }
 
 impl Resolver<'_> {
@@ -61,6 +82,7 @@ impl Resolver<'_> {
         let env_names: BTreeSet<&str> = environments.iter().map(|e| e.name.as_str()).collect();
         let service_names: BTreeSet<&str> =
             raw.services.keys().map(|k| k.get_ref().as_str()).collect();
+        self.list_crowded_folders(&raw.services);
         let mut services = Vec::new();
         for (name, service) in &raw.services {
             services.push(self.service(name, service, &project, &env_names, &service_names));

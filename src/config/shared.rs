@@ -20,7 +20,11 @@ impl Resolver<'_> {
         let mut reported = std::collections::BTreeSet::new();
         let mut reported_files = std::collections::BTreeSet::new();
         for env in environments {
-            for s in services.iter().filter(|s| s.image) {
+            // Only what rolls out somewhere can share: no build is worked out for the rest.
+            let rolled_out = services
+                .iter()
+                .filter(|s| s.image && !s.clusters_in(env).is_empty());
+            for s in rolled_out {
                 let build = s.build(env);
                 for cluster in &build.clusters {
                     // One task, one file: services of one ECS service may not name two.

@@ -228,6 +228,64 @@ fn symlinks_out_of_the_repository_are_refused() {
     assert!(load("[services.x]\npath = \"alias\"\n").is_ok());
 }
 
+/// A folder of many services is read whole rather than asked one name at a time: the answers
+/// are the same, for folders, missing paths, files and symlinks out of the repository.
+#[cfg(unix)]
+#[test]
+fn a_folder_of_many_services_is_checked_as_closely_as_one_service() {
+    let outside = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let services = dir.path().join("services");
+    let mut toml = String::new();
+    for i in 0..20 {
+        std::fs::create_dir_all(services.join(format!("s{i:02}"))).unwrap();
+        toml.push_str(&format!(
+            "[services.s{i:02}]\npath = \"services/s{i:02}\"\n"
+        ));
+    }
+    std::os::unix::fs::symlink(outside.path(), services.join("escape")).unwrap();
+    std::os::unix::fs::symlink(services.join("s00"), services.join("alias")).unwrap();
+    std::fs::write(services.join("file"), "").unwrap();
+    for name in ["escape", "alias", "file", "missing"] {
+        toml.push_str(&format!("[services.{name}]\npath = \"services/{name}\"\n"));
+    }
+    let err = Config::parse(
+        &toml,
+        "ci.toml",
+        Path::new("ci.toml"),
+        dir.path(),
+        Checks::Load,
+    )
+    .map(|_| ())
+    .unwrap_err();
+    let ConfigError::Invalid(problems) = err else {
+        panic!("{err:?}")
+    };
+    let messages: Vec<&str> = problems
+        .problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect();
+    let out = outside.path().canonicalize().unwrap();
+    let out = out.display();
+    assert_eq!(
+        messages,
+        [
+            format!(
+                "`path` of service `escape` leads outside the repository through a symlink: `services/escape` is {out}"
+            ),
+            format!(
+                "`context` of service `escape` leads outside the repository through a symlink: `services/escape` is {out}"
+            ),
+            format!(
+                "`dockerfile` of service `escape` leads outside the repository through a symlink: `services/escape/Dockerfile` is {out}"
+            ),
+            "`services/file` does not exist in the repository".to_string(),
+            "`services/missing` does not exist in the repository".to_string(),
+        ]
+    );
+}
+
 #[test_case("10s", Some(10_000); "seconds")]
 #[test_case("15m", Some(900_000); "minutes")]
 #[test_case("1h", Some(3_600_000); "hours")]

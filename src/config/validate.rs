@@ -2,10 +2,10 @@
 //! `shipit validate` reads, and cycles in depends_on.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::raw::{RawService, S};
-use super::resolve::Resolver;
+use super::resolve::{Kind, Listing, Real, Resolver};
 use super::values::normalize;
 use super::{ConfigError, Service, cycles, shared};
 
@@ -83,7 +83,9 @@ impl Resolver<'_> {
             return normalize(p);
         }
         let normalized = normalize(p);
-        if !self.root.join(&normalized).is_dir() {
+        // Asked through the cache of real paths: the containment check needs the same answer.
+        let real = self.canonical(&normalized);
+        if !real.is_some_and(|r| r.is_dir) {
             self.problem_with_help(
                 format!("`{p}` does not exist in the repository"),
                 raw.span(),
@@ -157,21 +159,23 @@ impl Resolver<'_> {
             );
             return;
         }
-        let Some(root) = self.canonical(self.root.to_path_buf()) else {
+        let Some(root) = self.canonical(".") else {
             return;
         };
         // The deepest part of the path that exists, with its symlinks resolved.
-        let mut probe = self.root.join(rel);
+        let mut probe = rel;
         let real = loop {
-            if let Some(real) = self.canonical(probe.clone()) {
-                break Some(real);
+            if let Some(real) = self.canonical(probe) {
+                break Some(real.path);
             }
-            if !probe.pop() {
-                break None;
+            match probe.rsplit_once('/') {
+                Some((parent, _)) => probe = parent,
+                None if probe != "." => probe = ".",
+                None => break None,
             }
         };
         if let Some(real) = real
-            && !real.starts_with(&root)
+            && !inside(&real, &root.path)
         {
             self.problem_with_help(
                 format!(
@@ -185,32 +189,72 @@ impl Resolver<'_> {
         }
     }
 
-    /// `path.canonicalize()`, asked of the file system once per path: a path whose last component
-    /// is a plain name and not a symlink is its folder's real path joined with that name, so only
-    /// the name is looked at (one `lstat`); anything else is canonicalized whole.
-    fn canonical(&mut self, path: PathBuf) -> Option<PathBuf> {
-        if let Some(known) = self.real.get(&path) {
+    /// The real path of `rel` (repository-relative and normalised: `.` is the root) and whether
+    /// it is a folder, asked of the file system once per path: a path whose last component is a
+    /// plain name and not a symlink is its folder's real path joined with that name, so only the
+    /// name is looked at (one `lstat`); anything else is canonicalized whole.
+    pub(super) fn canonical(&mut self, rel: &str) -> Option<Real> {
+        if let Some(known) = self.real.get(rel) {
             return known.clone();
         }
-        let real = match (path.parent(), path.file_name()) {
-            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
-                let name = name.to_os_string();
-                match self.canonical(parent.to_path_buf()) {
-                    None => None,
-                    Some(folder) => {
-                        let joined = folder.join(name);
-                        match std::fs::symlink_metadata(&joined) {
-                            Ok(m) if m.file_type().is_symlink() => joined.canonicalize().ok(),
-                            Ok(_) => Some(joined),
-                            Err(_) => None,
-                        }
+        let whole = |path: &Path| {
+            let real = path.canonicalize().ok()?;
+            let is_dir = real.is_dir();
+            Some(Real { path: real, is_dir })
+        };
+        let real = if rel == "." {
+            whole(self.root)
+        } else {
+            let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
+            match self.canonical(parent) {
+                None => None,
+                Some(folder) => {
+                    let joined = folder.path.join(name);
+                    let listed = match self.listed.get(parent) {
+                        Some(Some(listing)) => Some(listing.get(std::ffi::OsStr::new(name))),
+                        _ => None,
+                    };
+                    let kind = match listed {
+                        Some(known) => known.copied(),
+                        None => std::fs::symlink_metadata(&joined)
+                            .ok()
+                            .map(|m| kind(&m.file_type())),
+                    };
+                    match kind {
+                        Some(Kind::Symlink) => whole(&joined),
+                        Some(kind) => Some(Real {
+                            path: joined,
+                            is_dir: kind == Kind::Folder,
+                        }),
+                        None => None,
                     }
                 }
             }
-            _ => path.canonicalize().ok(),
         };
-        self.real.insert(path, real.clone());
+        self.real.insert(rel.to_string(), real.clone());
         real
+    }
+
+    /// Reads, whole, each folder that holds the paths of at least [`CROWDED`] services: one
+    /// listing of `services/` instead of a thousand `lstat`s. A folder that cannot be listed is
+    /// asked name by name, as any other.
+    pub(super) fn list_crowded_folders(&mut self, services: &BTreeMap<S<String>, RawService>) {
+        let mut count: foldhash::HashMap<String, usize> = Default::default();
+        for service in services.values() {
+            if Path::new(service.path.get_ref()).is_absolute() {
+                continue; // refused by `service_path`
+            }
+            let path = normalize(service.path.get_ref());
+            let parent = path.rsplit_once('/').map_or(".", |(parent, _)| parent);
+            *count.entry(parent.to_string()).or_default() += 1;
+        }
+        for (folder, n) in count {
+            if n < CROWDED || folder.starts_with("..") {
+                continue;
+            }
+            let listing = self.canonical(&folder).and_then(|real| list(&real.path));
+            self.listed.insert(folder, listing);
+        }
     }
 
     /// `shipit validate`: the files a service points at exist and can be read.
@@ -342,5 +386,57 @@ impl Resolver<'_> {
                 "a service cannot depend on itself, directly or through others; remove one of these edges",
             );
         }
+    }
+}
+
+/// How many services' paths a folder holds before it is read whole: below that, a few `lstat`s
+/// cost less than reading a folder that may hold much else.
+const CROWDED: usize = 16;
+
+fn kind(file_type: &std::fs::FileType) -> Kind {
+    if file_type.is_symlink() {
+        Kind::Symlink
+    } else if file_type.is_dir() {
+        Kind::Folder
+    } else {
+        Kind::Other
+    }
+}
+
+/// The names in `folder` and what each is (from the listing itself where the file system says,
+/// else one `lstat`), or None when it cannot be read.
+fn list(folder: &Path) -> Option<Listing> {
+    let mut listing = Listing::default();
+    for entry in std::fs::read_dir(folder).ok()? {
+        let entry = entry.ok()?;
+        let file_type = entry.file_type().ok()?;
+        listing.insert(entry.file_name(), kind(&file_type));
+    }
+    Some(listing)
+}
+
+/// `path.starts_with(root)` for two canonical paths, compared as bytes: no component parsing.
+fn inside(path: &Path, root: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (path, root) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+    match path.strip_prefix(root) {
+        Some(rest) => rest.is_empty() || rest[0] == b'/' || root.ends_with(b"/"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inside;
+    use std::path::Path;
+
+    #[test]
+    fn inside_compares_whole_components() {
+        let root = Path::new("/repo/a");
+        assert!(inside(Path::new("/repo/a"), root));
+        assert!(inside(Path::new("/repo/a/b"), root));
+        assert!(!inside(Path::new("/repo/ab"), root));
+        assert!(!inside(Path::new("/repo"), root));
+        assert!(inside(Path::new("/etc"), Path::new("/")));
     }
 }

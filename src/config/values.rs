@@ -9,6 +9,9 @@ use super::{Registry, shared};
 pub(super) fn normalize(p: &str) -> String {
     // `a/../b` is `b`; a `..` with nothing left to undo stays, and marks a path that leaves the
     // repository (see `Resolver::contained`).
+    if !p.is_empty() && p.split('/').all(|c| !matches!(c, "" | "." | "..")) {
+        return p.to_string(); // already normal: most paths of a ci.toml
+    }
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
         match (c, parts.last()) {
