@@ -49,11 +49,14 @@ pub fn compute(
     event: Option<&Event>,
 ) -> Result<Affected, GitError> {
     // The config is at hand: the answer is always there.
-    compute_while_loading(repo, &|| Some(config), request, event).map(Option::unwrap_or_default)
+    let rules = Rules::new(config);
+    compute_while_loading(repo, &|| Some((config, &rules)), request, event)
+        .map(Option::unwrap_or_default)
 }
 
-/// ci.toml is parsed on a thread of its own while git finds the range and diffs it: on a large
-/// monorepo the two cost about the same. A broken ci.toml is reported first, whatever git said.
+/// ci.toml is parsed, and its globs compiled, on a thread of its own while git finds the range and
+/// diffs it: on a large monorepo the two cost about the same. A broken ci.toml is reported first,
+/// whatever git said.
 pub fn compute_from_file(
     env: &crate::github::Env,
     repo: &Repo,
@@ -61,19 +64,28 @@ pub fn compute_from_file(
     request: &Request,
 ) -> Result<Affected, crate::Error> {
     let root = repo.root().to_path_buf();
+    let _span = tracing::debug_span!("affected").entered();
     std::thread::scope(|scope| {
-        let loading = scope.spawn(|| Config::load(file, &root, crate::config::Checks::Load));
+        let loading = scope.spawn(|| {
+            let config = Config::load(file, &root, crate::config::Checks::Load)?;
+            let rules = tracing::debug_span!("compile globs").in_scope(|| Rules::new(&config));
+            Ok::<_, crate::config::ConfigError>((config, rules))
+        });
         let handle = std::cell::RefCell::new(Some(loading));
         let loaded = std::cell::OnceCell::new();
         let config = || {
             loaded
-                .get_or_init(|| match handle.borrow_mut().take().map(|h| h.join()) {
-                    Some(Ok(result)) => result.map_err(Some),
-                    Some(Err(panic)) => std::panic::resume_unwind(panic),
-                    None => Err(None),
+                .get_or_init(|| {
+                    let _span = tracing::debug_span!("wait for ci.toml").entered();
+                    match handle.borrow_mut().take().map(|h| h.join()) {
+                        Some(Ok(result)) => result.map_err(Some),
+                        Some(Err(panic)) => std::panic::resume_unwind(panic),
+                        None => Err(None),
+                    }
                 })
                 .as_ref()
                 .ok()
+                .map(|(config, rules)| (config, rules))
         };
         let answer = Event::from_env(env)
             .map_err(crate::Error::from)
@@ -91,20 +103,23 @@ pub fn compute_from_file(
     })
 }
 
-/// [`compute`] with ci.toml still loading: `config` waits for it, and is asked only once the diff is
-/// known (or the default branch is needed to find the base). `Ok(None)` when it failed to load.
+/// [`compute`] with ci.toml still loading: `loaded` waits for it, and is asked only once the diff
+/// is known (or the default branch is needed to find the base). `Ok(None)` when it failed to load.
 fn compute_while_loading<'c>(
     repo: &Repo,
-    config: &dyn Fn() -> Option<&'c Config>,
+    loaded: &dyn Fn() -> Option<(&'c Config, &'c Rules)>,
     request: &Request,
     event: Option<&Event>,
 ) -> Result<Option<Affected>, GitError> {
-    let range = base::detect(repo, config, request, event)?;
+    let config = || loaded().map(|(config, _)| config);
+    let range = base::detect(repo, &config, request, event)?;
     let paths = match range.base {
-        Some(base) if base != range.head => Some(repo.changed_paths(base, range.head)?),
+        Some(base) if base != range.head => {
+            Some(tracing::debug_span!("diff").in_scope(|| repo.changed_paths(base, range.head))?)
+        }
         _ => None,
     };
-    let Some(config) = config() else {
+    let Some((config, rules)) = loaded() else {
         return Ok(None);
     };
     let mut counts = Counts {
@@ -118,7 +133,8 @@ fn compute_while_loading<'c>(
         ),
         (Some(_), None) => Vec::new(),
         (Some(_), Some(paths)) => {
-            let classified = Rules::new(config).classify(paths.iter().map(String::as_str));
+            let classified = tracing::debug_span!("match", paths = paths.len())
+                .in_scope(|| rules.classify(paths.iter().map(String::as_str)));
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
             counts.unclaimed = classified.unclaimed;

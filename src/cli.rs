@@ -305,8 +305,10 @@ fn affected(
     for w in &result.warnings {
         report::warn(env, w);
     }
-    let out = report::affected::render(&result, args.format, args.explain, Style::for_stdout(env));
-    report::stdout(&out)?;
+    let out = tracing::debug_span!("render").in_scope(|| {
+        report::affected::render(&result, args.format, args.explain, Style::for_stdout(env))
+    });
+    tracing::debug_span!("write").in_scope(|| report::stdout(&out))?;
     if env.in_actions()
         && let Some(path) = env.get(env_vars::GITHUB_OUTPUT)
     {

@@ -66,8 +66,11 @@ fn install_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env(env_vars::SHIPIT_LOG).unwrap_or_else(|_| EnvFilter::new("off"));
+    // Each step that has a span (loading ci.toml, the diff, matching) says how long it took
+    // when it ends: `SHIPIT_LOG=shipit=debug` is a profile of one run.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(|| RedactingStderr)
         .try_init();
 }
