@@ -55,8 +55,9 @@ pub fn compute(
 }
 
 /// ci.toml is parsed, and its globs compiled, on a thread of its own while git finds the range and
-/// diffs it: on a large monorepo the two cost about the same. A broken ci.toml is reported first,
-/// whatever git said.
+/// diffs it: on a large monorepo the two cost about the same. That thread then checks that the
+/// paths the services name stay inside the repository while the changed paths are matched. A
+/// broken ci.toml is reported first, whatever git said.
 pub fn compute_from_file(
     env: &crate::github::Env,
     repo: &Repo,
@@ -66,39 +67,40 @@ pub fn compute_from_file(
     let root = repo.root().to_path_buf();
     let _span = tracing::debug_span!("affected").entered();
     std::thread::scope(|scope| {
-        let loading = scope.spawn(|| {
-            let config = Config::load(file, &root, crate::config::Checks::Load)?;
+        let (send, receive) = std::sync::mpsc::sync_channel(1);
+        let loading = scope.spawn(move || {
+            let (config, later) = Config::load_checking_later(file, &root)?;
             let rules = tracing::debug_span!("compile globs").in_scope(|| Rules::new(&config));
-            Ok::<_, crate::config::ConfigError>((config, rules))
+            let config = std::sync::Arc::new(config);
+            // Gone only when the answer is no longer wanted.
+            let _ = send.send((config.clone(), rules));
+            later.finish(&config)
         });
-        let handle = std::cell::RefCell::new(Some(loading));
-        let loaded = std::cell::OnceCell::new();
-        let config = || {
-            loaded
+        let received = std::cell::OnceCell::new();
+        let loaded = || {
+            received
                 .get_or_init(|| {
                     let _span = tracing::debug_span!("wait for ci.toml").entered();
-                    match handle.borrow_mut().take().map(|h| h.join()) {
-                        Some(Ok(result)) => result.map_err(Some),
-                        Some(Err(panic)) => std::panic::resume_unwind(panic),
-                        None => Err(None),
-                    }
+                    receive.recv().ok()
                 })
                 .as_ref()
-                .ok()
-                .map(|(config, rules)| (config, rules))
+                .map(|(config, rules)| (&**config, rules))
         };
         let answer = Event::from_env(env)
             .map_err(crate::Error::from)
             .and_then(|event| {
-                compute_while_loading(repo, &config, request, event.as_ref())
+                compute_while_loading(repo, &loaded, request, event.as_ref())
                     .map_err(crate::Error::from)
             });
-        config();
-        match (answer, loaded.into_inner()) {
-            (_, Some(Err(Some(e)))) => Err(e.into()),
-            (Err(e), _) => Err(e),
-            (Ok(Some(answer)), _) => Ok(answer),
-            (Ok(None), _) => Err(crate::Error::bad_input("ci.toml could not be loaded", None)),
+        let checked = match loading.join() {
+            Ok(checked) => checked,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match (answer, checked) {
+            (_, Err(e)) => Err(e.into()),
+            (Err(e), Ok(())) => Err(e),
+            (Ok(Some(answer)), Ok(())) => Ok(answer),
+            (Ok(None), Ok(())) => Err(crate::Error::bad_input("ci.toml could not be loaded", None)),
         }
     })
 }

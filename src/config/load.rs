@@ -1,9 +1,10 @@
 //! Reading ci.toml: the file checked and read, parsed into raw types, then resolved.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::raw::RawConfig;
+use super::raw::{RawConfig, RawService, S};
 use super::resolve::Resolver;
 use super::validate::check_file;
 use super::{Config, ConfigError, Problem, Problems};
@@ -23,22 +24,21 @@ pub enum Checks {
 impl Config {
     /// Reads and validates `file`; paths in it are relative to `root`.
     pub fn load(file: &Path, root: &Path, checks: Checks) -> Result<Config, ConfigError> {
-        check_file(file, root)?;
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ConfigError::Missing {
-                    path: file.to_path_buf(),
-                });
-            }
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: file.to_path_buf(),
-                    source,
-                });
-            }
-        };
+        let text = read(file, root)?;
         Config::parse(&text, &display_name(file), file, root, checks)
+    }
+
+    /// [`Config::load`] with the checks that every path a service names stays inside the
+    /// repository left for [`Later::finish`]: what only selects services (`shipit affected`) can
+    /// go on while they run. A config with other problems is refused here, with all of them.
+    pub fn load_checking_later<'a>(
+        file: &Path,
+        root: &'a Path,
+    ) -> Result<(Config, Later<'a>), ConfigError> {
+        let text = read(file, root)?;
+        let name = display_name(file);
+        let (config, later) = Config::resolve(&text, &name, file, root, Checks::Load, true)?;
+        Ok((config, later.expect("checks were left for later")))
     }
 
     /// Parses ci.toml text; `name` is how the file is named in messages.
@@ -49,6 +49,17 @@ impl Config {
         root: &Path,
         checks: Checks,
     ) -> Result<Config, ConfigError> {
+        Config::resolve(text, name, file, root, checks, false).map(|(config, _)| config)
+    }
+
+    fn resolve<'a>(
+        text: &str,
+        name: &str,
+        file: &Path,
+        root: &'a Path,
+        checks: Checks,
+        leave_checks: bool,
+    ) -> Result<(Config, Option<Later<'a>>), ConfigError> {
         let text = Arc::new(text.to_string());
         let invalid =
             |problems| ConfigError::Invalid(Box::new(Problems::new(name, text.clone(), problems)));
@@ -69,13 +80,60 @@ impl Config {
             problems: Vec::new(),
             real: Default::default(),
             listed: Default::default(),
+            later: leave_checks.then(Vec::new),
         };
-        let config = resolver.resolve(raw, file, root);
-        if resolver.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(invalid(resolver.problems))
+        let (config, services) = resolver.resolve(raw, file, root);
+        match (resolver.problems.is_empty(), resolver.later.is_some()) {
+            (true, false) => Ok((config, None)),
+            (true, true) => {
+                let later = Later {
+                    resolver,
+                    services,
+                    name: name.to_string(),
+                    text,
+                };
+                Ok((config, Some(later)))
+            }
+            (false, false) => Err(invalid(resolver.problems)),
+            (false, true) => Err(invalid(resolver.checks_left(&services, &config))),
         }
+    }
+}
+
+/// The checks [`Config::load_checking_later`] left: every path a service names stays inside the
+/// repository, symlinks resolved.
+pub struct Later<'a> {
+    resolver: Resolver<'a>,
+    services: BTreeMap<S<String>, RawService>,
+    name: String,
+    text: Arc<String>,
+}
+
+impl Later<'_> {
+    /// Runs the checks on the config they were left from; its problems, if any.
+    pub fn finish(mut self, config: &Config) -> Result<(), ConfigError> {
+        let _span = tracing::debug_span!("check paths", file = self.name).entered();
+        let problems = self.resolver.checks_left(&self.services, config);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let problems = Problems::new(&self.name, self.text, problems);
+        Err(ConfigError::Invalid(Box::new(problems)))
+    }
+}
+
+/// ci.toml's text: a regular file inside the repository.
+fn read(file: &Path, root: &Path) -> Result<String, ConfigError> {
+    check_file(file, root)?;
+    match std::fs::read_to_string(file) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Missing {
+            path: file.to_path_buf(),
+        }),
+        Err(source) => Err(ConfigError::Read {
+            path: file.to_path_buf(),
+            source,
+        }),
     }
 }
 

@@ -16,7 +16,7 @@ mod validate;
 mod values;
 
 pub use error::{ConfigError, Problem, Problems};
-pub use load::{Checks, FILE_NAME, display_name};
+pub use load::{Checks, FILE_NAME, Later, display_name};
 pub use model::{
     Build, Config, Environment, Global, Project, Registry, Service, ServiceEnvironment,
 };

@@ -31,6 +31,9 @@ pub(super) struct Resolver<'a> {
     /// Folders that hold the paths of many services (`services/`), by repository-relative path:
     /// each is read once, whole, instead of asked one `lstat` per service.
     pub(super) listed: foldhash::HashMap<String, Option<Listing>>,
+    /// When the containment checks are left for later ([`super::Later`]): for each service, the
+    /// number of problems found when its checks would have run, so that they take that place.
+    pub(super) later: Option<Vec<usize>>,
 }
 
 /// The names in a folder and what each is, without following symlinks.
@@ -71,7 +74,13 @@ impl Resolver<'_> {
             .push(Problem::new(message, span, label).help(help));
     }
 
-    pub(super) fn resolve(&mut self, raw: RawConfig, file: &Path, root: &Path) -> Config {
+    /// The config, and its services as written (for the checks left for later).
+    pub(super) fn resolve(
+        &mut self,
+        raw: RawConfig,
+        file: &Path,
+        root: &Path,
+    ) -> (Config, BTreeMap<S<String>, RawService>) {
         let repository_span = raw.project.repository.as_ref().map(|r| r.span());
         let project = self.project(raw.project);
         let environments = self.environments(raw.environments);
@@ -104,14 +113,15 @@ impl Resolver<'_> {
             );
         }
         self.shared_containers(&raw.services, &services, &environments);
-        Config {
+        let config = Config {
             file: file.to_path_buf(),
             root: root.to_path_buf(),
             project,
             environments,
             global,
             services,
-        }
+        };
+        (config, raw.services)
     }
 
     fn project(&mut self, raw: raw::RawProject) -> Project {
@@ -471,7 +481,10 @@ impl Resolver<'_> {
             initial_version,
             environments,
         };
-        self.contained_files(key, raw, &service);
+        match &mut self.later {
+            Some(at) => at.push(self.problems.len()),
+            None => self.contained_files(key, raw, &service),
+        }
         // A missing path is reported already; the files under it would only repeat that.
         if self.checks == Checks::Files && self.root.join(&service.path).is_dir() {
             self.check_files(raw, &service);
@@ -520,6 +533,29 @@ impl Resolver<'_> {
                 out.insert(id.clone(), source.get_ref().clone());
             }
         }
+        out
+    }
+}
+
+impl Resolver<'_> {
+    /// Runs the containment checks left for later, and returns every problem in the order an
+    /// immediate load finds them: each service's containment problems after its other ones.
+    pub(super) fn checks_left(
+        &mut self,
+        raw: &BTreeMap<S<String>, RawService>,
+        config: &Config,
+    ) -> Vec<Problem> {
+        let places = self.later.take().unwrap_or_default();
+        let mut found = std::mem::take(&mut self.problems).into_iter();
+        let mut out = Vec::new();
+        let mut taken = 0;
+        for (((name, raw), service), &at) in raw.iter().zip(&config.services).zip(&places) {
+            out.extend(found.by_ref().take(at - taken));
+            taken = at;
+            self.contained_files(name.get_ref(), raw, service);
+            out.append(&mut self.problems);
+        }
+        out.extend(found);
         out
     }
 }

@@ -286,6 +286,70 @@ fn a_folder_of_many_services_is_checked_as_closely_as_one_service() {
     );
 }
 
+/// Left for later or not, the checks find the same problems, in the same order.
+#[cfg(unix)]
+#[test]
+fn checks_left_for_later_find_what_an_immediate_load_finds() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("Dockerfile"), "FROM scratch").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for p in ["a", "b", "c"] {
+        std::fs::create_dir_all(dir.path().join(p)).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        outside.path().join("Dockerfile"),
+        dir.path().join("a/Dockerfile"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("Dockerfile"),
+        dir.path().join("c/Dockerfile"),
+    )
+    .unwrap();
+    let messages = |e: ConfigError| match e {
+        ConfigError::Invalid(p) => p.problems.iter().map(|p| p.message.clone()).collect(),
+        other => vec![other.to_string()],
+    };
+    let now = |toml: &str| {
+        let file = dir.path().join("ci.toml");
+        Config::parse(toml, "ci.toml", &file, dir.path(), Checks::Load).map_err(messages)
+    };
+    let later = |toml: &str| {
+        let file = dir.path().join("ci.toml");
+        std::fs::write(&file, toml).unwrap();
+        let (config, later) = Config::load_checking_later(&file, dir.path()).map_err(messages)?;
+        later.finish(&config).map_err(messages).map(|()| config)
+    };
+    // Only the symlinks: the load succeeds, and `finish` finds them.
+    let paths_only =
+        "[services.a]\npath = \"a\"\n[services.b]\npath = \"b\"\n[services.c]\npath = \"c\"\n";
+    let found = now(paths_only).map(|_| ()).unwrap_err();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(later(paths_only).map(|_| ()).unwrap_err(), found);
+    // With other problems between them: refused at once, in the same order.
+    let mixed = "[services.a]\npath = \"a\"\n[services.b]\npath = \"b\"\ndepends_on = [\"x\"]\n[services.c]\npath = \"c\"\ninclude = [\"[\"]\n";
+    let found = now(mixed).map(|_| ()).unwrap_err();
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(
+        found[0].contains("`dockerfile` of service `a`"),
+        "{found:?}"
+    );
+    assert!(found[1].contains("depends_on"), "{found:?}");
+    assert!(
+        found[3].contains("`dockerfile` of service `c`"),
+        "{found:?}"
+    );
+    assert_eq!(later(mixed).map(|_| ()).unwrap_err(), found);
+    // And a config without problems loads the same.
+    std::fs::remove_file(dir.path().join("a/Dockerfile")).unwrap();
+    std::fs::remove_file(dir.path().join("c/Dockerfile")).unwrap();
+    let shown = |c: Config| format!("{:?}", c.services);
+    assert_eq!(
+        shown(later(paths_only).unwrap()),
+        shown(now(paths_only).unwrap())
+    );
+}
+
 #[test_case("10s", Some(10_000); "seconds")]
 #[test_case("15m", Some(900_000); "minutes")]
 #[test_case("1h", Some(3_600_000); "hours")]
