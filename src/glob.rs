@@ -365,10 +365,11 @@ impl<T> Matcher<T> {
     /// Compiles `(pattern, tag)` pairs. Patterns are expected to have passed [`check`].
     pub fn new(patterns: impl IntoIterator<Item = (String, T)>) -> Result<Self, globset::Error> {
         let patterns = patterns.into_iter();
-        let mut tags = Vec::with_capacity(patterns.size_hint().0);
+        let expected = patterns.size_hint().0;
+        let mut tags = Vec::with_capacity(expected);
         let mut everything = Vec::new();
         let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut folders: HashMap<String, Folder> = HashMap::with_capacity(tags.capacity());
+        let mut folders: HashMap<String, Folder> = HashMap::with_capacity(expected);
         let mut tails: Vec<Tail> = Vec::new();
         let mut tail_index: HashMap<String, usize> = HashMap::new();
         let mut floating = GlobSetBuilder::new();
