@@ -37,8 +37,7 @@ impl Config {
     ) -> Result<(Config, Later<'a>), ConfigError> {
         let text = read(file, root)?;
         let name = display_name(file);
-        let (config, later) = Config::resolve(&text, &name, file, root, Checks::Load, true)?;
-        Ok((config, later.expect("checks were left for later")))
+        Config::resolve(&text, &name, file, root, Checks::Load, true)
     }
 
     /// Parses ci.toml text; `name` is how the file is named in messages.
@@ -49,6 +48,7 @@ impl Config {
         root: &Path,
         checks: Checks,
     ) -> Result<Config, ConfigError> {
+        // Nothing is left for later: `Later::finish` would find nothing.
         Config::resolve(text, name, file, root, checks, false).map(|(config, _)| config)
     }
 
@@ -59,7 +59,7 @@ impl Config {
         root: &'a Path,
         checks: Checks,
         leave_checks: bool,
-    ) -> Result<(Config, Option<Later<'a>>), ConfigError> {
+    ) -> Result<(Config, Later<'a>), ConfigError> {
         let text = Arc::new(text.to_string());
         let invalid =
             |problems| ConfigError::Invalid(Box::new(Problems::new(name, text.clone(), problems)));
@@ -83,20 +83,17 @@ impl Config {
             later: leave_checks.then(Vec::new),
         };
         let (config, services) = resolver.resolve(raw, file, root);
-        match (resolver.problems.is_empty(), resolver.later.is_some()) {
-            (true, false) => Ok((config, None)),
-            (true, true) => {
-                let later = Later {
-                    resolver,
-                    services,
-                    name: name.to_string(),
-                    text,
-                };
-                Ok((config, Some(later)))
-            }
-            (false, false) => Err(invalid(resolver.problems)),
-            (false, true) => Err(invalid(resolver.checks_left(&services, &config))),
+        if !resolver.problems.is_empty() {
+            // Whatever was left for later is run now, so that every problem is told at once.
+            return Err(invalid(resolver.checks_left(&services, &config)));
         }
+        let later = Later {
+            resolver,
+            services,
+            name: name.to_string(),
+            text,
+        };
+        Ok((config, later))
     }
 }
 
