@@ -34,19 +34,29 @@ const WITHHELD: &[&str] = &[
     "AWS_SECURITY_TOKEN",
 ];
 
-/// The process groups of the tests running now.
-static GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+/// The process groups of the tests running now, and whether shipit is stopping on a signal.
+#[derive(Default)]
+struct Groups {
+    running: HashSet<i32>,
+    stopping: bool,
+}
 
-fn groups() -> std::sync::MutexGuard<'static, Option<HashSet<i32>>> {
+static GROUPS: Mutex<Option<Groups>> = Mutex::new(None);
+
+fn groups() -> std::sync::MutexGuard<'static, Option<Groups>> {
     match GROUPS.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     }
 }
 
-/// Kills every test's process group: for SIGINT/SIGTERM, before shipit exits.
+/// Kills every test's process group: for SIGINT/SIGTERM, before shipit exits. A test started
+/// after this (its shell spawned as the signal came) is killed as soon as its group is known.
 pub fn kill_all() {
-    for pgid in groups().take().unwrap_or_default() {
+    let mut groups = groups();
+    let groups = groups.get_or_insert_with(Groups::default);
+    groups.stopping = true;
+    for pgid in groups.running.drain() {
         kill_group(pgid);
     }
 }
@@ -65,7 +75,13 @@ struct Group(i32);
 
 impl Group {
     fn new(pgid: i32) -> Group {
-        groups().get_or_insert_with(HashSet::new).insert(pgid);
+        let mut groups = groups();
+        let groups = groups.get_or_insert_with(Groups::default);
+        if groups.stopping {
+            kill_group(pgid);
+        } else {
+            groups.running.insert(pgid);
+        }
         Group(pgid)
     }
 }
@@ -73,7 +89,7 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         if let Some(g) = groups().as_mut() {
-            g.remove(&self.0);
+            g.running.remove(&self.0);
         }
         kill_group(self.0);
     }

@@ -45,7 +45,7 @@ fn alive(pid: i32) -> bool {
 
 fn gone_soon(pid: i32) -> bool {
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(5) {
+    while started.elapsed() < Duration::from_secs(20) {
         if !alive(pid) {
             return true;
         }
