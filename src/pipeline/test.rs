@@ -6,7 +6,7 @@
 //! the release is dropped, and on SIGINT/SIGTERM ([`kill_all`]). The command never inherits
 //! shipit's credentials.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
@@ -35,15 +35,17 @@ const WITHHELD: &[&str] = &[
 ];
 
 /// The process groups of the tests running now, and whether shipit is stopping on a signal.
-#[derive(Default)]
 struct Groups {
-    running: HashSet<i32>,
+    running: BTreeSet<i32>,
     stopping: bool,
 }
 
-static GROUPS: Mutex<Option<Groups>> = Mutex::new(None);
+static GROUPS: Mutex<Groups> = Mutex::new(Groups {
+    running: BTreeSet::new(),
+    stopping: false,
+});
 
-fn groups() -> std::sync::MutexGuard<'static, Option<Groups>> {
+fn groups() -> std::sync::MutexGuard<'static, Groups> {
     match GROUPS.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
@@ -54,9 +56,8 @@ fn groups() -> std::sync::MutexGuard<'static, Option<Groups>> {
 /// after this (its shell spawned as the signal came) is killed as soon as its group is known.
 pub fn kill_all() {
     let mut groups = groups();
-    let groups = groups.get_or_insert_with(Groups::default);
     groups.stopping = true;
-    for pgid in groups.running.drain() {
+    for pgid in std::mem::take(&mut groups.running) {
         kill_group(pgid);
     }
 }
@@ -76,7 +77,6 @@ struct Group(i32);
 impl Group {
     fn new(pgid: i32) -> Group {
         let mut groups = groups();
-        let groups = groups.get_or_insert_with(Groups::default);
         if groups.stopping {
             kill_group(pgid);
         } else {
@@ -88,9 +88,7 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        if let Some(g) = groups().as_mut() {
-            g.running.remove(&self.0);
-        }
+        groups().running.remove(&self.0);
         kill_group(self.0);
     }
 }
