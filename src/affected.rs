@@ -58,6 +58,10 @@ pub fn compute(
 /// diffs it: on a large monorepo the two cost about the same. That thread then checks that the
 /// paths the services name stay inside the repository while the changed paths are matched. A
 /// broken ci.toml is reported first, whatever git said.
+///
+/// Made for a process that ends soon after (`shipit affected`): the config, its compiled globs and
+/// what the checks read are left for the exit to free. Freeing a large config's hundred thousand
+/// small allocations one by one took 2 of the 20 ms `shipit-bench-affected` measures.
 pub fn compute_from_file(
     env: &crate::github::Env,
     repo: &Repo,
@@ -69,14 +73,16 @@ pub fn compute_from_file(
     std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel(1);
         let loading = scope.spawn(move || {
-            let (config, later) = Config::load_checking_later(file, &root)?;
+            let (config, mut later) = Config::load_checking_later(file, &root)?;
             let rules = tracing::debug_span!("compile globs").in_scope(|| Rules::new(&config));
             let config = std::sync::Arc::new(config);
             // Gone only when the answer is no longer wanted.
             let _ = send.send((config.clone(), rules));
-            later.finish(&config)
+            let checked = later.finish(&config);
+            std::mem::forget(later);
+            checked
         });
-        let received = std::cell::OnceCell::new();
+        let received = std::mem::ManuallyDrop::new(std::cell::OnceCell::new());
         let loaded = || {
             received
                 .get_or_init(|| {

@@ -314,6 +314,8 @@ fn affected(
     {
         report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
     }
+    // The process ends next, and frees it whole (see `compute_from_file`).
+    std::mem::forget(result);
     Ok(Finished::Success)
 }
 

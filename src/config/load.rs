@@ -107,14 +107,15 @@ pub struct Later<'a> {
 }
 
 impl Later<'_> {
-    /// Runs the checks on the config they were left from; its problems, if any.
-    pub fn finish(mut self, config: &Config) -> Result<(), ConfigError> {
+    /// Runs the checks on the config they were left from; its problems, if any. (Once: a second
+    /// call finds nothing left to check.)
+    pub fn finish(&mut self, config: &Config) -> Result<(), ConfigError> {
         let _span = tracing::debug_span!("check paths", file = self.name).entered();
         let problems = self.resolver.checks_left(&self.services, config);
         if problems.is_empty() {
             return Ok(());
         }
-        let problems = Problems::new(&self.name, self.text, problems);
+        let problems = Problems::new(&self.name, self.text.clone(), problems);
         Err(ConfigError::Invalid(Box::new(problems)))
     }
 }

@@ -317,7 +317,8 @@ fn checks_left_for_later_find_what_an_immediate_load_finds() {
     let later = |toml: &str| {
         let file = dir.path().join("ci.toml");
         std::fs::write(&file, toml).unwrap();
-        let (config, later) = Config::load_checking_later(&file, dir.path()).map_err(messages)?;
+        let (config, mut later) =
+            Config::load_checking_later(&file, dir.path()).map_err(messages)?;
         later.finish(&config).map_err(messages).map(|()| config)
     };
     // Only the symlinks: the load succeeds, and `finish` finds them.
