@@ -22,7 +22,7 @@ pub enum Format {
 
 pub fn render(affected: &Affected, format: Format, explain: bool, style: Style) -> String {
     match format {
-        Format::Json => format!("{}\n", serde_json::to_string(affected).unwrap_or_default()),
+        Format::Json => json(affected),
         Format::Matrix => format!("{}\n", affected.matrix()),
         Format::Names => affected
             .services
@@ -31,6 +31,26 @@ pub fn render(affected: &Affected, format: Format, explain: bool, style: Style) 
             .collect(),
         Format::Text => text(affected, explain, style),
     }
+}
+
+/// The JSON object and a newline, written once into a buffer of about its size: grown by doubling
+/// and then copied, the 330 KB answer of a thousand-service monorepo touched three times its size.
+fn json(affected: &Affected) -> String {
+    let files: usize = affected
+        .services
+        .iter()
+        .flat_map(|s| &s.reasons)
+        .map(|r| match r {
+            Reason::File { file } | Reason::Trigger { file } => file.len() + 32,
+            Reason::Dependency { service } => service.len() + 32,
+            Reason::All { why } => why.len() + 32,
+        })
+        .sum();
+    let mut out = Vec::with_capacity(files + affected.services.len() * 96 + 512);
+    // Serialising plain strings, numbers and booleans into memory cannot fail.
+    let _ = serde_json::to_writer(&mut out, affected);
+    out.push(b'\n');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn short(sha: &str) -> &str {
