@@ -79,6 +79,7 @@ impl Config {
             checks,
             problems: Vec::new(),
             real: Default::default(),
+            real_root: None,
             listed: Default::default(),
             later: leave_checks.then(Vec::new),
         };

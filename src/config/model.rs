@@ -148,6 +148,9 @@ pub struct Build {
 impl Service {
     /// Joins a path relative to the service's directory onto it, repository-relative.
     pub fn join(&self, relative: &str) -> String {
+        if relative == "." {
+            return self.path.clone(); // normalised when resolved
+        }
         let joined = if self.path == "." {
             relative.to_string()
         } else {

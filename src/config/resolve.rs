@@ -28,6 +28,8 @@ pub(super) struct Resolver<'a> {
     /// share most of theirs, and every check shares the root's.
     /// By repository-relative path.
     pub(super) real: foldhash::HashMap<String, Option<Real>>,
+    /// The repository's root with its symlinks resolved, once asked (`.` in `real`).
+    pub(super) real_root: Option<PathBuf>,
     /// Folders that hold the paths of many services (`services/`), by repository-relative path:
     /// each is read once, whole, instead of asked one `lstat` per service.
     pub(super) listed: foldhash::HashMap<String, Option<Listing>>,
@@ -46,10 +48,12 @@ pub(super) enum Kind {
     Other,
 }
 
-/// A path with its symlinks resolved, and whether it is a folder.
+/// Where a path of the repository really is, and whether it is a folder.
 #[derive(Debug, Clone)]
 pub(super) struct Real {
-    pub(super) path: PathBuf,
+    /// The canonical path, once a symlink led somewhere; None for a path that no symlink leads
+    /// through: it is where it is written, under the repository's real root.
+    pub(super) resolved: Option<PathBuf>,
     pub(super) is_dir: bool,
 }
 

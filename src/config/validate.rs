@@ -2,7 +2,7 @@
 //! `shipit validate` reads, and cycles in depends_on.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::raw::{RawService, S};
 use super::resolve::{Kind, Listing, Real, Resolver};
@@ -159,14 +159,14 @@ impl Resolver<'_> {
             );
             return;
         }
-        let Some(root) = self.canonical(".") else {
+        if self.canonical(".").is_none() {
             return;
-        };
+        }
         // The deepest part of the path that exists, with its symlinks resolved.
         let mut probe = rel;
         let real = loop {
             if let Some(real) = self.canonical(probe) {
-                break Some(real.path);
+                break Some(real);
             }
             match probe.rsplit_once('/') {
                 Some((parent, _)) => probe = parent,
@@ -174,8 +174,13 @@ impl Resolver<'_> {
                 None => break None,
             }
         };
-        if let Some(real) = real
-            && !inside(&real, &root.path)
+        // A path that no symlink led anywhere is where it is written: inside.
+        if let Some(Real {
+            resolved: Some(real),
+            ..
+        }) = real
+            && let Some(root) = &self.real_root
+            && !inside(&real, root)
         {
             self.problem_with_help(
                 format!(
@@ -189,10 +194,11 @@ impl Resolver<'_> {
         }
     }
 
-    /// The real path of `rel` (repository-relative and normalised: `.` is the root) and whether
-    /// it is a folder, asked of the file system once per path: a path whose last component is a
-    /// plain name and not a symlink is its folder's real path joined with that name, so only the
-    /// name is looked at (one `lstat`); anything else is canonicalized whole.
+    /// Where `rel` (repository-relative and normalised: `.` is the root) really is, and whether it
+    /// is a folder, asked of the file system once per path: a path whose last component is a plain
+    /// name and not a symlink is its folder's real path joined with that name, so only the name is
+    /// looked at (one `lstat`); a symlink is canonicalized whole. A path that no symlink leads
+    /// through is kept as written (most of a ci.toml's: nothing is built for them).
     pub(super) fn canonical(&mut self, rel: &str) -> Option<Real> {
         if let Some(known) = self.real.get(rel) {
             return known.clone();
@@ -200,30 +206,40 @@ impl Resolver<'_> {
         let whole = |path: &Path| {
             let real = path.canonicalize().ok()?;
             let is_dir = real.is_dir();
-            Some(Real { path: real, is_dir })
+            Some(Real {
+                resolved: Some(real),
+                is_dir,
+            })
         };
         let real = if rel == "." {
-            whole(self.root)
+            self.real_root = self.root.canonicalize().ok();
+            self.real_root.as_ref().map(|root| Real {
+                resolved: None,
+                is_dir: root.is_dir(),
+            })
         } else {
             let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
             match self.canonical(parent) {
                 None => None,
                 Some(folder) => {
-                    let joined = folder.path.join(name);
                     let listed = match self.listed.get(parent) {
                         Some(Some(listing)) => Some(listing.get(std::ffi::OsStr::new(name))),
                         _ => None,
                     };
+                    let joined = || match &folder.resolved {
+                        Some(real) => Some(real.join(name)),
+                        None => Some(self.real_root.as_ref()?.join(rel)),
+                    };
                     let kind = match listed {
                         Some(known) => known.copied(),
-                        None => std::fs::symlink_metadata(&joined)
-                            .ok()
+                        None => joined()
+                            .and_then(|path| std::fs::symlink_metadata(path).ok())
                             .map(|m| kind(&m.file_type())),
                     };
                     match kind {
-                        Some(Kind::Symlink) => whole(&joined),
+                        Some(Kind::Symlink) => joined().and_then(|path| whole(&path)),
                         Some(kind) => Some(Real {
-                            path: joined,
+                            resolved: folder.resolved.as_ref().map(|real| real.join(name)),
                             is_dir: kind == Kind::Folder,
                         }),
                         None => None,
@@ -233,6 +249,14 @@ impl Resolver<'_> {
         };
         self.real.insert(rel.to_string(), real.clone());
         real
+    }
+
+    /// The real path of `rel`, as [`Resolver::canonical`] found it.
+    fn real_path(&self, rel: &str, real: Real) -> Option<PathBuf> {
+        match real.resolved {
+            Some(path) => Some(path),
+            None => Some(self.real_root.as_ref()?.join(rel)),
+        }
     }
 
     /// Reads, whole, each folder that holds the paths of at least [`CROWDED`] services: one
@@ -252,7 +276,10 @@ impl Resolver<'_> {
             if n < CROWDED || folder.starts_with("..") {
                 continue;
             }
-            let listing = self.canonical(&folder).and_then(|real| list(&real.path));
+            let listing = self
+                .canonical(&folder)
+                .and_then(|real| self.real_path(&folder, real))
+                .and_then(|path| list(&path));
             self.listed.insert(folder, listing);
         }
     }
