@@ -25,6 +25,16 @@ use globset::{Candidate, Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// One pattern as written by the user, turned into the globs that implement its meaning.
 fn expand(pattern: &str) -> Vec<String> {
+    let (base, under) = expand_base(pattern);
+    match under {
+        true => vec![format!("{base}/**"), base],
+        false => vec![base],
+    }
+}
+
+/// [`expand`] as its first glob, and whether `BASE/**` goes with it (a pattern also matches
+/// everything under what it names), so that `BASE/**` is built only where it is filed apart.
+fn expand_base(pattern: &str) -> (String, bool) {
     let trimmed = pattern.trim_end_matches('/');
     let (anchored, body) = match trimmed.strip_prefix('/') {
         Some(rest) => (true, rest),
@@ -35,11 +45,8 @@ fn expand(pattern: &str) -> Vec<String> {
     } else {
         format!("**/{body}")
     };
-    if base.ends_with("/**") || base == "**" {
-        vec![base]
-    } else {
-        vec![format!("{base}/**"), base]
-    }
+    let under = !(base.ends_with("/**") || base == "**");
+    (base, under)
 }
 
 fn compile(glob: &str) -> Result<Glob, globset::Error> {
@@ -294,7 +301,9 @@ fn segment(tokens: &[Token], text: &[u8]) -> bool {
 }
 
 /// What a glob component may hold that is not literal text (or is an escape).
-const SYNTAX: [char; 8] = ['*', '?', '[', ']', '{', '}', ',', '\\'];
+fn is_syntax(byte: u8) -> bool {
+    matches!(byte, b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b',' | b'\\')
+}
 
 /// One `/`-separated component of a glob, unescaped, when it has no glob syntax.
 fn literal(component: &str) -> Option<String> {
@@ -332,6 +341,16 @@ fn shape(glob: &str) -> Shape<'_> {
     if glob == "**" {
         return Shape::Everything;
     }
+    // Most globs of a ci.toml are a plain path, or a plain folder and `/**`.
+    if !glob.bytes().any(is_syntax) {
+        return Shape::Exact(glob.to_string());
+    }
+    if let Some(folder) = glob.strip_suffix("/**")
+        && !folder.is_empty()
+        && !folder.bytes().any(is_syntax)
+    {
+        return Shape::Under(folder.to_string());
+    }
     let mut folder = String::with_capacity(glob.len());
     // Byte offset of the first component that is not literal, if any.
     let mut rest_at = None;
@@ -340,9 +359,11 @@ fn shape(glob: &str) -> Shape<'_> {
         if offset > 0 {
             folder.push('/');
         }
-        if !component.contains(SYNTAX) {
+        if !component.bytes().any(is_syntax) {
             folder.push_str(component);
-        } else if let Some(lit) = literal(component) {
+        } else if component.contains('\\')
+            && let Some(lit) = literal(component)
+        {
             folder.push_str(&lit);
         } else {
             folder.truncate(folder.len().saturating_sub(usize::from(offset > 0)));
@@ -377,42 +398,55 @@ impl<T> Matcher<T> {
         let mut floating_index: HashMap<String, usize> = HashMap::new();
         for (pattern, tag) in patterns {
             let id = tags.len();
-            for glob in expand(&pattern) {
-                match shape(&glob) {
+            let (base, under) = expand_base(&pattern);
+            let base_shape = shape(&base);
+            let mut globs = vec![];
+            match (&base_shape, under) {
+                // `PATH/**` of a plain path is the folder itself: nothing to build.
+                (Shape::Exact(path), true) => {
+                    folders.entry(path.clone()).or_default().under.push(id);
+                }
+                (_, true) => globs.push(format!("{base}/**")),
+                (_, false) => {}
+            }
+            let filed = globs.iter().map(|glob| (glob.as_str(), shape(glob)));
+            for (glob, shape) in filed.chain([(base.as_str(), base_shape)]) {
+                match shape {
                     Shape::Everything => everything.push(id),
                     Shape::Exact(path) => exact.entry(path).or_default().push(id),
                     Shape::Under(folder) => folders.entry(folder).or_default().under.push(id),
                     Shape::Tail(folder, rest) => {
-                        let slot = match tail_index.get(&glob) {
+                        let slot = match tail_index.get(glob) {
                             Some(&slot) => slot,
                             None => {
                                 let how = match Simple::parse(rest) {
                                     Some(simple) => TailMatch::Simple(simple),
                                     None => TailMatch::Glob {
-                                        glob: glob.clone(),
+                                        glob: glob.to_string(),
                                         compiled: OnceLock::new(),
                                     },
                                 };
                                 let slot = tails.len();
                                 tails.push(Tail {
-                                    suffix: literal_suffix(&glob).to_string(),
+                                    suffix: literal_suffix(glob).to_string(),
                                     how,
                                     patterns: Vec::new(),
                                 });
                                 folders.entry(folder).or_default().tails.push(slot);
-                                tail_index.insert(glob.clone(), slot);
+                                tail_index.insert(glob.to_string(), slot);
                                 slot
                             }
                         };
                         tails[slot].patterns.push(id);
                     }
                     Shape::Floating => {
-                        let slot = match floating_index.get(&glob) {
+                        let slot = match floating_index.get(glob) {
                             Some(&slot) => slot,
                             None => {
-                                floating.add(compile(&glob)?);
+                                floating.add(compile(glob)?);
                                 floating_patterns.push(Vec::new());
-                                floating_index.insert(glob.clone(), floating_patterns.len() - 1);
+                                floating_index
+                                    .insert(glob.to_string(), floating_patterns.len() - 1);
                                 floating_patterns.len() - 1
                             }
                         };
