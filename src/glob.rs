@@ -9,10 +9,12 @@
 //! of their service, so a changed path is looked up by each of its folders in a map, and only the
 //! patterns filed under one of them are tried. A wildcard tail (`services/x/src/*/*.txt`) of
 //! literal text, `*`, `?` and whole `**` components is matched without a regex; one with classes
-//! or alternatives is compiled the first time a path reaches its folder. So a config with a
-//! thousand wildcard excludes costs no more to load than one with folders. Patterns without a
-//! literal folder in front (`**/*.md`, `*/docs/**`) are few and shared; they go into one
-//! [`GlobSet`] of distinct globs.
+//! or alternatives is compiled the first time a path that could match reaches its folder. So a
+//! config with a thousand wildcard excludes costs no more to load than one with folders. Patterns
+//! without a literal folder in front (`**/*.md`, `*/docs/**`) are few and shared, and tried on
+//! every path: those of the same kinds are matched the same way, against the whole path, after a
+//! look for the literal text every match holds (`.md` at the end, `.md/` inside); the rest go into
+//! one [`GlobSet`] of distinct globs.
 //!
 //! Long for its tests: the matcher is about 450 lines, the rest is the table of edge cases and the
 //! property test against globset.
@@ -108,7 +110,11 @@ pub struct Matcher<T> {
     folders: HashMap<String, Folder>,
     /// Globs with a literal folder and a wildcard tail, each distinct glob once.
     tails: Vec<Tail>,
-    /// Globs with no literal folder in front, each distinct glob once, with the patterns of each.
+    /// Globs with no literal folder in front (`**/*.md`) that need no regex: indices into
+    /// `tails`, matched against the whole path.
+    floating_tails: Vec<usize>,
+    /// The other globs with no literal folder in front, each distinct glob once, with the
+    /// patterns of each.
     floating: GlobSet,
     floating_patterns: Vec<Vec<usize>>,
 }
@@ -126,6 +132,8 @@ struct Folder {
 struct Tail {
     /// The literal text the glob ends with: a path that does not end so cannot match.
     suffix: String,
+    /// Literal text a matching path holds ([`literal_inside`]); empty when there is none.
+    inside: String,
     how: TailMatch,
     patterns: Vec<usize>,
 }
@@ -145,7 +153,7 @@ enum TailMatch {
 impl Tail {
     /// `rest` is what follows the folder and its `/`.
     fn is_match(&self, path: &str, rest: &str) -> bool {
-        if !path.ends_with(&self.suffix) {
+        if !path.ends_with(&self.suffix) || !path.contains(self.inside.as_str()) {
             return false;
         }
         match &self.how {
@@ -238,14 +246,56 @@ impl Simple {
         })
     }
 
-    /// Whether `path` matches, where a trailing `**` needs at least one component (this is a
-    /// tail: a folder always comes before it).
+    /// Whether `path` matches, where a trailing `**` needs at least one component (`a/**` is not
+    /// `a`, as in globset). Allocates nothing for a path of fewer than 127 components.
     fn is_match(&self, path: &[u8]) -> bool {
         // Most paths under a folder have the wrong depth: no need to look further.
         let n = path.iter().filter(|&&b| b == b'/').count() + 1;
         if n < self.min_parts || (!self.recursive && n != self.min_parts) {
             return false;
         }
+        let parts = || path.split(|&b| b == b'/');
+        if !self.recursive {
+            // One component a part, in order.
+            return self
+                .components
+                .iter()
+                .zip(parts())
+                .all(|(c, part)| match c {
+                    Component::Segment(tokens) => segment(tokens, part),
+                    Component::Recursive => false,
+                });
+        }
+        if n >= 127 {
+            return self.is_match_deep(path, n);
+        }
+        // Bit j: the components so far match the first j parts of the path.
+        let mut reached: u128 = 1;
+        let last = self.components.len().saturating_sub(1);
+        for (k, component) in self.components.iter().enumerate() {
+            reached = match component {
+                // Any number of parts (at the end, at least one) after the first part reached.
+                Component::Recursive => {
+                    let from = reached.trailing_zeros() as usize + usize::from(k == last);
+                    match from <= n {
+                        true => (!0u128 >> (127 - n)) & (!0u128 << from),
+                        false => 0,
+                    }
+                }
+                Component::Segment(tokens) => parts()
+                    .enumerate()
+                    .filter(|&(j, part)| reached >> j & 1 == 1 && segment(tokens, part))
+                    .fold(0, |next, (j, _)| next | 1 << (j + 1)),
+            };
+            if reached == 0 {
+                return false;
+            }
+        }
+        reached >> n & 1 == 1
+    }
+
+    /// [`Simple::is_match`] for a path too deep for a bit set.
+    fn is_match_deep(&self, path: &[u8], n: usize) -> bool {
         let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
         // reached[j]: the components so far match the first j parts of the path.
         let mut reached = vec![false; n + 1];
@@ -319,12 +369,22 @@ fn literal(component: &str) -> Option<String> {
     Some(out)
 }
 
-/// The literal text at the end of a glob, after its last piece of syntax: every match ends with it.
+/// The literal text at the end of a glob's last component, after its last piece of syntax: every
+/// match ends with it. (Not across a `/`: `**/docs` matches `docs`.)
 fn literal_suffix(glob: &str) -> &str {
     let start = glob
-        .rfind(['*', '?', '[', ']', '{', '}', ',', '\\'])
+        .rfind(['*', '?', '[', ']', '{', '}', ',', '\\', '/'])
         .map_or(0, |i| i + 1);
     &glob[start..]
+}
+
+/// What every path a glob matches holds somewhere: for `…/NAME/**`, the literal end of NAME and
+/// the `/` after it (`**/*.md/**` needs `.md/`). Empty when there is nothing to look for.
+fn literal_inside(glob: &str) -> String {
+    match glob.strip_suffix("/**").map(literal_suffix) {
+        Some(end) if !end.is_empty() => format!("{end}/"),
+        _ => String::new(),
+    }
 }
 
 /// Where a glob (as [`expand`] makes it) is filed.
@@ -393,6 +453,7 @@ impl<T> Matcher<T> {
         let mut folders: HashMap<String, Folder> = HashMap::with_capacity(expected);
         let mut tails: Vec<Tail> = Vec::new();
         let mut tail_index: HashMap<String, usize> = HashMap::new();
+        let mut floating_tails = Vec::new();
         let mut floating = GlobSetBuilder::new();
         let mut floating_patterns: Vec<Vec<usize>> = Vec::new();
         let mut floating_index: HashMap<String, usize> = HashMap::new();
@@ -429,6 +490,7 @@ impl<T> Matcher<T> {
                                 let slot = tails.len();
                                 tails.push(Tail {
                                     suffix: literal_suffix(glob).to_string(),
+                                    inside: literal_inside(glob),
                                     how,
                                     patterns: Vec::new(),
                                 });
@@ -440,17 +502,30 @@ impl<T> Matcher<T> {
                         tails[slot].patterns.push(id);
                     }
                     Shape::Floating => {
-                        let slot = match floating_index.get(glob) {
-                            Some(&slot) => slot,
-                            None => {
-                                floating.add(compile(glob)?);
-                                floating_patterns.push(Vec::new());
-                                floating_index
-                                    .insert(glob.to_string(), floating_patterns.len() - 1);
-                                floating_patterns.len() - 1
-                            }
-                        };
-                        floating_patterns[slot].push(id);
+                        if let Some(&slot) = tail_index.get(glob) {
+                            tails[slot].patterns.push(id);
+                        } else if let Some(simple) = Simple::parse(glob) {
+                            tail_index.insert(glob.to_string(), tails.len());
+                            floating_tails.push(tails.len());
+                            tails.push(Tail {
+                                suffix: literal_suffix(glob).to_string(),
+                                inside: literal_inside(glob),
+                                how: TailMatch::Simple(simple),
+                                patterns: vec![id],
+                            });
+                        } else {
+                            let slot = match floating_index.get(glob) {
+                                Some(&slot) => slot,
+                                None => {
+                                    floating.add(compile(glob)?);
+                                    floating_patterns.push(Vec::new());
+                                    floating_index
+                                        .insert(glob.to_string(), floating_patterns.len() - 1);
+                                    floating_patterns.len() - 1
+                                }
+                            };
+                            floating_patterns[slot].push(id);
+                        }
                     }
                 }
             }
@@ -462,6 +537,7 @@ impl<T> Matcher<T> {
             exact,
             folders,
             tails,
+            floating_tails,
             floating: floating.build()?,
             floating_patterns,
         })
@@ -489,6 +565,12 @@ impl<T> Matcher<T> {
                         patterns.extend_from_slice(&tail.patterns);
                     }
                 }
+            }
+        }
+        for &t in &self.floating_tails {
+            let tail = &self.tails[t];
+            if tail.is_match(path, path) {
+                patterns.extend_from_slice(&tail.patterns);
             }
         }
         if !self.floating_patterns.is_empty() {
@@ -565,6 +647,11 @@ mod tests {
     #[test_case("proto/visits/**", "proto/visitsx/a", false; "recursive suffix needs the slash")]
     #[test_case("services/my app", "services/my app/ünïcode.txt", true; "spaces and non-ASCII")]
     #[test_case("**", "anything/at/all", true; "double star alone")]
+    #[test_case("docs", "docs/intro.txt", true; "bare directory name at the root")]
+    #[test_case("**/docs", "docs", true; "leading double star matches no folder")]
+    #[test_case("*.md", "notes.md/a.txt", true; "everything under a folder named like the pattern")]
+    #[test_case("*.md", "notes.mdx/a.txt", false; "the folder's whole name must match")]
+    #[test_case("*/docs/**", "docs/a", false; "a floating star needs a folder")]
     fn gitignore_semantics(pattern: &str, path: &str, expected: bool) {
         assert_eq!(
             matches(pattern, path),
@@ -683,14 +770,15 @@ mod tests {
             }
         }
         assert_eq!(simple, 200);
-        // The pattern's two globs: the thing itself and everything under it.
-        assert_eq!(
-            compiled,
-            [
-                "services/s7/src/[ab]*/*.txt/**",
-                "services/s7/src/[ab]*/*.txt"
-            ]
-        );
+        // Of the pattern's two globs, the thing itself and everything under it, only the first
+        // could match: no path holds `.txt/`.
+        assert_eq!(compiled, ["services/s7/src/[ab]*/*.txt"]);
+        m.for_each_match("services/s7/src/a.txt/x", &mut scratch, |_| {});
+        let compiled = m.tails.iter().filter(|tail| match &tail.how {
+            TailMatch::Glob { compiled, .. } => compiled.get().is_some(),
+            TailMatch::Simple(_) => false,
+        });
+        assert_eq!(compiled.count(), 2);
     }
 
     mod agrees_with_globset {
