@@ -81,10 +81,14 @@ fn plain(pattern: &str) -> bool {
     let mut after_recursive = false;
     pattern.split('/').all(|component| {
         let recursive = component == "**";
+        let bytes = component.as_bytes();
         let ok = if recursive {
             !after_recursive
         } else {
-            !component.contains("**") && !component.contains(['[', ']', '{', '}', ',', '\\'])
+            !bytes.iter().enumerate().any(|(i, &b)| {
+                matches!(b, b'[' | b']' | b'{' | b'}' | b',' | b'\\')
+                    || (b == b'*' && bytes.get(i + 1) == Some(&b'*'))
+            })
         };
         after_recursive = recursive;
         ok
