@@ -282,7 +282,7 @@ pub fn run(args: Args, env: &Env) -> Result<Finished, Error> {
         Some(path) => cwd.join(path),
         None => repo.root().join(config::FILE_NAME),
     };
-    match args.command {
+    let finished = match args.command {
         Command::Affected(a) => affected(env, &repo, &file, a),
         Command::Plan(a) => plan(env, &repo, &file, a),
         Command::Release(a) => release(env, &repo, &file, a),
@@ -291,7 +291,11 @@ pub fn run(args: Args, env: &Env) -> Result<Finished, Error> {
         Command::Validate(a) => validate(env, &repo, &file, a),
         Command::Init(a) => init(&repo, &file, a),
         Command::Schema | Command::Completions(_) | Command::Man => Ok(Finished::Success),
-    }
+    };
+    // The process ends next: libgit2 closing its pack files and freeing its caches one by one
+    // took 0.5 ms of `shipit affected` on the benchmark's repository, for nothing.
+    std::mem::forget(repo);
+    finished
 }
 
 fn affected(
