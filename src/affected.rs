@@ -146,7 +146,7 @@ fn compute_while_loading<'c>(
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
             counts.unclaimed = classified.unclaimed;
-            graph::affected(config, &classified)
+            graph::affected(config, classified)
         }
     };
     let services = hits

@@ -269,7 +269,7 @@ image = false
             }
             let rules = Rules::new(&config);
             let classified = rules.classify([POOL[changed]]);
-            let selected: std::collections::BTreeSet<usize> = crate::graph::affected(&config, &classified)
+            let selected: std::collections::BTreeSet<usize> = crate::graph::affected(&config, classified)
                 .into_iter()
                 .map(|h| h.service)
                 .collect();

@@ -44,11 +44,11 @@ pub fn all(config: &Config, why: &str) -> Vec<Hit> {
 
 /// The affected services, sorted by name, from the classified changes: direct hits, every service
 /// when a trigger fired, then whatever depends on an affected service, transitively.
-pub fn affected(config: &Config, changes: &Classified) -> Vec<Hit> {
+pub fn affected(config: &Config, changes: Classified) -> Vec<Hit> {
     let n = config.services.len();
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
-    for (service, files) in changes.direct.iter().enumerate() {
-        reasons[service].extend(files.iter().map(|f| Reason::File { file: f.clone() }));
+    for (service, files) in changes.direct.into_iter().enumerate() {
+        reasons[service].extend(files.into_iter().map(|file| Reason::File { file }));
     }
     if !changes.triggers.is_empty() {
         for r in reasons.iter_mut() {
@@ -111,7 +111,7 @@ mod tests {
     fn affected(paths: &[&str]) -> Vec<(String, Vec<Reason>)> {
         let config = config();
         let classified = Rules::new(&config).classify(paths.iter().copied());
-        super::affected(&config, &classified)
+        super::affected(&config, classified)
             .into_iter()
             .map(|h| (config.services[h.service].name.clone(), h.reasons))
             .collect()

@@ -252,7 +252,7 @@ fn bumps(
     for commit in repo.commits(Some(base), head)? {
         let bump = version::bump_of(&commit.message);
         let classified = rules.classify(commit.paths.iter().map(String::as_str));
-        for hit in graph::affected(config, &classified) {
+        for hit in graph::affected(config, classified) {
             let slot = &mut out[hit.service];
             *slot = Some(slot.map_or(bump, |b: Bump| b.max(bump)));
         }
