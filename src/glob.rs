@@ -386,7 +386,7 @@ fn literal_suffix(glob: &str) -> &str {
 /// the `/` after it (`**/*.md/**` needs `.md/`). Empty when there is nothing to look for.
 fn literal_inside(glob: &str) -> String {
     match glob.strip_suffix("/**").map(literal_suffix) {
-        Some(end) if !end.is_empty() => format!("{end}/"),
+        Some(end) if !end.is_empty() => [end, "/"].concat(),
         _ => String::new(),
     }
 }
@@ -414,6 +414,19 @@ fn shape(glob: &str) -> Shape<'_> {
         && !folder.bytes().any(is_syntax)
     {
         return Shape::Under(folder.to_string());
+    }
+    // Without an escape before it, the first piece of syntax ends the literal folder at the
+    // component that holds it.
+    if let Some(first) = glob.bytes().position(is_syntax)
+        && glob.as_bytes()[first] != b'\\'
+    {
+        return match glob[..first].rfind('/') {
+            None => Shape::Floating,
+            Some(end) => match &glob[end + 1..] {
+                "**" => Shape::Under(glob[..end].to_string()),
+                rest => Shape::Tail(glob[..end].to_string(), rest),
+            },
+        };
     }
     let mut folder = String::with_capacity(glob.len());
     // Byte offset of the first component that is not literal, if any.
@@ -471,7 +484,7 @@ impl<T> Matcher<T> {
                 (Shape::Exact(path), true) => {
                     folders.entry(path.clone()).or_default().under.push(id);
                 }
-                (_, true) => globs.push(format!("{base}/**")),
+                (_, true) => globs.push([&base, "/**"].concat()),
                 (_, false) => {}
             }
             let filed = globs.iter().map(|glob| (glob.as_str(), shape(glob)));
