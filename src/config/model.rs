@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use semver::Version;
 
-use super::values::normalize;
+use super::values::{is_normal, normalize};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -154,9 +154,12 @@ impl Service {
         let joined = if self.path == "." {
             relative.to_string()
         } else {
-            format!("{}/{relative}", self.path)
+            [self.path.as_str(), "/", relative].concat()
         };
-        normalize(&joined)
+        match is_normal(&joined) {
+            true => joined,
+            false => normalize(&joined),
+        }
     }
 
     /// The clusters this service rolls out to in `env`: its own list for `env`, else the

@@ -159,7 +159,7 @@ impl Resolver<'_> {
             );
             return;
         }
-        if self.canonical(".").is_none() {
+        if self.real_root.is_none() && self.canonical(".").is_none() {
             return;
         }
         // The deepest part of the path that exists, with its symlinks resolved.
@@ -228,7 +228,7 @@ impl Resolver<'_> {
                     };
                     let joined = || match &folder.resolved {
                         Some(real) => Some(real.join(name)),
-                        None => Some(self.real_root.as_ref()?.join(rel)),
+                        None => Some(under(self.real_root.as_ref()?, rel)),
                     };
                     let kind = match listed {
                         Some(known) => known.copied(),
@@ -255,7 +255,7 @@ impl Resolver<'_> {
     fn real_path(&self, rel: &str, real: Real) -> Option<PathBuf> {
         match real.resolved {
             Some(path) => Some(path),
-            None => Some(self.real_root.as_ref()?.join(rel)),
+            None => Some(under(self.real_root.as_ref()?, rel)),
         }
     }
 
@@ -475,6 +475,16 @@ fn list(folder: &Path) -> Option<Listing> {
         listing.insert(entry.file_name(), kind(&file_type));
     }
     Some(listing)
+}
+
+/// `root/rel` for a normalised relative `rel`, built in one allocation (`Path::join` looks at
+/// every component).
+fn under(root: &Path, rel: &str) -> PathBuf {
+    let mut path = std::ffi::OsString::with_capacity(root.as_os_str().len() + 1 + rel.len());
+    path.push(root);
+    path.push("/");
+    path.push(rel);
+    PathBuf::from(path)
 }
 
 /// `path.starts_with(root)` for two canonical paths, compared as bytes: no component parsing.

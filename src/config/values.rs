@@ -9,8 +9,8 @@ use super::{Registry, shared};
 pub(super) fn normalize(p: &str) -> String {
     // `a/../b` is `b`; a `..` with nothing left to undo stays, and marks a path that leaves the
     // repository (see `Resolver::contained`).
-    if !p.is_empty() && p.split('/').all(|c| !matches!(c, "" | "." | "..")) {
-        return p.to_string(); // already normal: most paths of a ci.toml
+    if is_normal(p) {
+        return p.to_string(); // most paths of a ci.toml
     }
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
@@ -26,6 +26,11 @@ pub(super) fn normalize(p: &str) -> String {
     } else {
         parts.join("/")
     }
+}
+
+/// Whether [`normalize`] would leave `p` as it is.
+pub(super) fn is_normal(p: &str) -> bool {
+    !p.is_empty() && p.split('/').all(|c| !matches!(c, "" | "." | ".."))
 }
 
 pub(super) fn valid_service_name(name: &str) -> bool {
