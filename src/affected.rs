@@ -70,9 +70,13 @@ pub fn compute_from_file(
 ) -> Result<Affected, crate::Error> {
     let root = repo.root().to_path_buf();
     let _span = tracing::debug_span!("affected").entered();
+    let main_cpu = current_cpu();
     std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel(1);
         let loading = scope.spawn(move || {
+            if main_cpu.is_some() && current_cpu() == main_cpu {
+                move_off(main_cpu);
+            }
             let (config, mut later) = Config::load_checking_later(file, &root)?;
             let rules = tracing::debug_span!("compile globs").in_scope(|| Rules::new(&config));
             let config = std::sync::Arc::new(config);
@@ -82,6 +86,8 @@ pub fn compute_from_file(
             std::mem::forget(later);
             checked
         });
+        // Should the new thread have been put on this CPU, this lets it run now and move off.
+        std::thread::yield_now();
         let received = std::mem::ManuallyDrop::new(std::cell::OnceCell::new());
         let loaded = || {
             received
@@ -109,6 +115,44 @@ pub fn compute_from_file(
             (Ok(None), Ok(())) => Err(crate::Error::bad_input("ci.toml could not be loaded", None)),
         }
     })
+}
+
+/// The CPU the calling thread runs on, where the system says.
+fn current_cpu() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_getcpu takes no arguments and only reads the calling thread's state.
+    return usize::try_from(unsafe { libc::sched_getcpu() }).ok();
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// Moves the calling thread to another CPU than `cpu`, and leaves it free to move again. Linux
+/// starts a new thread on its parent's CPU when the other one is busy for a moment; both threads
+/// of `affected` are then "cache hot", and the load balancer let them share that CPU for 4 ms
+/// while the other sat idle: in half the runs of `shipit-bench-affected`.
+fn move_off(cpu: Option<usize>) {
+    #[cfg(target_os = "linux")]
+    if let Some(cpu) = cpu {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: a zeroed cpu_set_t is an empty set; both calls read or write exactly one set of
+        // `size` bytes, for the calling thread (pid 0).
+        unsafe {
+            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, size, &mut allowed) != 0
+                || libc::CPU_COUNT(&allowed) < 2
+                || !libc::CPU_ISSET(cpu, &allowed)
+            {
+                return;
+            }
+            let mut elsewhere = allowed;
+            libc::CPU_CLR(cpu, &mut elsewhere);
+            if libc::sched_setaffinity(0, size, &elsewhere) == 0 {
+                libc::sched_setaffinity(0, size, &allowed);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
 }
 
 /// [`compute`] with ci.toml still loading: `loaded` waits for it, and is asked only once the diff
@@ -212,5 +256,46 @@ impl Affected {
             }
             why
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    fn allowed() -> Vec<usize> {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: reads one zero-initialised cpu_set_t of `size` bytes for the calling thread.
+        let set = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
+            set
+        };
+        // SAFETY: every index is below CPU_SETSIZE, within the set.
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect()
+    }
+
+    /// The thread leaves the CPU when it has another to go to, and is not pinned afterwards.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn moving_off_a_cpu_leaves_the_thread_free() {
+        std::thread::spawn(|| {
+            let before = allowed();
+            let here = current_cpu().expect("Linux says which CPU a thread runs on");
+            move_off(Some(here));
+            if before.len() > 1 {
+                assert_ne!(
+                    current_cpu(),
+                    Some(here),
+                    "still on CPU {here} of {before:?}"
+                );
+            }
+            assert_eq!(allowed(), before);
+        })
+        .join()
+        .unwrap();
     }
 }
