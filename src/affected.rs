@@ -74,8 +74,10 @@ pub fn compute_from_file(
     std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel(1);
         let loading = scope.spawn(move || {
-            if main_cpu.is_some() && current_cpu() == main_cpu {
-                move_off(main_cpu);
+            if let Some(cpu) = main_cpu
+                && current_cpu() == Some(cpu)
+            {
+                move_off(cpu);
             }
             let (config, mut later) = Config::load_checking_later(file, &root)?;
             let rules = tracing::debug_span!("compile globs").in_scope(|| Rules::new(&config));
@@ -130,25 +132,24 @@ fn current_cpu() -> Option<usize> {
 /// starts a new thread on its parent's CPU when the other one is busy for a moment; both threads
 /// of `affected` are then "cache hot", and the load balancer let them share that CPU for 4 ms
 /// while the other sat idle: in half the runs of `shipit-bench-affected`.
-fn move_off(cpu: Option<usize>) {
+fn move_off(cpu: usize) {
     #[cfg(target_os = "linux")]
-    if let Some(cpu) = cpu {
+    // SAFETY: a zeroed cpu_set_t is an empty set; both calls read or write exactly one set of
+    // `size` bytes, for the calling thread (pid 0), and `cpu` is checked to be inside a set.
+    unsafe {
         let size = std::mem::size_of::<libc::cpu_set_t>();
-        // SAFETY: a zeroed cpu_set_t is an empty set; both calls read or write exactly one set of
-        // `size` bytes, for the calling thread (pid 0).
-        unsafe {
-            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, size, &mut allowed) != 0
-                || libc::CPU_COUNT(&allowed) < 2
-                || !libc::CPU_ISSET(cpu, &allowed)
-            {
-                return;
-            }
-            let mut elsewhere = allowed;
-            libc::CPU_CLR(cpu, &mut elsewhere);
-            if libc::sched_setaffinity(0, size, &elsewhere) == 0 {
-                libc::sched_setaffinity(0, size, &allowed);
-            }
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= libc::CPU_SETSIZE as usize
+            || libc::sched_getaffinity(0, size, &mut allowed) != 0
+            || libc::CPU_COUNT(&allowed) < 2
+            || !libc::CPU_ISSET(cpu, &allowed)
+        {
+            return;
+        }
+        let mut elsewhere = allowed;
+        libc::CPU_CLR(cpu, &mut elsewhere);
+        if libc::sched_setaffinity(0, size, &elsewhere) == 0 {
+            libc::sched_setaffinity(0, size, &allowed);
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -285,7 +286,7 @@ mod tests {
         std::thread::spawn(|| {
             let before = allowed();
             let here = current_cpu().expect("Linux says which CPU a thread runs on");
-            move_off(Some(here));
+            move_off(here);
             if before.len() > 1 {
                 assert_ne!(
                     current_cpu(),

@@ -12,9 +12,9 @@
 //! or alternatives is compiled the first time a path that could match reaches its folder. So a
 //! config with a thousand wildcard excludes costs no more to load than one with folders. Patterns
 //! without a literal folder in front (`**/*.md`, `*/docs/**`) are few and shared, and tried on
-//! every path: those of the same kinds are matched the same way, against the whole path, after a
-//! look for the literal text every match holds (`.md` at the end, `.md/` inside); the rest go into
-//! one [`GlobSet`] of distinct globs.
+//! every path: those of literal text, `*`, `?` and `**` are matched as tails are, against the whole
+//! path, after a look for the literal text every match holds (`.md` at the end, `.md/` inside);
+//! the rest go into one [`GlobSet`] of distinct globs.
 //!
 //! Long for its tests: the matcher is about 450 lines, the rest is the table of edge cases and the
 //! property test against globset.
