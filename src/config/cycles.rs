@@ -6,6 +6,45 @@ use std::collections::BTreeMap;
 use petgraph::algo::{astar, tarjan_scc};
 use petgraph::graph::{DiGraph, NodeIndex};
 
+/// Whether a dependency graph (each service with the services it depends on) has no cycle:
+/// Kahn's algorithm over indices, a hash lookup an edge. Most configs have none, and [`cycles`]
+/// is asked to find and name them only when there are.
+pub fn acyclic<'a, G, D>(graph: G) -> bool
+where
+    G: IntoIterator<Item = (&'a str, D)> + Clone,
+    D: IntoIterator<Item = &'a str>,
+{
+    let index: foldhash::HashMap<&str, usize> = graph
+        .clone()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name, i))
+        .collect();
+    let mut waiting = vec![0usize; index.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); index.len()];
+    for (name, deps) in graph {
+        let Some(&i) = index.get(name) else { continue };
+        for dep in deps {
+            if let Some(&d) = index.get(dep) {
+                waiting[i] += 1;
+                dependents[d].push(i);
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..waiting.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut done = 0;
+    while let Some(d) = ready.pop() {
+        done += 1;
+        for &i in &dependents[d] {
+            waiting[i] -= 1;
+            if waiting[i] == 0 {
+                ready.push(i);
+            }
+        }
+    }
+    done == waiting.len()
+}
+
 /// Every cycle in a dependency graph (service → the services it depends on), one per knot, each as
 /// the path that closes it. A knot's path starts at its first name and leaves by that service's
 /// first dependency in the knot, then takes the shortest way back. Knots come in order of their
@@ -55,6 +94,24 @@ mod tests {
 
     fn graph<'a>(edges: &[(&'a str, &[&'a str])]) -> BTreeMap<&'a str, Vec<&'a str>> {
         edges.iter().map(|(n, d)| (*n, d.to_vec())).collect()
+    }
+
+    /// The quick check says "no cycle" exactly when no cycle is found.
+    #[test]
+    fn acyclic_agrees_with_the_cycles_found() {
+        let graphs: [&[(&str, &[&str])]; 6] = [
+            &[("a", &["b", "c"]), ("b", &["d"]), ("c", &["d"]), ("d", &[])],
+            &[("a", &["b"]), ("b", &["a"])],
+            &[("a", &["a"])],
+            &[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &[])],
+            &[("a", &["x"]), ("b", &["a", "a"])],
+            &[],
+        ];
+        for edges in graphs {
+            let g = graph(edges);
+            let named = g.iter().map(|(n, deps)| (*n, deps.iter().copied()));
+            assert_eq!(acyclic(named), cycles(&g).is_empty(), "{edges:?}");
+        }
     }
 
     #[test]

@@ -382,7 +382,11 @@ impl Resolver<'_> {
 
     /// Cycles in depends_on, each reported once at the edge that closes it.
     pub(super) fn cycles(&mut self, services: &BTreeMap<S<String>, RawService>) {
-        if acyclic(services) {
+        let names = services.iter().map(|(name, service)| {
+            let deps = service.depends_on.iter().map(|d| d.get_ref().as_str());
+            (name.get_ref().as_str(), deps)
+        });
+        if cycles::acyclic(names) {
             return;
         }
         let edges: BTreeMap<&str, Vec<&S<String>>> = services
@@ -417,38 +421,6 @@ impl Resolver<'_> {
             );
         }
     }
-}
-
-/// Whether depends_on is free of cycles: Kahn's algorithm over indices, a hash lookup an edge.
-/// Most configs have none; [`cycles::cycles`] finds and names them when there are.
-fn acyclic(services: &BTreeMap<S<String>, RawService>) -> bool {
-    let index: foldhash::HashMap<&str, usize> = services
-        .keys()
-        .enumerate()
-        .map(|(i, name)| (name.get_ref().as_str(), i))
-        .collect();
-    let mut waiting = vec![0usize; services.len()];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); services.len()];
-    for (i, service) in services.values().enumerate() {
-        for dep in &service.depends_on {
-            if let Some(&d) = index.get(dep.get_ref().as_str()) {
-                waiting[i] += 1;
-                dependents[d].push(i);
-            }
-        }
-    }
-    let mut ready: Vec<usize> = (0..services.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut done = 0;
-    while let Some(d) = ready.pop() {
-        done += 1;
-        for &i in &dependents[d] {
-            waiting[i] -= 1;
-            if waiting[i] == 0 {
-                ready.push(i);
-            }
-        }
-    }
-    done == services.len()
 }
 
 /// How many services' paths a folder holds before it is read whole: below that, a few `lstat`s
