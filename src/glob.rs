@@ -154,7 +154,39 @@ enum TailMatch {
     },
 }
 
+impl TailMatch {
+    /// The match of `glob`, whose part after its folder (the whole glob when it floats) is
+    /// `rest`: without a regex when it can be.
+    fn of(glob: &str, rest: &str) -> TailMatch {
+        match Simple::parse(rest) {
+            Some(simple) => TailMatch::Simple(simple),
+            None => TailMatch::Glob {
+                glob: glob.to_string(),
+                compiled: OnceLock::new(),
+            },
+        }
+    }
+
+    /// Whether both match the same paths, as far as their parts show.
+    fn same(&self, other: &TailMatch) -> bool {
+        match (self, other) {
+            (TailMatch::Simple(a), TailMatch::Simple(b)) => a == b,
+            (TailMatch::Glob { glob: a, .. }, TailMatch::Glob { glob: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl Tail {
+    fn new(glob: &str, how: TailMatch, id: usize) -> Tail {
+        Tail {
+            suffix: literal_suffix(glob).to_string(),
+            inside: literal_inside(glob),
+            how,
+            patterns: vec![id],
+        }
+    }
+
     /// `rest` is what follows the folder and its `/`.
     fn is_match(&self, path: &str, rest: &str) -> bool {
         if !path.ends_with(&self.suffix) || !path.contains(self.inside.as_str()) {
@@ -180,7 +212,7 @@ impl Tail {
 
 /// A glob of literal text, `*`, `?` and whole `**` components (never two in a row), matched
 /// component by component over bytes, as globset's regex would match it.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Simple {
     components: Vec<Component>,
     /// The fewest path components a match has: one per segment, one for a trailing `**`.
@@ -189,14 +221,14 @@ struct Simple {
     recursive: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum Component {
     /// `**`: any number of components; at the end, at least one (`a/**` is not `a`).
     Recursive,
     Segment(Vec<Token>),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Token {
     Byte(u8),
     /// `?`: one byte, never `/`.
@@ -216,25 +248,19 @@ impl Simple {
                 components.push(Component::Recursive);
                 continue;
             }
+            // Byte by byte: an escaped character's other bytes, as any byte of a character past
+            // ASCII, are no syntax and come out literal.
             let mut tokens = Vec::with_capacity(text.len());
-            let mut chars = text.chars().peekable();
-            let mut buf = [0; 4];
-            while let Some(c) = chars.next() {
-                let literal = match c {
-                    '\\' => chars.next()?,
-                    '*' if chars.peek() == Some(&'*') => return None,
-                    '*' => {
-                        tokens.push(Token::Star);
-                        continue;
-                    }
-                    '?' => {
-                        tokens.push(Token::Any);
-                        continue;
-                    }
-                    '[' | ']' | '{' | '}' | ',' => return None,
-                    c => c,
-                };
-                tokens.extend(literal.encode_utf8(&mut buf).bytes().map(Token::Byte));
+            let mut bytes = text.bytes().peekable();
+            while let Some(byte) = bytes.next() {
+                tokens.push(match byte {
+                    b'\\' => Token::Byte(bytes.next()?),
+                    b'*' if bytes.peek() == Some(&b'*') => return None,
+                    b'*' => Token::Star,
+                    b'?' => Token::Any,
+                    b'[' | b']' | b'{' | b'}' | b',' => return None,
+                    byte => Token::Byte(byte),
+                });
             }
             components.push(Component::Segment(tokens));
         }
@@ -469,8 +495,7 @@ impl<T> Matcher<T> {
         let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
         let mut folders: HashMap<String, Folder> = HashMap::with_capacity(expected);
         let mut tails: Vec<Tail> = Vec::new();
-        let mut tail_index: HashMap<String, usize> = HashMap::new();
-        let mut floating_tails = Vec::new();
+        let mut floating_tails: Vec<usize> = Vec::new();
         let mut floating = GlobSetBuilder::new();
         let mut floating_patterns: Vec<Vec<usize>> = Vec::new();
         let mut floating_index: HashMap<String, usize> = HashMap::new();
@@ -494,43 +519,29 @@ impl<T> Matcher<T> {
                     Shape::Exact(path) => exact.entry(path).or_default().push(id),
                     Shape::Under(folder) => folders.entry(folder).or_default().under.push(id),
                     Shape::Tail(folder, rest) => {
-                        let slot = match tail_index.get(glob) {
-                            Some(&slot) => slot,
+                        // The same glob twice in one folder is one tail with both patterns.
+                        let how = TailMatch::of(glob, rest);
+                        let folder = folders.entry(folder).or_default();
+                        match folder.tails.iter().find(|&&t| tails[t].how.same(&how)) {
+                            Some(&slot) => tails[slot].patterns.push(id),
                             None => {
-                                let how = match Simple::parse(rest) {
-                                    Some(simple) => TailMatch::Simple(simple),
-                                    None => TailMatch::Glob {
-                                        glob: glob.to_string(),
-                                        compiled: OnceLock::new(),
-                                    },
-                                };
-                                let slot = tails.len();
-                                tails.push(Tail {
-                                    suffix: literal_suffix(glob).to_string(),
-                                    inside: literal_inside(glob),
-                                    how,
-                                    patterns: Vec::new(),
-                                });
-                                folders.entry(folder).or_default().tails.push(slot);
-                                tail_index.insert(glob.to_string(), slot);
-                                slot
+                                folder.tails.push(tails.len());
+                                tails.push(Tail::new(glob, how, id));
                             }
-                        };
-                        tails[slot].patterns.push(id);
+                        }
                     }
-                    Shape::Floating => {
-                        if let Some(&slot) = tail_index.get(glob) {
-                            tails[slot].patterns.push(id);
-                        } else if let Some(simple) = Simple::parse(glob) {
-                            tail_index.insert(glob.to_string(), tails.len());
-                            floating_tails.push(tails.len());
-                            tails.push(Tail {
-                                suffix: literal_suffix(glob).to_string(),
-                                inside: literal_inside(glob),
-                                how: TailMatch::Simple(simple),
-                                patterns: vec![id],
-                            });
-                        } else {
+                    Shape::Floating => match Simple::parse(glob) {
+                        Some(simple) => {
+                            let how = TailMatch::Simple(simple);
+                            match floating_tails.iter().find(|&&t| tails[t].how.same(&how)) {
+                                Some(&slot) => tails[slot].patterns.push(id),
+                                None => {
+                                    floating_tails.push(tails.len());
+                                    tails.push(Tail::new(glob, how, id));
+                                }
+                            }
+                        }
+                        None => {
                             let slot = match floating_index.get(glob) {
                                 Some(&slot) => slot,
                                 None => {
@@ -543,7 +554,7 @@ impl<T> Matcher<T> {
                             };
                             floating_patterns[slot].push(id);
                         }
-                    }
+                    },
                 }
             }
             tags.push(tag);
@@ -759,6 +770,18 @@ mod tests {
         );
         assert_eq!(all_matches(&patterns, "services/x/a/b.md"), [1, 3, 4, 5]);
         assert_eq!(all_matches(&patterns, "other/c.md"), [1, 4, 5]);
+    }
+
+    #[test]
+    fn the_same_glob_twice_is_one_tail_with_both_patterns() {
+        let patterns = [("a/*/x.txt", 1), ("a/*/x.txt", 2), ("*.md", 3), ("*.md", 4)];
+        let m = Matcher::new(patterns.map(|(p, t)| (p.to_string(), t))).unwrap();
+        let mut seen = Vec::new();
+        m.for_each_match("a/b/x.txt", &mut Scratch::default(), |t| seen.push(*t));
+        m.for_each_match("c/d.md", &mut Scratch::default(), |t| seen.push(*t));
+        assert_eq!(seen, [1, 2, 3, 4]);
+        // Each pattern is two globs: the thing itself and everything under it.
+        assert_eq!(m.tails.len(), 4);
     }
 
     #[test]
