@@ -154,29 +154,6 @@ enum TailMatch {
     },
 }
 
-impl TailMatch {
-    /// The match of `glob`, whose part after its folder (the whole glob when it floats) is
-    /// `rest`: without a regex when it can be.
-    fn of(glob: &str, rest: &str) -> TailMatch {
-        match Simple::parse(rest) {
-            Some(simple) => TailMatch::Simple(simple),
-            None => TailMatch::Glob {
-                glob: glob.to_string(),
-                compiled: OnceLock::new(),
-            },
-        }
-    }
-
-    /// Whether both match the same paths, as far as their parts show.
-    fn same(&self, other: &TailMatch) -> bool {
-        match (self, other) {
-            (TailMatch::Simple(a), TailMatch::Simple(b)) => a == b,
-            (TailMatch::Glob { glob: a, .. }, TailMatch::Glob { glob: b, .. }) => a == b,
-            _ => false,
-        }
-    }
-}
-
 impl Tail {
     fn new(glob: &str, how: TailMatch, id: usize) -> Tail {
         Tail {
@@ -212,7 +189,7 @@ impl Tail {
 
 /// A glob of literal text, `*`, `?` and whole `**` components (never two in a row), matched
 /// component by component over bytes, as globset's regex would match it.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Simple {
     components: Vec<Component>,
     /// The fewest path components a match has: one per segment, one for a trailing `**`.
@@ -221,14 +198,14 @@ struct Simple {
     recursive: bool,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 enum Component {
     /// `**`: any number of components; at the end, at least one (`a/**` is not `a`).
     Recursive,
     Segment(Vec<Token>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 enum Token {
     Byte(u8),
     /// `?`: one byte, never `/`.
@@ -495,7 +472,9 @@ impl<T> Matcher<T> {
         let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
         let mut folders: HashMap<String, Folder> = HashMap::with_capacity(expected);
         let mut tails: Vec<Tail> = Vec::new();
-        let mut floating_tails: Vec<usize> = Vec::new();
+        // Each distinct tail glob once, whatever folder or pattern names it again.
+        let mut tail_index: HashMap<String, usize> = HashMap::new();
+        let mut floating_tails = Vec::new();
         let mut floating = GlobSetBuilder::new();
         let mut floating_patterns: Vec<Vec<usize>> = Vec::new();
         let mut floating_index: HashMap<String, usize> = HashMap::new();
@@ -518,30 +497,29 @@ impl<T> Matcher<T> {
                     Shape::Everything => everything.push(id),
                     Shape::Exact(path) => exact.entry(path).or_default().push(id),
                     Shape::Under(folder) => folders.entry(folder).or_default().under.push(id),
-                    Shape::Tail(folder, rest) => {
-                        // The same glob twice in one folder is one tail with both patterns.
-                        let how = TailMatch::of(glob, rest);
-                        let folder = folders.entry(folder).or_default();
-                        match folder.tails.iter().find(|&&t| tails[t].how.same(&how)) {
-                            Some(&slot) => tails[slot].patterns.push(id),
-                            None => {
-                                folder.tails.push(tails.len());
-                                tails.push(Tail::new(glob, how, id));
-                            }
-                        }
-                    }
-                    Shape::Floating => match Simple::parse(glob) {
-                        Some(simple) => {
-                            let how = TailMatch::Simple(simple);
-                            match floating_tails.iter().find(|&&t| tails[t].how.same(&how)) {
-                                Some(&slot) => tails[slot].patterns.push(id),
-                                None => {
-                                    floating_tails.push(tails.len());
-                                    tails.push(Tail::new(glob, how, id));
-                                }
-                            }
-                        }
+                    Shape::Tail(folder, rest) => match tail_index.get(glob) {
+                        Some(&slot) => tails[slot].patterns.push(id),
                         None => {
+                            let how = match Simple::parse(rest) {
+                                Some(simple) => TailMatch::Simple(simple),
+                                None => TailMatch::Glob {
+                                    glob: glob.to_string(),
+                                    compiled: OnceLock::new(),
+                                },
+                            };
+                            tail_index.insert(glob.to_string(), tails.len());
+                            folders.entry(folder).or_default().tails.push(tails.len());
+                            tails.push(Tail::new(glob, how, id));
+                        }
+                    },
+                    Shape::Floating => match (tail_index.get(glob), Simple::parse(glob)) {
+                        (Some(&slot), _) => tails[slot].patterns.push(id),
+                        (None, Some(simple)) => {
+                            tail_index.insert(glob.to_string(), tails.len());
+                            floating_tails.push(tails.len());
+                            tails.push(Tail::new(glob, TailMatch::Simple(simple), id));
+                        }
+                        (None, None) => {
                             let slot = match floating_index.get(glob) {
                                 Some(&slot) => slot,
                                 None => {
