@@ -135,3 +135,77 @@ fn sigterm_and_sigint_kill_the_tests_with_the_release() {
         );
     }
 }
+
+/// A signal stops a release in order: the service whose test runs is named with its stage, the
+/// service waiting for it is cancelled, the test dies, `--report` is still written with cancelled
+/// outcomes, and the exit status is the signal's (130 for SIGINT, 143 for SIGTERM).
+#[test]
+fn a_signal_names_what_it_interrupted_and_the_report_is_still_written() {
+    for (signal, name, code) in [
+        (libc::SIGINT, "SIGINT", 130),
+        (libc::SIGTERM, "SIGTERM", 143),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let pidfile = tmp.path().join("pid");
+        let report = tmp.path().join("report.json");
+        let toml = format!(
+            "[services.lib]\npath = \"libs/lib\"\nimage = false\ntest = '''sleep 60 & echo $! > {}; wait'''\n\n\
+             [services.app]\npath = \"libs/app\"\nimage = false\ndepends_on = [\"lib\"]\ntest = \"true\"\n",
+            pidfile.display()
+        );
+        let repo = TestRepo::with_config(&toml, &["libs/lib", "libs/app"]);
+        let child = shipit(&repo.dir)
+            .args(["release", "--branch", "feature", "--all", "--report"])
+            .arg(&report)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = pid_in(&pidfile);
+        // SAFETY: signalling a child process this test started.
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        let started = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}: lib: test interrupted")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{name}: app: not started")),
+            "{name}: {stderr}"
+        );
+        assert!(gone_soon(pid), "the test outlived its release ({name})");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_else(|e| {
+                panic!("{name}: no --report ({e}): {stderr}");
+            }))
+            .unwrap();
+        assert_eq!(json["success"], false, "{json}");
+        let outcome = |service: &str| {
+            json["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == service)
+                .map(|r| r["outcome"].clone())
+                .unwrap_or_else(|| panic!("no result for {service}: {json}"))
+        };
+        assert_eq!(
+            outcome("lib"),
+            serde_json::json!({"result": "cancelled", "signal": name, "stage": "test"})
+        );
+        assert_eq!(
+            outcome("app"),
+            serde_json::json!({"result": "cancelled", "signal": name})
+        );
+    }
+}
