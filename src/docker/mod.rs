@@ -422,6 +422,55 @@ impl Engine {
         Ok(digest)
     }
 
+    /// Waits until this process is the only shipit process of this machine that uses the local
+    /// name `reference` (`repository:tag`), for at most `within`; the name is this process's until
+    /// the lock is dropped. Two runs of the same inputs push under the same name: without the
+    /// lock, one moves the name to its own image while the other pushes it, and the image the
+    /// other pushed is left behind, untagged. `None` when no lock could be had (no temporary
+    /// directory, or `within` passed): the caller goes on without it.
+    pub async fn lock_name(
+        &self,
+        reference: &str,
+        within: std::time::Duration,
+    ) -> Option<NameLock> {
+        use sha2::Digest;
+        use std::os::fd::AsRawFd;
+        let name = hex::encode(sha2::Sha256::digest(reference.as_bytes()));
+        let path = std::env::temp_dir().join(format!("shipit-name-{}.lock", &name[..32]));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ok()?;
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            // SAFETY: flock(2) on a descriptor this function owns; no memory is involved.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Some(NameLock(file));
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Removes the references `repository@digest` that pushes of `repository` gave `image` in the
+    /// engine (not the registry's), so that removing the image's last tag removes the image;
+    /// failures are ignored.
+    pub async fn forget_pushes(&self, image: &str, repository: &str) {
+        let Ok(inspected) = self.docker.inspect_image(image).await else {
+            return;
+        };
+        let prefix = format!("{repository}@");
+        for pushed in inspected.repo_digests.unwrap_or_default() {
+            if pushed.starts_with(&prefix) {
+                self.untag(&pushed).await;
+            }
+        }
+    }
+
     /// Removes a local image name (not the registry's); failures are ignored. Its untagged parents
     /// stay: they are the engine's layer cache, and a concurrent build may be using them.
     pub async fn untag(&self, reference: &str) {
@@ -434,3 +483,7 @@ impl Engine {
             .await;
     }
 }
+
+/// The lock of [`Engine::lock_name`], released when dropped (the file is closed).
+#[derive(Debug)]
+pub struct NameLock(#[allow(dead_code)] std::fs::File);

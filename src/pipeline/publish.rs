@@ -42,6 +42,17 @@ pub async fn push_fingerprint(
     if let Some(existing) = read_back().await? {
         return Ok((existing, false));
     }
+    // One run of these inputs at a time pushes from this machine; the next one finds the image
+    // pushed, and pushes nothing.
+    let _name = engine
+        .lock_name(
+            &format!("{}:{fp_tag}", target.reference),
+            crate::net::push_timeout(),
+        )
+        .await;
+    if let Some(existing) = read_back().await? {
+        return Ok((existing, false));
+    }
     engine.tag(image, &target.reference, fp_tag).await?;
     // The engine talks to the registry itself: bounded here, as shipit's own calls are.
     let pushed = tokio::time::timeout(
@@ -62,6 +73,8 @@ pub async fn push_fingerprint(
     engine
         .untag(&format!("{}:{fp_tag}", target.reference))
         .await;
+    // The push left `reference@digest` on the image: without it, the image goes with its last tag.
+    engine.forget_pushes(image, &target.reference).await;
     match (pushed, read_back().await?) {
         // Refused (an immutable ECR tag) or raced, but the same inputs are there: use them.
         (Err(_), Some(there)) => Ok((there, false)),
