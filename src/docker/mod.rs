@@ -106,6 +106,9 @@ fn short_random() -> String {
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// The local names this process gave images and has not removed yet: what a release stopped
+    /// by a signal removes ([`Engine::remove_names_left`]).
+    names: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Engine {
@@ -129,7 +132,23 @@ impl Engine {
         .with_timeout(crate::net::engine_timeout());
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
-        Ok(Engine { docker })
+        Ok(Engine {
+            docker,
+            names: Default::default(),
+        })
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes every local name this process gave an image and did not remove: after a signal
+    /// abandoned builds and pushes half way.
+    pub async fn remove_names_left(&self) {
+        let left = std::mem::take(&mut *self.names());
+        for name in left {
+            self.untag(&name).await;
+        }
     }
 
     /// Builds an image; `log` receives every line of the build's output. Returns the image id.
@@ -145,6 +164,8 @@ impl Engine {
             service: req.service.clone(),
             why,
         };
+        // The build names the image `req.tag`: the caller removes that name when done.
+        self.names().insert(req.tag.clone());
         let dockerfile_text = std::fs::read_to_string(&req.dockerfile).unwrap_or_default();
         let buildkit = self.has_buildkit().await;
         if !buildkit {
@@ -368,6 +389,7 @@ impl Engine {
 
     /// Gives `image` the name `repository:tag`.
     pub async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<(), DockerError> {
+        self.names().insert(format!("{repository}:{tag}"));
         let options = TagImageOptionsBuilder::default()
             .repo(repository)
             .tag(tag)
@@ -474,6 +496,7 @@ impl Engine {
     /// Removes a local image name (not the registry's); failures are ignored. Its untagged parents
     /// stay: they are the engine's layer cache, and a concurrent build may be using them.
     pub async fn untag(&self, reference: &str) {
+        self.names().remove(reference);
         let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
             .noprune(true)
             .build();

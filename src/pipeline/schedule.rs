@@ -172,6 +172,10 @@ pub async fn execute(
         }
         results.insert(result.name.clone(), result);
     }
+    if abandoned && let Some(engine) = &ctx.engine {
+        // The builds and pushes abandoned did not remove the local names they gave images.
+        engine.remove_names_left().await;
+    }
     let mut results: Vec<ServiceResult> = plan
         .services
         .iter()

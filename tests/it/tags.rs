@@ -501,3 +501,56 @@ fn two_releases_of_one_commit_at_once_leave_no_image_behind() {
         );
     }
 }
+
+/// SIGINT while the engine pushes: the push is abandoned, the release says so and writes its
+/// report, and the local names it gave the image are removed (no image of it is left).
+#[test]
+fn a_push_stopped_by_sigint_leaves_no_image_behind() {
+    let prefix = unique("sigint-push");
+    let proxy = SlowProxy::start(&registry(), Duration::from_millis(400));
+    let repo = project(&proxy.addr, &prefix);
+    repo.write("services/api/app.txt", &format!("{prefix}\n"));
+    repo.commit("fix: this test's own content");
+    let commit = repo.head();
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("report.json");
+    let child = spawn_release(&repo.dir, &report);
+    // The name the engine pushes exists from just before the push to just after it.
+    let started = std::time::Instant::now();
+    while !images_left(&commit, &prefix)
+        .iter()
+        .any(|i| i.contains(&format!("{prefix}/api:fp-")))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no push started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling a child process this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("SIGINT: api: push interrupted"), "{stderr}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let api = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "api")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        api["outcome"],
+        serde_json::json!({"result": "cancelled", "signal": "SIGINT", "stage": "push"}),
+        "{stderr}"
+    );
+    assert_eq!(
+        images_left(&commit, &prefix),
+        Vec::<String>::new(),
+        "{stderr}"
+    );
+}
