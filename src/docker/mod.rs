@@ -481,7 +481,7 @@ impl Engine {
     /// Removes the references `repository@digest` that pushes of `repository` gave `image` in the
     /// engine (not the registry's), so that removing the image's last tag removes the image;
     /// failures are ignored.
-    pub async fn forget_pushes(&self, image: &str, repository: &str) {
+    pub async fn forget_pushes(&self, image: &str, repository: impl std::fmt::Display) {
         let Ok(inspected) = self.docker.inspect_image(image).await else {
             return;
         };

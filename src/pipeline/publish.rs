@@ -38,10 +38,6 @@ pub async fn push_fingerprint(
     image: &str,
     fp_tag: &str,
 ) -> Result<(String, bool), PushError> {
-    let read_back = || async { registry.digest(repository, fp_tag).await };
-    if let Some(existing) = read_back().await? {
-        return Ok((existing, false));
-    }
     // One run of these inputs at a time pushes from this machine; the next one finds the image
     // pushed, and pushes nothing.
     let _name = engine
@@ -50,6 +46,7 @@ pub async fn push_fingerprint(
             crate::net::push_timeout(),
         )
         .await;
+    let read_back = || async { registry.digest(repository, fp_tag).await };
     if let Some(existing) = read_back().await? {
         return Ok((existing, false));
     }
