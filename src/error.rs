@@ -21,6 +21,10 @@ pub enum ExitStatus {
     StageFailed = 1,
     /// Bad input: arguments, ci.toml, git state, credentials. Nothing was pushed or deployed.
     BadInput = 2,
+    /// SIGINT stopped a release (128 + 2, as a shell reports it).
+    Interrupted = 130,
+    /// SIGTERM stopped a release (128 + 15).
+    Terminated = 143,
 }
 
 /// How a command that ran to its end went.
@@ -33,6 +37,8 @@ pub enum Finished {
     /// The input was checked and refused, and the command's report said why (`validate --format
     /// json` prints its problems as JSON, and exits 2 all the same).
     Refused,
+    /// A signal stopped it; its report says what was interrupted.
+    Interrupted(crate::pipeline::stop::Signal),
 }
 
 impl Finished {
@@ -120,6 +126,12 @@ pub fn exit_status(result: &Result<Finished, Error>) -> ExitStatus {
         Ok(Finished::Success) => ExitStatus::Success,
         Ok(Finished::StagesFailed) => ExitStatus::StageFailed,
         Ok(Finished::Refused) => ExitStatus::BadInput,
+        Ok(Finished::Interrupted(crate::pipeline::stop::Signal::Interrupt)) => {
+            ExitStatus::Interrupted
+        }
+        Ok(Finished::Interrupted(crate::pipeline::stop::Signal::Terminate)) => {
+            ExitStatus::Terminated
+        }
         Err(e) if e.is_bad_input() => ExitStatus::BadInput,
         Err(_) => ExitStatus::StageFailed,
     }

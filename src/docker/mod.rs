@@ -106,6 +106,9 @@ fn short_random() -> String {
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// The local names this process gave images and has not removed yet: what a release stopped
+    /// by a signal removes ([`Engine::remove_names_left`]).
+    names: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Engine {
@@ -129,7 +132,23 @@ impl Engine {
         .with_timeout(crate::net::engine_timeout());
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
-        Ok(Engine { docker })
+        Ok(Engine {
+            docker,
+            names: Default::default(),
+        })
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes every local name this process gave an image and did not remove: after a signal
+    /// abandoned builds and pushes half way.
+    pub async fn remove_names_left(&self) {
+        let left = std::mem::take(&mut *self.names());
+        for name in left {
+            self.untag(&name).await;
+        }
     }
 
     /// Builds an image; `log` receives every line of the build's output. Returns the image id.
@@ -145,6 +164,8 @@ impl Engine {
             service: req.service.clone(),
             why,
         };
+        // The build names the image `req.tag`: the caller removes that name when done.
+        self.names().insert(req.tag.clone());
         let dockerfile_text = std::fs::read_to_string(&req.dockerfile).unwrap_or_default();
         let buildkit = self.has_buildkit().await;
         if !buildkit {
@@ -368,6 +389,7 @@ impl Engine {
 
     /// Gives `image` the name `repository:tag`.
     pub async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<(), DockerError> {
+        self.names().insert(format!("{repository}:{tag}"));
         let options = TagImageOptionsBuilder::default()
             .repo(repository)
             .tag(tag)
@@ -422,9 +444,59 @@ impl Engine {
         Ok(digest)
     }
 
+    /// Waits until this process is the only shipit process of this machine that uses the local
+    /// name `reference` (`repository:tag`), for at most `within`; the name is this process's until
+    /// the lock is dropped. Two runs of the same inputs push under the same name: without the
+    /// lock, one moves the name to its own image while the other pushes it, and the image the
+    /// other pushed is left behind, untagged. `None` when no lock could be had (no temporary
+    /// directory, or `within` passed): the caller goes on without it.
+    pub async fn lock_name(
+        &self,
+        reference: &str,
+        within: std::time::Duration,
+    ) -> Option<NameLock> {
+        use sha2::Digest;
+        use std::os::fd::AsRawFd;
+        let name = hex::encode(sha2::Sha256::digest(reference.as_bytes()));
+        let path = std::env::temp_dir().join(format!("shipit-name-{}.lock", &name[..32]));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ok()?;
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            // SAFETY: flock(2) on a descriptor this function owns; no memory is involved.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Some(NameLock(file));
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Removes the references `repository@digest` that pushes of `repository` gave `image` in the
+    /// engine (not the registry's), so that removing the image's last tag removes the image;
+    /// failures are ignored.
+    pub async fn forget_pushes(&self, image: &str, repository: impl std::fmt::Display) {
+        let Ok(inspected) = self.docker.inspect_image(image).await else {
+            return;
+        };
+        let prefix = format!("{repository}@");
+        for pushed in inspected.repo_digests.unwrap_or_default() {
+            if pushed.starts_with(&prefix) {
+                self.untag(&pushed).await;
+            }
+        }
+    }
+
     /// Removes a local image name (not the registry's); failures are ignored. Its untagged parents
     /// stay: they are the engine's layer cache, and a concurrent build may be using them.
     pub async fn untag(&self, reference: &str) {
+        self.names().remove(reference);
         let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
             .noprune(true)
             .build();
@@ -434,3 +506,7 @@ impl Engine {
             .await;
     }
 }
+
+/// The lock of [`Engine::lock_name`], released when dropped (the file is closed).
+#[derive(Debug)]
+pub struct NameLock(#[allow(dead_code)] std::fs::File);

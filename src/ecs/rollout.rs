@@ -9,6 +9,13 @@
 //! on the way (a poll refused, a rollback refused) ends it early; each one is reported with the
 //! result of its service, and the others go on.
 //!
+//! `rollout_timeout` bounds the wait for the deployments, from the updates on, polls that never
+//! answer included: a poll is cut at that deadline, and the rollback (its UpdateService, the wait
+//! for it and the last events) gets at most one call deadline (`SHIPIT_HTTP_TIMEOUT`) past it. The
+//! calls before (each with its own call deadline) change nothing, except an UpdateService whose
+//! answer was lost: when ECS cannot say whether it went through, it is watched and rolled back as
+//! if it had.
+//!
 //! The calls: DescribeServices (ten services a call), DescribeTaskDefinition (with tags),
 //! RegisterTaskDefinition, one UpdateService (or CreateService) per service, then DescribeServices
 //! polls.
@@ -263,8 +270,16 @@ impl Ecs {
                 }
             }
         }
-        let (outcomes, last_error) = self.wait(cluster, &mut pending, settings, report).await;
-        // Roll back what failed and ECS did not roll back itself, then wait for that too.
+        // The deadline of the deployments, from the updates on.
+        let deadline = Instant::now() + settings.timeout;
+        let (outcomes, last_error) = self
+            .wait(cluster, &mut pending, settings, deadline, report)
+            .await;
+        // Roll back what failed and ECS did not roll back itself, then wait for that too: within
+        // one call deadline past the rollout's, and never longer than a rollout of its own.
+        let now = Instant::now();
+        let rollback_deadline =
+            (now.max(deadline) + crate::net::timeout()).min(now + settings.timeout);
         let mut rollbacks: Vec<Pending> = Vec::new();
         let mut failures: BTreeMap<Target, (String, Rollback)> = BTreeMap::new();
         for (p, outcome) in pending.iter().zip(outcomes) {
@@ -291,16 +306,28 @@ impl Ecs {
                 failures.insert(target, (why, Rollback::Created));
                 continue;
             };
-            let back = self
-                .client
-                .update_service()
-                .cluster(cluster)
-                .service(&target.service)
-                .task_definition(previous)
-                .send()
-                .await;
+            let back = by(
+                rollback_deadline,
+                self.client
+                    .update_service()
+                    .cluster(cluster)
+                    .service(&target.service)
+                    .task_definition(previous)
+                    .send(),
+            )
+            .await;
             match back {
-                Ok(_) => {
+                None => {
+                    let rollback = Rollback::Failed {
+                        why: format!(
+                            "UpdateService back to {} got no answer within {}s: whether it went through is unknown, check the service",
+                            short_td(previous),
+                            secs(rollback_deadline.saturating_duration_since(now))
+                        ),
+                    };
+                    failures.insert(target, (why, rollback));
+                }
+                Some(Ok(_)) => {
                     failures.insert(
                         target,
                         (
@@ -317,7 +344,7 @@ impl Ecs {
                         polls: 0,
                     });
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     let rollback = Rollback::Failed {
                         why: format!(
                             "UpdateService back to {} was refused: {}",
@@ -329,7 +356,9 @@ impl Ecs {
                 }
             }
         }
-        let (back, last_error) = self.wait(cluster, &mut rollbacks, settings, report).await;
+        let (back, last_error) = self
+            .wait(cluster, &mut rollbacks, settings, rollback_deadline, report)
+            .await;
         for (p, outcome) in rollbacks.iter().zip(back) {
             let rollback = match outcome {
                 Poll::Done => Rollback::Done {
@@ -339,7 +368,7 @@ impl Ecs {
                 Poll::Waiting => Rollback::Failed {
                     why: format!(
                         "the previous task definition did not come back within {}s{}",
-                        settings.timeout.as_secs(),
+                        secs(rollback_deadline.saturating_duration_since(now)),
                         last_error
                             .as_deref()
                             .map(|e| format!(" (a poll failed on the way: {e})"))
@@ -354,9 +383,12 @@ impl Ecs {
         if !failures.is_empty() {
             let targets: Vec<Target> = failures.keys().cloned().collect();
             // The events are a help, not the result: a refused describe leaves them out.
-            let now = self.describe(&targets).await.unwrap_or_default();
+            let last = by(rollback_deadline, self.describe(&targets))
+                .await
+                .and_then(Result::ok)
+                .unwrap_or_default();
             for (target, (why, rollback)) in failures {
-                let events = now
+                let events = last
                     .services
                     .get(&target)
                     .map(|s| {
@@ -469,8 +501,9 @@ impl Ecs {
         if let Err(e) = updated {
             let why = classify("UpdateService", e).to_string();
             // An answer lost on the way (a timeout) may hide an update that went through: look
-            // before calling it not started.
-            if !self.runs(&deploy.target, &ours).await {
+            // before calling it not started. When ECS does not say either, the update is watched
+            // (and rolled back) as if it had gone through.
+            if self.runs(&deploy.target, &ours).await == Some(false) {
                 return Err(why);
             }
         }
@@ -480,17 +513,16 @@ impl Ecs {
         })
     }
 
-    /// True when the service exists and its task definition is `ours`.
-    async fn runs(&self, target: &Target, ours: &str) -> bool {
-        self.describe(std::slice::from_ref(target))
-            .await
-            .ok()
-            .and_then(|d| {
-                d.services
-                    .get(target)
-                    .map(|s| s.task_definition() == Some(ours))
-            })
-            .unwrap_or(false)
+    /// True when the service exists and its task definition is `ours`; `None` when ECS did not
+    /// say.
+    async fn runs(&self, target: &Target, ours: &str) -> Option<bool> {
+        let described = self.describe(std::slice::from_ref(target)).await.ok()?;
+        Some(
+            described
+                .services
+                .get(target)
+                .is_some_and(|s| s.task_definition() == Some(ours)),
+        )
     }
 
     /// The first rollout of a service that does not exist yet: from its files, or an error that
@@ -529,7 +561,7 @@ impl Ecs {
             .create_service(&target.cluster, &target.service, &body, &ours)
             .await;
         if let Err(e) = created
-            && !self.runs(target, &ours).await
+            && self.runs(target, &ours).await == Some(false)
         {
             return Err({
                 let text = e.to_string();
@@ -557,11 +589,11 @@ impl Ecs {
         cluster: &str,
         pending: &mut [Pending],
         settings: Settings,
+        deadline: Instant,
         report: Report<'_>,
     ) -> (Vec<Poll>, Option<String>) {
         let mut outcomes: Vec<Option<Poll>> = (0..pending.len()).map(|_| None).collect();
         let mut last_error = None;
-        let deadline = Instant::now() + settings.timeout;
         while outcomes.iter().any(Option::is_none) {
             if Instant::now() >= deadline {
                 break;
@@ -576,9 +608,18 @@ impl Ecs {
                 .filter(|(_, o)| o.is_none())
                 .map(|(p, _)| p.deploy.target.clone())
                 .collect();
-            let described = match self.describe(&open).await {
-                Ok(d) => d,
-                Err(e) => {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let described = match by(deadline, self.describe(&open)).await {
+                None => {
+                    last_error.get_or_insert_with(|| {
+                        "DescribeServices got no answer before the deadline".to_string()
+                    });
+                    break;
+                }
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
                     let text = e.to_string();
                     report(Progress {
                         cluster: cluster.to_string(),
@@ -648,6 +689,16 @@ fn standing(service: &Service, ours: &str) -> String {
         Some(event) => format!("{counts} · {event}"),
         None => counts,
     }
+}
+
+/// The answer of `call`, or `None` when `deadline` passed first (the call is then dropped).
+async fn by<T>(deadline: Instant, call: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout_at(deadline.into(), call).await.ok()
+}
+
+/// Whole seconds, rounded up (a deadline of 1.2s is said as 2s, never 1s).
+fn secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 fn timed_out(settings: Settings, last_error: Option<&str>) -> String {

@@ -91,6 +91,17 @@ pub enum Outcome {
     Blocked { by: String },
     /// Not run: `--fail-fast` stopped the release.
     Cancelled,
+    /// SIGINT or SIGTERM stopped it: before it started (no `stage`), or during `stage` (or after
+    /// it, when no stage was running), what that stage was doing abandoned. `left_running`: the
+    /// clusters where a rollout that had begun was left to ECS, no longer watched.
+    #[serde(rename = "cancelled")]
+    Interrupted {
+        signal: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stage: Option<Stage>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        left_running: Vec<String>,
+    },
 }
 
 /// A failure in the JSON objects: `error` (the message people read) beside the failure's fields.
@@ -106,7 +117,10 @@ impl Outcome {
     pub fn is_failure(&self) -> bool {
         matches!(
             self,
-            Outcome::Failed { .. } | Outcome::Blocked { .. } | Outcome::Cancelled
+            Outcome::Failed { .. }
+                | Outcome::Blocked { .. }
+                | Outcome::Cancelled
+                | Outcome::Interrupted { .. }
         )
     }
 }

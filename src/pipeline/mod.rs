@@ -15,6 +15,7 @@ pub mod rollout;
 mod schedule;
 mod service;
 mod stage_rollout;
+pub mod stop;
 pub mod test;
 
 pub use events::{Event, Outcome, ServiceResult, Stage, StageRecord, Status};

@@ -38,6 +38,14 @@ pub async fn push_fingerprint(
     image: &str,
     fp_tag: &str,
 ) -> Result<(String, bool), PushError> {
+    // One run of these inputs at a time pushes from this machine; the next one finds the image
+    // pushed, and pushes nothing.
+    let _name = engine
+        .lock_name(
+            &format!("{}:{fp_tag}", target.reference),
+            crate::net::push_timeout(),
+        )
+        .await;
     let read_back = || async { registry.digest(repository, fp_tag).await };
     if let Some(existing) = read_back().await? {
         return Ok((existing, false));
@@ -62,6 +70,8 @@ pub async fn push_fingerprint(
     engine
         .untag(&format!("{}:{fp_tag}", target.reference))
         .await;
+    // The push left `reference@digest` on the image: without it, the image goes with its last tag.
+    engine.forget_pushes(image, &target.reference).await;
     match (pushed, read_back().await?) {
         // Refused (an immutable ECR tag) or raced, but the same inputs are there: use them.
         (Err(_), Some(there)) => Ok((there, false)),

@@ -70,7 +70,6 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
     }
     let rt = runtime()?;
     rt.block_on(async {
-        pipeline::test::kill_on_signals();
         let needs_registry = config.environment_for_branch(&branch).is_some();
         let registry = match needs_registry {
             true => Some(std::sync::Arc::new(
@@ -120,7 +119,11 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
             labels: labels(env, repo, &plan, args.allow_dirty),
             commit: (!args.allow_dirty).then(|| plan.head.clone()),
         });
+        // From here on a signal stops the release in order (see `pipeline::stop`).
+        let stop = std::sync::Arc::new(pipeline::stop::Stop::default());
+        listen(stop.clone());
         let options = pipeline::Options {
+            stop: stop.clone(),
             jobs: args
                 .jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
@@ -143,6 +146,10 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
         )
         .await;
         progress.done();
+        let interrupted = stop.signal();
+        if interrupted.is_some() {
+            report::stderr(&report::release::interrupted(&results));
+        }
         let failed = results.iter().any(|r| r.outcome.is_failure());
         let tests =
             report::junit::after_release(env, &config, &results, started, args.junit.as_deref())?;
@@ -179,6 +186,45 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
                 )?;
             }
         }
-        Ok(Finished::failed_if(failed))
+        Ok(match interrupted {
+            Some(signal) => Finished::Interrupted(signal),
+            None => Finished::failed_if(failed),
+        })
     })
+}
+
+/// SIGINT and SIGTERM: the first stops the release in order (nothing new starts, tests, builds and
+/// pushes are abandoned, a rollout under way is watched to its end), the second stops waiting for
+/// rollouts, a third exits at once.
+fn listen(stop: std::sync::Arc<crate::pipeline::stop::Stop>) {
+    use crate::pipeline::stop::Signal;
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            let signal = tokio::select! {
+                _ = int.recv() => Signal::Interrupt,
+                _ = term.recv() => Signal::Terminate,
+            };
+            match stop.signalled(signal) {
+                1 => report::stderr(&format!(
+                    "{signal}: stopping: nothing new starts, tests, builds and pushes under way are abandoned, and a rollout under way is watched until it is confirmed or rolled back (a second signal stops waiting for it)\n"
+                )),
+                2 => report::stderr(&format!(
+                    "{signal}: no longer waiting for the rollouts under way: they are left to ECS\n"
+                )),
+                _ => {
+                    crate::pipeline::test::kill_all();
+                    let first = stop.signal().unwrap_or(signal);
+                    let status = crate::exit_status(&Ok(Finished::Interrupted(first)));
+                    std::process::exit(status as i32);
+                }
+            }
+        }
+    });
 }

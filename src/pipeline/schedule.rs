@@ -1,17 +1,20 @@
 //! Scheduling: services run in parallel, bounded; a service starts once the services it depends
 //! on have finished, and a failure stops it and everything that depends on it while the others go
-//! on. The rollout stage runs last, for every released service at once.
+//! on. The rollout stage runs last, for every released service at once. On SIGINT/SIGTERM (see
+//! [`Stop`]) nothing new starts and the services under way are abandoned where they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 
-use super::events::{Outcome, ServiceResult, Sink, Stage};
+use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord};
+use super::failure::{StageError, TestFailure};
 use super::retain;
 use super::service::run_service;
 use super::stage_rollout::roll_out;
+use super::stop::Stop;
 use crate::config::Config;
 use crate::docker::Engine;
 use crate::plan::{Plan, ServicePlan};
@@ -25,6 +28,8 @@ pub struct Options {
     pub fail_fast: bool,
     /// Where the per-service logs go.
     pub log_dir: PathBuf,
+    /// Signals: what has not started is cancelled, what runs is abandoned (rollouts excepted).
+    pub stop: Arc<Stop>,
 }
 
 /// What the stages need from outside.
@@ -62,10 +67,23 @@ pub async fn execute(
             )
         })
         .collect();
+    let stop = options.stop.clone();
+    // Where each service is, from its own events: what a signal interrupts.
+    let seen = Arc::new(Seen::default());
+    let sink: Sink = {
+        let (inner, seen) = (sink, seen.clone());
+        Arc::new(move |e: Event| {
+            seen.event(&e);
+            inner(e)
+        })
+    };
     let mut results: BTreeMap<String, ServiceResult> = BTreeMap::new();
     let mut pending: Vec<&ServicePlan> = plan.services.iter().collect();
     let mut running = JoinSet::new();
+    // The service of each task, for a task aborted on a signal.
+    let mut tasks: BTreeMap<tokio::task::Id, &ServicePlan> = BTreeMap::new();
     let mut stopped = false;
+    let mut abandoned = false;
     loop {
         // Start what can start.
         let mut i = 0;
@@ -75,10 +93,15 @@ pub async fn execute(
             let failed_dep = deps
                 .iter()
                 .find(|d| results.get(*d).is_some_and(|r| r.outcome.is_failure()));
-            let blocked = match (stopped, failed_dep) {
-                (true, _) => Some(Outcome::Cancelled),
-                (false, Some(dep)) => Some(Outcome::Blocked { by: dep.clone() }),
-                (false, None) => None,
+            let blocked = match (stop.signal(), stopped, failed_dep) {
+                (Some(signal), _, _) => Some(Outcome::Interrupted {
+                    signal: signal.to_string(),
+                    stage: None,
+                    left_running: Vec::new(),
+                }),
+                (None, true, _) => Some(Outcome::Cancelled),
+                (None, false, Some(dep)) => Some(Outcome::Blocked { by: dep.clone() }),
+                (None, false, None) => None,
             };
             if let Some(outcome) = blocked {
                 results.insert(s.name.clone(), not_run(plan, s, outcome));
@@ -90,22 +113,68 @@ pub async fn execute(
                 let (service, ctx, sink, options) =
                     (s.clone(), ctx.clone(), sink.clone(), options.clone());
                 let environment = plan.environment.clone();
-                running.spawn(async move {
+                let task = running.spawn(async move {
                     run_service(service, environment, ctx, &options, sink).await
                 });
+                tasks.insert(task.id(), s);
                 pending.remove(i);
                 continue;
             }
             i += 1;
         }
-        let Some(done) = running.join_next().await else {
+        let done = tokio::select! {
+            biased;
+            _ = stop.cancelled(), if !abandoned => {
+                // Tests, builds and pushes under way are dropped where they are (a test's process
+                // group is killed with it); what has not started is cancelled above.
+                abandoned = true;
+                running.abort_all();
+                super::test::kill_all();
+                continue;
+            }
+            done = running.join_next() => done,
+        };
+        let Some(done) = done else {
             break;
         };
-        let result = done.unwrap_or_else(|e| panic!("a service task panicked: {e}"));
+        let result = match done {
+            Ok(result) => result,
+            Err(e) if e.is_cancelled() => {
+                let s = tasks[&e.id()];
+                let mut result = not_run(plan, s, Outcome::Cancelled);
+                let (stage, stages) = seen.of(&s.name);
+                result.stages = stages;
+                result.outcome = interrupted(&stop, stage);
+                result
+            }
+            Err(e) => panic!("a service task panicked: {e}"),
+        };
+        let result = match (&result.outcome, stop.signal()) {
+            // A test killed as the signal came, seen ending before its task was aborted.
+            (
+                Outcome::Failed {
+                    stage,
+                    error:
+                        StageError::Test {
+                            failure: TestFailure::Signal { .. },
+                            ..
+                        },
+                },
+                Some(_),
+            ) => ServiceResult {
+                outcome: interrupted(&stop, Some(*stage)),
+                ..result
+            },
+            _ => result,
+        };
         if result.outcome.is_failure() && options.fail_fast {
             stopped = true;
         }
         results.insert(result.name.clone(), result);
+    }
+    if abandoned && let Some(engine) = &ctx.engine {
+        // The builds and pushes abandoned did not remove the local names they gave images.
+        engine.remove_names_left().await;
     }
     let mut results: Vec<ServiceResult> = plan
         .services
@@ -113,9 +182,59 @@ pub async fn execute(
         .filter_map(|s| results.remove(&s.name))
         .collect();
     if !options.skip.contains(&Stage::Rollout) {
-        roll_out(plan, &ctx, &mut results, &sink).await;
+        roll_out(plan, &ctx, &mut results, &sink, &stop).await;
     }
     results
+}
+
+/// What a signal made of a service that was in `stage` (or between stages).
+fn interrupted(stop: &Stop, stage: Option<Stage>) -> Outcome {
+    Outcome::Interrupted {
+        signal: stop.signal().map(|s| s.to_string()).unwrap_or_default(),
+        stage,
+        left_running: Vec::new(),
+    }
+}
+
+/// Each service's stage under way and its finished stages, as its events told.
+#[derive(Default)]
+struct Seen(Mutex<BTreeMap<String, Where>>);
+
+/// The stage under way (none between stages) and the stages finished.
+type Where = (Option<Stage>, Vec<StageRecord>);
+
+impl Seen {
+    fn event(&self, e: &Event) {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Started { service, stage } => {
+                seen.entry(service.clone()).or_default().0 = Some(*stage);
+            }
+            Event::Finished {
+                service,
+                stage,
+                status,
+                elapsed,
+                detail,
+            } => {
+                let entry = seen.entry(service.clone()).or_default();
+                entry.0 = None;
+                entry.1.push(StageRecord {
+                    stage: *stage,
+                    status: *status,
+                    seconds: elapsed.as_secs_f64(),
+                    detail: detail.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// The stage `service` was in (none between stages), and the stages it finished.
+    fn of(&self, service: &str) -> Where {
+        let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(service).cloned().unwrap_or_default()
+    }
 }
 
 fn planned_dependencies(config: &Config, name: &str, planned: &BTreeSet<&str>) -> BTreeSet<String> {

@@ -1,12 +1,16 @@
 //! The rollout stage of a release: every released service of the environment, after all of them
-//! are pushed.
+//! are pushed. After a first signal no rollout starts, and one under way is watched to its end; a
+//! second signal stops watching, and each service says in which clusters it was left running.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
 use super::failure::StageError;
 use super::rollout;
 use super::schedule::Context;
+use super::stop::Stop;
 use crate::plan::Plan;
 
 /// The rollout stage of every released service, after all of them are pushed (so that services of
@@ -16,6 +20,7 @@ pub(super) async fn roll_out(
     ctx: &Context,
     results: &mut [ServiceResult],
     sink: &Sink,
+    stop: &Stop,
 ) {
     let Some(env) = plan
         .environment
@@ -47,6 +52,40 @@ pub(super) async fn roll_out(
     if requests.is_empty() {
         return;
     }
+    let all_clusters = |service: &str| {
+        ctx.config
+            .service(service)
+            .map(|s| s.build(env).clusters)
+            .unwrap_or_default()
+    };
+    if let Some(signal) = stop.signal() {
+        for r in &requests {
+            let result = results
+                .iter_mut()
+                .find(|x| x.name == r.service)
+                .expect("requests come from results");
+            let detail = format!("not started: {signal}");
+            result.stages.push(StageRecord {
+                stage: Stage::Rollout,
+                status: Status::Skipped,
+                seconds: 0.0,
+                detail: detail.clone(),
+            });
+            result.outcome = Outcome::Interrupted {
+                signal: signal.to_string(),
+                stage: Some(Stage::Rollout),
+                left_running: Vec::new(),
+            };
+            sink(Event::Finished {
+                service: r.service.clone(),
+                stage: Stage::Rollout,
+                status: Status::Skipped,
+                elapsed: std::time::Duration::ZERO,
+                detail,
+            });
+        }
+        return;
+    }
     for r in &requests {
         sink(Event::Started {
             service: r.service.clone(),
@@ -54,23 +93,40 @@ pub(super) async fn roll_out(
         });
     }
     let started = Instant::now();
-    let outcome = match &ctx.ecs {
-        Some(ecs) => rollout::run(
-            ecs,
-            &ctx.config,
-            env,
-            &requests,
-            &rollout::progress_to(&ctx.config, env, &requests, sink.clone()),
-        )
-        .await
-        .map_err(|e| e.to_string()),
-        None => Err("ECS is not available".to_string()),
+    // The services whose deployments were polled: their update went through.
+    let polled: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let watched: super::events::Sink = {
+        let (sink, polled) = (sink.clone(), polled.clone());
+        Arc::new(move |e: Event| {
+            if let Event::Progress { services, .. } = &e {
+                polled
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(services.iter().cloned());
+            }
+            sink(e)
+        })
     };
-    let all_clusters = |service: &str| {
-        ctx.config
-            .service(service)
-            .map(|s| s.build(env).clusters)
-            .unwrap_or_default()
+    let outcome = match &ctx.ecs {
+        Some(ecs) => {
+            let progress = rollout::progress_to(&ctx.config, env, &requests, watched);
+            tokio::select! {
+                out = rollout::run(ecs, &ctx.config, env, &requests, &progress) => {
+                    out.map_err(|e| e.to_string())
+                }
+                _ = stop.abandoned() => {
+                    let polled = polled.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    abandon(&requests, results, sink, stop, started, |service| {
+                        match polled.contains(service) {
+                            true => all_clusters(service),
+                            false => Vec::new(),
+                        }
+                    });
+                    return;
+                }
+            }
+        }
+        None => Err("ECS is not available".to_string()),
     };
     for r in &requests {
         let result = results
@@ -117,6 +173,56 @@ pub(super) async fn roll_out(
             service: r.service.clone(),
             stage: Stage::Rollout,
             status,
+            elapsed,
+            detail,
+        });
+    }
+}
+
+/// A second signal: the rollouts under way are no longer watched. A service whose deployment was
+/// polled was left running in its clusters; the others may or may not have been updated.
+fn abandon(
+    requests: &[rollout::Request],
+    results: &mut [ServiceResult],
+    sink: &Sink,
+    stop: &Stop,
+    started: Instant,
+    left_in: impl Fn(&str) -> Vec<String>,
+) {
+    let signal = stop.signal().map(|s| s.to_string()).unwrap_or_default();
+    for r in requests {
+        let result = results
+            .iter_mut()
+            .find(|x| x.name == r.service)
+            .expect("requests come from results");
+        let left_running = left_in(&r.service);
+        let detail = match left_running.is_empty() {
+            true => format!(
+                "abandoned on a second {signal} before its deployment was seen: it may have been updated to {}",
+                r.image
+            ),
+            false => format!(
+                "abandoned on a second {signal}: {} left running in {}, unwatched",
+                r.image,
+                left_running.join(", ")
+            ),
+        };
+        let elapsed = started.elapsed();
+        result.stages.push(StageRecord {
+            stage: Stage::Rollout,
+            status: Status::Failed,
+            seconds: elapsed.as_secs_f64(),
+            detail: detail.clone(),
+        });
+        result.outcome = Outcome::Interrupted {
+            signal: signal.clone(),
+            stage: Some(Stage::Rollout),
+            left_running,
+        };
+        sink(Event::Finished {
+            service: r.service.clone(),
+            stage: Stage::Rollout,
+            status: Status::Failed,
             elapsed,
             detail,
         });

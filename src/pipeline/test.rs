@@ -3,7 +3,7 @@
 //!
 //! The command runs in a process group of its own, which shipit owns: the group is killed when the
 //! shell exits (a background child does not keep the test running), on timeout, on failure, when
-//! the release is dropped, and on SIGINT/SIGTERM ([`kill_all`]). The command never inherits
+//! the release is dropped, and on SIGINT/SIGTERM ([`kill_all`], see [`super::stop`]). The command never inherits
 //! shipit's credentials.
 
 use std::collections::BTreeSet;
@@ -229,24 +229,4 @@ pub async fn run(
             tail,
         },
     })
-}
-
-/// On SIGINT or SIGTERM: kill every test's process group, then exit as the signal would have
-/// (130 or 143). Call once, inside the runtime, before tests start.
-pub fn kill_on_signals() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::spawn(async move {
-        let code = tokio::select! {
-            _ = int.recv() => 130,
-            _ = term.recv() => 143,
-        };
-        kill_all();
-        std::process::exit(code);
-    });
 }

@@ -272,7 +272,42 @@ fn result_text(r: &ServiceResult) -> String {
         Outcome::Failed { stage, .. } => format!("FAILED ({})", stage.name()),
         Outcome::Blocked { by } => format!("not run ({by} failed)"),
         Outcome::Cancelled => "cancelled".to_string(),
+        Outcome::Interrupted { signal, .. } => format!("cancelled ({signal})"),
     }
+}
+
+/// One line per service a signal stopped: what it was doing, and where a rollout was left running.
+pub fn interrupted(results: &[ServiceResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let Outcome::Interrupted {
+            signal,
+            stage,
+            left_running,
+        } = &r.outcome
+        else {
+            continue;
+        };
+        let what = match (stage, r.stages.last()) {
+            (Some(Stage::Rollout), _) if !left_running.is_empty() => format!(
+                "rollout left running in {}, unwatched: check it in ECS",
+                left_running.join(", ")
+            ),
+            (Some(Stage::Rollout), Some(last))
+                if last.stage == Stage::Rollout && last.status == Status::Skipped =>
+            {
+                "pushed, rollout not started".to_string()
+            }
+            (Some(Stage::Rollout), Some(last)) if last.stage == Stage::Rollout => {
+                last.detail.clone()
+            }
+            (Some(stage), _) => format!("{} interrupted", stage.name()),
+            (None, Some(last)) => format!("stopped after {}", last.stage.name()),
+            (None, None) => "not started".to_string(),
+        };
+        out.push_str(&format!("{signal}: {}: {what}\n", r.name));
+    }
+    out
 }
 
 fn version_text(r: &ServiceResult) -> String {

@@ -516,3 +516,58 @@ fn a_refused_rollback_is_reported_and_deploy_still_exits_1() {
         r.stdout
     );
 }
+
+/// `rollout_timeout` bounds the rollout's wall time even when ECS stops answering after the
+/// update: the polls that never answer are cut at the deadline, and the rollback gets one call
+/// deadline (`SHIPIT_HTTP_TIMEOUT`) more. The message says that the rollout timed out and what
+/// became of the rollback.
+#[test]
+fn a_rollout_whose_ecs_stops_answering_ends_at_its_deadline_plus_one_call() {
+    use std::time::Duration;
+    let s = setup(&[("stage-a", Script::Never)], "stage-0.9.0", "");
+    let toml = std::fs::read_to_string(s.repo.dir.join("ci.toml"))
+        .unwrap()
+        .replace("rollout_timeout = \"3s\"", "rollout_timeout = \"10s\"");
+    s.repo.change("ci.toml", &toml, "a longer rollout");
+    // DescribeServices, DescribeTaskDefinition, RegisterTaskDefinition and UpdateService are
+    // answered; nothing after that.
+    s.double.hang_after(4);
+    let mut cmd = shipit(&s.repo.dir);
+    cmd.args(["deploy", "--env", "stage", "--service", "api"])
+        .args(["--version", "1.0.0"])
+        .env("SHIPIT_HTTP_TIMEOUT", "2s")
+        .env("AWS_ENDPOINT_URL_ECS", &s.double.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test");
+    let (r, took) = crate::support::netfake::run_within(cmd, Duration::from_secs(90));
+    assert_ne!(r.code, -9, "deploy hung: killed after {took:?}");
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    // 10s of rollout, 2s for the rollback's one call, and slack for starting up on a busy machine.
+    assert!(
+        took < Duration::from_secs(17),
+        "took {took:?}: {}",
+        r.transcript()
+    );
+    assert!(
+        r.stdout.contains("did not finish within 10s"),
+        "{}",
+        r.transcript()
+    );
+    // The rollback was attempted, cut at its one call deadline, and said so.
+    let rollback = r
+        .stdout
+        .split_once("UpdateService back to api:1")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    assert!(
+        rollback.contains("no answer") && rollback.contains("within 2s"),
+        "{}",
+        r.transcript()
+    );
+    let calls = s.double.calls();
+    assert!(
+        calls.contains(&"UpdateService (no answer)".to_string()),
+        "{calls:?}"
+    );
+}

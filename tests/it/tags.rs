@@ -441,3 +441,116 @@ fn ecr_repositories_shipit_creates_refuse_a_second_writer_but_move_latest() {
         Some(two.as_str())
     );
 }
+
+/// Every local image (all of them, untagged ones included) built from `commit` or naming a
+/// repository under `prefix`: what shipit's releases of that commit left in the engine.
+fn images_left(commit: &str, prefix: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let all = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .all(true)
+            .build();
+        docker
+            .list_images(Some(all))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| {
+                i.labels
+                    .get("org.opencontainers.image.revision")
+                    .map(String::as_str)
+                    == Some(commit)
+                    || i.repo_tags
+                        .iter()
+                        .chain(&i.repo_digests)
+                        .any(|r| r.contains(prefix))
+            })
+            .map(|i| format!("{} {:?} {:?}", i.id, i.repo_tags, i.repo_digests))
+            .collect()
+    })
+}
+
+/// Two releases of one commit at once on one engine, the registry slow: both succeed (one pushes,
+/// the other finds the image pushed: a rerun is done), and neither leaves an image behind in the
+/// engine, tagged or not.
+#[test]
+fn two_releases_of_one_commit_at_once_leave_no_image_behind() {
+    for round in 0..2 {
+        let prefix = unique("race-images");
+        let proxy = SlowProxy::start(&registry(), Duration::from_millis(150));
+        let repo = project(&proxy.addr, &prefix);
+        // A commit (and so images) of this test only.
+        repo.write("services/api/app.txt", &format!("{prefix}\n"));
+        repo.commit("fix: this test's own content");
+        let commit = repo.head();
+        assert_eq!(images_left(&commit, &prefix), Vec::<String>::new());
+        let runs = race([&repo.dir, &repo.dir]);
+        // On one machine the second run finds the image pushed and pushes nothing: both succeed.
+        let ok = runs.iter().filter(|(c, _, _)| *c == 0).count();
+        assert_eq!(ok, 2, "round {round}: {runs:#?}");
+        let oci = Oci::new(&registry(), None);
+        check(&oci, &format!("{prefix}/api"), &runs);
+        assert_eq!(
+            images_left(&commit, &prefix),
+            Vec::<String>::new(),
+            "round {round}: images left in the engine: {runs:#?}"
+        );
+    }
+}
+
+/// SIGINT while the engine pushes: the push is abandoned, the release says so and writes its
+/// report, and the local names it gave the image are removed (no image of it is left).
+#[test]
+fn a_push_stopped_by_sigint_leaves_no_image_behind() {
+    let prefix = unique("sigint-push");
+    let proxy = SlowProxy::start(&registry(), Duration::from_millis(400));
+    let repo = project(&proxy.addr, &prefix);
+    repo.write("services/api/app.txt", &format!("{prefix}\n"));
+    repo.commit("fix: this test's own content");
+    let commit = repo.head();
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("report.json");
+    let child = spawn_release(&repo.dir, &report);
+    // The name the engine pushes exists from just before the push to just after it.
+    let started = std::time::Instant::now();
+    while !images_left(&commit, &prefix)
+        .iter()
+        .any(|i| i.contains(&format!("{prefix}/api:fp-")))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no push started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling a child process this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("SIGINT: api: push interrupted"), "{stderr}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let api = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "api")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        api["outcome"],
+        serde_json::json!({"result": "cancelled", "signal": "SIGINT", "stage": "push"}),
+        "{stderr}"
+    );
+    assert_eq!(
+        images_left(&commit, &prefix),
+        Vec::<String>::new(),
+        "{stderr}"
+    );
+}

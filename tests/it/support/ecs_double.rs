@@ -70,6 +70,8 @@ struct State {
     updates_allowed: Option<u32>,
     /// CreateService requests, by (cluster, service).
     created: BTreeMap<(String, String), Value>,
+    /// Calls answered before every further one is read and never answered, if set.
+    answers_left: Option<u32>,
 }
 
 pub struct EcsDouble {
@@ -193,6 +195,12 @@ impl EcsDouble {
         self.state.lock().unwrap().updates_allowed = Some(n);
     }
 
+    /// After `n` more answered calls, every further call is read and never answered (the
+    /// connection stays open): an endpoint that stops answering in the middle of a rollout.
+    pub fn hang_after(&self, n: u32) {
+        self.state.lock().unwrap().answers_left = Some(n);
+    }
+
     /// What services created through CreateService do (default: succeed on the first poll).
     pub fn on_create(&self, script: Script) {
         self.state.lock().unwrap().create_script = Some(script);
@@ -277,6 +285,25 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
             return;
         }
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let hang = {
+            let mut st = state.lock().unwrap();
+            match st.answers_left.as_mut() {
+                Some(0) => {
+                    st.calls.push(format!("{target} (no answer)"));
+                    true
+                }
+                Some(n) => {
+                    *n -= 1;
+                    false
+                }
+                None => false,
+            }
+        };
+        if hang {
+            // Holds the connection open without a word, for longer than any test runs.
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            return;
+        }
         let (status, answer) = handle(&state, &target, &request);
         let text = answer.to_string();
         let head = format!(
