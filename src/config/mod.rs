@@ -10,6 +10,7 @@ pub mod shared;
 mod load;
 mod model;
 mod resolve;
+mod snippet;
 #[cfg(test)]
 mod tests;
 mod validate;
