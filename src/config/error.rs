@@ -36,6 +36,13 @@ pub enum ConfigError {
     )]
     NotAFile { path: PathBuf, why: String },
 
+    #[error("refusing to read {}: it is larger than {limit}", path.display())]
+    #[diagnostic(
+        code(shipit::config::too_large),
+        help("ci.toml is read whole into memory; shipit reads at most {limit} of it")
+    )]
+    TooLarge { path: PathBuf, limit: String },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(Box<Problems>),

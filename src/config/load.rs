@@ -124,12 +124,17 @@ impl Later<'_> {
 /// ci.toml's text: a regular file inside the repository.
 fn read(file: &Path, root: &Path) -> Result<String, ConfigError> {
     check_file(file, root)?;
-    match std::fs::read_to_string(file) {
+    use crate::limits::{self, ReadError};
+    match limits::read_to_string(file, limits::CI_TOML) {
         Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Missing {
+        Err(e) if e.is_not_found() => Err(ConfigError::Missing {
             path: file.to_path_buf(),
         }),
-        Err(source) => Err(ConfigError::Read {
+        Err(ReadError::TooLarge { limit }) => Err(ConfigError::TooLarge {
+            path: file.to_path_buf(),
+            limit: limits::size(limit),
+        }),
+        Err(ReadError::Io(source)) => Err(ConfigError::Read {
             path: file.to_path_buf(),
             source,
         }),

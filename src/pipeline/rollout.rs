@@ -229,7 +229,11 @@ fn read(
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(config.root.join(path)).map_err(|e| EcsError::File {
+    let text = crate::limits::read_to_string(
+        &config.root.join(path),
+        crate::limits::DEFINITION_FILE,
+    )
+    .map_err(|e| EcsError::File {
         what,
         key: match what {
             "service definition" => "service_definition",
@@ -275,7 +279,10 @@ pub fn check_files<'a>(
             ),
         ] {
             let Some(path) = path else { continue };
-            let result = std::fs::read_to_string(config.root.join(path))
+            let result = crate::limits::read_to_string(
+                &config.root.join(path),
+                crate::limits::DEFINITION_FILE,
+            )
                 .map_err(|e| e.to_string())
                 .and_then(|text| check_file(kind, &text, &s.container));
             if let Err(why) = result {
