@@ -76,9 +76,9 @@ impl Event {
                 let path = PathBuf::from(path);
                 let text = crate::limits::read_to_string(&path, crate::limits::EVENT_PAYLOAD)
                     .map_err(|e| EventError {
-                    path: path.clone(),
-                    why: e.to_string(),
-                })?;
+                        path: path.clone(),
+                        why: e.to_string(),
+                    })?;
                 serde_json::from_str(&text).map_err(|e| EventError {
                     path,
                     why: e.to_string(),

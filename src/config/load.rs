@@ -66,9 +66,8 @@ impl Config {
         let _span = tracing::debug_span!("load ci.toml", file = name).entered();
         let parsing = tracing::debug_span!("parse").entered();
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let message = super::words::rewrite(e.message(), &text, e.span());
             let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim_end_matches('\n').to_string();
-            let message = message.replace("unknown field", "unknown key");
             let problem = Problem::new(format!("{name}: {message}"), span, "here");
             invalid(vec![with_key_help(problem)])
         })?;

@@ -15,6 +15,7 @@ mod snippet;
 mod tests;
 mod validate;
 mod values;
+mod words;
 
 pub use error::{ConfigError, Problem, Problems};
 pub use load::{Checks, FILE_NAME, Later, display_name};

@@ -157,10 +157,7 @@ impl Oci {
             );
         }
         if let Some(parse) = hyper_parse_error(e) {
-            return self.protocol(
-                "in a way HTTP does not allow",
-                format!("{url}: {parse}"),
-            );
+            return self.protocol("in a way HTTP does not allow", format!("{url}: {parse}"));
         }
         self.unreachable(error_chain(e))
     }
@@ -216,9 +213,8 @@ impl Oci {
     ) -> Result<serde_json::Value, RegistryError> {
         let url = resp.url().to_string();
         let body = self.body(resp, limit, what).await?;
-        serde_json::from_slice(&body).map_err(|e| {
-            self.protocol(what, format!("the answer from {url} is not JSON: {e}"))
-        })
+        serde_json::from_slice(&body)
+            .map_err(|e| self.protocol(what, format!("the answer from {url} is not JSON: {e}")))
     }
 
     /// The start of an error's answer, to quote in a message (never more than
@@ -474,7 +470,11 @@ impl Oci {
             tags: BTreeMap::new(),
         };
         let deadline = crate::net::listing_timeout();
-        let listed = tokio::time::timeout(deadline, self.list_within(repository, wanted, &name, &scope, &mut state)).await;
+        let listed = tokio::time::timeout(
+            deadline,
+            self.list_within(repository, wanted, &name, &scope, &mut state),
+        )
+        .await;
         match listed {
             Ok(result) => result.map(|()| state),
             Err(_) => Err(self.protocol(
@@ -532,10 +532,9 @@ impl Oci {
             }
             if !resp.status().is_success() {
                 let status = resp.status();
-                return Err(self.protocol(
-                    &format!("{status} to tags/list"),
-                    self.quoted(resp).await,
-                ));
+                return Err(
+                    self.protocol(&format!("{status} to tags/list"), self.quoted(resp).await)
+                );
             }
             next = next_link(resp.headers());
             let page_url = resp.url().to_string();
