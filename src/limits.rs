@@ -62,7 +62,11 @@ pub fn read_to_string(path: &Path, limit: u64) -> Result<String, ReadError> {
     let file = std::fs::File::open(path)?;
     // A regular file's size says it before a byte is read; the bounded read stays the guard
     // (a file that grows, a pipe).
-    let known = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    let known = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
     if known.is_some_and(|len| len > limit) {
         return Err(ReadError::TooLarge { limit });
     }

@@ -378,3 +378,58 @@ fn a_token_with_a_line_break_is_named_as_such_and_never_printed() {
     assert!(!says(&r.stderr, "cannot reach"), "{}", r.stderr);
     assert!(!says(&r.stderr, "def-secret"), "{}", r.stderr);
 }
+
+#[test]
+fn a_manifest_over_4_mib_is_refused_with_its_url() {
+    // Two versions on two images and `retain = 1`: retention asks for the kept image's manifest
+    // (is it an index?), which is 5 MiB.
+    let registry = Server::scripted(|req, _| {
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        if req.path.contains("tags/list") {
+            return (
+                200,
+                vec![],
+                r#"{"tags":["stage-1.0.0","stage-1.0.1"]}"#.into(),
+            );
+        }
+        if req.method == "HEAD" && req.path.contains("/manifests/stage-1.0.") {
+            let c = if req.path.ends_with('0') { 'a' } else { 'b' };
+            return (
+                200,
+                vec![("Docker-Content-Digest".into(), digest(c))],
+                String::new(),
+            );
+        }
+        if req.method == "GET" && req.path.contains("/manifests/sha256:") {
+            let body = format!(
+                r#"{{"schemaVersion":2,"annotations":{{"x":"{}"}}}}"#,
+                "a".repeat(5 << 20)
+            );
+            return (200, vec![], body);
+        }
+        (404, vec![], String::new())
+    });
+    let repo = TestRepo::with_config(
+        &format!(
+            "[project]\nregistry = \"oci://{}/team\"\nretain = 1\n\n[environments.stage]\nbranch = \"develop\"\n\n[services.api]\npath = \"services/api\"\n",
+            registry.addr
+        ),
+        &["services/api"],
+    );
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["retain", "--env", "stage"]);
+    let (r, _) = run_within(cmd, LIMIT);
+    no_panic(&r);
+    assert_ne!(r.code, 0, "{}", r.transcript());
+    assert!(
+        says(
+            &r.stderr,
+            &format!(
+                "/v2/team/api/manifests/sha256:{} is larger than 4 MiB",
+                "b".repeat(64)
+            )
+        ),
+        "{}",
+        r.stderr
+    );
+}
