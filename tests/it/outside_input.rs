@@ -288,6 +288,25 @@ fn a_tag_list_of_endless_fresh_pages_ends_at_the_listing_deadline() {
     assert!(took < Duration::from_secs(20), "{took:?}");
 }
 
+#[test]
+fn a_tag_list_past_1000_pages_ends_at_the_page_cap() {
+    // A new page every time, at once: within every deadline, so only the page cap ends it.
+    let registry = Server::endless_tags(true, Duration::ZERO);
+    let repo = registry_repo(&registry.addr);
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["plan", "--branch", "develop", "--all"]);
+    let (r, _) = run_within(cmd, LIMIT);
+    no_panic(&r);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        says(&r.stderr, "more than 1000 pages of tags for")
+            && says(&r.stderr, "/team/api: shipit stops there"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(registry.seen(), 1000, "the pages read");
+}
+
 /// `plan` against a registry whose tags/list answers what `answer` says (the address of the
 /// server is the second argument).
 fn plan_against(
