@@ -81,6 +81,19 @@ fn a_ci_toml_problem_on_a_long_line_of_wide_characters_is_shown_cut() {
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(says(&r.stderr, "[ci.toml:1:29]"), "{}", r.stderr);
     assert!(says(&r.stderr, "nope"), "{}", r.stderr);
+    // The snippet shows a window of the line, not its 80 KB.
+    for line in r
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("1 │"))
+    {
+        assert!(line.len() < 600, "a line of {} bytes", line.len());
+    }
+    assert!(
+        r.stderr.lines().any(|l| l.trim_start().starts_with("1 │")),
+        "{}",
+        r.stderr
+    );
 }
 
 /// A library whose test command writes `out/junit.xml` (with `write`, run in the service's
