@@ -8,6 +8,8 @@ use std::sync::Arc;
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 use thiserror::Error;
 
+use super::snippet::Snippet;
+
 #[derive(Debug, Error, Diagnostic)]
 pub enum ConfigError {
     #[error("no ci.toml at {}", path.display())]
@@ -34,6 +36,13 @@ pub enum ConfigError {
     )]
     NotAFile { path: PathBuf, why: String },
 
+    #[error("refusing to read {}: it is larger than {limit}", path.display())]
+    #[diagnostic(
+        code(shipit::config::too_large),
+        help("ci.toml is read whole into memory; shipit reads at most {limit} of it")
+    )]
+    TooLarge { path: PathBuf, limit: String },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(Box<Problems>),
@@ -53,7 +62,7 @@ pub struct Problem {
 impl Problem {
     pub fn new(message: impl Into<String>, span: Range<usize>, label: impl Into<String>) -> Self {
         Problem {
-            message: message.into(),
+            message: shorten_quoted(&message.into()),
             span,
             label: label.into(),
             help: None,
@@ -72,12 +81,39 @@ impl Problem {
     }
 }
 
+/// The longest value a message quotes whole (between backticks); a longer one keeps its start and
+/// its end around `…`. ci.toml may hold a value of megabytes; the snippet points at all of it.
+const QUOTED: usize = 120;
+
+fn shorten_quoted(message: &str) -> String {
+    if message.len() <= QUOTED {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len().min(4 * QUOTED));
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let chars = part.chars().count();
+        if i % 2 == 1 && chars > QUOTED {
+            out.extend(part.chars().take(QUOTED - 20));
+            out.push('…');
+            out.extend(part.chars().skip(chars - 19));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// Every problem found in one ci.toml. As a diagnostic it is the first problem; the report layer
 /// renders each of [`Problems::each`] in turn, so that every one gets its own snippet.
 #[derive(Debug)]
 pub struct Problems {
     pub source: NamedSource<Arc<String>>,
     pub problems: Vec<Problem>,
+    /// The first problem as shown, made when first rendered.
+    first_shown: std::sync::OnceLock<Shown>,
 }
 
 impl Problems {
@@ -86,19 +122,33 @@ impl Problems {
         Problems {
             source: NamedSource::new(name, text),
             problems,
+            first_shown: std::sync::OnceLock::new(),
         }
     }
 
-    /// One diagnostic per problem, each with the source.
-    pub fn each(&self) -> impl Iterator<Item = Problems> + '_ {
-        self.problems.iter().map(|p| Problems {
-            source: self.source.clone(),
-            problems: vec![p.clone()],
+    /// One diagnostic per problem, each with the part of the source its snippet shows (long
+    /// lines cut to a window: see [`Snippet`]).
+    pub fn each(&self) -> impl Iterator<Item = Shown> + '_ {
+        self.problems.iter().map(|p| {
+            let mut spans = vec![p.span.clone()];
+            spans.extend(p.also.iter().map(|(span, _)| span.clone()));
+            let (source, spans) = Snippet::new(self.source.name(), self.source.inner(), &spans);
+            let mut problem = p.clone();
+            problem.span = spans[0].clone();
+            if let Some((span, _)) = &mut problem.also {
+                *span = spans[1].clone();
+            }
+            Shown { source, problem }
         })
     }
 
     fn first(&self) -> &Problem {
         &self.problems[0]
+    }
+
+    fn first_shown(&self) -> &Shown {
+        self.first_shown
+            .get_or_init(|| self.each().next().expect("at least one problem"))
     }
 }
 
@@ -109,6 +159,39 @@ impl fmt::Display for Problems {
 }
 
 impl std::error::Error for Problems {}
+
+/// One problem of ci.toml as it is shown: its snippet and its spans in it.
+#[derive(Debug)]
+pub struct Shown {
+    source: Snippet,
+    problem: Problem,
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problem.message)
+    }
+}
+
+impl std::error::Error for Shown {}
+
+impl Diagnostic for Shown {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("shipit::config"))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.problem
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        labels(&self.problem)
+    }
+}
 
 fn labels(problem: &Problem) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
     let primary =
@@ -131,9 +214,25 @@ impl Diagnostic for Problems {
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
+        self.first_shown().source_code()
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        labels(self.first())
+        self.first_shown().labels()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_quoted_value_keeps_its_start_and_end() {
+        let value = format!("start{}end", "é".repeat(10_000));
+        let p = Problem::new(format!("`{value}` does not exist"), 0..1, "here");
+        assert!(p.message.chars().count() < 160, "{}", p.message);
+        assert!(p.message.starts_with("`startééé"));
+        assert!(p.message.ends_with("ééend` does not exist"));
+        let short = Problem::new("`a` and `b`", 0..1, "here");
+        assert_eq!(short.message, "`a` and `b`");
     }
 }
