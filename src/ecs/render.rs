@@ -9,6 +9,7 @@
 //! describe-only fields (ARN, revision, status, requiresAttributes, compatibilities,
 //! registeredAt/By, deregisteredAt) are dropped, `tags` kept. Empty strings and empty lists stay.
 
+use crate::image::ImageRef;
 use serde_json::{Map, Value};
 
 /// Fields ECS describes but never accepts in a registration.
@@ -156,8 +157,20 @@ impl Rendered {
         ))
     }
 
-    /// Sets the image of `container`, whatever it was. Errors when there is no such container.
-    pub fn set_image(mut self, container: &str, image: &str) -> Result<Rendered, String> {
+    /// Sets the image of `container` to `image`, whatever it was. Errors when there is no such
+    /// container. A new image is always an [`ImageRef`], which names its registry host: a bare
+    /// name, which ECS would look up on Docker Hub, cannot be rendered.
+    pub fn set_image(self, container: &str, image: &ImageRef) -> Result<Rendered, String> {
+        self.put_image(container, &image.to_string())
+    }
+
+    /// Gives `container` the image it already runs elsewhere (the live task definition's), as
+    /// that one writes it: a container shipit does not roll out now.
+    pub fn keep_image(self, container: &str, running: &str) -> Result<Rendered, String> {
+        self.put_image(container, running)
+    }
+
+    fn put_image(mut self, container: &str, image: &str) -> Result<Rendered, String> {
         self.has_container(container)?;
         if let Some(c) = self
             .body
@@ -176,9 +189,9 @@ impl Rendered {
 
     /// Replaces the image of `container`. Errors when there is no such container, or when the
     /// image is already that one (a render that changes nothing).
-    pub fn with_image(self, container: &str, image: &str) -> Result<Rendered, String> {
+    pub fn with_image(self, container: &str, image: &ImageRef) -> Result<Rendered, String> {
         self.has_container(container)?;
-        if self.image_of(container) == Some(image) {
+        if self.image_of(container) == Some(image.to_string().as_str()) {
             return Err(format!(
                 "the container `{container}` already runs {image}: the render changes nothing"
             ));

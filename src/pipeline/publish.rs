@@ -42,11 +42,12 @@ pub async fn push_fingerprint(
     if let Some(existing) = read_back().await? {
         return Ok((existing, false));
     }
-    engine.tag(image, &target.reference, fp_tag).await?;
+    let reference = target.reference.to_string();
+    engine.tag(image, &reference, fp_tag).await?;
     // The engine talks to the registry itself: bounded here, as shipit's own calls are.
     let pushed = tokio::time::timeout(
         crate::net::push_timeout(),
-        engine.push(&target.reference, fp_tag, target.credentials.clone()),
+        engine.push(&reference, fp_tag, target.credentials.clone()),
     )
     .await
     .unwrap_or_else(|_| {
@@ -302,8 +303,7 @@ impl Run<'_> {
             if let Some(password) = credentials.password.clone() {
                 (self.sink)(Event::Secret(password));
             }
-            let host = target.reference.split('/').next().unwrap_or_default();
-            out.insert(host.to_string(), credentials);
+            out.insert(target.reference.host().to_string(), credentials);
         }
         out
     }

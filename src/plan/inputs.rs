@@ -136,11 +136,10 @@ pub async fn plan(
         let build = service.build(env);
         let p = &mut services[i];
         p.action = decision.action;
-        p.repository = Some(
-            state
-                .map(|st| st.address.clone())
-                .unwrap_or_else(|| service.repository(&config.project)),
-        );
+        p.repository = match state {
+            Some(st) => Some(st.address.clone()),
+            None => offline_address(config, service),
+        };
         p.last_version = decision.last_version;
         p.next_version = decision.next_version;
         p.bump = Some(bump);
@@ -167,6 +166,32 @@ pub async fn plan(
         services,
         warnings,
     ))
+}
+
+/// Where an image goes when the registry is not asked: known from ci.toml for `oci://` and
+/// `ecr://`; for `ecr` only the registry names its host, so offline it is unknown (never a bare
+/// name).
+fn offline_address(
+    config: &Config,
+    service: &crate::config::Service,
+) -> Option<crate::image::Repository> {
+    let name = service.repository(&config.project);
+    let host = match &config.project.registry {
+        crate::config::Registry::Ecr => return None,
+        crate::config::Registry::EcrAt { account, region } => {
+            format!("{account}.dkr.ecr.{region}.amazonaws.com")
+        }
+        crate::config::Registry::Oci { host, prefix } => {
+            return crate::image::Repository::new(
+                host,
+                &prefix
+                    .as_ref()
+                    .map_or(name.clone(), |p| format!("{p}/{name}")),
+            )
+            .ok();
+        }
+    };
+    crate::image::Repository::new(&host, &name).ok()
 }
 
 /// The environment of the default branch (`project.default_branch`, else the one that pushes

@@ -52,8 +52,9 @@ pub struct ServicePlan {
     pub image: bool,
     pub action: Action,
     pub test: Option<String>,
-    /// Where the image goes (`host/name` once the registry is known).
-    pub repository: Option<String>,
+    /// Where the image goes (`host/name`); `None` offline when the registry's host is only known
+    /// by asking it (`ecr`).
+    pub repository: Option<crate::image::Repository>,
     pub last_version: Option<Version>,
     pub next_version: Option<Version>,
     pub bump: Option<Bump>,
@@ -69,6 +70,15 @@ pub struct ServicePlan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cache_from: Vec<String>,
     pub reasons: Vec<Reason>,
+}
+
+impl ServicePlan {
+    /// The image this release names in `environment` (`host/name:ENV-X.Y.Z`), once the
+    /// registry and the version are known.
+    pub fn image(&self, environment: &str) -> Option<crate::image::ImageRef> {
+        let (repository, version) = (self.repository.as_ref()?, self.next_version.as_ref()?);
+        Some(repository.tagged(&version::tag(environment, version)))
+    }
 }
 
 /// What is known of one image service before deciding.
@@ -143,7 +153,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
 /// The images a build of a service most likely shares layers with: its current version in
 /// `environment` (`last`) and its newest image in `default_environment`, as `repository:tag`.
 pub fn cache_from(
-    repository: &str,
+    repository: &crate::image::Repository,
     environment: &str,
     last: Option<&Version>,
     default_environment: Option<&str>,
@@ -151,12 +161,12 @@ pub fn cache_from(
 ) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(v) = last {
-        out.push(format!("{repository}:{}", version::tag(environment, v)));
+        out.push(repository.tagged(&version::tag(environment, v)).to_string());
     }
     if let Some(default) = default_environment
         && let Some(v) = version::highest(default, state.tags.keys().map(String::as_str))
     {
-        let image = format!("{repository}:{}", version::tag(default, &v));
+        let image = repository.tagged(&version::tag(default, &v)).to_string();
         if !out.contains(&image) {
             out.push(image);
         }
@@ -182,12 +192,24 @@ mod tests {
 
     fn state(tags: &[(&str, &str)]) -> RepoState {
         RepoState {
-            address: "r".into(),
+            address: repo(),
             exists: true,
             tags: tags
                 .iter()
                 .map(|(t, d)| (t.to_string(), Some(d.to_string())))
                 .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    fn repo() -> crate::image::Repository {
+        crate::image::Repository::new("reg.example", "r/api").unwrap()
+    }
+
+    fn empty() -> RepoState {
+        RepoState {
+            address: repo(),
+            exists: false,
+            tags: BTreeMap::new(),
         }
     }
 
@@ -206,7 +228,7 @@ mod tests {
     #[test]
     fn first_release_builds_the_initial_version() {
         let initial = Version::new(0, 1, 0);
-        let empty = RepoState::default();
+        let empty = empty();
         let d = decide(&facts(Some(&empty), &initial));
         assert_eq!(d.action, Action::Build);
         assert_eq!(d.next_version, Some(initial));
@@ -271,16 +293,19 @@ mod tests {
         ]);
         let last = Version::new(1, 2, 0);
         assert_eq!(
-            cache_from("r/api", "stage", Some(&last), Some("prod"), &s),
-            vec!["r/api:stage-1.2.0", "r/api:prod-0.10.0"]
+            cache_from(&repo(), "stage", Some(&last), Some("prod"), &s),
+            vec![
+                "reg.example/r/api:stage-1.2.0",
+                "reg.example/r/api:prod-0.10.0"
+            ]
         );
         assert_eq!(
-            cache_from("r/api", "stage", None, Some("stage"), &RepoState::default()),
+            cache_from(&repo(), "stage", None, Some("stage"), &empty()),
             Vec::<String>::new()
         );
         assert_eq!(
-            cache_from("r/api", "stage", Some(&last), Some("stage"), &s),
-            vec!["r/api:stage-1.2.0"]
+            cache_from(&repo(), "stage", Some(&last), Some("stage"), &s),
+            vec!["reg.example/r/api:stage-1.2.0"]
         );
     }
 

@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::config::{Config, Registry};
 use crate::github::Env;
+use crate::image::Repository;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum RegistryError {
@@ -71,11 +72,21 @@ impl RegistryError {
     }
 }
 
+/// `repository` in the registry at `host`: a registry that names no usable host is a protocol
+/// error, never a bare name (which ECS and Docker would look up on Docker Hub).
+pub(crate) fn address(host: &str, repository: &str) -> Result<Repository, RegistryError> {
+    Repository::new(host, repository).map_err(|e| RegistryError::Protocol {
+        registry: host.to_string(),
+        what: "its address".into(),
+        why: e.to_string(),
+    })
+}
+
 /// What one repository holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoState {
-    /// The repository's full address, for people (`host/name`).
-    pub address: String,
+    /// The repository's address (`host/name`), the registry's whether the repository exists or not.
+    pub address: Repository,
     /// False when the repository does not exist yet: a normal state before the first push.
     pub exists: bool,
     /// Every tag, with the digest it points at when the backend knows it (see [`Client::list`]).
@@ -124,7 +135,7 @@ fn group_by_digest(state: &RepoState) -> Vec<crate::retention::Image> {
 /// Where and how the engine pushes one repository.
 pub struct PushTarget {
     /// `host/name`, the image reference without a tag.
-    pub reference: String,
+    pub reference: Repository,
     pub credentials: Option<DockerCredentials>,
 }
 
@@ -176,7 +187,7 @@ impl Client {
         match self {
             Client::Ecr(c) => c.push_target(repository, &config.project).await,
             Client::Oci(c) => Ok(PushTarget {
-                reference: c.address(repository),
+                reference: c.repository(repository)?,
                 credentials: c.credentials().map(|cr| DockerCredentials {
                     username: Some(cr.username.clone()),
                     password: Some(cr.password.clone()),
@@ -184,6 +195,16 @@ impl Client {
                     ..Default::default()
                 }),
             }),
+        }
+    }
+
+    /// The address of `repository` in this registry (`host/name`): the one place an image's
+    /// address is made, for the plan, the push, the report and the task definition. For ECR the
+    /// host is the registry's own answer (`GetAuthorizationToken`), asked once.
+    pub async fn repository(&self, repository: &str) -> Result<Repository, RegistryError> {
+        match self {
+            Client::Ecr(c) => c.repository(repository).await,
+            Client::Oci(c) => c.repository(repository),
         }
     }
 
@@ -284,7 +305,7 @@ impl Client {
             Client::Ecr(c) => c.images(repository).await,
             Client::Oci(c) => {
                 let state = c.list(repository, &|_| true).await?;
-                Ok((state.address.clone(), group_by_digest(&state)))
+                Ok((state.address.to_string(), group_by_digest(&state)))
             }
         }
     }

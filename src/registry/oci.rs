@@ -21,6 +21,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use super::{RegistryError, RepoState};
 use crate::env_vars;
 use crate::github::Env;
+use crate::image::Repository;
 
 /// The manifest types shipit reads and writes.
 pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
@@ -125,8 +126,8 @@ impl Oci {
     }
 
     /// `host/PREFIX/repository`, the reference the Docker engine pushes to.
-    pub fn address(&self, repository: &str) -> String {
-        format!("{}/{}", self.host, self.name(repository))
+    pub fn repository(&self, repository: &str) -> Result<Repository, RegistryError> {
+        super::address(&self.host, &self.name(repository))
     }
 
     pub fn host(&self) -> &str {
@@ -364,7 +365,7 @@ impl Oci {
         let name = self.name(repository);
         let scope = format!("repository:{name}:pull");
         let mut state = RepoState {
-            address: self.address(repository),
+            address: self.repository(repository)?,
             exists: true,
             tags: BTreeMap::new(),
         };

@@ -417,6 +417,8 @@ pub struct Released<'a> {
     pub environment: Option<&'a str>,
     pub version: Option<&'a str>,
     pub digest: Option<&'a str>,
+    /// `host/name:ENV-X.Y.Z`, the image a rollout runs.
+    pub image: Option<&'a crate::image::ImageRef>,
     pub clusters: &'a [String],
     pub result: String,
 }
@@ -431,6 +433,7 @@ pub fn released(results: &[ServiceResult]) -> Vec<Released<'_>> {
             environment: r.environment.as_deref(),
             version: r.version.as_deref(),
             digest: r.digest.as_deref(),
+            image: r.image.as_ref(),
             clusters: &r.clusters,
             result: result_text(r),
         })

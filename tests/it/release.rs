@@ -377,6 +377,7 @@ fn ecr_token_repository_creation_and_retag_through_moto() {
     assert!(
         target
             .reference
+            .to_string()
             .ends_with(&format!(".amazonaws.com/{repository}")),
         "{}",
         target.reference
