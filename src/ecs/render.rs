@@ -272,7 +272,7 @@ mod tests {
                 "volumes": [{"name": "scratch", "host": {}}],
                 "someFutureField": {"on": true},
                 "containerDefinitions": [
-                    {"name": "visits", "image": "r/visits:stage-1.0.0", "essential": true,
+                    {"name": "visits", "image": "r.example/visits:stage-1.0.0", "essential": true,
                      "environment": [{"name": "EMPTY", "value": ""}],
                      "dockerLabels": {"tag": ""},
                      "dependsOn": [{"containerName": "sidecar", "condition": "START"}]},
@@ -283,15 +283,24 @@ mod tests {
         })
     }
 
+    fn img(reference: &str) -> ImageRef {
+        ImageRef::parse(reference).unwrap()
+    }
+
     #[test]
     fn a_round_trip_changes_only_the_image() {
         let before = Rendered::from_value(described()).unwrap();
         let after = before
             .clone()
-            .with_image("visits", "r/visits:stage-1.1.0")
+            .with_image("visits", &img("r.example/visits:stage-1.1.0"))
             .unwrap();
-        assert_eq!(after.image_of("visits"), Some("r/visits:stage-1.1.0"));
-        let restored = after.with_image("visits", "r/visits:stage-1.0.0").unwrap();
+        assert_eq!(
+            after.image_of("visits"),
+            Some("r.example/visits:stage-1.1.0")
+        );
+        let restored = after
+            .with_image("visits", &img("r.example/visits:stage-1.0.0"))
+            .unwrap();
         assert_eq!(restored, before);
         assert_eq!(
             before.body()["tags"],
@@ -316,12 +325,17 @@ mod tests {
     #[test]
     fn an_unknown_container_or_a_render_that_changes_nothing_is_an_error() {
         let r = Rendered::from_value(described()).unwrap();
-        let err = r.clone().with_image("web", "x").unwrap_err();
+        let err = r
+            .clone()
+            .with_image("web", &img("r.example/x"))
+            .unwrap_err();
         assert!(
             err.contains("no container `web`") && err.contains("`visits`, `sidecar`"),
             "{err}"
         );
-        let err = r.with_image("visits", "r/visits:stage-1.0.0").unwrap_err();
+        let err = r
+            .with_image("visits", &img("r.example/visits:stage-1.0.0"))
+            .unwrap_err();
         assert!(err.contains("changes nothing"), "{err}");
     }
 
@@ -337,10 +351,11 @@ mod tests {
             assert_eq!(r.family(), "visits");
             let after = r
                 .clone()
-                .with_image("visits", "registry/visits:stage-1.0.0")
+                .with_image("visits", &img("registry.example/visits:stage-1.0.0"))
                 .unwrap();
             let mut expected: Value = serde_json::from_str(&text).unwrap();
-            expected["containerDefinitions"][0]["image"] = json!("registry/visits:stage-1.0.0");
+            expected["containerDefinitions"][0]["image"] =
+                json!("registry.example/visits:stage-1.0.0");
             assert_eq!(Value::Object(after.body().clone()), expected, "{file}");
         }
     }
@@ -352,9 +367,9 @@ mod tests {
             "privileged":false,"interactive":true,"pseudoTerminal":true,"disableNetworking":false,
             "ulimits":[{"name":"nofile","softLimit":1024,"hardLimit":2048}]}]}"#;
         let r = Rendered::from_file(text).unwrap();
-        let after = r.with_image("a", "j").unwrap();
+        let after = r.with_image("a", &img("r.example/j")).unwrap();
         let mut expected: Value = serde_json::from_str(text).unwrap();
-        expected["containerDefinitions"][0]["image"] = json!("j");
+        expected["containerDefinitions"][0]["image"] = json!("r.example/j");
         assert_eq!(Value::Object(after.body().clone()), expected);
     }
 
