@@ -124,7 +124,7 @@ pub async fn plan(
         let floor = version_floor(repo, head, service)?;
         let state = states.as_ref().map(|st| &st[k]);
         let bump = bumps[idx].unwrap_or(Bump::Patch);
-        let decision = decide(&Facts {
+        let mut facts = Facts {
             environment: &env.name,
             latest: env.latest,
             fingerprint: &fingerprint,
@@ -132,7 +132,50 @@ pub async fn plan(
             initial: &service.initial_version,
             floor: floor.as_ref(),
             registry: state,
-        });
+            dirty: request.allow_dirty,
+            refuted: false,
+        };
+        let mut decision = decide(&facts);
+        // A fingerprint tag is a mutable name: before promoting or skipping, the image it names
+        // must say in its own labels that it is an image of these inputs.
+        if let (Some(client), Some(digest), Action::Promote | Action::Skip) =
+            (registry, &decision.digest, decision.action)
+        {
+            let repository = service.repository(&config.project);
+            let labels = client.labels(&repository, digest).await?;
+            if let Some(why) = super::refuted(labels.as_ref(), &fingerprint) {
+                warnings.push(format!(
+                    "{}: {} names {}, but {why}: building it again instead of {}",
+                    service.name,
+                    fingerprint::tag(&fingerprint),
+                    digest.chars().take(19).collect::<String>(),
+                    match decision.action {
+                        Action::Skip => "skipping it",
+                        _ => "promoting it",
+                    },
+                ));
+                facts.refuted = true;
+                decision = decide(&facts);
+                // Released here already by such a rebuild: its version's own labels say so.
+                if let Some(last) = &decision.last_version
+                    && let Some(digest) =
+                        state.and_then(|s| s.digest(&version::tag(&env.name, last)))
+                    && super::refuted(
+                        client.labels(&repository, digest).await?.as_ref(),
+                        &fingerprint,
+                    )
+                    .is_none()
+                {
+                    decision = super::Decision {
+                        action: Action::Skip,
+                        last_version: Some(last.clone()),
+                        next_version: Some(last.clone()),
+                        tags: Vec::new(),
+                        digest: Some(digest.to_string()),
+                    };
+                }
+            }
+        }
         let build = service.build(env);
         let p = &mut services[i];
         p.action = decision.action;

@@ -91,6 +91,25 @@ impl Ecr {
         super::address(&self.host().await?, repository)
     }
 
+    /// The labels of the image `digest`: its manifest and config blob through the registry API
+    /// (`/v2/…`) with the ECR token, as the engine pulls them.
+    pub async fn labels(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, RegistryError> {
+        let login = self.login().await?;
+        let registry = super::oci::Oci::with_credentials(
+            &login.host,
+            None,
+            Some(super::oci::Credentials {
+                username: login.username,
+                password: login.password,
+            }),
+        )?;
+        registry.labels(repository, digest).await
+    }
+
     /// `GetAuthorizationToken`, for this registry (a central registry's account named).
     async fn login(&self) -> Result<Login, RegistryError> {
         let protocol = |why: &str| RegistryError::Protocol {

@@ -118,6 +118,32 @@ pub fn index_children(manifest: &serde_json::Value) -> Option<Vec<String>> {
     )
 }
 
+/// The first image of an image index (`manifests[]`), leaving out attestations (platform
+/// `unknown/unknown`); `None` for a plain image.
+pub fn first_image(manifest: &serde_json::Value) -> Option<String> {
+    let list = manifest.get("manifests")?.as_array()?;
+    list.iter()
+        .filter(|m| {
+            m.get("platform")
+                .and_then(|p| p.get("os"))
+                .and_then(|o| o.as_str())
+                != Some("unknown")
+        })
+        .find_map(|m| m.get("digest").and_then(|d| d.as_str()))
+        .map(str::to_string)
+}
+
+/// The `Labels` of an image config blob (string values only); `None` when it has none.
+pub fn config_labels(config: &serde_json::Value) -> Option<BTreeMap<String, String>> {
+    let labels = config.get("config")?.get("Labels")?.as_object()?;
+    Some(
+        labels
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect(),
+    )
+}
+
 /// Tags grouped by the image they point at, for retention.
 fn group_by_digest(state: &RepoState) -> Vec<crate::retention::Image> {
     let mut by_digest: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -323,6 +349,19 @@ impl Client {
         }
     }
 
+    /// The labels of the image `digest` in `repository`, read from the registry (manifest, then
+    /// config blob; an index's first image): what the image says it was built from.
+    pub async fn labels(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
+        match self {
+            Client::Ecr(c) => c.labels(repository, digest).await,
+            Client::Oci(c) => c.labels(repository, digest).await,
+        }
+    }
+
     /// Carries out retention decisions on one repository; returns what could not be done.
     pub async fn remove(
         &self,
@@ -346,5 +385,26 @@ impl Client {
             Client::Ecr(c) => c.list(repository).await,
             Client::Oci(c) => c.list(repository, wanted).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn an_index_is_read_through_its_first_image_and_labels_through_the_config() {
+        let index = json!({"manifests": [
+            {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"}},
+            {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64"}}
+        ]});
+        assert_eq!(super::first_image(&index).as_deref(), Some("sha256:amd"));
+        assert_eq!(super::first_image(&json!({"config": {}})), None);
+        let config = json!({"config": {"Labels": {"a": "1", "n": 2}}});
+        let labels = super::config_labels(&config).unwrap();
+        assert_eq!(labels.len(), 1);
+        assert_eq!(labels["a"], "1");
+        assert_eq!(super::config_labels(&json!({"config": {"Labels": null}})), None);
     }
 }
