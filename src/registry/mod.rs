@@ -405,6 +405,9 @@ mod tests {
         let labels = super::config_labels(&config).unwrap();
         assert_eq!(labels.len(), 1);
         assert_eq!(labels["a"], "1");
-        assert_eq!(super::config_labels(&json!({"config": {"Labels": null}})), None);
+        assert_eq!(
+            super::config_labels(&json!({"config": {"Labels": null}})),
+            None
+        );
     }
 }

@@ -370,5 +370,20 @@ fn a_first_release_to_a_missing_repository_rolls_out_the_pushed_address() {
         );
         assert_eq!(d.code, 0, "{registry}: {}", d.transcript());
         assert_eq!(d.json()["image"], serde_json::json!(pushed), "{registry}");
+
+        // A rerun skips: the image's own labels, read through ECR's registry API with its token,
+        // prove that the fingerprint tag names an image of these inputs.
+        let again = release_on_ecr(&repo, &double, &["release", "--branch", "develop", "--all"]);
+        assert_eq!(again.code, 0, "{registry}: {}", again.transcript());
+        assert!(
+            again.stdout.contains("cart  unchanged  0.1.0"),
+            "{registry}: {}",
+            again.stdout
+        );
+        assert!(
+            !again.stderr.contains("building it again"),
+            "{registry}: {}",
+            again.stderr
+        );
     }
 }

@@ -184,6 +184,32 @@ impl Oci {
         );
     }
 
+    /// Puts the manifest `from` names under the tag `to` too, as a script or another tool would
+    /// move a tag (the image is not pulled or pushed).
+    pub fn copy_tag(&self, name: &str, from: &str, to: &str) {
+        self.rt.block_on(async {
+            let resp = self
+                .req(reqwest::Method::GET, &format!("/v2/{name}/manifests/{from}"))
+                .await
+                .header("accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{name}:{from}");
+            let media = resp.headers()["content-type"].to_str().unwrap().to_string();
+            let body = resp.bytes().await.unwrap();
+            let put = self
+                .req(reqwest::Method::PUT, &format!("/v2/{name}/manifests/{to}"))
+                .await
+                .header("content-type", media)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(put.status(), 201, "{name}:{to}");
+        })
+    }
+
     /// The digest a tag points at, and the image config's labels.
     pub fn inspect(&self, name: &str, tag: &str) -> (String, serde_json::Value) {
         self.rt.block_on(async {
