@@ -147,7 +147,8 @@ fn the_same_inputs_skip_here_and_promote_elsewhere() {
     );
     let base = repo.rev("HEAD~2");
     let stage = plan(&repo, &["--branch", "develop", "--base", &base]);
-    // Release it, as `shipit release` would: push an image with exactly the planned tags.
+    // Release it, as `shipit release` would: push an image with exactly the planned tags, and
+    // the fingerprint label shipit writes (a skip or a promotion is checked against it).
     let mut digests = std::collections::BTreeMap::new();
     for name in ["api", "web"] {
         let s = service(&stage, name);
@@ -158,7 +159,16 @@ fn the_same_inputs_skip_here_and_promote_elsewhere() {
             .iter()
             .map(|t| t.as_str().unwrap())
             .collect();
-        digests.insert(name, oci.push(&format!("{prefix}/{name}"), name, &tags));
+        let fingerprint = s["fingerprint"].as_str().unwrap();
+        digests.insert(
+            name,
+            oci.push_labelled(
+                &format!("{prefix}/{name}"),
+                name,
+                &[("dev.shipit.fingerprint", fingerprint)],
+                &tags,
+            ),
+        );
     }
 
     let again = plan(&repo, &["--branch", "develop", "--base", &base]);

@@ -10,9 +10,19 @@ fn digest_of(bytes: &[u8]) -> String {
 
 /// A tiny image manifest whose config holds `seed`: different seeds, different digests.
 pub fn manifest(seed: &str) -> (Vec<u8>, Vec<u8>) {
+    manifest_with(seed, &[])
+}
+
+/// [`manifest`] with more labels in its config (those shipit writes, say).
+pub fn manifest_with(seed: &str, labels: &[(&str, &str)]) -> (Vec<u8>, Vec<u8>) {
+    let mut all = serde_json::Map::new();
+    all.insert("seed".into(), json!(seed));
+    for (k, v) in labels {
+        all.insert(k.to_string(), json!(v));
+    }
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
-        "config": {"Labels": {"seed": seed}}, "rootfs": {"type": "layers", "diff_ids": []}
+        "config": {"Labels": all}, "rootfs": {"type": "layers", "diff_ids": []}
     }))
     .unwrap();
     let manifest = serde_json::to_vec(&json!({
@@ -114,7 +124,18 @@ impl Oci {
 
     /// Pushes an image (seeded by `seed`) to `name` under each of `tags`; returns its digest.
     pub fn push(&self, name: &str, seed: &str, tags: &[&str]) -> String {
-        let (config, manifest) = manifest(seed);
+        self.push_labelled(name, seed, &[], tags)
+    }
+
+    /// [`Oci::push`] of an image whose config has `labels` too.
+    pub fn push_labelled(
+        &self,
+        name: &str,
+        seed: &str,
+        labels: &[(&str, &str)],
+        tags: &[&str],
+    ) -> String {
+        let (config, manifest) = manifest_with(seed, labels);
         self.rt.block_on(async {
             let start = self
                 .req(reqwest::Method::POST, &format!("/v2/{name}/blobs/uploads/"))
