@@ -266,6 +266,10 @@ fn status_name(status: Status) -> &'static str {
 fn result_text(r: &ServiceResult) -> String {
     match &r.outcome {
         Outcome::Released if r.action == Action::Promote => "promoted".to_string(),
+        // `--allow-dirty`: in the registry under its `dirty-` tag, never as a version.
+        Outcome::Released if r.tags.iter().any(|t| t.starts_with("dirty-")) => {
+            "pushed dirty (no version)".to_string()
+        }
         Outcome::Released => "released".to_string(),
         Outcome::Unchanged => "unchanged".to_string(),
         Outcome::Tested => "tested".to_string(),

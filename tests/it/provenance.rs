@@ -150,6 +150,11 @@ fn uncommitted_and_untracked_files_never_reach_the_image_unless_allow_dirty() {
         &[],
     );
     assert_eq!(dirty.code, 0, "{}", dirty.transcript());
+    assert!(
+        dirty.stdout.contains("api  pushed dirty (no version)"),
+        "{}",
+        dirty.stdout
+    );
     let after = oci.tags(&name);
     let new: Vec<&String> = after.iter().filter(|t| !before.contains(t)).collect();
     assert_eq!(new.len(), 1, "one new tag, and no version: {after:?}");
