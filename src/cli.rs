@@ -325,6 +325,7 @@ fn affected(
 
 fn plan(env: &Env, repo: &Repo, file: &std::path::Path, args: PlanArgs) -> Result<Finished, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
+    preflight::register_build_secrets(env, &config);
     let event = Event::from_env(env)?;
     let request = args.what.request(env, repo)?;
     let plan = preflight::runtime()?.block_on(async {
@@ -337,6 +338,15 @@ fn plan(env: &Env, repo: &Repo, file: &std::path::Path, args: PlanArgs) -> Resul
     for w in &plan.warnings {
         report::warn(env, w);
     }
+    // What the release would refuse before anything runs, `plan` refuses too.
+    preflight::check(
+        env,
+        repo,
+        &config,
+        &plan,
+        &std::collections::BTreeSet::new(),
+        false,
+    )?;
     report::stdout(&report::plan::render(
         &plan,
         args.format,

@@ -68,11 +68,11 @@ pub fn check_branch(env: &Env, repo: &Repo, branch: &str, head: Oid) -> Result<(
     if tips.iter().any(|(_, oid)| *oid == head) {
         return Ok(());
     }
+    let released = checked_out(repo, head);
     if tips.is_empty() {
         return Err(Error::bad_input(
             format!(
-                "refusing to release `{branch}`: there is no branch `{branch}` in this clone, so {} cannot be its tip",
-                short(&head_s)
+                "refusing to release `{branch}`: there is no branch `{branch}` in this clone, so {released} cannot be its tip"
             ),
             Some(format!(
                 "check out `{branch}` (or fetch it: `git fetch origin {branch}`) and release from there"
@@ -85,14 +85,29 @@ pub fn check_branch(env: &Env, repo: &Repo, branch: &str, head: Oid) -> Result<(
         .collect();
     Err(Error::bad_input(
         format!(
-            "refusing to release `{branch}`: the commit being released, {}, is not the tip of `{branch}` ({})",
-            short(&head_s),
+            "refusing to release `{branch}`: {released} is not the tip of `{branch}` ({})",
             names.join(", ")
         ),
         Some(format!(
             "check out `{branch}` at its tip (`git switch {branch} && git pull`), or push this commit to `{branch}` first"
         )),
     ))
+}
+
+/// What is being released, in the words of `git status`: the checkout, the branch `feature` at
+/// 1a2b3c4d5e6f, or a detached HEAD at one commit (or, when `head` is not the checkout, the commit).
+fn checked_out(repo: &Repo, head: Oid) -> String {
+    let head_s = head.to_string();
+    if repo.resolve("HEAD").ok() != Some(head) {
+        return format!("the commit being released, {},", short(&head_s));
+    }
+    match repo.current_branch() {
+        Some(current) => format!(
+            "the checkout, the branch `{current}` at {},",
+            short(&head_s)
+        ),
+        None => format!("the checkout, a detached HEAD at {},", short(&head_s)),
+    }
 }
 
 /// The warning for uncommitted files in the build contexts, which the images leave out.

@@ -67,7 +67,9 @@ pub fn add(secret: &str) -> Vec<String> {
     added
 }
 
-/// `text` with every registered secret replaced by [`MASK`].
+/// `text` with every registered secret replaced by [`MASK`], except where the secret's text sits
+/// inside an identifier whose grammar shipit checks (see [`identifiers`]): a digest or a commit
+/// that happens to contain a short secret is left whole, never turned into `sha256:55f5****a864`.
 pub fn text(text: &str) -> Cow<'_, str> {
     let secrets = match SECRETS.read() {
         Ok(s) => s,
@@ -76,13 +78,73 @@ pub fn text(text: &str) -> Cow<'_, str> {
     if !secrets.iter().any(|s| text.contains(s.as_str())) {
         return Cow::Borrowed(text);
     }
-    let mut out = text.to_string();
+    let protected = identifiers(text);
+    // Where each secret occurs in `text`, outside the identifiers; overlapping occurrences become
+    // one mask.
+    let mut masks: Vec<std::ops::Range<usize>> = Vec::new();
     for s in secrets.iter() {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), MASK);
+        for (start, found) in text.match_indices(s.as_str()) {
+            let range = start..start + found.len();
+            let inside = protected
+                .iter()
+                .any(|p| p.start <= range.start && range.end <= p.end && range.len() < p.len());
+            if !inside {
+                masks.push(range);
+            }
         }
     }
+    if masks.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    masks.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for m in masks {
+        if m.end <= at {
+            continue; // within a mask already written
+        }
+        if m.start >= at {
+            out.push_str(&text[at..m.start]);
+            out.push_str(MASK);
+        }
+        // An occurrence overlapping the last mask extends it.
+        at = m.end;
+    }
+    out.push_str(&text[at..]);
     Cow::Owned(out)
+}
+
+/// The spans of `text` that are identifiers with a fixed grammar, which redaction never rewrites
+/// inside: a digest (`sha256:` and its hex, whole or shortened to 12 or more), and a run of exactly
+/// 40 or 64 lowercase hex digits standing alone (a commit, a fingerprint, an image id). A secret
+/// equal to such an identifier as a whole is still masked.
+fn identifiers(text: &str) -> Vec<std::ops::Range<usize>> {
+    const DIGEST: &str = "sha256:";
+    let bytes = text.as_bytes();
+    let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !hex(bytes[i]) || (i > 0 && word(bytes[i - 1]) && !text[..i].ends_with(DIGEST)) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && hex(bytes[i]) {
+            i += 1;
+        }
+        if i < bytes.len() && word(bytes[i]) {
+            continue; // part of a longer word: not an identifier
+        }
+        let run = i - start;
+        if text[..start].ends_with(DIGEST) && run >= 12 {
+            spans.push(start - DIGEST.len()..i);
+        } else if run == 40 || run == 64 {
+            spans.push(start..i);
+        }
+    }
+    spans
 }
 
 /// The credentials in a URL (`scheme://user:password@host`): registers the password (and the
@@ -145,6 +207,35 @@ mod tests {
         assert!(!text(&json).contains("te-back"), "{}", text(&json));
         let command = crate::github::escape_data("quo\"te-back\\slash-100%");
         assert_eq!(text(&command), MASK);
+    }
+
+    #[test]
+    fn a_secret_inside_a_digest_or_a_commit_leaves_it_whole() {
+        let digest = "sha256:55f5c0ffee12a864d0c3b9e1f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6a864";
+        let commit = "0123456789abcdef0123c0ffee12456789abcdef";
+        add("c0ffee12");
+        let json =
+            format!(r#"{{"digest":"{digest}","short":"sha256:55f5c0ffee12","head":"{commit}"}}"#);
+        assert_eq!(text(&json), json);
+        let output = format!("released={{\"api\":\"{digest}\"}}\nfp-{commit}");
+        assert_eq!(text(&output), output);
+        // Anywhere else it is masked, next to a digest too.
+        assert_eq!(
+            text(&format!("token c0ffee12, {digest}:c0ffee12")),
+            format!("token ****, {digest}:****")
+        );
+        assert_eq!(text("xc0ffee12abc"), "x****abc");
+        // A secret that is a whole hex identifier is masked all the same.
+        let whole = "feedfacefeedfacefeedfacefeedfacefeedface";
+        add(whole);
+        assert_eq!(text(&format!("key={whole}")), "key=****");
+    }
+
+    #[test]
+    fn overlapping_secrets_become_one_mask() {
+        add("overlap-AAAA-BBBB");
+        add("BBBB-overlap-CCCC");
+        assert_eq!(text("x overlap-AAAA-BBBB-overlap-CCCC y"), "x **** y");
     }
 
     #[test]

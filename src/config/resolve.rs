@@ -13,7 +13,8 @@ use semver::Version;
 
 use super::raw::{self, RawConfig, RawEnvironment, RawService, RawServiceEnvironment, S};
 use super::values::{
-    closest, parse_duration, parse_registry, valid_repository, valid_service_name, valid_tag_prefix,
+    REPOSITORY_RULE, closest, parse_duration, parse_registry, repository_problem, valid_repository,
+    valid_service_name, valid_tag_prefix,
 };
 use super::{
     Checks, Config, Environment, Global, Problem, Project, Registry, Service, ServiceEnvironment,
@@ -101,6 +102,7 @@ impl Resolver<'_> {
             services.push(self.service(name, service, &project, &env_names, &service_names));
         }
         self.cycles(&raw.services);
+        self.repositories(&raw.services, &services, &project);
         let images = services.iter().filter(|s| s.image).count();
         if let Some(span) = repository_span
             && images > 1
@@ -128,16 +130,65 @@ impl Resolver<'_> {
         (config, raw.services)
     }
 
+    /// The repository each image service pushes to (the template applied, after the registry's
+    /// prefix) is a name the registry takes: said at the service's key, before anything runs,
+    /// rather than by the push after the tests. (A template or prefix that is wrong for every
+    /// service is said at the template or the registry.)
+    fn repositories(
+        &mut self,
+        raw: &BTreeMap<S<String>, RawService>,
+        services: &[Service],
+        project: &Project,
+    ) {
+        if !valid_repository(&project.repository.replace("{service}", "service")) {
+            return;
+        }
+        let prefix = match &project.registry {
+            Registry::Oci {
+                prefix: Some(p), ..
+            } if valid_repository(p) => Some(p.as_str()),
+            _ => None,
+        };
+        for (name, service) in raw.keys().zip(services) {
+            if !service.image || !valid_service_name(name.get_ref()) {
+                continue;
+            }
+            let repository = service.repository(project);
+            let full = match prefix {
+                Some(p) => format!("{p}/{repository}"),
+                None => repository.clone(),
+            };
+            if let Some(why) = repository_problem(&full) {
+                self.problem_with_help(
+                    format!(
+                        "service `{}` would push to the image repository `{full}`, which is not a valid repository name: {why}",
+                        name.get_ref()
+                    ),
+                    name.span(),
+                    "not a repository name",
+                    format!(
+                        "rename the service ({REPOSITORY_RULE}), or set `image = false` for a library"
+                    ),
+                );
+            }
+        }
+    }
+
     fn project(&mut self, raw: raw::RawProject) -> Project {
         let repository = match raw.repository {
             Some(r) => {
                 let rendered = r.get_ref().replace("{service}", "service");
-                if !valid_repository(&rendered) {
+                if let Some(why) = repository_problem(&rendered) {
                     self.problem_with_help(
-                        format!("`{}` is not a valid image repository template", r.get_ref()),
+                        format!(
+                            "`{}` is not a valid image repository template: {why}",
+                            r.get_ref()
+                        ),
                         r.span(),
                         "invalid repository",
-                        "use lowercase letters, digits, `.`, `_`, `-` and `/`, with `{service}` for the service's name",
+                        format!(
+                            "{REPOSITORY_RULE}; put `{{service}}` where the service's name goes"
+                        ),
                     );
                 }
                 r.into_inner()

@@ -149,6 +149,14 @@ fn everything_resolves() {
 #[test_case("[environments.a]\nbranch = \"main\"\nclusters = [\"x\", \"x\"]\n", "listed twice"; "repeated cluster")]
 #[test_case("[environments.a]\nbranch = \"main\"\npoll_interval = \"0s\"\n", "is not a duration"; "zero duration")]
 #[test_case("[services.A]\npath = \"a\"\n", "cannot name an image"; "uppercase service")]
+#[test_case("[services.\"a..b\"]\npath = \"a\"\n", "service `a..b` would push to the image repository `a..b`, which is not a valid repository name: `..` in `a..b` is not a separator"; "double dot service")]
+#[test_case("[services.\"a-.b\"]\npath = \"a\"\n", "`-.` in `a-.b` is not a separator"; "dash dot service")]
+#[test_case("[services.a___b]\npath = \"a\"\n", "`___` in `a___b` is not a separator"; "three underscores service")]
+#[test_case("[services.a-]\npath = \"a\"\n", "`a-` ends with a separator"; "trailing dash service")]
+#[test_case("[project]\nrepository = \"team/x{service}\"\n[services._a]\npath = \"a\"\n", "cannot name an image"; "leading underscore service")]
+#[test_case("[project]\nregistry = \"oci://h.example/team\"\nrepository = \"{service}_\"\n[services.a]\npath = \"a\"\n", "`service_` ends with a separator"; "template ending in a separator")]
+#[test_case("[project]\nrepository = \"team..x/{service}\"\n", "not a valid image repository template: `..` in `team..x` is not a separator"; "double dot template")]
+#[test_case("[project]\nregistry = \"oci://h.example/te__-am\"\n", "`__-` in `te__-am` is not a separator"; "bad prefix")]
 #[test_case("[services.a]\npath = \"../a\"\n", "must stay inside the repository"; "path outside")]
 #[test_case("[services.a]\npath = \"a\"\ndepends_on = [\"a\"]\n", "depends on itself"; "self dependency")]
 #[test_case("[services.a]\npath = \"a\"\nversion_file = \"setup.py\"\n", "cannot read a version"; "unknown version file")]
@@ -371,4 +379,27 @@ fn a_typo_gets_a_suggestion_and_a_stranger_does_not() {
     let known: BTreeSet<&str> = ["common", "visits"].into();
     assert_eq!(closest("comon", &known), Some("common"));
     assert_eq!(closest("payments", &known), None);
+}
+
+#[test]
+fn repository_names_follow_the_distribution_grammar() {
+    let c = parse(
+        "[project]\nregistry = \"oci://h.example/te-am\"\n[services.\"a--b\"]\npath = \"a\"\n[services.\"a__b.c-d_e\"]\npath = \"b\"\n[services.\"x..y\"]\npath = \"libs/c\"\nimage = false\n",
+    )
+    .unwrap();
+    assert_eq!(c.services.len(), 3);
+    // The problem points at the service's key.
+    let toml = "[services.\"a..b\"]\npath = \"a\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    let err = Config::parse(
+        toml,
+        "ci.toml",
+        Path::new("ci.toml"),
+        dir.path(),
+        Checks::Load,
+    )
+    .unwrap_err();
+    let rendered = format!("{:?}", miette::Report::new(crate::Error::from(err)));
+    assert!(rendered.contains("ci.toml:1:11"), "{rendered}");
 }

@@ -48,17 +48,56 @@ pub(super) fn valid_tag_prefix(name: &str) -> bool {
 }
 
 pub(super) fn valid_repository(name: &str) -> bool {
-    !name.is_empty()
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-                })
-                && part
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric())
-        })
+    repository_problem(name).is_none()
+}
+
+/// What the OCI Distribution grammar of a repository name (which ECR's is too) allows, for messages.
+pub(super) const REPOSITORY_RULE: &str = "a repository name is parts separated by `/`, each part lowercase letters and digits separated by one `.`, one or two `_`, or any number of `-`";
+
+/// Why `name` is not a repository name of the OCI Distribution grammar,
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`, at most 255
+/// characters; `None` when it is one.
+pub(super) fn repository_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".into());
+    }
+    if name.len() > 255 {
+        return Some(format!(
+            "it is {} characters long, more than 255",
+            name.len()
+        ));
+    }
+    for part in name.split('/') {
+        if part.is_empty() {
+            return Some("it has an empty part (`//`, or a `/` at an end)".into());
+        }
+        if let Some(c) = part.chars().find(|c| {
+            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        }) {
+            return Some(match c.is_ascii_uppercase() {
+                true => format!("`{c}` is uppercase"),
+                false => format!("`{c}` is not allowed"),
+            });
+        }
+        let separator = |c: char| matches!(c, '.' | '_' | '-');
+        if part.starts_with(separator) {
+            return Some(format!("`{part}` starts with a separator"));
+        }
+        if part.ends_with(separator) {
+            return Some(format!("`{part}` ends with a separator"));
+        }
+        // Each run of separators between two alphanumerics: `.`, `_`, `__` or `-`s.
+        for run in part
+            .split(|c: char| c.is_ascii_alphanumeric())
+            .filter(|r| !r.is_empty())
+        {
+            let allowed = matches!(run, "." | "_" | "__") || run.chars().all(|c| c == '-');
+            if !allowed {
+                return Some(format!("`{run}` in `{part}` is not a separator"));
+            }
+        }
+    }
+    None
 }
 
 pub(super) fn parse_registry(s: &str) -> Result<Registry, String> {
@@ -95,9 +134,11 @@ pub(super) fn parse_registry(s: &str) -> Result<Registry, String> {
     }
     let prefix = prefix.filter(|p| !p.is_empty());
     if let Some(p) = prefix
-        && !valid_repository(p)
+        && let Some(why) = repository_problem(p)
     {
-        return Err(format!("`{p}` is not a valid repository prefix"));
+        return Err(format!(
+            "`{p}` is not a valid repository prefix: {why} ({REPOSITORY_RULE})"
+        ));
     }
     Ok(Registry::Oci {
         host: host.to_string(),

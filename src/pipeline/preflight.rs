@@ -54,17 +54,14 @@ pub async fn ecs_client(config: &Config) -> Result<Option<crate::ecs::Ecs>, Erro
 /// Everything a build needs is on disk, for every service to build: checked before anything runs,
 /// so that a missing Dockerfile fails the release before anything is built or pushed.
 /// Builds take their contexts from the commit (`committed`: its tree) unless --allow-dirty.
-pub fn preflight(
+fn preflight(
+    env: &Env,
     config: &Config,
     plan: &crate::plan::Plan,
     committed: Option<&[crate::git::TreeEntry]>,
 ) -> Result<(), Error> {
     let mut missing = Vec::new();
-    for s in plan
-        .services
-        .iter()
-        .filter(|s| s.action == crate::plan::Action::Build)
-    {
+    for s in plan.services.iter().filter(|s| may_build(s)) {
         let Some(build) = &s.build else { continue };
         let (context, dockerfile) = match committed {
             None => (
@@ -108,7 +105,7 @@ pub fn preflight(
     let unset: Vec<String> = plan
         .services
         .iter()
-        .filter(|s| s.action == crate::plan::Action::Build)
+        .filter(|s| may_build(s))
         .filter_map(|s| s.build.as_ref().map(|b| (s, b)))
         .flat_map(|(s, b)| {
             super::publish::unset_secrets(&b.secrets)
@@ -116,30 +113,175 @@ pub fn preflight(
                 .map(|(id, var)| format!("{var} (the build secret `{id}` of {})", s.name))
         })
         .collect();
-    if unset.is_empty() {
+    if !unset.is_empty() {
+        return Err(Error::bad_input(
+            match unset.len() {
+                1 => format!(
+                    "nothing was built or pushed: the environment variable {} is not set",
+                    unset[0]
+                ),
+                _ => format!(
+                    "nothing was built or pushed: the environment variables {} are not set",
+                    unset.join(", ")
+                ),
+            },
+            Some(
+                "set it where shipit runs (under Actions: `env: VAR: ${{ secrets.VAR }}` on the step)"
+                    .to_string(),
+            ),
+        ));
+    }
+    secret_build_args(env, config, plan)
+}
+
+/// A build arg is written into the image's history, readable by anyone who can pull the image:
+/// one whose value is (or holds) a secret's value is refused, naming the arg and the secret, never
+/// the value. The secrets are every build secret of ci.toml and the credentials shipit knows.
+fn secret_build_args(env: &Env, config: &Config, plan: &crate::plan::Plan) -> Result<(), Error> {
+    // Every secret's value, with what ci.toml or the environment calls it.
+    let mut secrets: Vec<(String, &str)> = build_secrets(env, config)
+        .into_iter()
+        .map(|s| (format!("the build secret `{}`", s.id), s.value))
+        .collect();
+    for var in crate::redact::SECRET_VARS {
+        if let Some(value) = env.get(var) {
+            secrets.push((format!("the credential {var}"), value));
+        }
+    }
+    let mut found = Vec::new();
+    for s in plan.services.iter().filter(|s| may_build(s)) {
+        let Some(build) = &s.build else { continue };
+        for (arg, value) in &build.build_args {
+            // Values shorter than six characters are not taken for secrets (as in the redaction
+            // layer: an emulator's `test` key is not a secret, nor a `MODE = "test"` that equals it).
+            let holds = |secret: &str| secret.len() >= 6 && value.contains(secret);
+            if let Some((name, _)) = secrets.iter().find(|(_, secret)| holds(secret)) {
+                found.push(format!(
+                    "the build arg `{arg}` of {} holds the value of {name}",
+                    s.name
+                ));
+            }
+        }
+    }
+    if found.is_empty() {
         return Ok(());
     }
     Err(Error::bad_input(
-        match unset.len() {
-            1 => format!(
-                "nothing was built or pushed: the environment variable {} is not set",
-                unset[0]
-            ),
-            _ => format!(
-                "nothing was built or pushed: the environment variables {} are not set",
-                unset.join(", ")
-            ),
-        },
+        format!(
+            "nothing was built or pushed: {} (a build arg is written into the image's history)",
+            found.join(", ")
+        ),
         Some(
-            "set it where shipit runs (under Actions: `env: VAR: ${{ secrets.VAR }}` on the step)"
+            "remove the value from `build_args` in ci.toml and read the secret in the Dockerfile \
+             with `RUN --mount=type=secret,id=ID`"
                 .to_string(),
         ),
     ))
 }
 
+/// A service this plan builds. (`plan --offline` knows no action: it checks no build.)
+fn may_build(s: &crate::plan::ServicePlan) -> bool {
+    s.action == crate::plan::Action::Build
+}
+
+/// A build secret ci.toml names, whose variable is set.
+#[derive(Debug)]
+pub struct BuildSecret<'a> {
+    pub id: &'a str,
+    pub var: &'a str,
+    pub value: &'a str,
+}
+
+/// Every build secret ci.toml names, whatever the service and the environment (each
+/// environment's, each service's, each service's for one environment), whose variable is set.
+pub fn build_secrets<'a>(env: &'a Env, config: &'a Config) -> Vec<BuildSecret<'a>> {
+    let maps =
+        config
+            .environments
+            .iter()
+            .map(|e| &e.secrets)
+            .chain(config.services.iter().flat_map(|s| {
+                std::iter::once(&s.secrets).chain(s.environments.values().map(|o| &o.secrets))
+            }));
+    let mut out: Vec<BuildSecret<'a>> = Vec::new();
+    for map in maps {
+        for (id, source) in map {
+            let var = super::publish::secret_variable(source);
+            if let Some(value) = env.get(var)
+                && !out.iter().any(|s| s.id == id && s.var == var)
+            {
+                out.push(BuildSecret { id, var, value });
+            }
+        }
+    }
+    out
+}
+
+/// Registers every build secret ci.toml names with the redaction layer (and the runner's
+/// masking), before anything runs: a test that prints one, a service that is promoted or skipped,
+/// an error that quotes one, all find it masked.
+pub fn register_build_secrets(env: &Env, config: &Config) {
+    for s in build_secrets(env, config) {
+        crate::report::secret(env, s.value);
+    }
+}
+
+/// The pre-flight of a release, also run by `shipit plan` and `release --dry-run` so that they
+/// refuse what the release would refuse: everything that is checked before anything runs and that
+/// needs no network: files a build needs (in the commit unless `allow_dirty`), build secrets set
+/// and kept out of build args, the engine a token would travel to, the task and service
+/// definitions of the rollout.
+pub fn check(
+    env: &Env,
+    repo: &Repo,
+    config: &Config,
+    plan: &crate::plan::Plan,
+    skip: &std::collections::BTreeSet<crate::pipeline::Stage>,
+    allow_dirty: bool,
+) -> Result<(), Error> {
+    use crate::pipeline::Stage;
+    let builds = plan.services.iter().any(may_build) && !skip.contains(&Stage::Build);
+    if builds {
+        let committed = match allow_dirty {
+            true => None,
+            false => Some(repo.tree_entries(
+                git2::Oid::from_str(&plan.head).map_err(|e| Error::Git(e.into()))?,
+            )?),
+        };
+        preflight(env, config, plan, committed.as_deref())?;
+        if !allow_dirty {
+            let contexts: Vec<String> = plan
+                .services
+                .iter()
+                .filter(|s| may_build(s))
+                .filter_map(|s| s.build.as_ref().map(|b| b.context.clone()))
+                .collect();
+            if let Some(w) = crate::provenance::uncommitted_warning(&repo.uncommitted(&contexts)) {
+                crate::report::warn(env, &w);
+            }
+        }
+    }
+    if builds
+        && matches!(config.project.registry, crate::config::Registry::Ecr)
+        && let Some(host) = crate::net::plain_remote_engine(env)
+    {
+        return Err(Error::bad_input(
+            format!(
+                "nothing was built or pushed: the ECR token would travel in clear to the Docker engine at {host}"
+            ),
+            Some(format!(
+                "reach that engine over TLS ({}=1 and {} with its certificates), or use a local engine",
+                env_vars::DOCKER_TLS_VERIFY,
+                env_vars::DOCKER_CERT_PATH
+            )),
+        ));
+    }
+    rollout_preflight(config, plan, skip)
+}
+
 /// A broken task definition or service definition file stops the release before anything is
 /// built or pushed.
-pub fn rollout_preflight(
+fn rollout_preflight(
     config: &Config,
     plan: &crate::plan::Plan,
     skip: &std::collections::BTreeSet<crate::pipeline::Stage>,

@@ -461,7 +461,7 @@ fn build_secrets(
 }
 
 /// The environment variable a secret's source (`env:VAR`) names.
-fn secret_variable(source: &str) -> &str {
+pub(super) fn secret_variable(source: &str) -> &str {
     source.strip_prefix("env:").unwrap_or(source)
 }
 

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::Stage;
 use super::preflight::{
-    branch, check_writable, ecs_client, labels, preflight, rollout_preflight, runtime, write_report,
+    branch, check, check_writable, ecs_client, labels, register_build_secrets, runtime,
+    write_report,
 };
 use crate::base::Request;
-use crate::config::{self, Checks, Config};
+use crate::config::{Checks, Config};
 use crate::git::Repo;
 use crate::github::{Env, Event};
 use crate::report::{self, Style};
@@ -44,6 +45,8 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
         ));
     }
     let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
+    // Before anything runs: a test that prints a build secret finds it masked.
+    register_build_secrets(env, &config);
     let event = Event::from_env(env)?;
     let mut request = crate::plan::inputs::PlanRequest {
         branch: branch(env, repo, args.branch)?,
@@ -89,6 +92,8 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
         for w in &plan.warnings {
             report::warn(env, w);
         }
+        // The same checks as `shipit plan`: a dry run refuses what the release would refuse.
+        check(env, repo, &config, &plan, &skip, args.allow_dirty)?;
         if args.dry_run {
             let format = match args.format {
                 report::json::Format::Text => report::plan::Format::Text,
@@ -102,42 +107,6 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
             .iter()
             .any(|s| s.action == crate::plan::Action::Build)
             && !skip.contains(&Stage::Build);
-        if builds {
-            let committed = match args.allow_dirty {
-                true => None,
-                false => Some(repo.tree_entries(
-                    git2::Oid::from_str(&plan.head).map_err(|e| Error::Git(e.into()))?,
-                )?),
-            };
-            preflight(&config, &plan, committed.as_deref())?;
-            if !args.allow_dirty {
-                let contexts: Vec<String> = plan
-                    .services
-                    .iter()
-                    .filter(|s| s.action == crate::plan::Action::Build)
-                    .filter_map(|s| s.build.as_ref().map(|b| b.context.clone()))
-                    .collect();
-                if let Some(w) =
-                    crate::provenance::uncommitted_warning(&repo.uncommitted(&contexts))
-                {
-                    report::warn(env, &w);
-                }
-            }
-        }
-        if builds
-            && matches!(config.project.registry, config::Registry::Ecr)
-            && let Some(host) = crate::net::plain_remote_engine(env)
-        {
-            return Err(Error::bad_input(
-                format!("nothing was built or pushed: the ECR token would travel in clear to the Docker engine at {host}"),
-                Some(format!(
-                    "reach that engine over TLS ({}=1 and {} with its certificates), or use a local engine",
-                    env_vars::DOCKER_TLS_VERIFY,
-                    env_vars::DOCKER_CERT_PATH
-                )),
-            ));
-        }
-        rollout_preflight(&config, &plan, &skip)?;
         let engine = match builds {
             true => Some(crate::docker::Engine::connect().await?),
             false => None,

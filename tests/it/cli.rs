@@ -274,6 +274,43 @@ fn validate_names_a_missing_dockerfile() {
 }
 
 #[test]
+fn validate_refuses_a_service_whose_repository_name_a_registry_would_refuse() {
+    for (name, rule) in [
+        ("a..b", "`..` in `a..b` is not a separator"),
+        ("a-.b", "`-.` in `a-.b` is not a separator"),
+        ("a___b", "`___` in `a___b` is not a separator"),
+        ("cart-", "`cart-` ends with a separator"),
+    ] {
+        let toml = format!(
+            "[project]\nregistry = \"oci://registry.example.com/team\"\n\n[services.api]\npath = \"services/api\"\n\n[services.\"{name}\"]\npath = \"services/cart\"\ntest = \"touch ../../tested\"\n"
+        );
+        let repo = TestRepo::with_config(&toml, &["services/api", "services/cart"]);
+        for args in [
+            &["validate"][..],
+            &["release", "--branch", "feature/x", "--all"][..],
+        ] {
+            let r = shipit_run(&repo.dir, args);
+            assert_eq!(r.code, 2, "{name} {args:?}: {}", r.transcript());
+            assert!(r.stderr.contains("[ci.toml:7:11]"), "{name}: {}", r.stderr);
+            let flat = r
+                .stderr
+                .replace('│', " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(
+                flat.contains(&format!(
+                    "service `{name}` would push to the image repository `team/{name}`, which is not a valid repository name: {rule}"
+                )),
+                "{name}: {}",
+                r.stderr
+            );
+            assert!(!repo.dir.join("tested").exists(), "no test ran");
+        }
+    }
+}
+
+#[test]
 fn the_reference_ci_toml_at_the_root_is_valid() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let run = shipit_run(root, &["validate"]);

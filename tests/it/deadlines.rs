@@ -31,7 +31,14 @@ rollout_timeout = "5s"
 path = "services/api"
 "#
     );
-    TestRepo::with_config(&toml, &["services/api"])
+    let repo = TestRepo::with_config(&toml, &["services/api"]);
+    // A plan, like the release, refuses a build whose Dockerfile is not in the commit.
+    repo.change(
+        "services/api/Dockerfile",
+        "FROM scratch\n",
+        "chore: dockerfile",
+    );
+    repo
 }
 
 #[test]

@@ -111,6 +111,8 @@ fn a_tag_at_the_end_of_u64_is_no_version_and_no_panic() {
         ),
         &["services/api"],
     );
+    // A plan, like the release, refuses a build whose Dockerfile is not in the commit.
+    repo.write("services/api/Dockerfile", "FROM scratch\n");
     repo.change("services/api/a.txt", "a", "fix: something");
     let r = shipit_run(
         &repo.dir,

@@ -36,8 +36,16 @@ image = false
 
 const DIRS: &[&str] = &["services/api", "services/web", "libs/common"];
 
+/// The Dockerfiles of the image services, written (not committed): a plan refuses a build whose
+/// Dockerfile is not in the commit, as the release does.
+fn dockerfiles(repo: &TestRepo) {
+    repo.write("services/web/Dockerfile", "FROM scratch\n# web\n");
+    repo.write("services/api/Dockerfile", "FROM scratch\n");
+}
+
 fn repo(registry: &str) -> TestRepo {
     let repo = TestRepo::with_config(&config(registry), DIRS);
+    dockerfiles(&repo);
     repo.change(
         "services/api/Dockerfile",
         "FROM scratch\n",
@@ -318,6 +326,8 @@ fn ecr_through_moto() {
         &format!("registry = \"ecr\"\nrepository = \"{prefix}/{{service}}\""),
     );
     let repo = TestRepo::with_config(&toml, DIRS);
+    dockerfiles(&repo);
+    repo.commit("chore: dockerfiles");
     let vars = [
         ("AWS_ENDPOINT_URL", moto()),
         ("AWS_REGION", "us-east-1".to_string()),
@@ -358,6 +368,7 @@ fn a_version_file_is_a_floor_and_must_hold_a_version() {
         "depends_on = [\"common\"]\nversion_file = \"VERSION\"",
     );
     let repo = TestRepo::with_config(&toml, DIRS);
+    dockerfiles(&repo);
     repo.change("services/api/VERSION", "2.5.0\n", "chore: version");
     Oci::new(&registry(), None).push(&format!("{prefix}/api"), "x", &["stage-1.0.0"]);
     let p = plan(&repo, &["--branch", "develop", "--all"]);

@@ -55,7 +55,7 @@ fn a_branch_is_released_only_from_its_tip() {
     let r = release(&repo, &["--branch", "main", "--all"], &[]);
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(
-        r.stderr.contains("is not the tip of `main`") && r.stderr.contains("refs/heads/main"),
+        r.stderr.contains("is not the tip") && r.stderr.contains("refs/heads/main"),
         "{}",
         r.stderr
     );
@@ -101,6 +101,56 @@ fn a_branch_is_released_only_from_its_tip() {
     assert!(
         oci.tags(&format!("{prefix}/api"))
             .contains(&"prod-0.1.0".to_string())
+    );
+}
+
+#[test]
+fn the_wrong_checkout_is_named_with_the_tip_of_the_branch() {
+    let prefix = unique("wrong-checkout");
+    let repo = repo(&prefix, "");
+    let main = repo.head();
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.change("services/api/app.txt", "unreviewed\n", "feat: not on main");
+    let feature = repo.head();
+    let flat = |r: &Run| {
+        r.stderr
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let r = release(&repo, &["--branch", "main", "--all"], &[]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        flat(&r).contains(&format!(
+            "the checkout, the branch `feature` at {}, is not the tip of `main` (refs/heads/main is {})",
+            &feature[..12],
+            &main[..12]
+        )),
+        "{}",
+        r.stderr
+    );
+    let r = release(&repo, &["--branch", "develop", "--all"], &[]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        flat(&r).contains(&format!(
+            "there is no branch `develop` in this clone, so the checkout, the branch `feature` at {}, cannot be its tip",
+            &feature[..12]
+        )),
+        "{}",
+        r.stderr
+    );
+    repo.git(&["checkout", "-q", "--detach", "HEAD"]);
+    let r = release(&repo, &["--branch", "main", "--all", "--dry-run"], &[]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        flat(&r).contains(&format!(
+            "the checkout, a detached HEAD at {}, is not the tip of `main` (refs/heads/main is {})",
+            &feature[..12],
+            &main[..12]
+        )),
+        "{}",
+        r.stderr
     );
 }
 

@@ -21,6 +21,15 @@ fn shown(stderr: &str) -> String {
         .join("\n")
 }
 
+/// A message as one line: miette's wrapping (and its `│` margin) undone.
+fn flat(stderr: &str) -> String {
+    stderr
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -486,4 +495,294 @@ fn every_line_of_a_multi_line_password_is_masked() {
         }
     }
     assert!(report.contains("****"), "{report}");
+}
+
+/// A repository whose services build (a `FROM scratch` image) and whose commit is the tip of
+/// `develop` (stage) and of `main` (prod).
+fn image_repo(toml: &str, services: &[&str]) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("ci.toml", toml);
+    for name in services {
+        let dir = format!("services/{name}");
+        repo.write(
+            &format!("{dir}/Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\n",
+        );
+        std::fs::copy(busybox(), repo.dir.join(dir).join("busybox")).unwrap();
+    }
+    repo.commit("initial import");
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
+    repo
+}
+
+/// Every output of a release under GitHub Actions: stdout, stderr (without the runner's masking
+/// commands), `GITHUB_OUTPUT`, the step summary, `--report` and every log file.
+struct Outputs {
+    tmp: tempfile::TempDir,
+}
+
+impl Outputs {
+    fn new() -> Outputs {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("logs")).unwrap();
+        Outputs { tmp }
+    }
+
+    fn release(
+        &self,
+        repo: &TestRepo,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> crate::support::shipit::Run {
+        let mut cmd = shipit(&repo.dir);
+        cmd.arg("release")
+            .args(args)
+            .arg("--report")
+            .arg(self.tmp.path().join("report.json"))
+            .env("TMPDIR", self.tmp.path().join("logs"))
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", self.tmp.path().join("github-output"))
+            .env("GITHUB_STEP_SUMMARY", self.tmp.path().join("step-summary"));
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        run(cmd)
+    }
+
+    /// (where, text) of every output of `r` and of the files the release wrote.
+    fn all(&self, r: &crate::support::shipit::Run) -> Vec<(String, String)> {
+        let mut outputs = vec![
+            ("stdout".to_string(), r.stdout.clone()),
+            ("stderr".to_string(), shown(&r.stderr)),
+        ];
+        for name in ["github-output", "step-summary", "report.json"] {
+            let path = self.tmp.path().join(name);
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{} was written: {e}", path.display()));
+            outputs.push((name.to_string(), text));
+        }
+        let logs = files_under(&self.tmp.path().join("logs"));
+        assert!(!logs.is_empty(), "log files were written");
+        for path in logs {
+            outputs.push((
+                path.display().to_string(),
+                String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
+            ));
+        }
+        outputs
+    }
+
+    fn assert_nowhere(&self, r: &crate::support::shipit::Run, secret: &str) {
+        for (name, text) in self.all(r) {
+            assert!(!text.contains(secret), "{secret:?} is in {name}:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn a_build_secret_that_a_test_prints_reaches_no_output_passing_or_failing() {
+    let secret = "npm-Token-Vq83kZ2m";
+    let prefix = unique("secret-test");
+    let toml = format!(
+        r#"[project]
+registry = "oci://{host}/{prefix}"
+
+[services.api]
+path = "services/api"
+test = "echo token=$SHIPIT_TEST_NPM_TOKEN; echo token=$SHIPIT_TEST_NPM_TOKEN >&2"
+secrets = {{ NPM_TOKEN = "env:SHIPIT_TEST_NPM_TOKEN" }}
+
+[services.worker]
+path = "services/worker"
+test = "echo token=$SHIPIT_TEST_NPM_TOKEN; echo failing; exit 3"
+secrets = {{ NPM_TOKEN = "env:SHIPIT_TEST_NPM_TOKEN" }}
+"#,
+        host = crate::support::registry()
+    );
+    let repo = image_repo(&toml, &["api", "worker"]);
+    let outputs = Outputs::new();
+    let r = outputs.release(
+        &repo,
+        &["--branch", "develop", "--all"],
+        &[("SHIPIT_TEST_NPM_TOKEN", secret)],
+    );
+    assert_eq!(r.code, 1, "worker's test fails: {}", r.transcript());
+    // Both tests ran and printed it, masked; api was released.
+    let all: String = outputs.all(&r).iter().map(|(_, t)| t.as_str()).collect();
+    assert!(all.contains("token=****"), "{all}");
+    assert!(all.contains("failing"), "{all}");
+    assert!(
+        Oci::new(&crate::support::registry(), None)
+            .tags(&format!("{prefix}/api"))
+            .contains(&"stage-0.1.0".to_string())
+    );
+    outputs.assert_nowhere(&r, secret);
+    // The runner was told to mask it before the first test.
+    let mask = r
+        .stderr
+        .find(&format!("::add-mask::{secret}"))
+        .unwrap_or_else(|| panic!("the runner masks it: {}", r.stderr));
+    let first_test = r.stderr.find("::group::").unwrap_or(r.stderr.len());
+    assert!(mask < first_test, "masked before any test: {}", r.stderr);
+}
+
+#[test]
+fn the_secret_of_a_skipped_or_promoted_service_is_masked_too() {
+    let secret = "skip-Secret-Jw41pR7c";
+    let prefix = unique("secret-skip");
+    let toml = format!(
+        r#"[project]
+registry = "oci://{host}/{prefix}"
+
+[services.api]
+path = "services/api"
+test = "echo token=$SHIPIT_TEST_SKIP_TOKEN"
+
+[services.api.environments.prod]
+secrets = {{ NPM_TOKEN = "env:SHIPIT_TEST_SKIP_TOKEN" }}
+"#,
+        host = crate::support::registry()
+    );
+    let repo = image_repo(&toml, &["api"]);
+    // Released to stage once, without the secret.
+    let first = outputs_release(&repo, &["--branch", "develop", "--all"], &[]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    for (args, action) in [
+        (&["--branch", "develop", "--all"][..], "unchanged"),
+        (&["--branch", "main", "--all"][..], "released"),
+    ] {
+        let outputs = Outputs::new();
+        let r = outputs.release(&repo, args, &[("SHIPIT_TEST_SKIP_TOKEN", secret)]);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.transcript());
+        let all: String = outputs.all(&r).iter().map(|(_, t)| t.as_str()).collect();
+        assert!(all.contains(action), "{args:?} {action}: {all}");
+        assert!(all.contains("token=****"), "{args:?}: {all}");
+        outputs.assert_nowhere(&r, secret);
+    }
+}
+
+fn outputs_release(
+    repo: &TestRepo,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> crate::support::shipit::Run {
+    Outputs::new().release(repo, args, vars)
+}
+
+#[test]
+fn a_build_arg_that_holds_a_secret_is_refused_before_anything_runs() {
+    let secret = "arg-Secret-Ht62nB9x";
+    let prefix = unique("secret-arg");
+    let toml = format!(
+        r#"[project]
+registry = "oci://{host}/{prefix}"
+
+[services.api]
+path = "services/api"
+test = "touch ../../tested"
+build_args = {{ AUTH = "Bearer {secret}" }}
+secrets = {{ NPM_TOKEN = "env:SHIPIT_TEST_ARG_TOKEN" }}
+"#,
+        host = crate::support::registry()
+    );
+    let repo = image_repo(&toml, &["api"]);
+    for args in [
+        &["release", "--branch", "develop", "--all"][..],
+        &["release", "--branch", "develop", "--all", "--dry-run"][..],
+        &["plan", "--branch", "develop", "--all"][..],
+    ] {
+        let mut cmd = shipit(&repo.dir);
+        cmd.args(args).env("SHIPIT_TEST_ARG_TOKEN", secret);
+        let r = run(cmd);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.transcript());
+        assert!(
+            flat(&r.stderr).contains(
+                "the build arg `AUTH` of api holds the value of the build secret `NPM_TOKEN`"
+            ),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(!r.transcript().contains(secret), "{}", r.transcript());
+        assert!(!repo.dir.join("tested").exists(), "no test ran");
+    }
+    let tags = Oci::new(&crate::support::registry(), None).tags(&format!("{prefix}/api"));
+    assert!(tags.is_empty(), "nothing pushed: {tags:?}");
+}
+
+#[test]
+fn plan_and_dry_run_refuse_an_unset_build_secret_as_the_release_does() {
+    let prefix = unique("secret-unset");
+    let toml = format!(
+        r#"[project]
+registry = "oci://{host}/{prefix}"
+
+[services.api]
+path = "services/api"
+secrets = {{ NPM_TOKEN = "env:SHIPIT_TEST_NEVER_SET_TOKEN" }}
+"#,
+        host = crate::support::registry()
+    );
+    let repo = image_repo(&toml, &["api"]);
+    for args in [
+        &["plan", "--branch", "develop", "--all"][..],
+        &["plan", "--branch", "develop", "--all", "--format", "json"][..],
+        &["release", "--branch", "develop", "--all", "--dry-run"][..],
+        &["release", "--branch", "develop", "--all"][..],
+    ] {
+        let mut cmd = shipit(&repo.dir);
+        cmd.args(args).env_remove("SHIPIT_TEST_NEVER_SET_TOKEN");
+        let r = run(cmd);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.transcript());
+        assert!(
+            flat(&r.stderr).contains(
+                "the environment variable SHIPIT_TEST_NEVER_SET_TOKEN (the build secret `NPM_TOKEN` of api) is not set"
+            ),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert_eq!(r.stdout, "", "{args:?}: no plan is shown");
+    }
+}
+
+#[test]
+fn a_secret_inside_a_digest_leaves_the_digest_whole() {
+    let prefix = unique("secret-digest");
+    let toml = format!(
+        "[project]\nregistry = \"oci://{}/{prefix}\"\n\n[services.api]\npath = \"services/api\"\n",
+        crate::support::registry()
+    );
+    let repo = image_repo(&toml, &["api"]);
+    let mut cmd = shipit(&repo.dir);
+    cmd.args([
+        "release", "--branch", "develop", "--all", "--format", "json",
+    ]);
+    let first = run(cmd);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    let digest = first.json()["results"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    // A credential that happens to be eight characters of the digest.
+    let secret = &digest[30..38];
+    let outputs = Outputs::new();
+    let r = outputs.release(
+        &repo,
+        &["--branch", "develop", "--all", "--format", "json"],
+        &[("AWS_SECRET_ACCESS_KEY", secret)],
+    );
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(
+        r.json()["results"][0]["digest"],
+        digest.as_str(),
+        "{}",
+        r.stdout
+    );
+    let output = std::fs::read_to_string(outputs.tmp.path().join("github-output")).unwrap();
+    assert!(output.contains(&digest), "{output}");
+    let report = std::fs::read_to_string(outputs.tmp.path().join("report.json")).unwrap();
+    assert!(report.contains(&digest), "{report}");
 }
