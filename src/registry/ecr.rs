@@ -14,6 +14,8 @@ pub struct Ecr {
     pub registry_id: Option<String>,
     /// The registry's host, once `GetAuthorizationToken` named it.
     host: std::sync::OnceLock<String>,
+    /// The registry API (`/v2/…`) with the token, once an image's labels were asked for.
+    api: std::sync::OnceLock<super::oci::Oci>,
 }
 
 /// What `GetAuthorizationToken` gives: the engine's credentials and where the registry is.
@@ -98,16 +100,22 @@ impl Ecr {
         repository: &str,
         digest: &str,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>, RegistryError> {
-        let login = self.login().await?;
-        let registry = super::oci::Oci::with_credentials(
-            &login.host,
-            None,
-            Some(super::oci::Credentials {
-                username: login.username,
-                password: login.password,
-            }),
-        )?;
-        registry.labels(repository, digest).await
+        if self.api.get().is_none() {
+            let login = self.login().await?;
+            let api = super::oci::Oci::with_credentials(
+                &login.host,
+                None,
+                Some(super::oci::Credentials {
+                    username: login.username,
+                    password: login.password,
+                }),
+            )?;
+            let _ = self.api.set(api);
+        }
+        match self.api.get() {
+            Some(api) => api.labels(repository, digest).await,
+            None => Ok(None),
+        }
     }
 
     /// `GetAuthorizationToken`, for this registry (a central registry's account named).
@@ -397,6 +405,7 @@ impl Ecr {
             client: aws_sdk_ecr::Client::new(config),
             registry_id: None,
             host: Default::default(),
+            api: Default::default(),
         }
     }
 
@@ -410,6 +419,7 @@ impl Ecr {
             client: aws_sdk_ecr::Client::from_conf(conf),
             registry_id: Some(account.to_string()),
             host: Default::default(),
+            api: Default::default(),
         }
     }
 
