@@ -573,6 +573,11 @@ fn under_github_actions_outputs_summary_report_groups_and_masks() {
     assert_eq!(released[0]["service"], json!("api"));
     assert_eq!(released[0]["environment"], json!("stage"));
     assert_eq!(released[0]["version"], json!("0.1.0"));
+    assert_eq!(
+        released[0]["image"],
+        json!(format!("{host}/{prefix}/api:stage-0.1.0")),
+        "the address a rollout runs, from the same place as the plan's and the report's"
+    );
     assert!(
         released[0]["digest"]
             .as_str()
