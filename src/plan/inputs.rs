@@ -142,37 +142,52 @@ pub async fn plan(
             (registry, &decision.digest, decision.action)
         {
             let repository = service.repository(&config.project);
-            let labels = client.labels(&repository, digest).await?;
-            if let Some(why) = super::refuted(labels.as_ref(), &fingerprint) {
-                warnings.push(format!(
-                    "{}: {} names {}, but {why}: building it again instead of {}",
+            // An image whose config cannot be read proves nothing either.
+            let why = match client.labels(&repository, digest).await {
+                Ok(labels) => super::refuted(labels.as_ref(), &fingerprint),
+                Err(e) => Some(format!("its config could not be read ({e})")),
+            };
+            if let Some(why) = why {
+                let instead = match decision.action {
+                    Action::Skip => "skipping it",
+                    _ => "promoting it",
+                };
+                let said = format!(
+                    "{}: {} names {}, but {why}",
                     service.name,
                     fingerprint::tag(&fingerprint),
                     digest.chars().take(19).collect::<String>(),
-                    match decision.action {
-                        Action::Skip => "skipping it",
-                        _ => "promoting it",
-                    },
-                ));
+                );
                 facts.refuted = true;
                 decision = decide(&facts);
                 // Released here already by such a rebuild: its version's own labels say so.
-                if let Some(last) = &decision.last_version
-                    && let Some(digest) =
+                let proven =
+                    match decision.last_version.as_ref().and_then(|last| {
                         state.and_then(|s| s.digest(&version::tag(&env.name, last)))
-                    && super::refuted(
-                        client.labels(&repository, digest).await?.as_ref(),
-                        &fingerprint,
-                    )
-                    .is_none()
-                {
-                    decision = super::Decision {
-                        action: Action::Skip,
-                        last_version: Some(last.clone()),
-                        next_version: Some(last.clone()),
-                        tags: Vec::new(),
-                        digest: Some(digest.to_string()),
+                    }) {
+                        Some(d) => client
+                            .labels(&repository, d)
+                            .await
+                            .ok()
+                            .filter(|l| super::refuted(l.as_ref(), &fingerprint).is_none())
+                            .map(|_| d.to_string()),
+                        None => None,
                     };
+                match (proven, decision.last_version.clone()) {
+                    (Some(d), Some(last)) => {
+                        warnings.push(format!(
+                            "{said}; {} is an image of these inputs by its own labels: unchanged",
+                            version::tag(&env.name, &last)
+                        ));
+                        decision = super::Decision {
+                            action: Action::Skip,
+                            last_version: Some(last.clone()),
+                            next_version: Some(last),
+                            tags: Vec::new(),
+                            digest: Some(d),
+                        };
+                    }
+                    _ => warnings.push(format!("{said}: building it again instead of {instead}")),
                 }
             }
         }

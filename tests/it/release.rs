@@ -235,6 +235,13 @@ fn a_moved_fingerprint_tag_is_built_again_never_promoted() {
         "{}",
         again.stdout
     );
+    assert!(
+        again
+            .stderr
+            .contains("prod-0.1.0 is an image of these inputs by its own labels"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(oci.tags(&name), tags);
 }
 
