@@ -380,6 +380,54 @@ fn a_version_file_is_a_floor_and_must_hold_a_version() {
     insta::assert_snapshot!(redact(&r.transcript(), &[repo.dir.parent().unwrap()]));
 }
 
+/// An image index (a multi-platform image, with an attestation first) is proven by the labels of
+/// its first image: the right fingerprint promotes it, another one builds again.
+#[test]
+fn an_image_index_is_checked_through_its_first_images_labels() {
+    let prefix = unique("plan-index");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&format!("oci://{}/{prefix}", registry()));
+    let stage = plan(&repo, &["--branch", "develop", "--all"]);
+    let api = service(&stage, "api");
+    let fingerprint = api["fingerprint"].as_str().unwrap().to_string();
+    let name = format!("{prefix}/api");
+    let push = |seed: &str, fp: &str| -> String {
+        let labels = [("dev.shipit.fingerprint", fp)];
+        oci.push_labelled(&name, seed, &labels, &[]);
+        oci.push_labelled(&name, &format!("{seed}-att"), &[], &[]);
+        let attestation = format!("{seed}-att");
+        let none: &[(&str, &str)] = &[];
+        let children = [
+            (attestation.as_str(), none, "unknown"),
+            (seed, &labels[..], "linux"),
+        ];
+        oci.push_index(
+            &name,
+            &children,
+            &["stage-0.1.0", &format!("fp-{fingerprint}")],
+        )
+    };
+    let index = push("right", &fingerprint);
+    let prod = plan(&repo, &["--branch", "main", "--all"]);
+    let api = service(&prod, "api");
+    assert_eq!(api["action"], json!("promote"), "{api}");
+    assert_eq!(api["digest"], json!(index));
+    assert_eq!(prod["warnings"], json!([]));
+
+    // The same tags moved to an index of another fingerprint's image: built again, and said.
+    let other = push("wrong", "0000000000000000000000000000000000000000");
+    assert_ne!(other, index);
+    let prod = plan(&repo, &["--branch", "main", "--all"]);
+    let api = service(&prod, "api");
+    assert_eq!(api["action"], json!("build"), "{api}");
+    assert_eq!(api["tags"], json!(["prod-0.1.0", "latest"]));
+    assert!(
+        prod["warnings"].to_string().contains("another fingerprint"),
+        "{}",
+        prod["warnings"]
+    );
+}
+
 #[test]
 fn offline_and_branches_without_an_environment() {
     let repo = repo("oci://127.0.0.1:1/never-asked");

@@ -177,6 +177,54 @@ impl Oci {
         digest_of(&manifest)
     }
 
+    /// Pushes an image index (a multi-platform image) of images pushed before with `seed` and
+    /// `labels` ([`Oci::push_labelled`]), each `(seed, labels, os)`, under `tags`; returns its
+    /// digest.
+    pub fn push_index(
+        &self,
+        name: &str,
+        children: &[(&str, &[(&str, &str)], &str)],
+        tags: &[&str],
+    ) -> String {
+        let mut bodies = Vec::new();
+        let manifests: Vec<serde_json::Value> = children
+            .iter()
+            .map(|(seed, labels, os)| {
+                let (_, manifest) = manifest_with(seed, labels);
+                bodies.push(manifest.clone());
+                json!({
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": digest_of(&manifest),
+                    "size": manifest.len(),
+                    "platform": {"os": os, "architecture": if *os == "unknown" { "unknown" } else { "amd64" }}
+                })
+            })
+            .collect();
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests
+        }))
+        .unwrap();
+        self.rt.block_on(async {
+            for body in &bodies {
+                self.put_manifest(name, &digest_of(body), body).await;
+            }
+            for tag in tags {
+                let resp = self
+                    .req(reqwest::Method::PUT, &format!("/v2/{name}/manifests/{tag}"))
+                    .await
+                    .header("content-type", "application/vnd.oci.image.index.v1+json")
+                    .body(index.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 201, "index put {name}:{tag}");
+            }
+        });
+        digest_of(&index)
+    }
+
     /// Adds tags to an image pushed with `seed` before.
     pub fn tag(&self, name: &str, seed: &str, tags: &[String]) {
         let (_, manifest) = manifest(seed);
