@@ -35,6 +35,9 @@ pub fn manifest_with(seed: &str, labels: &[(&str, &str)]) -> (Vec<u8>, Vec<u8>) 
     (config, manifest)
 }
 
+/// One image of an index: the seed and labels it was pushed with, and its platform's `os`.
+pub type IndexChild<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 /// A Distribution registry at `host`, with optional basic auth, or a Bearer token from the realm its
 /// challenge names (`bearer`).
 pub struct Oci {
@@ -180,12 +183,7 @@ impl Oci {
     /// Pushes an image index (a multi-platform image) of images pushed before with `seed` and
     /// `labels` ([`Oci::push_labelled`]), each `(seed, labels, os)`, under `tags`; returns its
     /// digest.
-    pub fn push_index(
-        &self,
-        name: &str,
-        children: &[(&str, &[(&str, &str)], &str)],
-        tags: &[&str],
-    ) -> String {
+    pub fn push_index(&self, name: &str, children: &[IndexChild<'_>], tags: &[&str]) -> String {
         let mut bodies = Vec::new();
         let manifests: Vec<serde_json::Value> = children
             .iter()
