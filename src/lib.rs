@@ -20,6 +20,7 @@ pub mod github;
 pub mod glob;
 pub mod graph;
 pub mod help;
+pub mod image;
 pub mod init;
 pub mod limits;
 pub mod net;

@@ -154,9 +154,9 @@ fn everything_resolves() {
 #[test_case("[services.a___b]\npath = \"a\"\n", "`___` in `a___b` is not a separator"; "three underscores service")]
 #[test_case("[services.a-]\npath = \"a\"\n", "`a-` ends with a separator"; "trailing dash service")]
 #[test_case("[project]\nrepository = \"team/x{service}\"\n[services._a]\npath = \"a\"\n", "cannot name an image"; "leading underscore service")]
-#[test_case("[project]\nregistry = \"oci://h/team\"\nrepository = \"{service}_\"\n[services.a]\npath = \"a\"\n", "`service_` ends with a separator"; "template ending in a separator")]
+#[test_case("[project]\nregistry = \"oci://h.example/team\"\nrepository = \"{service}_\"\n[services.a]\npath = \"a\"\n", "`service_` ends with a separator"; "template ending in a separator")]
 #[test_case("[project]\nrepository = \"team..x/{service}\"\n", "not a valid image repository template: `..` in `team..x` is not a separator"; "double dot template")]
-#[test_case("[project]\nregistry = \"oci://h/te__-am\"\n", "`__-` in `te__-am` is not a separator"; "bad prefix")]
+#[test_case("[project]\nregistry = \"oci://h.example/te__-am\"\n", "`__-` in `te__-am` is not a separator"; "bad prefix")]
 #[test_case("[services.a]\npath = \"../a\"\n", "must stay inside the repository"; "path outside")]
 #[test_case("[services.a]\npath = \"a\"\ndepends_on = [\"a\"]\n", "depends on itself"; "self dependency")]
 #[test_case("[services.a]\npath = \"a\"\nversion_file = \"setup.py\"\n", "cannot read a version"; "unknown version file")]
@@ -384,7 +384,7 @@ fn a_typo_gets_a_suggestion_and_a_stranger_does_not() {
 #[test]
 fn repository_names_follow_the_distribution_grammar() {
     let c = parse(
-        "[project]\nregistry = \"oci://h/te-am\"\n[services.\"a--b\"]\npath = \"a\"\n[services.\"a__b.c-d_e\"]\npath = \"b\"\n[services.\"x..y\"]\npath = \"libs/c\"\nimage = false\n",
+        "[project]\nregistry = \"oci://h.example/te-am\"\n[services.\"a--b\"]\npath = \"a\"\n[services.\"a__b.c-d_e\"]\npath = \"b\"\n[services.\"x..y\"]\npath = \"libs/c\"\nimage = false\n",
     )
     .unwrap();
     assert_eq!(c.services.len(), 3);

@@ -125,6 +125,13 @@ pub(super) fn parse_registry(s: &str) -> Result<Registry, String> {
     {
         return Err(format!("`{port}` is not a port"));
     }
+    // Docker and ECS read the first part of `name/...` as a registry only when it has a dot or a
+    // port, or is `localhost`: any other would send the image to Docker Hub.
+    if !(host.contains(['.', ':']) || host == "localhost") {
+        return Err(format!(
+            "`{host}` would be read as a Docker Hub name, not a registry host: write the host with its domain or port (`{host}.example.com`, `{host}:5000`)"
+        ));
+    }
     let prefix = prefix.filter(|p| !p.is_empty());
     if let Some(p) = prefix
         && let Some(why) = repository_problem(p)
@@ -152,4 +159,24 @@ pub(super) fn closest<'a>(name: &str, known: &BTreeSet<&'a str>) -> Option<&'a s
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oci_host_is_one_docker_reads_as_a_registry() {
+        for ok in [
+            "oci://ghcr.io/acme",
+            "oci://127.0.0.1:5000",
+            "oci://localhost/x",
+            "oci://registry:5000/team",
+        ] {
+            assert!(parse_registry(ok).is_ok(), "{ok}");
+        }
+        // `registry/team/api` is Docker Hub's `registry/team/api` to the engine and to ECS.
+        let err = parse_registry("oci://registry/team").unwrap_err();
+        assert!(err.contains("Docker Hub"), "{err}");
+    }
 }

@@ -9,6 +9,7 @@
 //! describe-only fields (ARN, revision, status, requiresAttributes, compatibilities,
 //! registeredAt/By, deregisteredAt) are dropped, `tags` kept. Empty strings and empty lists stay.
 
+use crate::image::ImageRef;
 use serde_json::{Map, Value};
 
 /// Fields ECS describes but never accepts in a registration.
@@ -156,8 +157,20 @@ impl Rendered {
         ))
     }
 
-    /// Sets the image of `container`, whatever it was. Errors when there is no such container.
-    pub fn set_image(mut self, container: &str, image: &str) -> Result<Rendered, String> {
+    /// Sets the image of `container` to `image`, whatever it was. Errors when there is no such
+    /// container. A new image is always an [`ImageRef`], which names its registry host: a bare
+    /// name, which ECS would look up on Docker Hub, cannot be rendered.
+    pub fn set_image(self, container: &str, image: &ImageRef) -> Result<Rendered, String> {
+        self.put_image(container, &image.to_string())
+    }
+
+    /// Gives `container` the image it already runs elsewhere (the live task definition's), as
+    /// that one writes it: a container shipit does not roll out now.
+    pub fn keep_image(self, container: &str, running: &str) -> Result<Rendered, String> {
+        self.put_image(container, running)
+    }
+
+    fn put_image(mut self, container: &str, image: &str) -> Result<Rendered, String> {
         self.has_container(container)?;
         if let Some(c) = self
             .body
@@ -176,9 +189,9 @@ impl Rendered {
 
     /// Replaces the image of `container`. Errors when there is no such container, or when the
     /// image is already that one (a render that changes nothing).
-    pub fn with_image(self, container: &str, image: &str) -> Result<Rendered, String> {
+    pub fn with_image(self, container: &str, image: &ImageRef) -> Result<Rendered, String> {
         self.has_container(container)?;
-        if self.image_of(container) == Some(image) {
+        if self.image_of(container) == Some(image.to_string().as_str()) {
             return Err(format!(
                 "the container `{container}` already runs {image}: the render changes nothing"
             ));
@@ -259,7 +272,7 @@ mod tests {
                 "volumes": [{"name": "scratch", "host": {}}],
                 "someFutureField": {"on": true},
                 "containerDefinitions": [
-                    {"name": "visits", "image": "r/visits:stage-1.0.0", "essential": true,
+                    {"name": "visits", "image": "r.example/visits:stage-1.0.0", "essential": true,
                      "environment": [{"name": "EMPTY", "value": ""}],
                      "dockerLabels": {"tag": ""},
                      "dependsOn": [{"containerName": "sidecar", "condition": "START"}]},
@@ -270,15 +283,24 @@ mod tests {
         })
     }
 
+    fn img(reference: &str) -> ImageRef {
+        ImageRef::parse(reference).unwrap()
+    }
+
     #[test]
     fn a_round_trip_changes_only_the_image() {
         let before = Rendered::from_value(described()).unwrap();
         let after = before
             .clone()
-            .with_image("visits", "r/visits:stage-1.1.0")
+            .with_image("visits", &img("r.example/visits:stage-1.1.0"))
             .unwrap();
-        assert_eq!(after.image_of("visits"), Some("r/visits:stage-1.1.0"));
-        let restored = after.with_image("visits", "r/visits:stage-1.0.0").unwrap();
+        assert_eq!(
+            after.image_of("visits"),
+            Some("r.example/visits:stage-1.1.0")
+        );
+        let restored = after
+            .with_image("visits", &img("r.example/visits:stage-1.0.0"))
+            .unwrap();
         assert_eq!(restored, before);
         assert_eq!(
             before.body()["tags"],
@@ -303,12 +325,17 @@ mod tests {
     #[test]
     fn an_unknown_container_or_a_render_that_changes_nothing_is_an_error() {
         let r = Rendered::from_value(described()).unwrap();
-        let err = r.clone().with_image("web", "x").unwrap_err();
+        let err = r
+            .clone()
+            .with_image("web", &img("r.example/x"))
+            .unwrap_err();
         assert!(
             err.contains("no container `web`") && err.contains("`visits`, `sidecar`"),
             "{err}"
         );
-        let err = r.with_image("visits", "r/visits:stage-1.0.0").unwrap_err();
+        let err = r
+            .with_image("visits", &img("r.example/visits:stage-1.0.0"))
+            .unwrap_err();
         assert!(err.contains("changes nothing"), "{err}");
     }
 
@@ -324,10 +351,11 @@ mod tests {
             assert_eq!(r.family(), "visits");
             let after = r
                 .clone()
-                .with_image("visits", "registry/visits:stage-1.0.0")
+                .with_image("visits", &img("registry.example/visits:stage-1.0.0"))
                 .unwrap();
             let mut expected: Value = serde_json::from_str(&text).unwrap();
-            expected["containerDefinitions"][0]["image"] = json!("registry/visits:stage-1.0.0");
+            expected["containerDefinitions"][0]["image"] =
+                json!("registry.example/visits:stage-1.0.0");
             assert_eq!(Value::Object(after.body().clone()), expected, "{file}");
         }
     }
@@ -339,9 +367,9 @@ mod tests {
             "privileged":false,"interactive":true,"pseudoTerminal":true,"disableNetworking":false,
             "ulimits":[{"name":"nofile","softLimit":1024,"hardLimit":2048}]}]}"#;
         let r = Rendered::from_file(text).unwrap();
-        let after = r.with_image("a", "j").unwrap();
+        let after = r.with_image("a", &img("r.example/j")).unwrap();
         let mut expected: Value = serde_json::from_str(text).unwrap();
-        expected["containerDefinitions"][0]["image"] = json!("j");
+        expected["containerDefinitions"][0]["image"] = json!("r.example/j");
         assert_eq!(Value::Object(after.body().clone()), expected);
     }
 

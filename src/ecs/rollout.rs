@@ -47,7 +47,7 @@ pub struct Change {
     /// The service of ci.toml.
     pub service: String,
     pub container: String,
-    pub image: String,
+    pub image: crate::image::ImageRef,
     /// The version being rolled out, for the downgrade guard.
     pub version: Option<Version>,
 }
@@ -220,7 +220,7 @@ fn short_td(arn: &str) -> &str {
 
 /// The version of `environment` in an image reference's tag, if it has one.
 fn running_version(image: &str, environment: &str) -> Option<Version> {
-    let tag = super::parse_image(image).tag?;
+    let tag = crate::image::parse(image).tag?;
     crate::version::parse_tag(environment, &tag)
 }
 
@@ -469,7 +469,7 @@ impl Ecs {
             if deploy
                 .changes
                 .iter()
-                .all(|c| live.image_of(&c.container) == Some(c.image.as_str()))
+                .all(|c| live.image_of(&c.container) == Some(c.image.to_string().as_str()))
             {
                 return Ok(Prepared::AlreadyRunning(previous));
             }
@@ -480,7 +480,7 @@ impl Ecs {
             if let Some(image) = live.image_of(k)
                 && rendered.image_of(k).is_some()
             {
-                rendered = rendered.set_image(k, image)?;
+                rendered = rendered.keep_image(k, image)?;
             }
         }
         for c in &deploy.changes {

@@ -73,9 +73,10 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
         let registry = crate::registry::Client::connect(&config, env).await?;
         let repository = service.repository(&config.project);
         let state = registry.list(&repository, &|t| t == tag).await?;
+        let wanted = state.address.tagged(&tag);
         if state.digest(&tag).is_none() {
             return Err(Error::bad_input(
-                format!("{}:{tag} is not in the registry", state.address),
+                format!("{wanted} is not in the registry"),
                 Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
             ));
         }
@@ -85,10 +86,10 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
                 Some("list them in `clusters` of the environment".to_string()),
             ));
         };
-        image = format!("{}:{tag}", state.address);
+        image = wanted.to_string();
         let request = crate::pipeline::rollout::Request {
             service: service.name.clone(),
-            image: image.clone(),
+            image: wanted,
             version: Some(version.clone()),
             force: args.force,
         };

@@ -142,7 +142,9 @@ pub struct ServiceResult {
     pub version: Option<String>,
     pub digest: Option<String>,
     pub tags: Vec<String>,
-    pub repository: Option<String>,
+    pub repository: Option<crate::image::Repository>,
+    /// The image of this release in the registry (`host/name:ENV-X.Y.Z`): what a rollout runs.
+    pub image: Option<crate::image::ImageRef>,
     pub clusters: Vec<String>,
     pub outcome: Outcome,
     pub stages: Vec<StageRecord>,

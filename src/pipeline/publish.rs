@@ -50,11 +50,12 @@ pub async fn push_fingerprint(
     if let Some(existing) = read_back().await? {
         return Ok((existing, false));
     }
-    engine.tag(image, &target.reference, fp_tag).await?;
+    let reference = target.reference.to_string();
+    engine.tag(image, &reference, fp_tag).await?;
     // The engine talks to the registry itself: bounded here, as shipit's own calls are.
     let pushed = tokio::time::timeout(
         crate::net::push_timeout(),
-        engine.push(&target.reference, fp_tag, target.credentials.clone()),
+        engine.push(&reference, fp_tag, target.credentials.clone()),
     )
     .await
     .unwrap_or_else(|_| {
@@ -116,6 +117,13 @@ pub async fn restore_fingerprint(
         .await
         .ok()?;
     Some(format!("{fp_tag} names {winner} again"))
+}
+
+/// The tag this run's engine pushed an image under, and the image's fingerprint.
+#[derive(Clone, Copy)]
+pub(super) struct Pushed<'a> {
+    tag: &'a str,
+    fingerprint: &'a str,
 }
 
 impl Run<'_> {
@@ -253,11 +261,13 @@ impl Run<'_> {
             if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone()) {
                 (self.sink)(Event::Secret(password));
             }
-            // The engine pushes the image once, under its fingerprint tag, unless that tag names
-            // an image already; every other tag is claimed in the registry on that digest.
+            // The engine pushes the image once, under its fingerprint tag (its `dirty-` tag, or
+            // its version when the fingerprint tag names another image), unless that tag names an
+            // image already; every other tag is claimed in the registry on that digest.
             let fp_tag = fingerprint::tag(fingerprint);
+            let push_tag = plan.push_tag().unwrap_or(&fp_tag).to_string();
             let (digest, ours) =
-                push_fingerprint(engine, &registry, &target, &repository, &image, &fp_tag)
+                push_fingerprint(engine, &registry, &target, &repository, &image, &push_tag)
                     .await
                     .map_err(|e| push_failed(e.to_string()))?;
             let tags = self
@@ -265,7 +275,10 @@ impl Run<'_> {
                     &registry,
                     &repository,
                     &digest,
-                    ours.then_some(fingerprint.as_str()),
+                    ours.then_some(Pushed {
+                        tag: &push_tag,
+                        fingerprint,
+                    }),
                 )
                 .await?;
             Ok((digest, tags))
@@ -312,8 +325,7 @@ impl Run<'_> {
             if let Some(password) = credentials.password.clone() {
                 (self.sink)(Event::Secret(password));
             }
-            let host = target.reference.split('/').next().unwrap_or_default();
-            out.insert(host.to_string(), credentials);
+            out.insert(target.reference.host().to_string(), credentials);
         }
         out
     }
@@ -328,7 +340,7 @@ impl Run<'_> {
         registry: &Client,
         repository: &str,
         digest: &str,
-        pushed: Option<&str>,
+        pushed: Option<Pushed<'_>>,
     ) -> Result<Vec<String>, StageError> {
         let push_failed = |e: RegistryError| StageError::Push {
             service: self.plan.name.clone(),
@@ -341,7 +353,9 @@ impl Run<'_> {
         for tag in claimed {
             match registry.claim(repository, digest, tag).await {
                 Ok(true) => added.push(tag.clone()),
-                Ok(false) if tag.starts_with("fp-") => added.push(tag.clone()),
+                Ok(false) if tag.starts_with("fp-") || pushed.is_some_and(|p| p.tag == tag) => {
+                    added.push(tag.clone())
+                }
                 Ok(false) => {}
                 Err(RegistryError::TagExists {
                     reference,
@@ -349,14 +363,18 @@ impl Run<'_> {
                     wanted,
                 }) => {
                     let restored = match pushed {
-                        Some(fp) => {
-                            let fp_tag = fingerprint::tag(fp);
+                        Some(p) if p.tag.starts_with("fp-") => {
                             restore_fingerprint(
-                                registry, repository, &fp_tag, fp, digest, &existing,
+                                registry,
+                                repository,
+                                p.tag,
+                                p.fingerprint,
+                                digest,
+                                &existing,
                             )
                             .await
                         }
-                        None => None,
+                        _ => None,
                     };
                     return Err(StageError::TagTaken {
                         service: self.plan.name.clone(),

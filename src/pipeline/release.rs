@@ -36,6 +36,14 @@ pub struct Options {
 
 pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finished, Error> {
     use crate::pipeline::{self, Stage};
+    if args.allow_dirty && env.in_actions() {
+        // A runner's working tree is the commit plus whatever the workflow's steps wrote: what
+        // would ship is no reviewed commit.
+        return Err(Error::bad_input(
+            "--allow-dirty is refused under GitHub Actions (GITHUB_ACTIONS=true): a release from CI ships the commit, never a working tree",
+            Some("drop --allow-dirty from the workflow and commit what the image needs; --allow-dirty is for local experiments".to_string()),
+        ));
+    }
     let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
     // Before anything runs: a test that prints a build secret finds it masked.
     register_build_secrets(env, &config);

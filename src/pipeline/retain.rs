@@ -9,7 +9,7 @@ use thiserror::Error;
 use tokio::sync::OnceCell;
 
 use crate::config::Config;
-use crate::ecs::{self, Ecs, EcsError, Target};
+use crate::ecs::{Ecs, EcsError, Target};
 use crate::registry::{Client, RegistryError};
 use crate::retention::{self, Decision, Image, Policy, Protected};
 
@@ -235,7 +235,7 @@ fn running_digests(
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (reference, wheres) in running {
-        let r = ecs::parse_image(reference);
+        let r = crate::image::parse(reference);
         // The address the registry reports, or any host with this repository's path: protecting
         // too much is safe, too little is not.
         if r.repository != address

@@ -26,8 +26,8 @@ type ClusterRollout = Result<Vec<(Target, Ended)>, EcsError>;
 #[derive(Debug, Clone)]
 pub struct Request {
     pub service: String,
-    /// `address:tag` of the image.
-    pub image: String,
+    /// `host/name:tag` of the image.
+    pub image: crate::image::ImageRef,
     pub version: Option<semver::Version>,
     pub force: bool,
 }
@@ -403,7 +403,7 @@ mod tests {
         let env = &config.environments[0];
         let request = Request {
             service: "api".into(),
-            image: "reg/api:stage-1.0.0".into(),
+            image: crate::image::ImageRef::parse("reg.example/api:stage-1.0.0").unwrap(),
             version: None,
             force: false,
         };

@@ -264,6 +264,7 @@ fn not_run(plan: &Plan, s: &ServicePlan, outcome: Outcome) -> ServiceResult {
         digest: None,
         tags: Vec::new(),
         repository: s.repository.clone(),
+        image: plan.environment.as_deref().and_then(|e| s.image(e)),
         clusters: s.clusters.clone(),
         outcome,
         stages: Vec::new(),

@@ -48,6 +48,7 @@ pub(super) async fn run_service(
         },
         Err(failure) => failure,
     };
+    let image = environment.as_deref().and_then(|e| plan.image(e));
     ServiceResult {
         name: plan.name.clone(),
         action: plan.action,
@@ -56,6 +57,7 @@ pub(super) async fn run_service(
         digest: digest.or(plan.digest.clone()),
         tags,
         repository: plan.repository.clone(),
+        image,
         clusters: plan.clusters.clone(),
         outcome,
         stages: run.stages,

@@ -36,15 +36,12 @@ pub(super) async fn roll_out(
         if !released || !service.image || service.build(env).clusters.is_empty() {
             continue;
         }
-        let (Some(repository), Some(version)) = (&r.repository, &r.version) else {
+        let (Some(image), Some(version)) = (&r.image, &r.version) else {
             continue;
         };
         requests.push(rollout::Request {
             service: r.name.clone(),
-            image: format!(
-                "{repository}:{}",
-                crate::version::tag(&env.name, &version.parse().expect("a planned version"))
-            ),
+            image: image.clone(),
             version: version.parse().ok(),
             force: false,
         });
@@ -138,15 +135,16 @@ pub(super) async fn roll_out(
                 let ended = by_service.get(&r.service).cloned().unwrap_or_default();
                 let detail = rollout::describe(&ended);
                 let ok = ended.iter().all(|(_, e)| e.is_success());
-                let error = (!ok)
-                    .then(|| StageError::rollout(&r.service, &r.image, &ended, detail.clone()));
+                let error = (!ok).then(|| {
+                    StageError::rollout(&r.service, &r.image.to_string(), &ended, detail.clone())
+                });
                 (detail, error)
             }
             Err(why) => (
                 why.clone(),
                 Some(StageError::Rollout {
                     service: r.service.clone(),
-                    image: r.image.clone(),
+                    image: r.image.to_string(),
                     clusters: all_clusters(&r.service),
                     why: why.clone(),
                 }),

@@ -124,7 +124,7 @@ pub async fn plan(
         let floor = version_floor(repo, head, service)?;
         let state = states.as_ref().map(|st| &st[k]);
         let bump = bumps[idx].unwrap_or(Bump::Patch);
-        let decision = decide(&Facts {
+        let mut facts = Facts {
             environment: &env.name,
             latest: env.latest,
             fingerprint: &fingerprint,
@@ -132,15 +132,72 @@ pub async fn plan(
             initial: &service.initial_version,
             floor: floor.as_ref(),
             registry: state,
-        });
+            dirty: request.allow_dirty,
+            refuted: false,
+        };
+        let mut decision = decide(&facts);
+        // A fingerprint tag is a mutable name: before promoting or skipping, the image it names
+        // must say in its own labels that it is an image of these inputs.
+        if let (Some(client), Some(digest), Action::Promote | Action::Skip) =
+            (registry, &decision.digest, decision.action)
+        {
+            let repository = service.repository(&config.project);
+            // An image whose config cannot be read proves nothing either.
+            let why = match client.labels(&repository, digest).await {
+                Ok(labels) => super::refuted(labels.as_ref(), &fingerprint),
+                Err(e) => Some(format!("its config could not be read ({e})")),
+            };
+            if let Some(why) = why {
+                let instead = match decision.action {
+                    Action::Skip => "skipping it",
+                    _ => "promoting it",
+                };
+                let said = format!(
+                    "{}: {} names {}, but {why}",
+                    service.name,
+                    fingerprint::tag(&fingerprint),
+                    digest.chars().take(19).collect::<String>(),
+                );
+                facts.refuted = true;
+                decision = decide(&facts);
+                // Released here already by such a rebuild: its version's own labels say so.
+                let proven =
+                    match decision.last_version.as_ref().and_then(|last| {
+                        state.and_then(|s| s.digest(&version::tag(&env.name, last)))
+                    }) {
+                        Some(d) => client
+                            .labels(&repository, d)
+                            .await
+                            .ok()
+                            .filter(|l| super::refuted(l.as_ref(), &fingerprint).is_none())
+                            .map(|_| d.to_string()),
+                        None => None,
+                    };
+                match (proven, decision.last_version.clone()) {
+                    (Some(d), Some(last)) => {
+                        warnings.push(format!(
+                            "{said}; {} is an image of these inputs by its own labels: unchanged",
+                            version::tag(&env.name, &last)
+                        ));
+                        decision = super::Decision {
+                            action: Action::Skip,
+                            last_version: Some(last.clone()),
+                            next_version: Some(last),
+                            tags: Vec::new(),
+                            digest: Some(d),
+                        };
+                    }
+                    _ => warnings.push(format!("{said}: building it again instead of {instead}")),
+                }
+            }
+        }
         let build = service.build(env);
         let p = &mut services[i];
         p.action = decision.action;
-        p.repository = Some(
-            state
-                .map(|st| st.address.clone())
-                .unwrap_or_else(|| service.repository(&config.project)),
-        );
+        p.repository = match state {
+            Some(st) => Some(st.address.clone()),
+            None => offline_address(config, service),
+        };
         p.last_version = decision.last_version;
         p.next_version = decision.next_version;
         p.bump = Some(bump);
@@ -167,6 +224,32 @@ pub async fn plan(
         services,
         warnings,
     ))
+}
+
+/// Where an image goes when the registry is not asked: known from ci.toml for `oci://` and
+/// `ecr://`; for `ecr` only the registry names its host, so offline it is unknown (never a bare
+/// name).
+fn offline_address(
+    config: &Config,
+    service: &crate::config::Service,
+) -> Option<crate::image::Repository> {
+    let name = service.repository(&config.project);
+    let host = match &config.project.registry {
+        crate::config::Registry::Ecr => return None,
+        crate::config::Registry::EcrAt { account, region } => {
+            format!("{account}.dkr.ecr.{region}.amazonaws.com")
+        }
+        crate::config::Registry::Oci { host, prefix } => {
+            return crate::image::Repository::new(
+                host,
+                &prefix
+                    .as_ref()
+                    .map_or(name.clone(), |p| format!("{p}/{name}")),
+            )
+            .ok();
+        }
+    };
+    crate::image::Repository::new(&host, &name).ok()
 }
 
 /// The environment of the default branch (`project.default_branch`, else the one that pushes

@@ -52,8 +52,9 @@ pub struct ServicePlan {
     pub image: bool,
     pub action: Action,
     pub test: Option<String>,
-    /// Where the image goes (`host/name` once the registry is known).
-    pub repository: Option<String>,
+    /// Where the image goes (`host/name`); `None` offline when the registry's host is only known
+    /// by asking it (`ecr`).
+    pub repository: Option<crate::image::Repository>,
     pub last_version: Option<Version>,
     pub next_version: Option<Version>,
     pub bump: Option<Bump>,
@@ -71,6 +72,25 @@ pub struct ServicePlan {
     pub reasons: Vec<Reason>,
 }
 
+impl ServicePlan {
+    /// The tag the engine pushes a built image under, where it is absent: the one that names its
+    /// inputs (`fp-…`, or `dirty-…`), else (the fingerprint tag names another image) its version.
+    pub fn push_tag(&self) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|t| t.starts_with("fp-") || t.starts_with("dirty-"))
+            .or_else(|| self.tags.iter().find(|t| *t != "latest"))
+            .map(String::as_str)
+    }
+
+    /// The image this release names in `environment` (`host/name:ENV-X.Y.Z`), once the
+    /// registry and the version are known.
+    pub fn image(&self, environment: &str) -> Option<crate::image::ImageRef> {
+        let (repository, version) = (self.repository.as_ref()?, self.next_version.as_ref()?);
+        Some(repository.tagged(&version::tag(environment, version)))
+    }
+}
+
 /// What is known of one image service before deciding.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
@@ -82,6 +102,52 @@ pub struct Facts<'a> {
     pub floor: Option<&'a Version>,
     /// `None` offline.
     pub registry: Option<&'a RepoState>,
+    /// Built from the working tree (`--allow-dirty`): pushed under its `dirty-` tag only.
+    pub dirty: bool,
+    /// The image the fingerprint tag names says otherwise in its own labels (see [`refuted`]):
+    /// the tag proves nothing, the image is built again.
+    pub refuted: bool,
+}
+
+/// The labels shipit writes on every image it builds, read back before promoting or skipping.
+pub const FINGERPRINT_LABEL: &str = "dev.shipit.fingerprint";
+pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+pub const DIRTY_LABEL: &str = "dev.shipit.dirty";
+
+/// Why the image a fingerprint tag names is not an image of `fingerprint`, from the image's own
+/// labels (`None`: its config could not be read, or has no labels): `None` when it is one.
+///
+/// The fingerprint label must equal the fingerprint, and the dirty label must be absent (or not
+/// `true`). The revision may differ: the same inputs built from an earlier commit are the same
+/// image, which is what a promotion is for; it is named in the reason when something else is off.
+pub fn refuted(
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+    fingerprint: &str,
+) -> Option<String> {
+    let Some(labels) = labels else {
+        return Some("its config has no labels".to_string());
+    };
+    let revision = labels
+        .get(REVISION_LABEL)
+        .map(|r| format!(", revision {}", r.chars().take(12).collect::<String>()))
+        .unwrap_or_default();
+    if labels.get(DIRTY_LABEL).map(String::as_str) == Some("true") {
+        return Some(format!(
+            "it was built from uncommitted files ({DIRTY_LABEL}=true{revision})"
+        ));
+    }
+    match labels.get(FINGERPRINT_LABEL) {
+        Some(f) if f == fingerprint => None,
+        Some(f) => Some(format!(
+            "its labels name another fingerprint ({FINGERPRINT_LABEL}={f}{revision})"
+        )),
+        None => Some(format!("it has no {FINGERPRINT_LABEL} label{revision}")),
+    }
+}
+
+/// The tag an image built from the working tree is pushed under: never a version.
+pub fn dirty_tag(fingerprint: &str) -> String {
+    format!("dirty-{fingerprint}")
 }
 
 /// The decision for one image service: build, promote or skip, with its versions and tags.
@@ -105,8 +171,19 @@ pub fn decide(f: &Facts<'_>) -> Decision {
         };
     };
     let last = version::highest(f.environment, state.tags.keys().map(String::as_str));
+    if f.dirty {
+        // Uncommitted work: its own tag, no version, no `latest`, no rollout; the versions stay
+        // the commits'.
+        return Decision {
+            action: Action::Build,
+            last_version: last,
+            next_version: None,
+            tags: vec![dirty_tag(f.fingerprint)],
+            digest: None,
+        };
+    }
     let fp_tag = crate::fingerprint::tag(f.fingerprint);
-    if let Some(digest) = state.digest(&fp_tag) {
+    if let Some(digest) = state.digest(&fp_tag).filter(|_| !f.refuted) {
         // The same inputs were built before. Released here already → skip; elsewhere → promote.
         let here = state
             .tags_of(digest)
@@ -133,7 +210,8 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     let next = version::next(last.as_ref(), f.bump, f.initial, f.floor);
     Decision {
         action: Action::Build,
-        tags: tags(f, &next, true),
+        // A refuted fingerprint tag names another image, and is never pushed over.
+        tags: tags(f, &next, !f.refuted),
         last_version: last,
         next_version: Some(next),
         digest: None,
@@ -143,7 +221,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
 /// The images a build of a service most likely shares layers with: its current version in
 /// `environment` (`last`) and its newest image in `default_environment`, as `repository:tag`.
 pub fn cache_from(
-    repository: &str,
+    repository: &crate::image::Repository,
     environment: &str,
     last: Option<&Version>,
     default_environment: Option<&str>,
@@ -151,12 +229,12 @@ pub fn cache_from(
 ) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(v) = last {
-        out.push(format!("{repository}:{}", version::tag(environment, v)));
+        out.push(repository.tagged(&version::tag(environment, v)).to_string());
     }
     if let Some(default) = default_environment
         && let Some(v) = version::highest(default, state.tags.keys().map(String::as_str))
     {
-        let image = format!("{repository}:{}", version::tag(default, &v));
+        let image = repository.tagged(&version::tag(default, &v)).to_string();
         if !out.contains(&image) {
             out.push(image);
         }
@@ -182,12 +260,24 @@ mod tests {
 
     fn state(tags: &[(&str, &str)]) -> RepoState {
         RepoState {
-            address: "r".into(),
+            address: repo(),
             exists: true,
             tags: tags
                 .iter()
                 .map(|(t, d)| (t.to_string(), Some(d.to_string())))
                 .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    fn repo() -> crate::image::Repository {
+        crate::image::Repository::new("reg.example", "r/api").unwrap()
+    }
+
+    fn empty() -> RepoState {
+        RepoState {
+            address: repo(),
+            exists: false,
+            tags: BTreeMap::new(),
         }
     }
 
@@ -200,13 +290,15 @@ mod tests {
             initial,
             floor: None,
             registry,
+            dirty: false,
+            refuted: false,
         }
     }
 
     #[test]
     fn first_release_builds_the_initial_version() {
         let initial = Version::new(0, 1, 0);
-        let empty = RepoState::default();
+        let empty = empty();
         let d = decide(&facts(Some(&empty), &initial));
         assert_eq!(d.action, Action::Build);
         assert_eq!(d.next_version, Some(initial));
@@ -271,17 +363,134 @@ mod tests {
         ]);
         let last = Version::new(1, 2, 0);
         assert_eq!(
-            cache_from("r/api", "stage", Some(&last), Some("prod"), &s),
-            vec!["r/api:stage-1.2.0", "r/api:prod-0.10.0"]
+            cache_from(&repo(), "stage", Some(&last), Some("prod"), &s),
+            vec![
+                "reg.example/r/api:stage-1.2.0",
+                "reg.example/r/api:prod-0.10.0"
+            ]
         );
         assert_eq!(
-            cache_from("r/api", "stage", None, Some("stage"), &RepoState::default()),
+            cache_from(&repo(), "stage", None, Some("stage"), &empty()),
             Vec::<String>::new()
         );
         assert_eq!(
-            cache_from("r/api", "stage", Some(&last), Some("stage"), &s),
-            vec!["r/api:stage-1.2.0"]
+            cache_from(&repo(), "stage", Some(&last), Some("stage"), &s),
+            vec!["reg.example/r/api:stage-1.2.0"]
         );
+    }
+
+    #[test]
+    fn a_dirty_build_gets_its_own_tag_and_never_a_version() {
+        let initial = Version::new(0, 1, 0);
+        let s = state(&[("stage-1.2.0", "sha256:a"), ("fp-abc", "sha256:a")]);
+        let mut f = facts(Some(&s), &initial);
+        f.dirty = true;
+        f.latest = true;
+        let d = decide(&f);
+        assert_eq!(d.action, Action::Build);
+        assert_eq!(d.tags, vec!["dirty-abc"]);
+        assert_eq!(d.next_version, None);
+        assert_eq!(d.last_version, Some(Version::new(1, 2, 0)));
+        assert!(
+            version::parse_tag("dirty", "dirty-abc").is_none(),
+            "not a version even of an environment named dirty"
+        );
+    }
+
+    #[test]
+    fn a_refuted_fingerprint_tag_builds_and_is_not_pushed_over() {
+        let initial = Version::new(0, 1, 0);
+        let s = state(&[("dev-0.4.0", "sha256:a"), ("fp-abc", "sha256:a")]);
+        let mut f = facts(Some(&s), &initial);
+        f.latest = true;
+        f.refuted = true;
+        let d = decide(&f);
+        assert_eq!(d.action, Action::Build);
+        assert_eq!(d.digest, None);
+        assert_eq!(d.tags, vec!["stage-0.1.0", "latest"]);
+        let p = ServicePlan {
+            tags: d.tags.clone(),
+            ..plan_of("api")
+        };
+        assert_eq!(p.push_tag(), Some("stage-0.1.0"));
+        let p = ServicePlan {
+            tags: vec!["stage-0.1.0".into(), "fp-abc".into()],
+            ..plan_of("api")
+        };
+        assert_eq!(p.push_tag(), Some("fp-abc"));
+    }
+
+    fn plan_of(name: &str) -> ServicePlan {
+        ServicePlan {
+            name: name.into(),
+            path: name.into(),
+            image: true,
+            action: Action::Build,
+            test: None,
+            repository: Some(repo()),
+            last_version: None,
+            next_version: Some(Version::new(0, 1, 0)),
+            bump: None,
+            tags: Vec::new(),
+            fingerprint: None,
+            digest: None,
+            clusters: Vec::new(),
+            build: None,
+            cache_from: Vec::new(),
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_image_of_a_release_names_its_registry() {
+        assert_eq!(
+            plan_of("api").image("stage").unwrap().to_string(),
+            "reg.example/r/api:stage-0.1.0"
+        );
+    }
+
+    #[test]
+    fn an_image_proves_its_fingerprint_by_its_own_labels() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let ok = labels(&[
+            (FINGERPRINT_LABEL, "abc"),
+            (REVISION_LABEL, "0123456789abcdef"),
+        ]);
+        assert_eq!(refuted(Some(&ok), "abc"), None);
+        // Another commit with the same inputs is the same image: a promotion.
+        let earlier = labels(&[(FINGERPRINT_LABEL, "abc"), (REVISION_LABEL, "fedcba")]);
+        assert_eq!(refuted(Some(&earlier), "abc"), None);
+        let other = labels(&[
+            (FINGERPRINT_LABEL, "old"),
+            (REVISION_LABEL, "0123456789abcdef"),
+        ]);
+        let why = refuted(Some(&other), "abc").unwrap();
+        assert!(
+            why.contains("another fingerprint")
+                && why.contains("old")
+                && why.contains("0123456789ab"),
+            "{why}"
+        );
+        let dirty = labels(&[(FINGERPRINT_LABEL, "abc"), (DIRTY_LABEL, "true")]);
+        assert!(
+            refuted(Some(&dirty), "abc")
+                .unwrap()
+                .contains("uncommitted")
+        );
+        assert!(
+            refuted(Some(&labels(&[])), "abc")
+                .unwrap()
+                .contains("no dev.shipit.fingerprint")
+        );
+        assert!(refuted(None, "abc").is_some());
+        // Labels are outside input: any text, never a panic.
+        let odd = labels(&[(FINGERPRINT_LABEL, "x"), (REVISION_LABEL, "ééééééééééééé")]);
+        assert!(refuted(Some(&odd), "abc").is_some());
     }
 
     #[test]

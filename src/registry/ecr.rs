@@ -6,11 +6,25 @@
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 
 use super::{RegistryError, RepoState};
+use crate::image::Repository;
 
 pub struct Ecr {
     pub client: aws_sdk_ecr::Client,
     /// A central registry's account: named on every call (ECR's `registryId`).
     pub registry_id: Option<String>,
+    /// The registry's host, once `GetAuthorizationToken` named it.
+    host: std::sync::OnceLock<String>,
+    /// The registry API (`/v2/…`) with the token, once an image's labels were asked for.
+    api: std::sync::OnceLock<super::oci::Oci>,
+}
+
+/// What `GetAuthorizationToken` gives: the engine's credentials and where the registry is.
+struct Login {
+    username: String,
+    password: String,
+    /// `proxyEndpoint` as ECR writes it (`https://HOST`).
+    endpoint: String,
+    host: String,
 }
 
 fn classify<E, R>(what: &str, e: SdkError<E, R>) -> RegistryError
@@ -52,55 +66,101 @@ impl Ecr {
         project: &crate::config::Project,
     ) -> Result<super::PushTarget, RegistryError> {
         self.ensure_repository(repository, project).await?;
+        let login = self.login().await?;
+        Ok(super::PushTarget {
+            reference: super::address(&login.host, repository)?,
+            credentials: Some(bollard::auth::DockerCredentials {
+                username: Some(login.username),
+                password: Some(login.password),
+                serveraddress: Some(login.endpoint),
+                ..Default::default()
+            }),
+        })
+    }
+
+    /// The registry's host (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`), as `GetAuthorizationToken`'s
+    /// `proxyEndpoint` names it: the registry's own answer, whether a repository exists or not.
+    /// Asked once per run.
+    pub async fn host(&self) -> Result<String, RegistryError> {
+        if let Some(host) = self.host.get() {
+            return Ok(host.clone());
+        }
+        Ok(self.login().await?.host)
+    }
+
+    /// `host/repository`, the address of `repository` in this registry.
+    pub async fn repository(&self, repository: &str) -> Result<Repository, RegistryError> {
+        super::address(&self.host().await?, repository)
+    }
+
+    /// The labels of the image `digest`: its manifest and config blob through the registry API
+    /// (`/v2/…`) with the ECR token, as the engine pulls them.
+    pub async fn labels(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, RegistryError> {
+        if self.api.get().is_none() {
+            let login = self.login().await?;
+            let api = super::oci::Oci::with_credentials(
+                &login.host,
+                None,
+                Some(super::oci::Credentials {
+                    username: login.username,
+                    password: login.password,
+                }),
+            )?;
+            let _ = self.api.set(api);
+        }
+        match self.api.get() {
+            Some(api) => api.labels(repository, digest).await,
+            None => Ok(None),
+        }
+    }
+
+    /// `GetAuthorizationToken`, for this registry (a central registry's account named).
+    async fn login(&self) -> Result<Login, RegistryError> {
+        let protocol = |why: &str| RegistryError::Protocol {
+            registry: "ECR".into(),
+            what: "GetAuthorizationToken".into(),
+            why: why.to_string(),
+        };
+        // `registryIds` no longer changes what the token opens, but it still chooses whose
+        // `proxyEndpoint` is answered: the central registry's, not the caller's own.
+        #[allow(deprecated)]
         let out = self
             .client
             .get_authorization_token()
+            .set_registry_ids(self.registry_id.clone().map(|id| vec![id]))
             .send()
             .await
             .map_err(|e| classify("GetAuthorizationToken", e))?;
         let data = out
             .authorization_data()
             .first()
-            .ok_or_else(|| RegistryError::Protocol {
-                registry: "ECR".into(),
-                what: "GetAuthorizationToken".into(),
-                why: "no authorization data".into(),
-            })?;
+            .ok_or_else(|| protocol("no authorization data"))?;
         let (username, password) = decode_token(data.authorization_token().unwrap_or(""))
-            .ok_or_else(|| RegistryError::Protocol {
-                registry: "ECR".into(),
-                what: "GetAuthorizationToken".into(),
-                why: "the token is not base64 `user:password`".into(),
-            })?;
+            .ok_or_else(|| protocol("the token is not base64 `user:password`"))?;
         // The token is a credential from here on: no output may show it (nor its base64 form).
         crate::redact::add(&password);
         if let Some(token) = data.authorization_token() {
             crate::redact::add(token);
         }
-        let endpoint = data.proxy_endpoint().unwrap_or("");
+        let endpoint = data.proxy_endpoint().unwrap_or("").to_string();
         let host = endpoint
             .trim_start_matches("https://")
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_string();
-        // The token opens every registry the caller may use; a central registry's host is the one
-        // in its repository's URI, not the caller's own `proxyEndpoint`.
-        let (reference, endpoint) = match &self.registry_id {
-            Some(_) => {
-                let (uri, _) = self.scan(repository).await?;
-                let host = uri.split('/').next().unwrap_or_default().to_string();
-                (uri, host)
-            }
-            None => (format!("{host}/{repository}"), endpoint.to_string()),
-        };
-        Ok(super::PushTarget {
-            reference,
-            credentials: Some(bollard::auth::DockerCredentials {
-                username: Some(username),
-                password: Some(password),
-                serveraddress: Some(endpoint),
-                ..Default::default()
-            }),
+        if host.is_empty() {
+            return Err(protocol("no proxyEndpoint: the registry's host is unknown"));
+        }
+        let _ = self.host.set(host.clone());
+        Ok(Login {
+            username,
+            password,
+            endpoint,
+            host,
         })
     }
 
@@ -344,6 +404,8 @@ impl Ecr {
         Ecr {
             client: aws_sdk_ecr::Client::new(config),
             registry_id: None,
+            host: Default::default(),
+            api: Default::default(),
         }
     }
 
@@ -356,6 +418,8 @@ impl Ecr {
         Ecr {
             client: aws_sdk_ecr::Client::from_conf(conf),
             registry_id: Some(account.to_string()),
+            host: Default::default(),
+            api: Default::default(),
         }
     }
 
@@ -431,34 +495,12 @@ impl Ecr {
         Ok(not_done)
     }
 
-    /// The repository's URI and every image in it (untagged ones too), with full pagination;
-    /// `None` for the images when the repository does not exist yet.
+    /// Every image in a repository (untagged ones too), with full pagination; `None` when the
+    /// repository does not exist yet.
     async fn scan(
         &self,
         repository: &str,
-    ) -> Result<(String, Option<Vec<crate::retention::Image>>), RegistryError> {
-        let address = match self
-            .client
-            .describe_repositories()
-            .set_registry_id(self.registry_id.clone())
-            .repository_names(repository)
-            .send()
-            .await
-        {
-            Ok(out) => out
-                .repositories()
-                .first()
-                .and_then(|r| r.repository_uri())
-                .unwrap_or(repository)
-                .to_string(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
-            {
-                return Ok((repository.to_string(), None));
-            }
-            Err(e) => return Err(classify("DescribeRepositories", e)),
-        };
+    ) -> Result<Option<Vec<crate::retention::Image>>, RegistryError> {
         let mut images = Vec::new();
         let mut pages = self
             .client
@@ -468,7 +510,16 @@ impl Ecr {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("DescribeImages", e))?;
+            let page = match page {
+                Ok(page) => page,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_repository_not_found_exception()) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(classify("DescribeImages", e)),
+            };
             for image in page.image_details() {
                 let Some(digest) = image.image_digest() else {
                     continue;
@@ -479,12 +530,14 @@ impl Ecr {
                 });
             }
         }
-        Ok((address, Some(images)))
+        Ok(Some(images))
     }
 
-    /// Every tag of a repository with the digest it points at; a missing repository is empty.
+    /// Every tag of a repository with the digest it points at; a missing repository is empty, and
+    /// its address is the registry's all the same.
     pub async fn list(&self, repository: &str) -> Result<RepoState, RegistryError> {
-        let (address, images) = self.scan(repository).await?;
+        let address = self.repository(repository).await?;
+        let images = self.scan(repository).await?;
         let exists = images.is_some();
         let tags = images
             .into_iter()
@@ -498,13 +551,14 @@ impl Ecr {
         })
     }
 
-    /// Every image of a repository (untagged ones too) and the repository's URI.
+    /// Every image of a repository (untagged ones too) and the repository's address.
     pub async fn images(
         &self,
         repository: &str,
     ) -> Result<(String, Vec<crate::retention::Image>), RegistryError> {
-        let (address, images) = self.scan(repository).await?;
-        Ok((address, images.unwrap_or_default()))
+        let address = self.repository(repository).await?;
+        let images = self.scan(repository).await?;
+        Ok((address.to_string(), images.unwrap_or_default()))
     }
 }
 

@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::config::{Config, Registry};
 use crate::github::Env;
+use crate::image::Repository;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum RegistryError {
@@ -80,11 +81,21 @@ impl RegistryError {
     }
 }
 
+/// `repository` in the registry at `host`: a registry that names no usable host is a protocol
+/// error, never a bare name (which ECS and Docker would look up on Docker Hub).
+pub(crate) fn address(host: &str, repository: &str) -> Result<Repository, RegistryError> {
+    Repository::new(host, repository).map_err(|e| RegistryError::Protocol {
+        registry: host.to_string(),
+        what: "its address".into(),
+        why: e.to_string(),
+    })
+}
+
 /// What one repository holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoState {
-    /// The repository's full address, for people (`host/name`).
-    pub address: String,
+    /// The repository's address (`host/name`), the registry's whether the repository exists or not.
+    pub address: Repository,
     /// False when the repository does not exist yet: a normal state before the first push.
     pub exists: bool,
     /// Every tag, with the digest it points at when the backend knows it (see [`Client::list`]).
@@ -116,6 +127,32 @@ pub fn index_children(manifest: &serde_json::Value) -> Option<Vec<String>> {
     )
 }
 
+/// The first image of an image index (`manifests[]`), leaving out attestations (platform
+/// `unknown/unknown`); `None` for a plain image.
+pub fn first_image(manifest: &serde_json::Value) -> Option<String> {
+    let list = manifest.get("manifests")?.as_array()?;
+    list.iter()
+        .filter(|m| {
+            m.get("platform")
+                .and_then(|p| p.get("os"))
+                .and_then(|o| o.as_str())
+                != Some("unknown")
+        })
+        .find_map(|m| m.get("digest").and_then(|d| d.as_str()))
+        .map(str::to_string)
+}
+
+/// The `Labels` of an image config blob (string values only); `None` when it has none.
+pub fn config_labels(config: &serde_json::Value) -> Option<BTreeMap<String, String>> {
+    let labels = config.get("config")?.get("Labels")?.as_object()?;
+    Some(
+        labels
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect(),
+    )
+}
+
 /// Tags grouped by the image they point at, for retention.
 fn group_by_digest(state: &RepoState) -> Vec<crate::retention::Image> {
     let mut by_digest: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -133,7 +170,7 @@ fn group_by_digest(state: &RepoState) -> Vec<crate::retention::Image> {
 /// Where and how the engine pushes one repository.
 pub struct PushTarget {
     /// `host/name`, the image reference without a tag.
-    pub reference: String,
+    pub reference: Repository,
     pub credentials: Option<DockerCredentials>,
 }
 
@@ -185,7 +222,7 @@ impl Client {
         match self {
             Client::Ecr(c) => c.push_target(repository, &config.project).await,
             Client::Oci(c) => Ok(PushTarget {
-                reference: c.address(repository),
+                reference: c.repository(repository)?,
                 credentials: c.credentials().map(|cr| DockerCredentials {
                     username: Some(cr.username.clone()),
                     password: Some(cr.password.clone()),
@@ -193,6 +230,16 @@ impl Client {
                     ..Default::default()
                 }),
             }),
+        }
+    }
+
+    /// The address of `repository` in this registry (`host/name`): the one place an image's
+    /// address is made, for the plan, the push, the report and the task definition. For ECR the
+    /// host is the registry's own answer (`GetAuthorizationToken`), asked once.
+    pub async fn repository(&self, repository: &str) -> Result<Repository, RegistryError> {
+        match self {
+            Client::Ecr(c) => c.repository(repository).await,
+            Client::Oci(c) => c.repository(repository),
         }
     }
 
@@ -293,7 +340,7 @@ impl Client {
             Client::Ecr(c) => c.images(repository).await,
             Client::Oci(c) => {
                 let state = c.list(repository, &|_| true).await?;
-                Ok((state.address.clone(), group_by_digest(&state)))
+                Ok((state.address.to_string(), group_by_digest(&state)))
             }
         }
     }
@@ -308,6 +355,19 @@ impl Client {
         match self {
             Client::Ecr(c) => c.children(repository, digests).await,
             Client::Oci(c) => c.children(repository, digests).await,
+        }
+    }
+
+    /// The labels of the image `digest` in `repository`, read from the registry (manifest, then
+    /// config blob; an index's first image): what the image says it was built from.
+    pub async fn labels(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
+        match self {
+            Client::Ecr(c) => c.labels(repository, digest).await,
+            Client::Oci(c) => c.labels(repository, digest).await,
         }
     }
 
@@ -334,5 +394,29 @@ impl Client {
             Client::Ecr(c) => c.list(repository).await,
             Client::Oci(c) => c.list(repository, wanted).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn an_index_is_read_through_its_first_image_and_labels_through_the_config() {
+        let index = json!({"manifests": [
+            {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"}},
+            {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64"}}
+        ]});
+        assert_eq!(super::first_image(&index).as_deref(), Some("sha256:amd"));
+        assert_eq!(super::first_image(&json!({"config": {}})), None);
+        let config = json!({"config": {"Labels": {"a": "1", "n": 2}}});
+        let labels = super::config_labels(&config).unwrap();
+        assert_eq!(labels.len(), 1);
+        assert_eq!(labels["a"], "1");
+        assert_eq!(
+            super::config_labels(&json!({"config": {"Labels": null}})),
+            None
+        );
     }
 }

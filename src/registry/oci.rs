@@ -21,6 +21,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use super::{RegistryError, RepoState};
 use crate::env_vars;
 use crate::github::Env;
+use crate::image::Repository;
 
 /// The manifest types shipit reads and writes.
 pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
@@ -92,6 +93,15 @@ impl Oci {
                 });
             }
         };
+        Oci::with_credentials(host, prefix, credentials)
+    }
+
+    /// The registry at `host` with these credentials (ECR's registry API, with its token).
+    pub fn with_credentials(
+        host: &str,
+        prefix: Option<&str>,
+        credentials: Option<Credentials>,
+    ) -> Result<Oci, RegistryError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(crate::net::connect_timeout())
@@ -125,8 +135,8 @@ impl Oci {
     }
 
     /// `host/PREFIX/repository`, the reference the Docker engine pushes to.
-    pub fn address(&self, repository: &str) -> String {
-        format!("{}/{}", self.host, self.name(repository))
+    pub fn repository(&self, repository: &str) -> Result<Repository, RegistryError> {
+        super::address(&self.host, &self.name(repository))
     }
 
     pub fn host(&self) -> &str {
@@ -465,7 +475,7 @@ impl Oci {
         let name = self.name(repository);
         let scope = format!("repository:{name}:pull");
         let mut state = RepoState {
-            address: self.address(repository),
+            address: self.repository(repository)?,
             exists: true,
             tags: BTreeMap::new(),
         };
@@ -668,11 +678,30 @@ impl Oci {
         digest: &str,
         label: &str,
     ) -> Result<Option<String>, RegistryError> {
+        Ok(self
+            .labels(repository, digest)
+            .await?
+            .and_then(|mut l| l.remove(label)))
+    }
+
+    /// The labels of the image `digest` (its config's `Labels`): manifest, then config blob. For
+    /// an image index, those of its first image (attestations left out: every image of an index
+    /// is built from the same inputs, with the same labels). `None` when there is no config.
+    pub async fn labels(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
         let name = self.name(repository);
         let scope = format!("repository:{name}:pull");
-        let manifest = self
+        let mut manifest = self
             .get_json(&format!("/v2/{name}/manifests/{digest}"), &scope)
             .await?;
+        if let Some(child) = super::first_image(&manifest) {
+            manifest = self
+                .get_json(&format!("/v2/{name}/manifests/{child}"), &scope)
+                .await?;
+        }
         let Some(config) = manifest
             .get("config")
             .and_then(|c| c.get("digest"))
@@ -683,12 +712,7 @@ impl Oci {
         let config = self
             .get_json(&format!("/v2/{name}/blobs/{config}"), &scope)
             .await?;
-        Ok(config
-            .get("config")
-            .and_then(|c| c.get("Labels"))
-            .and_then(|l| l.get(label))
-            .and_then(|v| v.as_str())
-            .map(str::to_string))
+        Ok(super::config_labels(&config))
     }
 
     /// The children of the image indexes among `digests` (see [`super::Client::children`]).

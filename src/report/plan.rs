@@ -100,7 +100,7 @@ fn text(plan: &Plan, style: Style) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
         if let (Some(repo), true) = (&s.repository, s.image && s.action != Action::Test) {
-            out.push_str(&format!("      {}\n", style.dim(repo)));
+            out.push_str(&format!("      {}\n", style.dim(&repo.to_string())));
         }
     }
     out

@@ -266,6 +266,10 @@ fn status_name(status: Status) -> &'static str {
 fn result_text(r: &ServiceResult) -> String {
     match &r.outcome {
         Outcome::Released if r.action == Action::Promote => "promoted".to_string(),
+        // `--allow-dirty`: in the registry under its `dirty-` tag, never as a version.
+        Outcome::Released if r.tags.iter().any(|t| t.starts_with("dirty-")) => {
+            "pushed dirty (no version)".to_string()
+        }
         Outcome::Released => "released".to_string(),
         Outcome::Unchanged => "unchanged".to_string(),
         Outcome::Tested => "tested".to_string(),
@@ -452,6 +456,8 @@ pub struct Released<'a> {
     pub environment: Option<&'a str>,
     pub version: Option<&'a str>,
     pub digest: Option<&'a str>,
+    /// `host/name:ENV-X.Y.Z`, the image a rollout runs.
+    pub image: Option<&'a crate::image::ImageRef>,
     pub clusters: &'a [String],
     pub result: String,
 }
@@ -466,6 +472,7 @@ pub fn released(results: &[ServiceResult]) -> Vec<Released<'_>> {
             environment: r.environment.as_deref(),
             version: r.version.as_deref(),
             digest: r.digest.as_deref(),
+            image: r.image.as_ref(),
             clusters: &r.clusters,
             result: result_text(r),
         })

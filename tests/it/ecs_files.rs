@@ -346,13 +346,13 @@ fn services_sharing_an_ecs_service_roll_out_as_one_render() {
     let requests = vec![
         Request {
             service: "api".into(),
-            image: format!("{}:stage-1.0.0", s.image),
+            image: shipit::image::ImageRef::parse(&format!("{}:stage-1.0.0", s.image)).unwrap(),
             version: Some(semver::Version::new(1, 0, 0)),
             force: false,
         },
         Request {
             service: "proxy".into(),
-            image: "registry.example/proxy:stage-2.0.0".into(),
+            image: shipit::image::ImageRef::parse("registry.example/proxy:stage-2.0.0").unwrap(),
             version: Some(semver::Version::new(2, 0, 0)),
             force: false,
         },
@@ -441,7 +441,10 @@ fn round_trip_through_moto(file: &str, container: &str) {
     let ecs = shipit::ecs::Ecs::new(&sdk_config(&rt, &moto()));
     let rendered = shipit::ecs::render::Rendered::from_file(file)
         .unwrap()
-        .with_image(container, "registry.example/app:stage-1.2.3")
+        .with_image(
+            container,
+            &shipit::image::ImageRef::parse("registry.example/app:stage-1.2.3").unwrap(),
+        )
         .unwrap();
     let arn = rt
         .block_on(ecs.register(&rendered))

@@ -155,7 +155,8 @@ fn the_same_inputs_skip_here_and_promote_elsewhere() {
     );
     let base = repo.rev("HEAD~2");
     let stage = plan(&repo, &["--branch", "develop", "--base", &base]);
-    // Release it, as `shipit release` would: push an image with exactly the planned tags.
+    // Release it, as `shipit release` would: push an image with exactly the planned tags, and
+    // the fingerprint label shipit writes (a skip or a promotion is checked against it).
     let mut digests = std::collections::BTreeMap::new();
     for name in ["api", "web"] {
         let s = service(&stage, name);
@@ -166,7 +167,16 @@ fn the_same_inputs_skip_here_and_promote_elsewhere() {
             .iter()
             .map(|t| t.as_str().unwrap())
             .collect();
-        digests.insert(name, oci.push(&format!("{prefix}/{name}"), name, &tags));
+        let fingerprint = s["fingerprint"].as_str().unwrap();
+        digests.insert(
+            name,
+            oci.push_labelled(
+                &format!("{prefix}/{name}"),
+                name,
+                &[("dev.shipit.fingerprint", fingerprint)],
+                &tags,
+            ),
+        );
     }
 
     let again = plan(&repo, &["--branch", "develop", "--base", &base]);
@@ -368,6 +378,54 @@ fn a_version_file_is_a_floor_and_must_hold_a_version() {
     let r = plan_with(&repo, &["--branch", "develop", "--all"], &[]);
     assert_eq!(r.code, 2, "{}", r.transcript());
     insta::assert_snapshot!(redact(&r.transcript(), &[repo.dir.parent().unwrap()]));
+}
+
+/// An image index (a multi-platform image, with an attestation first) is proven by the labels of
+/// its first image: the right fingerprint promotes it, another one builds again.
+#[test]
+fn an_image_index_is_checked_through_its_first_images_labels() {
+    let prefix = unique("plan-index");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&format!("oci://{}/{prefix}", registry()));
+    let stage = plan(&repo, &["--branch", "develop", "--all"]);
+    let api = service(&stage, "api");
+    let fingerprint = api["fingerprint"].as_str().unwrap().to_string();
+    let name = format!("{prefix}/api");
+    let push = |seed: &str, fp: &str| -> String {
+        let labels = [("dev.shipit.fingerprint", fp)];
+        oci.push_labelled(&name, seed, &labels, &[]);
+        oci.push_labelled(&name, &format!("{seed}-att"), &[], &[]);
+        let attestation = format!("{seed}-att");
+        let none: &[(&str, &str)] = &[];
+        let children = [
+            (attestation.as_str(), none, "unknown"),
+            (seed, &labels[..], "linux"),
+        ];
+        oci.push_index(
+            &name,
+            &children,
+            &["stage-0.1.0", &format!("fp-{fingerprint}")],
+        )
+    };
+    let index = push("right", &fingerprint);
+    let prod = plan(&repo, &["--branch", "main", "--all"]);
+    let api = service(&prod, "api");
+    assert_eq!(api["action"], json!("promote"), "{api}");
+    assert_eq!(api["digest"], json!(index));
+    assert_eq!(prod["warnings"], json!([]));
+
+    // The same tags moved to an index of another fingerprint's image: built again, and said.
+    let other = push("wrong", "0000000000000000000000000000000000000000");
+    assert_ne!(other, index);
+    let prod = plan(&repo, &["--branch", "main", "--all"]);
+    let api = service(&prod, "api");
+    assert_eq!(api["action"], json!("build"), "{api}");
+    assert_eq!(api["tags"], json!(["prod-0.1.0", "latest"]));
+    assert!(
+        prod["warnings"].to_string().contains("another fingerprint"),
+        "{}",
+        prod["warnings"]
+    );
 }
 
 #[test]

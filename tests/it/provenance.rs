@@ -182,35 +182,92 @@ fn uncommitted_and_untracked_files_never_reach_the_image_unless_allow_dirty() {
     assert!(labels.get("dev.shipit.dirty").is_none(), "{labels}");
     let clean_fp = format!("fp-{}", labels["dev.shipit.fingerprint"].as_str().unwrap());
 
-    // --allow-dirty builds the working tree, under a fingerprint of its own, labelled.
+    // --allow-dirty builds the working tree, under a fingerprint of its own, labelled, and pushes
+    // it under `dirty-<fingerprint>` only: no version, no `latest`, no rollout. (Before: it was
+    // released as stage-0.1.1, and the next clean release reported 0.1.0, older than what ran.)
+    let before = oci.tags(&name);
+    let report = repo.sibling("dirty-report.json");
     let dirty = release(
         &repo,
-        &["--branch", "develop", "--all", "--allow-dirty"],
+        &[
+            "--branch",
+            "develop",
+            "--all",
+            "--allow-dirty",
+            "--report",
+            report.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(dirty.code, 0, "{}", dirty.transcript());
-    let files = oci.files(&name, "stage-0.1.1");
+    assert!(
+        dirty.stdout.contains("api  pushed dirty (no version)"),
+        "{}",
+        dirty.stdout
+    );
+    let after = oci.tags(&name);
+    let new: Vec<&String> = after.iter().filter(|t| !before.contains(t)).collect();
+    assert_eq!(new.len(), 1, "one new tag, and no version: {after:?}");
+    let dirty_tag = new[0].clone();
+    assert!(dirty_tag.starts_with("dirty-"), "{dirty_tag}");
+    let files = oci.files(&name, &dirty_tag);
     assert_eq!(files["ctx/app.txt"], b"uncommitted\n");
     assert!(files.contains_key("ctx/.env"));
-    let (dirty_digest, labels) = oci.inspect(&name, "stage-0.1.1");
+    let (dirty_digest, labels) = oci.inspect(&name, &dirty_tag);
     assert_ne!(dirty_digest, clean_digest);
     assert_eq!(labels["dev.shipit.dirty"], "true", "{labels}");
-    let dirty_fp = format!("fp-{}", labels["dev.shipit.fingerprint"].as_str().unwrap());
-    assert_ne!(dirty_fp, clean_fp);
-    assert_eq!(oci.inspect(&name, &dirty_fp).0, dirty_digest);
+    let dirty_fp = labels["dev.shipit.fingerprint"].as_str().unwrap();
+    assert_eq!(dirty_tag, format!("dirty-{dirty_fp}"));
+    assert_ne!(format!("fp-{dirty_fp}"), clean_fp);
     assert_eq!(
         oci.inspect(&name, &clean_fp).0,
         clean_digest,
         "the commit's fingerprint still names the commit's image"
     );
+    let out: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let api = &out["results"][0];
+    assert_eq!(api["version"], serde_json::json!(null), "{api}");
+    assert_eq!(
+        api["image"],
+        serde_json::json!(null),
+        "nothing to roll out: {api}"
+    );
+    assert_eq!(api["tags"], serde_json::json!([dirty_tag]), "{api}");
 
-    // A clean run of the commit finds the commit's image, never the dirty one.
+    // A clean run of the commit finds the commit's image, never the dirty one, and its version.
     let again = release(&repo, &["--branch", "develop", "--all"], &[]);
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert!(
         again.stdout.contains("unchanged  0.1.0"),
         "{}",
         again.stdout
+    );
+}
+
+/// `--allow-dirty` in CI would ship a runner's working tree: refused before anything runs.
+#[test]
+fn allow_dirty_is_refused_under_github_actions() {
+    let prefix = unique("dirty-ci");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&prefix, "");
+    repo.git(&["checkout", "-q", "-b", "develop"]);
+    repo.write("services/api/app.txt", "uncommitted\n");
+    let r = release(
+        &repo,
+        &["--branch", "develop", "--all", "--allow-dirty"],
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("--allow-dirty is refused under GitHub Actions"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        oci.tags(&format!("{prefix}/api")).is_empty(),
+        "nothing pushed"
     );
 }
 

@@ -159,6 +159,92 @@ fn release_builds_pushes_and_labels_then_reruns_as_a_no_op_then_promotes() {
     }
 }
 
+/// A fingerprint tag is a name anyone can move: moved to an older image, it must not get
+/// `prod-X.Y.Z` and `latest`. The image's own labels name another fingerprint, so the release
+/// builds HEAD again, says why (text and JSON), and a rerun finds that build (unchanged).
+#[test]
+fn a_moved_fingerprint_tag_is_built_again_never_promoted() {
+    let prefix = unique("moved-fp");
+    let oci = Oci::new(&registry(), None);
+    let repo = repo(&format!("oci://{}/{prefix}", registry()), "");
+    let name = format!("{prefix}/api");
+    let first = release(&repo, &["--branch", "develop", "--all"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    let (old, _) = oci.inspect(&name, "stage-0.1.0");
+    repo.change("services/api/app.txt", "v2", "fix(api): v2");
+    let second = release(&repo, &["--branch", "develop", "--all"]);
+    assert_eq!(second.code, 0, "{}", second.transcript());
+    let (built, labels) = oci.inspect(&name, "stage-0.1.1");
+    let fingerprint = labels["dev.shipit.fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fp_tag = format!("fp-{fingerprint}");
+    // Someone moves HEAD's fingerprint tag to the older image.
+    oci.copy_tag(&name, "stage-0.1.0", &fp_tag);
+    assert_eq!(oci.inspect(&name, &fp_tag).0, old);
+
+    let report = repo.sibling("moved-fp-report.json");
+    let prod = release(
+        &repo,
+        &[
+            "--branch",
+            "main",
+            "--all",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(prod.code, 0, "{}", prod.transcript());
+    let (shipped, labels) = oci.inspect(&name, "prod-0.1.0");
+    assert_ne!(
+        shipped, old,
+        "prod-0.1.0 is not the image the moved tag names"
+    );
+    assert_eq!(labels["dev.shipit.fingerprint"], json!(fingerprint));
+    assert_eq!(oci.inspect(&name, "latest").0, shipped);
+    assert_eq!(
+        oci.inspect(&name, &fp_tag).0,
+        old,
+        "shipit never pushes over a tag"
+    );
+    assert!(
+        prod.stdout.contains("api     released  0.1.0"),
+        "{}",
+        prod.stdout
+    );
+    let why = format!("{fp_tag} names sha256:");
+    assert!(
+        prod.stderr.contains(&why) && prod.stderr.contains("another fingerprint"),
+        "{}",
+        prod.stderr
+    );
+    assert!(prod.stderr.contains("building it again"), "{}", prod.stderr);
+    let out: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let warnings = out["plan"]["warnings"].to_string();
+    assert!(warnings.contains(&why), "{warnings}");
+    assert_ne!(built, old);
+
+    // A rerun: the prod image's own labels prove it, nothing new is built or tagged.
+    let tags = oci.tags(&name);
+    let again = release(&repo, &["--branch", "main", "--all"]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(
+        again.stdout.contains("api     unchanged  0.1.0"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stderr
+            .contains("prod-0.1.0 is an image of these inputs by its own labels"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(oci.tags(&name), tags);
+}
+
 #[test]
 fn a_failing_test_releases_the_independent_services_and_stops_the_dependents() {
     let prefix = unique("release-fail");
@@ -377,6 +463,7 @@ fn ecr_token_repository_creation_and_retag_through_moto() {
     assert!(
         target
             .reference
+            .to_string()
             .ends_with(&format!(".amazonaws.com/{repository}")),
         "{}",
         target.reference
@@ -493,6 +580,11 @@ fn under_github_actions_outputs_summary_report_groups_and_masks() {
     assert_eq!(released[0]["service"], json!("api"));
     assert_eq!(released[0]["environment"], json!("stage"));
     assert_eq!(released[0]["version"], json!("0.1.0"));
+    assert_eq!(
+        released[0]["image"],
+        json!(format!("{host}/{prefix}/api:stage-0.1.0")),
+        "the address a rollout runs, from the same place as the plan's and the report's"
+    );
     assert!(
         released[0]["digest"]
             .as_str()

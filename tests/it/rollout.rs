@@ -382,7 +382,7 @@ fn the_calls_have_the_shapes_moto_accepts() {
         changes: vec![Change {
             service: "api".into(),
             container: "api".into(),
-            image: "registry.example/api:stage-0.2.0".into(),
+            image: shipit::image::ImageRef::parse("registry.example/api:stage-0.2.0").unwrap(),
             version: Some(semver::Version::new(0, 2, 0)),
         }],
         keep: Vec::new(),

@@ -10,9 +10,19 @@ fn digest_of(bytes: &[u8]) -> String {
 
 /// A tiny image manifest whose config holds `seed`: different seeds, different digests.
 pub fn manifest(seed: &str) -> (Vec<u8>, Vec<u8>) {
+    manifest_with(seed, &[])
+}
+
+/// [`manifest`] with more labels in its config (those shipit writes, say).
+pub fn manifest_with(seed: &str, labels: &[(&str, &str)]) -> (Vec<u8>, Vec<u8>) {
+    let mut all = serde_json::Map::new();
+    all.insert("seed".into(), json!(seed));
+    for (k, v) in labels {
+        all.insert(k.to_string(), json!(v));
+    }
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
-        "config": {"Labels": {"seed": seed}}, "rootfs": {"type": "layers", "diff_ids": []}
+        "config": {"Labels": all}, "rootfs": {"type": "layers", "diff_ids": []}
     }))
     .unwrap();
     let manifest = serde_json::to_vec(&json!({
@@ -24,6 +34,9 @@ pub fn manifest(seed: &str) -> (Vec<u8>, Vec<u8>) {
     .unwrap();
     (config, manifest)
 }
+
+/// One image of an index: the seed and labels it was pushed with, and its platform's `os`.
+pub type IndexChild<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
 
 /// A Distribution registry at `host`, with optional basic auth, or a Bearer token from the realm its
 /// challenge names (`bearer`).
@@ -114,7 +127,18 @@ impl Oci {
 
     /// Pushes an image (seeded by `seed`) to `name` under each of `tags`; returns its digest.
     pub fn push(&self, name: &str, seed: &str, tags: &[&str]) -> String {
-        let (config, manifest) = manifest(seed);
+        self.push_labelled(name, seed, &[], tags)
+    }
+
+    /// [`Oci::push`] of an image whose config has `labels` too.
+    pub fn push_labelled(
+        &self,
+        name: &str,
+        seed: &str,
+        labels: &[(&str, &str)],
+        tags: &[&str],
+    ) -> String {
+        let (config, manifest) = manifest_with(seed, labels);
         self.rt.block_on(async {
             let start = self
                 .req(reqwest::Method::POST, &format!("/v2/{name}/blobs/uploads/"))
@@ -156,6 +180,49 @@ impl Oci {
         digest_of(&manifest)
     }
 
+    /// Pushes an image index (a multi-platform image) of images pushed before with `seed` and
+    /// `labels` ([`Oci::push_labelled`]), each `(seed, labels, os)`, under `tags`; returns its
+    /// digest.
+    pub fn push_index(&self, name: &str, children: &[IndexChild<'_>], tags: &[&str]) -> String {
+        let mut bodies = Vec::new();
+        let manifests: Vec<serde_json::Value> = children
+            .iter()
+            .map(|(seed, labels, os)| {
+                let (_, manifest) = manifest_with(seed, labels);
+                bodies.push(manifest.clone());
+                json!({
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": digest_of(&manifest),
+                    "size": manifest.len(),
+                    "platform": {"os": os, "architecture": if *os == "unknown" { "unknown" } else { "amd64" }}
+                })
+            })
+            .collect();
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests
+        }))
+        .unwrap();
+        self.rt.block_on(async {
+            for body in &bodies {
+                self.put_manifest(name, &digest_of(body), body).await;
+            }
+            for tag in tags {
+                let resp = self
+                    .req(reqwest::Method::PUT, &format!("/v2/{name}/manifests/{tag}"))
+                    .await
+                    .header("content-type", "application/vnd.oci.image.index.v1+json")
+                    .body(index.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 201, "index put {name}:{tag}");
+            }
+        });
+        digest_of(&index)
+    }
+
     /// Adds tags to an image pushed with `seed` before.
     pub fn tag(&self, name: &str, seed: &str, tags: &[String]) {
         let (_, manifest) = manifest(seed);
@@ -182,6 +249,32 @@ impl Oci {
             "manifest put {name}:{tag}: {}",
             resp.text().await.unwrap()
         );
+    }
+
+    /// Puts the manifest `from` names under the tag `to` too, as a script or another tool would
+    /// move a tag (the image is not pulled or pushed).
+    pub fn copy_tag(&self, name: &str, from: &str, to: &str) {
+        self.rt.block_on(async {
+            let resp = self
+                .req(reqwest::Method::GET, &format!("/v2/{name}/manifests/{from}"))
+                .await
+                .header("accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{name}:{from}");
+            let media = resp.headers()["content-type"].to_str().unwrap().to_string();
+            let body = resp.bytes().await.unwrap();
+            let put = self
+                .req(reqwest::Method::PUT, &format!("/v2/{name}/manifests/{to}"))
+                .await
+                .header("content-type", media)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(put.status(), 201, "{name}:{to}");
+        })
     }
 
     /// The digest a tag points at, and the image config's labels.
