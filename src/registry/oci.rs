@@ -744,7 +744,7 @@ impl Oci {
                 format!(
                     "the manifests of {} images of {} were not all read within {}s (ten times {})",
                     digests.len(),
-                    self.address(repository),
+                    format!("{}/{}", self.host, self.name(repository)),
                     deadline.as_secs_f64(),
                     env_vars::SHIPIT_HTTP_TIMEOUT
                 ),
