@@ -287,6 +287,55 @@ impl Repo {
         Ok(Some(blob.content().to_vec()))
     }
 
+    /// The contents of several files of a commit (`None` where it has no such file), each folder's
+    /// tree read once: a thousand Dockerfiles under one `services/` folder read that folder once.
+    pub fn read_files(&self, commit: Oid, paths: &[&str]) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+        let repo = self.repo();
+        let root = repo.find_commit(commit)?.tree()?;
+        let mut trees: std::collections::HashMap<&str, Option<git2::Tree<'_>>> =
+            std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(paths.len());
+        for &path in paths {
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+            if !trees.contains_key(dir) {
+                let tree = match dir {
+                    "" => Some(root.clone()),
+                    dir => match root.get_path(Path::new(dir)) {
+                        Ok(e) if e.kind() == Some(git2::ObjectType::Tree) => {
+                            Some(repo.find_tree(e.id())?)
+                        }
+                        Ok(_) => None,
+                        Err(e) if e.code() == ErrorCode::NotFound => None,
+                        Err(e) => return Err(e.into()),
+                    },
+                };
+                trees.insert(dir, tree);
+            }
+            let entry = trees[dir]
+                .as_ref()
+                .and_then(|t| t.get_name(name).map(|e| (e.id(), e.kind())));
+            let data = match entry {
+                Some((id, Some(git2::ObjectType::Blob))) => Some(
+                    repo.find_blob(id)
+                        .map_err(|e| GitError::MissingObject {
+                            oid: id.to_string(),
+                            why: e.message().to_string(),
+                        })?
+                        .content()
+                        .to_vec(),
+                ),
+                _ => None,
+            };
+            out.push(data);
+        }
+        Ok(out)
+    }
+
+    /// Whether `.gitignore` (or the repository's excludes) ignores a repository-relative path.
+    pub fn is_ignored(&self, path: &str) -> bool {
+        self.repo().is_path_ignored(path).unwrap_or(false)
+    }
+
     /// The best common ancestor, or `None` when the histories share none that this clone can see.
     pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Option<Oid>, GitError> {
         let repo = self.repo();

@@ -5,6 +5,7 @@
 //! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`].
 
 pub mod affected;
+pub mod build_inputs;
 pub mod aws;
 pub mod base;
 pub mod changes;

@@ -7,6 +7,7 @@ use git2::Oid;
 use super::{Action, Facts, Plan, SCHEMA, ServicePlan, decide};
 use crate::affected::{self, Affected};
 use crate::base::{self, Request};
+use crate::build_inputs::BuildInputs;
 use crate::changes::Rules;
 use crate::config::{Config, Environment};
 use crate::fingerprint::{self, Inputs};
@@ -91,7 +92,10 @@ pub async fn plan(
     };
 
     let rules = Rules::new(config);
-    let inputs = Inputs::new(config, &rules, &repo.tree_entries(head)?);
+    // What every service's build reads, from the Dockerfiles of the commit that ships.
+    let all: Vec<usize> = (0..config.services.len()).collect();
+    let build = BuildInputs::new(config, &all, |files| repo.read_files(head, files))?;
+    let inputs = Inputs::new(config, &rules, &build, &repo.tree_entries(head)?);
     let bumps = bumps(repo, config, &rules, base, head, &mut warnings)?;
     // Per image service, once: its index in the config and its fingerprint here.
     let targets: Vec<(usize, String)> = images
