@@ -192,7 +192,15 @@ fn compute_while_loading<'c>(
             let build = tracing::debug_span!("read Dockerfiles").in_scope(|| {
                 let services = build_inputs::touched(config, &paths);
                 BuildInputs::new(config, &services, |files| repo.read_files(range.head, files))
-            })?;
+                    .unwrap_or_else(|e| {
+                        // A clone without head's blobs: each of those builds reads its whole context.
+                        warnings.push(format!(
+                            "the Dockerfiles of {} could not be read ({e}): each build counts as reading its whole context",
+                            range.head
+                        ));
+                        BuildInputs::whole_contexts(config, &services)
+                    })
+            });
             warnings.extend(build.warnings.iter().cloned());
             let classified = tracing::debug_span!("match", paths = paths.len())
                 .in_scope(|| rules.classify_with(paths.iter().map(String::as_str), &build));

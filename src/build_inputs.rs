@@ -257,6 +257,21 @@ impl BuildInputs {
         Ok(out)
     }
 
+    /// Each build of `services` read as its whole context, for when the Dockerfiles cannot be read.
+    pub fn whole_contexts(config: &Config, services: &[usize]) -> BuildInputs {
+        let unreadable = |files: &[&str]| -> Result<_, ()> {
+            Ok(files
+                .iter()
+                .map(|f| match f.ends_with(".dockerignore") {
+                    true => None,
+                    false => Some(b"COPY . /\n".to_vec()),
+                })
+                .collect())
+        };
+        // The reader above never fails.
+        BuildInputs::new(config, services, unreadable).unwrap_or_default()
+    }
+
     /// Whether nothing is read (no service, or no Dockerfile).
     pub fn is_empty(&self) -> bool {
         self.reads.is_empty()
@@ -280,6 +295,115 @@ impl BuildInputs {
             f(read)
         });
     }
+}
+
+/// A Dockerfile source that git ignores, so that it is in no commit, and that the service does not
+/// declare in `artifacts`: a build from the committed tree would not find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undeclared {
+    pub service: String,
+    pub dockerfile: String,
+    pub line: u32,
+    /// Relative to the service's `path` when it is under it, else repository-relative.
+    pub path: String,
+}
+
+/// The literal folders in front of a repository glob (`svc/target/*.jar` → `svc/target`).
+fn literal_prefix(glob: &str) -> String {
+    glob.split('/')
+        .take_while(|c| !c.contains(['*', '?', '[', '{', '\\']))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every source of the services' Dockerfiles (in `commit`) that git ignores and that no
+/// `artifacts` glob of the service declares. `ignored` says whether git ignores a path.
+pub fn undeclared(
+    config: &Config,
+    repo: &crate::git::Repo,
+    commit: git2::Oid,
+) -> Result<Vec<Undeclared>, crate::git::GitError> {
+    let mut out = Vec::new();
+    for service in &config.services {
+        let artifacts: Vec<String> = service.artifacts.iter().map(|a| service.join(a)).collect();
+        let declared = crate::glob::Matcher::new(artifacts.iter().map(|a| (format!("/{a}"), ())))
+            .ok();
+        let mut scratch = glob::Scratch::default();
+        for b in builds(config, service) {
+            let Some(Some(text)) = repo.read_files(commit, &[&b.dockerfile])?.pop() else {
+                continue;
+            };
+            let reads = dockerfile::reads(&String::from_utf8_lossy(&text), &b.build_args);
+            for source in reads.sources {
+                let Some(p) = &source.path else { continue };
+                let full = match b.context.as_str() {
+                    "." => p.clone(),
+                    c => format!("{c}/{p}"),
+                };
+                let literal = literal_prefix(&full);
+                if literal.is_empty() || repo.has_path(commit, &literal)? {
+                    continue;
+                }
+                let ignored = repo.is_ignored(&literal) || repo.is_ignored(&format!("{literal}/"));
+                if !ignored {
+                    continue;
+                }
+                let mut is_declared = artifacts
+                    .iter()
+                    .any(|a| literal_prefix(a).starts_with(&format!("{literal}/")));
+                if let Some(m) = &declared {
+                    m.for_each_match(&literal, &mut scratch, |_| is_declared = true);
+                }
+                if is_declared {
+                    continue;
+                }
+                let relative = match service.path.as_str() {
+                    "." => Some(full.as_str()),
+                    s => full.strip_prefix(&format!("{s}/")),
+                };
+                out.push(Undeclared {
+                    service: service.name.clone(),
+                    dockerfile: b.dockerfile.clone(),
+                    line: source.line,
+                    path: relative.unwrap_or(&full).to_string(),
+                });
+            }
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// `shipit validate`: a Dockerfile that copies what git ignores is refused unless the service
+/// declares it in `artifacts` (exit 2, naming the Dockerfile line and the fix).
+pub fn check_artifacts(config: &Config, repo: &crate::git::Repo) -> Result<(), crate::Error> {
+    // Nothing committed yet: nothing to build from either.
+    let Ok(head) = repo.resolve("HEAD") else {
+        return Ok(());
+    };
+    let found = undeclared(config, repo, head)?;
+    let Some(first) = found.first() else {
+        return Ok(());
+    };
+    let lines: Vec<String> = found
+        .iter()
+        .map(|u| {
+            format!(
+                "{}:{} copies `{}`, which git ignores (service `{}`)",
+                u.dockerfile, u.line, u.path, u.service
+            )
+        })
+        .collect();
+    Err(crate::Error::bad_input(
+        format!(
+            "{}: shipit builds from the committed tree, where it is not",
+            lines.join("; ")
+        ),
+        Some(format!(
+            "if the service's test command produces it, declare it in ci.toml: `artifacts = [\"{}\"]` under [services.{}] (relative to its `path`); otherwise commit it, or copy it from a build stage",
+            first.path, first.service
+        )),
+    ))
 }
 
 #[cfg(test)]

@@ -331,6 +331,17 @@ impl Repo {
         Ok(out)
     }
 
+    /// Whether a commit's tree has a file or folder at `path`.
+    pub fn has_path(&self, commit: Oid, path: &str) -> Result<bool, GitError> {
+        let repo = self.repo();
+        let tree = repo.find_commit(commit)?.tree()?;
+        match tree.get_path(Path::new(path)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether `.gitignore` (or the repository's excludes) ignores a repository-relative path.
     pub fn is_ignored(&self, path: &str) -> bool {
         self.repo().is_path_ignored(path).unwrap_or(false)
