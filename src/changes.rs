@@ -153,9 +153,8 @@ impl Rules {
             let mut claimed = false;
             build.for_each(path, &mut scratch, |read| {
                 let i = read.service;
-                let owned = !ignored
-                    && hits.contains(&Rule::Owns(i))
-                    && !hits.contains(&Rule::Excludes(i));
+                let owned =
+                    !ignored && hits.contains(&Rule::Owns(i)) && !hits.contains(&Rule::Excludes(i));
                 let files = &mut out.build[i];
                 // The first line that reads it is named.
                 if !owned && files.last().is_none_or(|h| h.file != path) {

@@ -289,7 +289,11 @@ impl Repo {
 
     /// The contents of several files of a commit (`None` where it has no such file), each folder's
     /// tree read once: a thousand Dockerfiles under one `services/` folder read that folder once.
-    pub fn read_files(&self, commit: Oid, paths: &[&str]) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+    pub fn read_files(
+        &self,
+        commit: Oid,
+        paths: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, GitError> {
         let repo = self.repo();
         let root = repo.find_commit(commit)?.tree()?;
         let mut trees: std::collections::HashMap<&str, Option<git2::Tree<'_>>> =

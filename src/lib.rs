@@ -5,9 +5,9 @@
 //! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`].
 
 pub mod affected;
-pub mod build_inputs;
 pub mod aws;
 pub mod base;
+pub mod build_inputs;
 pub mod changes;
 pub mod cli;
 pub mod config;

@@ -258,8 +258,7 @@ fn add_artifacts(
         return Ok(());
     }
     let patterns = artifacts.iter().map(|a| (format!("/{a}"), ()));
-    let matcher = crate::glob::Matcher::new(patterns)
-        .map_err(|e| format!("artifacts: {e}"))?;
+    let matcher = crate::glob::Matcher::new(patterns).map_err(|e| format!("artifacts: {e}"))?;
     let mut scratch = crate::glob::Scratch::default();
     let prefix = match context {
         "." => String::new(),
@@ -282,7 +281,8 @@ fn add_artifacts(
                 let entries = std::fs::read_dir(&path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                 for entry in entries {
-                    let entry = entry.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let entry =
+                        entry.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                     let name = entry.file_name().to_string_lossy().into_owned();
                     stack.push(match rel.as_str() {
                         "" => name,

@@ -269,10 +269,7 @@ fn words(args: &str) -> (Vec<String>, Vec<String>) {
     {
         return (flags, list);
     }
-    (
-        flags,
-        rest.split_whitespace().map(str::to_string).collect(),
-    )
+    (flags, rest.split_whitespace().map(str::to_string).collect())
 }
 
 /// `--name=value` → `value` when the flag is `--name`.
@@ -450,13 +447,23 @@ mod tests {
             .collect();
         let text = format!("FROM scratch\n{text}");
         let found = sources_with(&text, &args);
-        assert_eq!(found.last().map(|(_, p)| p.as_str()), Some(expected), "{text}");
+        assert_eq!(
+            found.last().map(|(_, p)| p.as_str()),
+            Some(expected),
+            "{text}"
+        );
     }
 
     #[test]
     fn an_unknown_variable_reads_the_whole_context_and_says_so() {
         let r = reads("FROM scratch\nARG SRC\nCOPY $SRC /app", &BTreeMap::new());
-        assert_eq!(r.sources, vec![Source { line: 3, path: None }]);
+        assert_eq!(
+            r.sources,
+            vec![Source {
+                line: 3,
+                path: None
+            }]
+        );
         assert_eq!(r.warnings.len(), 1);
         assert!(r.warnings[0].starts_with("line 3:"), "{}", r.warnings[0]);
         assert!(r.warnings[0].contains("$SRC"), "{}", r.warnings[0]);

@@ -143,8 +143,14 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
                     continue;
                 }
                 build = match line {
-                    Some(line) => format!("{} (read by {}:{line})", visible(file), visible(dockerfile)),
-                    None => format!("{} (read by the build of {})", visible(file), visible(dockerfile)),
+                    Some(line) => {
+                        format!("{} (read by {}:{line})", visible(file), visible(dockerfile))
+                    }
+                    None => format!(
+                        "{} (read by the build of {})",
+                        visible(file),
+                        visible(dockerfile)
+                    ),
                 };
                 ("changed", build.as_str())
             }

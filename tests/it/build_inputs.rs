@@ -64,7 +64,9 @@ fn repo() -> TestRepo {
 fn affected(repo: &TestRepo, base: &str) -> Value {
     let run = shipit_run(
         &repo.dir,
-        &["affected", "--base", base, "--head", "HEAD", "--format", "json"],
+        &[
+            "affected", "--base", base, "--head", "HEAD", "--format", "json",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
     run.json()
@@ -82,7 +84,13 @@ fn names(v: &Value) -> Vec<String> {
 fn plan(repo: &TestRepo) -> Value {
     let mut cmd = shipit(&repo.dir);
     cmd.args([
-        "plan", "--format", "json", "--branch", "develop", "--all", "--offline",
+        "plan",
+        "--format",
+        "json",
+        "--branch",
+        "develop",
+        "--all",
+        "--offline",
     ]);
     let r = run(cmd);
     assert_eq!(r.code, 0, "{}", r.transcript());
@@ -169,10 +177,7 @@ fn dockerignore_excludes_what_a_copy_would_read() {
     assert!(names(&a).is_empty(), "{a}");
     // The .dockerignore itself is read by every build from that context.
     repo.change(".dockerignore", "pb/**/*.txt\n*.log\n", "ignore logs");
-    assert_eq!(
-        names(&affected(&repo, &base)),
-        vec!["checkout", "frontend"]
-    );
+    assert_eq!(names(&affected(&repo, &base)), vec!["checkout", "frontend"]);
 }
 
 #[test]
@@ -198,7 +203,10 @@ fn a_per_environment_dockerfile_is_read_too() {
         "[services.api]\npath = \"api\"\ncontext = \"..\"\n[services.api.environments.prod]\ndockerfile = \"Dockerfile.prod\"\n",
     );
     repo.write("api/Dockerfile", "FROM scratch\nCOPY api/ /api\n");
-    repo.write("api/Dockerfile.prod", "FROM scratch\nCOPY api/ /api\nCOPY certs/ /certs\n");
+    repo.write(
+        "api/Dockerfile.prod",
+        "FROM scratch\nCOPY api/ /api\nCOPY certs/ /certs\n",
+    );
     repo.write("certs/ca.pem", "x");
     repo.commit("initial import");
     let base = repo.head();
@@ -249,4 +257,55 @@ fn validate_refuses_a_gitignored_copy_unless_it_is_a_declared_artifact() {
     repo.commit("declare the jar");
     let r = validate(&repo, &[]);
     assert_eq!(r.code, 0, "{}", r.transcript());
+}
+
+/// The engine builds from the committed tree plus the declared artifacts the tests wrote: the
+/// pushed image holds the test step's output.
+#[test]
+fn a_declared_artifact_of_the_tests_is_in_the_built_image() {
+    use crate::support::registry::Oci;
+    use crate::support::{registry, unique};
+    let prefix = unique("artifacts");
+    let oci = Oci::new(&registry(), None);
+    let repo = TestRepo::new();
+    repo.write(
+        "ci.toml",
+        &format!(
+            r#"[project]
+registry = "oci://{}/{prefix}"
+
+[services.api]
+path = "services/api"
+test = "mkdir -p target && echo built by the tests > target/app.jar && echo stray > target/other.txt"
+artifacts = ["target/*.jar"]
+"#,
+            registry()
+        ),
+    );
+    repo.write(".gitignore", "target/\n");
+    repo.write(
+        "services/api/Dockerfile",
+        "FROM scratch\nCOPY app.txt /app.txt\nCOPY target/ /target/\n",
+    );
+    repo.write("services/api/app.txt", "committed\n");
+    repo.commit("initial import");
+    let r = validate(&repo, &[]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["release", "--branch", "main", "--all"]);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let files = oci.files(&format!("{prefix}/api"), "prod-0.1.0");
+    assert_eq!(files["app.txt"], b"committed\n", "{:?}", files.keys());
+    assert_eq!(
+        files["target/app.jar"],
+        b"built by the tests\n",
+        "{:?}",
+        files.keys()
+    );
+    assert!(
+        !files.contains_key("target/other.txt"),
+        "only what `artifacts` declares: {:?}",
+        files.keys()
+    );
 }
