@@ -96,7 +96,7 @@ pub async fn plan(
     let all: Vec<usize> = (0..config.services.len()).collect();
     let build = BuildInputs::new(config, &all, |files| repo.read_files(head, files))?;
     let inputs = Inputs::new(config, &rules, &build, &repo.tree_entries(head)?);
-    let bumps = bumps(repo, config, &rules, base, head, &mut warnings)?;
+    let bumps = bumps(repo, config, &rules, &build, base, head, &mut warnings)?;
     // Per image service, once: its index in the config and its fingerprint here.
     let targets: Vec<(usize, String)> = images
         .iter()
@@ -235,11 +235,13 @@ fn finish(
 }
 
 /// The bump of every service (config order): the largest that a commit of base..head asks for among
-/// the commits that affect it. `None` for a service no commit touched.
+/// the commits that affect it (what its build reads included). `None` for a service no commit
+/// touched.
 fn bumps(
     repo: &Repo,
     config: &Config,
     rules: &Rules,
+    build: &BuildInputs,
     base: Option<Oid>,
     head: Oid,
     warnings: &mut Vec<String>,
@@ -255,7 +257,7 @@ fn bumps(
     }
     for commit in repo.commits(Some(base), head)? {
         let bump = version::bump_of(&commit.message);
-        let classified = rules.classify(commit.paths.iter().map(String::as_str));
+        let classified = rules.classify_with(commit.paths.iter().map(String::as_str), build);
         for hit in graph::affected(config, classified) {
             let slot = &mut out[hit.service];
             *slot = Some(slot.map_or(bump, |b: Bump| b.max(bump)));

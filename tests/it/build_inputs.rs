@@ -310,3 +310,35 @@ artifacts = ["target/*.jar"]
         files.keys()
     );
 }
+
+/// A `feat:` commit that changes only what a Dockerfile copies bumps that service's minor version:
+/// the commits that count are those that affect it, its build's reads included.
+#[test]
+fn a_feature_in_a_copied_shared_folder_bumps_the_service() {
+    use crate::support::registry::Oci;
+    use crate::support::{registry, unique};
+    let prefix = unique("build-bump");
+    let repo = repo();
+    let toml = format!(
+        "[project]\nregistry = \"oci://{}/{prefix}\"\n{CONFIG}",
+        registry()
+    );
+    repo.change("ci.toml", &toml, "chore: registry");
+    Oci::new(&registry(), None).push(&format!("{prefix}/checkout"), "old", &["stage-1.2.0"]);
+    let base = repo.head();
+    repo.change("pb/demo.proto", "message Order {}", "feat(pb): orders");
+    let mut cmd = shipit(&repo.dir);
+    cmd.args([
+        "plan", "--format", "json", "--branch", "develop", "--base", &base,
+    ]);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let plan = r.json();
+    let checkout = plan["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "checkout")
+        .unwrap_or_else(|| panic!("checkout not planned: {plan}"));
+    assert_eq!(checkout["next_version"], json!("1.3.0"), "{plan}");
+}
