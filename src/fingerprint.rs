@@ -57,7 +57,8 @@ impl Inputs {
             read_by.clear();
             build.for_each(&e.path, &mut globs, |read| {
                 let i = read.service;
-                if !(owned && scratch.owners.contains(&i)) && !read_by.contains(&i) {
+                let own_input = owned && scratch.owners.contains(&i);
+                if !own_input && !read_by.contains(&i) {
                     read_by.push(i);
                 }
             });

@@ -146,8 +146,11 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
                     Some(line) => {
                         format!("{} (read by {}:{line})", visible(file), visible(dockerfile))
                     }
+                    None if file == dockerfile => {
+                        format!("{} (a Dockerfile of the service)", visible(file))
+                    }
                     None => format!(
-                        "{} (read by the build of {})",
+                        "{} (the .dockerignore of the context of {})",
                         visible(file),
                         visible(dockerfile)
                     ),
