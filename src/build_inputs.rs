@@ -139,12 +139,17 @@ pub fn touched(config: &Config, changed: &[String]) -> Vec<usize> {
     if !sorted.is_sorted() {
         sorted.sort_unstable();
     }
+    let changed = |path: &str| sorted.binary_search(&path).is_ok();
     (0..config.services.len())
         .filter(|&i| {
-            builds(config, &config.services[i]).iter().any(|b| {
-                any_under(&sorted, &b.context)
-                    || sorted.binary_search(&b.dockerfile.as_str()).is_ok()
-            })
+            let s = &config.services[i];
+            // The context is the same in every environment; a Dockerfile may differ.
+            s.image
+                && (any_under(&sorted, &s.join(&s.context))
+                    || changed(&s.join(&s.dockerfile))
+                    || s.environments
+                        .values()
+                        .any(|o| o.dockerfile.as_deref().is_some_and(|d| changed(&s.join(d)))))
         })
         .collect()
 }
