@@ -402,6 +402,7 @@ mod tests {
     #[test_case("FROM scratch\nCOPY /etc/../pb /pb", &[(2, "pb")]; "dot dot is cleaned")]
     #[test_case("FROM scratch\nCOPY ../../x /x", &[(2, "x")]; "dot dot stops at the root")]
     #[test_case("FROM scratch\nCOPY [\"a b\", \"c\", \"/d/\"]", &[(2, "a b"), (2, "c")]; "json form")]
+    #[test_case("FROM --platform=${BUILDPLATFORM} sdk AS builder\nCOPY [\"/src/acct/\", \"/pb/demo.proto\", \"Acct/\"]", &[(2, "src/acct"), (2, "pb/demo.proto")]; "json form from a root context")]
     #[test_case("FROM scratch\nCOPY --chown=1:1 --chmod=755 --link src /s", &[(2, "src")]; "flags")]
     #[test_case("FROM scratch\nCOPY --parents --exclude=*.md docs/ /d", &[(2, "docs")]; "parents and exclude")]
     #[test_case("FROM scratch\nCOPY --from=build /out /out", &[]; "from a stage")]
