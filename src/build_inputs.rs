@@ -39,8 +39,12 @@ pub struct Hit {
 pub struct BuildInputs {
     matcher: Option<Matcher<usize>>,
     reads: Vec<Read>,
-    /// Per context: its repository-relative prefix (`""` or `dir/`) and its `.dockerignore`.
-    contexts: Vec<(String, DockerIgnore)>,
+    /// Per context: its repository-relative prefix (`""` or `dir/`) and its `.dockerignore` (an
+    /// index into `ignores`).
+    contexts: Vec<(String, usize)>,
+    /// Each distinct `.dockerignore` text, compiled once (most monorepos have one text, or a few,
+    /// in many folders).
+    ignores: Vec<DockerIgnore>,
     /// Sources read as the whole context for want of a variable's value, and unreadable
     /// `.dockerignore` files: each names the file and the line.
     pub warnings: Vec<String>,
@@ -186,6 +190,8 @@ impl BuildInputs {
 
         let mut out = BuildInputs::default();
         let mut contexts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut ignores: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
         let mut patterns: Vec<(String, usize)> = Vec::new();
         let mut seen: std::collections::HashSet<(usize, String, String)> =
             std::collections::HashSet::new();
@@ -199,15 +205,24 @@ impl BuildInputs {
             let context = match contexts.get(b.context.as_str()) {
                 Some(&c) => c,
                 None => {
-                    let ignore = match contents.get(ignore_file.as_str()).and_then(Option::as_ref) {
-                        Some(text) => DockerIgnore::parse(&String::from_utf8_lossy(text))
-                            .unwrap_or_else(|why| {
+                    let text = contents
+                        .get(ignore_file.as_str())
+                        .and_then(Option::as_ref)
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                        .unwrap_or_default();
+                    let ignore = match ignores.get(&text) {
+                        Some(&i) => i,
+                        None => {
+                            let parsed = DockerIgnore::parse(&text).unwrap_or_else(|why| {
                                 out.warnings.push(format!(
                                     "{ignore_file} {why}: it is not applied to what the builds read"
                                 ));
                                 DockerIgnore::default()
-                            }),
-                        None => DockerIgnore::default(),
+                            });
+                            out.ignores.push(parsed);
+                            ignores.insert(text, out.ignores.len() - 1);
+                            out.ignores.len() - 1
+                        }
                     };
                     let prefix = match b.context.as_str() {
                         "." => String::new(),
@@ -294,6 +309,7 @@ impl BuildInputs {
             let read = &self.reads[i];
             if let Some(c) = read.context {
                 let (prefix, ignore) = &self.contexts[c];
+                let ignore = &self.ignores[*ignore];
                 match path.strip_prefix(prefix.as_str()) {
                     Some(relative) if !ignore.excludes(relative) => {}
                     _ => return,

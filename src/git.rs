@@ -298,25 +298,34 @@ impl Repo {
         let root = repo.find_commit(commit)?.tree()?;
         let mut trees: std::collections::HashMap<&str, Option<git2::Tree<'_>>> =
             std::collections::HashMap::new();
+        trees.insert("", Some(root.clone()));
         let mut out = Vec::with_capacity(paths.len());
         for &path in paths {
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-            if !trees.contains_key(dir) {
-                let tree = match dir {
-                    "" => Some(root.clone()),
-                    dir => match root.get_path(Path::new(dir)) {
-                        Ok(e) if e.kind() == Some(git2::ObjectType::Tree) => {
-                            Some(repo.find_tree(e.id())?)
-                        }
-                        Ok(_) => None,
-                        Err(e) if e.code() == ErrorCode::NotFound => None,
-                        Err(e) => return Err(e.into()),
-                    },
-                };
-                trees.insert(dir, tree);
+            // Each folder from its parent's tree, each tree read once (libgit2 keeps no trees).
+            let mut at = 0;
+            while at < dir.len() {
+                let end = dir[at..].find('/').map_or(dir.len(), |i| at + i);
+                let folder = &dir[..end];
+                if !trees.contains_key(folder) {
+                    let (parent, name) = folder.rsplit_once('/').unwrap_or(("", folder));
+                    let id = trees.get(parent).and_then(|t| {
+                        t.as_ref()?
+                            .get_name(name)
+                            .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+                            .map(|e| e.id())
+                    });
+                    let tree = match id {
+                        Some(id) => Some(repo.find_tree(id)?),
+                        None => None,
+                    };
+                    trees.insert(folder, tree);
+                }
+                at = end + 1;
             }
-            let entry = trees[dir]
-                .as_ref()
+            let entry = trees
+                .get(dir)
+                .and_then(Option::as_ref)
                 .and_then(|t| t.get_name(name).map(|e| (e.id(), e.kind())));
             let data = match entry {
                 Some((id, Some(git2::ObjectType::Blob))) => Some(
