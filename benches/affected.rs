@@ -1,7 +1,10 @@
 //! Benchmark program for `shipit affected` (STYLE.md: benchmarks print ratios, they assert no timings).
 //!
-//! Builds a synthetic monorepo with `git fast-import` (102,003 files: 1,000 services, 50 libraries):
-//! commit A is the whole tree, commit B changes about 5,000 files across about 100 services. Then it
+//! Builds a synthetic monorepo with `git fast-import` (103,005 files: 1,000 services, 50 libraries):
+//! commit A is the whole tree, commit B changes about 5,000 files across about 100 services. Every
+//! service has a multi-stage Dockerfile and a `.dockerignore`; one in ten builds from the root and
+//! copies a shared folder, so `affected` reads and parses Dockerfiles as it would on a real
+//! monorepo (those of the services a change could reach, the root-context ones always). Then it
 //! times, in rotating order, two baselines, `git diff --name-only A B` (git's default, with rename
 //! detection) and `git diff --name-only --no-renames A B` (the same listing shipit makes), against
 //! `shipit affected --base A --head B --format json` on two shapes of the same repository's config,
@@ -327,7 +330,7 @@ fn generate(dir: &Path) -> Res<Repo> {
     written.map_err(|e| format!("writing to git fast-import: {e}"))?;
     repo.a = git(&["rev-parse", "main~1"])?;
     repo.b = git(&["rev-parse", "main"])?;
-    // Writing the 102,003 files is most of the generation time: check out with one worker a core.
+    // Writing the 103,005 files is most of the generation time: check out with one worker a core.
     git(&["-c", "checkout.workers=0", "checkout", "-q", "-f", "main"])?;
     Ok(repo)
 }
@@ -341,7 +344,7 @@ fn service_deps(i: usize) -> Vec<usize> {
     }
 }
 
-/// The 96 files of every service, relative to its directory.
+/// The 97 files of every service, relative to its directory.
 fn service_files() -> Vec<String> {
     let mut files: Vec<String> = (0..60).map(|n| format!("src/mod_{n:02}.rs")).collect();
     files.push("src/gen/notes.txt".to_string());
@@ -350,6 +353,7 @@ fn service_files() -> Vec<String> {
     files.extend((0..5).map(|n| format!("config/cfg_{n:02}.yaml")));
     let top = [
         "Dockerfile",
+        ".dockerignore",
         "README.md",
         "Cargo.toml",
         "build.sh",
@@ -357,6 +361,37 @@ fn service_files() -> Vec<String> {
     ];
     files.extend(top.map(String::from));
     files
+}
+
+/// Services built from the repository root (`context = "../.."`), copying their folder and the
+/// shared protos: every tenth. None of them is changed by B (only their dependencies are).
+fn root_context(i: usize) -> bool {
+    i % 10 == 3
+}
+
+/// The shared folder the root-context services copy.
+const SHARED: &[&str] = &["shared/proto/common.proto", "shared/proto/types.proto"];
+
+/// A service's Dockerfile: a build stage that copies its context, or its folder and the shared
+/// protos from the root context; the image takes the build stage's output only.
+fn dockerfile(i: usize) -> String {
+    let copy = match root_context(i) {
+        true => format!("COPY services/svc-{i:04}/ ./\nCOPY shared/proto/ ./proto\n"),
+        false => "COPY . .\n".to_string(),
+    };
+    format!(
+        "# syntax=docker/dockerfile:1\nFROM rust:1 AS build\nWORKDIR /src\n{copy}\
+         RUN --mount=type=cache,target=/usr/local/cargo/registry \\\n    cargo build --release\n\
+         FROM scratch\nCOPY --from=build /src/target/release/app /app\nENTRYPOINT [\"/app\"]\n"
+    )
+}
+
+/// What the services leave out of their image: their docs, and the generated notes.
+const DOCKERIGNORE: &str = "README.md\ndocs\nsrc/gen\n";
+
+/// A fast-import `M` of `path` with the given content.
+fn put_text(out: &mut impl Write, path: &str, body: &str) -> std::io::Result<()> {
+    write!(out, "M 100644 inline {path}\ndata {}\n{body}\n", body.len())
 }
 
 /// A fast-import `M` of `path` with small content unique to the path and version.
@@ -386,11 +421,15 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
             .iter()
             .map(|l| format!("\"lib-{l:02}\""))
             .collect();
+        let context = match root_context(i) {
+            true => "context = \"../..\"\n",
+            false => "",
+        };
         let service = |exclude: &str| {
             format!(
                 "\n[services.svc-{i:04}]\npath = \"services/svc-{i:04}\"\n\
                  include = [\"proto/svc-{i:04}/**\"]\nexclude = [{exclude}]\n\
-                 depends_on = [{}]\n",
+                 depends_on = [{}]\n{context}",
                 deps.join(", ")
             )
         };
@@ -399,7 +438,12 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
         wild += &service(&format!("{docs}, \"services/svc-{i:04}/src/*/*.txt\""));
         let files = service_files();
         for file in &files {
-            put(out, &format!("services/svc-{i:04}/{file}"), 1)?;
+            let path = format!("services/svc-{i:04}/{file}");
+            match file.as_str() {
+                "Dockerfile" => put_text(out, &path, &dockerfile(i))?,
+                ".dockerignore" => put_text(out, &path, DOCKERIGNORE)?,
+                _ => put(out, &path, 1)?,
+            }
         }
         put(out, &format!("proto/svc-{i:04}/api.proto"), 1)?;
         repo.files += files.len() + 1;
@@ -433,7 +477,10 @@ fn write_stream(mut out: impl Write, repo: &mut Repo) -> std::io::Result<()> {
         wild.len()
     )?;
     put(out, "README.md", 1)?;
-    repo.files += 3;
+    for file in SHARED {
+        put(out, file, 1)?;
+    }
+    repo.files += 3 + SHARED.len();
 
     // Commit B. Every 10th service: 33 modified, 5 added, 5 deleted and 5 renamed files, plus its
     // README.md (ignored), a docs/ page (excluded) and src/gen/notes.txt (excluded by the wildcard

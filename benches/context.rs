@@ -90,6 +90,7 @@ fn main() {
         commit: head,
         context: "services/api".into(),
         dockerfile: "services/api/Dockerfile".into(),
+        artifacts: Vec::new(),
     };
     let (mut worktree, mut objects, mut checked) = (Vec::new(), Vec::new(), Vec::new());
     let mut sizes = (0, 0);

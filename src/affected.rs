@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::base::{self, Request};
+use crate::build_inputs::{self, BuildInputs};
 use crate::changes::Rules;
 use crate::config::Config;
 use crate::git::{GitError, Repo};
@@ -179,6 +180,7 @@ fn compute_while_loading<'c>(
         services: config.services.len(),
         ..Counts::default()
     };
+    let mut warnings = range.warnings;
     let hits = match (range.base, paths) {
         (None, _) => graph::all(
             config,
@@ -186,8 +188,22 @@ fn compute_while_loading<'c>(
         ),
         (Some(_), None) => Vec::new(),
         (Some(_), Some(paths)) => {
+            // Only the builds that could read a changed path have their Dockerfiles read.
+            let build = tracing::debug_span!("read Dockerfiles").in_scope(|| {
+                let services = build_inputs::touched(config, &paths);
+                BuildInputs::new(config, &services, |files| repo.read_files(range.head, files))
+                    .unwrap_or_else(|e| {
+                        // A clone without head's blobs: each of those builds reads its whole context.
+                        warnings.push(format!(
+                            "the Dockerfiles of {} could not be read ({e}): each build counts as reading its whole context",
+                            range.head
+                        ));
+                        BuildInputs::whole_contexts(config, &services)
+                    })
+            });
+            warnings.extend(build.warnings.iter().cloned());
             let classified = tracing::debug_span!("match", paths = paths.len())
-                .in_scope(|| rules.classify(paths.iter().map(String::as_str)));
+                .in_scope(|| rules.classify_with(paths.iter().map(String::as_str), &build));
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
             counts.unclaimed = classified.unclaimed;
@@ -212,7 +228,7 @@ fn compute_while_loading<'c>(
         all: range.all.is_some(),
         base_source: range.why,
         services,
-        warnings: range.warnings,
+        warnings,
         counts,
     }))
 }

@@ -3,6 +3,7 @@
 //! All patterns of the config (every service's path, includes and excludes, `global.triggers` and
 //! `global.ignore`) go into one matcher, so each changed path is matched once.
 
+use crate::build_inputs::BuildInputs;
 use crate::config::Config;
 use crate::glob::{self, Matcher};
 
@@ -42,6 +43,9 @@ pub struct Classified {
     pub ignored: usize,
     /// Changed files that no rule claims.
     pub unclaimed: usize,
+    /// Per service: the changed files its build reads (its Dockerfiles' sources) that its own
+    /// rules did not claim, each with the Dockerfile line that reads it.
+    pub build: Vec<Vec<crate::build_inputs::Hit>>,
 }
 
 /// A service's path as a pattern: anchored at the root, glob characters taken literally.
@@ -123,21 +127,49 @@ impl Rules {
 
     /// Classifies repository-relative paths (`/`-separated, no leading `/`).
     pub fn classify<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Classified {
+        self.classify_with(paths, &BuildInputs::default())
+    }
+
+    /// [`Rules::classify`], and the paths the services' builds read, whatever the rules say.
+    pub fn classify_with<'a>(
+        &self,
+        paths: impl IntoIterator<Item = &'a str>,
+        build: &BuildInputs,
+    ) -> Classified {
         let mut out = Classified {
             direct: vec![Vec::new(); self.services],
             ..Classified::default()
         };
+        if !build.is_empty() {
+            out.build = vec![Vec::new(); self.services];
+        }
         let mut scratch = glob::Scratch::default();
         let mut hits: Vec<Rule> = Vec::new();
         for path in paths {
             hits.clear();
             self.matcher
                 .for_each_match(path, &mut scratch, |r| hits.push(*r));
-            if hits.contains(&Rule::Ignore) {
+            let ignored = hits.contains(&Rule::Ignore);
+            let mut claimed = false;
+            build.for_each(path, &mut scratch, |read| {
+                let i = read.service;
+                let owned =
+                    !ignored && hits.contains(&Rule::Owns(i)) && !hits.contains(&Rule::Excludes(i));
+                let files = &mut out.build[i];
+                // The first line that reads it is named.
+                if !owned && files.last().is_none_or(|h| h.file != path) {
+                    files.push(crate::build_inputs::Hit {
+                        file: path.to_string(),
+                        dockerfile: read.dockerfile.clone(),
+                        line: read.line,
+                    });
+                    claimed = true;
+                }
+            });
+            if ignored {
                 out.ignored += 1;
                 continue;
             }
-            let mut claimed = false;
             if hits.contains(&Rule::Trigger) {
                 out.triggers.push(path.to_string());
                 claimed = true;

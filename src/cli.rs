@@ -436,13 +436,18 @@ fn validate(
 ) -> Result<Finished, Error> {
     if args.format == report::json::Format::Json {
         let name = config::display_name(file);
-        let (out, status) = match Config::load(file, repo.root(), Checks::Files) {
+        let loaded = Config::load(file, repo.root(), Checks::Files)
+            .map_err(Error::from)
+            .and_then(|config| {
+                crate::build_inputs::check_artifacts(&config, repo)?;
+                Ok(config)
+            });
+        let (out, status) = match loaded {
             Ok(config) => (
                 report::json::Validate::valid(name, &config),
                 Finished::Success,
             ),
             Err(e) => {
-                let e = Error::from(e);
                 report::print_error(&e, env);
                 let refused = match e.is_bad_input() {
                     true => Finished::Refused,
@@ -455,6 +460,7 @@ fn validate(
         return Ok(status);
     }
     let config = Config::load(file, repo.root(), Checks::Files)?;
+    crate::build_inputs::check_artifacts(&config, repo)?;
     let libraries = config.services.iter().filter(|s| !s.image).count();
     report::stdout(&format!(
         "{} is valid: {} {} ({} {}), {} environments ({})\n",

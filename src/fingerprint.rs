@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::build_inputs::BuildInputs;
 use crate::changes::Rules;
 use crate::config::{Config, Environment};
 use crate::git::TreeEntry;
@@ -34,16 +35,37 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// From the entries of the head tree.
-    pub fn new(config: &Config, rules: &Rules, entries: &[TreeEntry]) -> Inputs {
+    /// From the entries of the head tree, and what the services' builds read in it.
+    pub fn new(
+        config: &Config,
+        rules: &Rules,
+        build: &BuildInputs,
+        entries: &[TreeEntry],
+    ) -> Inputs {
         let n = config.services.len();
         let mut own: Vec<Sha256> = (0..n).map(|_| Sha256::new()).collect();
         let mut triggers = Sha256::new();
         let mut scratch = crate::changes::Scratch::default();
+        let mut globs = crate::glob::Scratch::default();
+        let mut read_by: Vec<usize> = Vec::new();
         let mut blobs = BTreeMap::new();
         for e in entries {
             blobs.insert(e.path.clone(), e.id.to_string());
-            if !rules.owners(&e.path, &mut scratch) {
+            let owned = rules.owners(&e.path, &mut scratch);
+            // What a build reads is an input of its service, whatever the rules say. (A service
+            // with no such file hashes exactly what it did before builds were read.)
+            read_by.clear();
+            build.for_each(&e.path, &mut globs, |read| {
+                let i = read.service;
+                let own_input = owned && scratch.owners.contains(&i);
+                if !own_input && !read_by.contains(&i) {
+                    read_by.push(i);
+                }
+            });
+            for &i in &read_by {
+                own[i].update(format!("build {:o} {} {}\0", e.mode, e.id, e.path).as_bytes());
+            }
+            if !owned {
                 continue;
             }
             let line = format!("{:o} {} {}\0", e.mode, e.id, e.path);
@@ -242,7 +264,7 @@ image = false
 
     fn fingerprints(config: &Config, files: &BTreeMap<usize, u8>) -> Vec<String> {
         let rules = Rules::new(config);
-        let inputs = Inputs::new(config, &rules, &entries(files));
+        let inputs = Inputs::new(config, &rules, &BuildInputs::default(), &entries(files));
         let env = &config.environments[0];
         (0..config.services.len())
             .map(|i| inputs.fingerprint(config, i, env))

@@ -287,6 +287,79 @@ impl Repo {
         Ok(Some(blob.content().to_vec()))
     }
 
+    /// The contents of several files of a commit (`None` where it has no such file), each folder's
+    /// tree read once: a thousand Dockerfiles under one `services/` folder read that folder once.
+    pub fn read_files(
+        &self,
+        commit: Oid,
+        paths: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+        let repo = self.repo();
+        let root = repo.find_commit(commit)?.tree()?;
+        let mut trees: std::collections::HashMap<&str, Option<git2::Tree<'_>>> =
+            std::collections::HashMap::new();
+        trees.insert("", Some(root.clone()));
+        let mut out = Vec::with_capacity(paths.len());
+        for &path in paths {
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+            // Each folder from its parent's tree, each tree read once (libgit2 keeps no trees).
+            let mut at = 0;
+            while at < dir.len() {
+                let end = dir[at..].find('/').map_or(dir.len(), |i| at + i);
+                let folder = &dir[..end];
+                if !trees.contains_key(folder) {
+                    let (parent, name) = folder.rsplit_once('/').unwrap_or(("", folder));
+                    let id = trees.get(parent).and_then(|t| {
+                        t.as_ref()?
+                            .get_name(name)
+                            .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+                            .map(|e| e.id())
+                    });
+                    let tree = match id {
+                        Some(id) => Some(repo.find_tree(id)?),
+                        None => None,
+                    };
+                    trees.insert(folder, tree);
+                }
+                at = end + 1;
+            }
+            let entry = trees
+                .get(dir)
+                .and_then(Option::as_ref)
+                .and_then(|t| t.get_name(name).map(|e| (e.id(), e.kind())));
+            let data = match entry {
+                Some((id, Some(git2::ObjectType::Blob))) => Some(
+                    repo.find_blob(id)
+                        .map_err(|e| GitError::MissingObject {
+                            oid: id.to_string(),
+                            why: e.message().to_string(),
+                        })?
+                        .content()
+                        .to_vec(),
+                ),
+                _ => None,
+            };
+            out.push(data);
+        }
+        Ok(out)
+    }
+
+    /// Whether a commit's tree has a file or folder at `path`.
+    pub fn has_path(&self, commit: Oid, path: &str) -> Result<bool, GitError> {
+        let repo = self.repo();
+        let tree = repo.find_commit(commit)?.tree()?;
+        match tree.get_path(Path::new(path)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether `.gitignore` (or the repository's excludes) ignores a repository-relative path.
+    pub fn is_ignored(&self, path: &str) -> bool {
+        self.repo().is_path_ignored(path).unwrap_or(false)
+    }
+
     /// The best common ancestor, or `None` when the histories share none that this clone can see.
     pub fn merge_base(&self, a: Oid, b: Oid) -> Result<Option<Oid>, GitError> {
         let repo = self.repo();

@@ -21,6 +21,14 @@ pub enum Reason {
     Dependency { service: String },
     /// Every service was selected, for this reason.
     All { why: String },
+    /// A changed file that the service's build reads: line `line` of `dockerfile` copies or mounts
+    /// it (no line: the file is the Dockerfile, or the context's `.dockerignore`).
+    Build {
+        file: String,
+        dockerfile: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<u32>,
+    },
 }
 
 /// One affected service: its index in `config.services` and every rule that put it in.
@@ -49,6 +57,13 @@ pub fn affected(config: &Config, changes: Classified) -> Vec<Hit> {
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
     for (service, files) in changes.direct.into_iter().enumerate() {
         reasons[service].extend(files.into_iter().map(|file| Reason::File { file }));
+    }
+    for (service, hits) in changes.build.into_iter().enumerate() {
+        reasons[service].extend(hits.into_iter().map(|h| Reason::Build {
+            file: h.file,
+            dockerfile: h.dockerfile,
+            line: h.line,
+        }));
     }
     if !changes.triggers.is_empty() {
         for r in reasons.iter_mut() {

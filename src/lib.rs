@@ -7,6 +7,7 @@
 pub mod affected;
 pub mod aws;
 pub mod base;
+pub mod build_inputs;
 pub mod changes;
 pub mod cli;
 pub mod config;

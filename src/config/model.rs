@@ -87,6 +87,9 @@ pub struct Service {
     pub test_timeout: Duration,
     /// A glob relative to `path`: the JUnit XML files the test command writes.
     pub test_report: Option<String>,
+    /// Globs relative to `path`: files the test command produces (ignored by git) that the build
+    /// context takes from the working tree, on top of the commit's tree.
+    pub artifacts: Vec<String>,
     /// False for libraries: tested when affected, never built, pushed or deployed.
     pub image: bool,
     /// Relative to `path`.

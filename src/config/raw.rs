@@ -137,6 +137,13 @@ pub struct RawService {
     /// "target/junit.xml"; `release --junit FILE` merges them. Default: none.
     #[schemars(with = "Option<String>")]
     pub test_report: Option<S<String>>,
+    /// Globs, relative to `path`, of the files the test command produces that the Dockerfile
+    /// copies although git ignores them (a build output: "target/app.jar", "dist/"). After the
+    /// tests, the files on disk that match join the committed tree in the build context; a
+    /// Dockerfile that copies an ignored path not declared here is refused. Default: [].
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub artifacts: Vec<S<String>>,
     /// true: a service with an image (built, pushed, rolled out); false: a library, only tested.
     /// Default: true.
     #[serde(default = "yes")]

@@ -521,6 +521,11 @@ impl Resolver<'_> {
             test: raw.test.clone(),
             test_timeout: self.duration(raw.test_timeout.as_ref(), Duration::from_secs(30 * 60)),
             test_report: self.test_report(raw.test_report.as_ref()),
+            artifacts: raw
+                .artifacts
+                .iter()
+                .filter_map(|a| self.inside_glob("artifacts", a))
+                .collect(),
             image: raw.image,
             dockerfile,
             context,

@@ -56,11 +56,15 @@ impl Resolver<'_> {
 
     /// `test_report`: a glob inside the service (the reports are read from there).
     pub(super) fn test_report(&mut self, raw: Option<&S<String>>) -> Option<String> {
-        let raw = raw?;
+        self.inside_glob("test_report", raw?)
+    }
+
+    /// A glob inside the service (`test_report`, each of `artifacts`): relative to its `path`.
+    pub(super) fn inside_glob(&mut self, key: &str, raw: &S<String>) -> Option<String> {
         let p = raw.get_ref();
         if p.starts_with('/') || p.split('/').any(|c| c == "..") {
             self.problem_with_help(
-                format!("`test_report` must stay inside the service, not `{p}`"),
+                format!("`{key}` must stay inside the service, not `{p}`"),
                 raw.span(),
                 "outside the service",
                 "write the glob relative to the service's `path`, without `..`",

@@ -192,6 +192,9 @@ pub struct Committed {
     /// Repository-relative context directory and Dockerfile.
     pub context: String,
     pub dockerfile: String,
+    /// Repository-relative globs (the service's `artifacts`): files the tests produced, taken
+    /// from the working tree on top of the commit's tree.
+    pub artifacts: Vec<String>,
 }
 
 impl Committed {
@@ -208,6 +211,7 @@ impl Committed {
                 f.data = data;
             }
         }
+        add_artifacts(&mut files, &self.root, &self.context, &self.artifacts)?;
         if files.is_empty() {
             return Err(format!(
                 "the build context `{}` is not in commit {}: commit it (shipit builds from the committed tree)",
@@ -239,6 +243,82 @@ impl Committed {
         let mtime = repo.commit_time(commit).unwrap_or(0);
         pack_committed(&files, &dockerfile, mtime)
     }
+}
+
+/// Adds the files of the working tree that match `artifacts` (repository-relative globs) and lie in
+/// the context to `files` (paths relative to the context), in place of a committed file of the
+/// same path. Symbolic links are left out: an artifact is a file the tests wrote.
+fn add_artifacts(
+    files: &mut Vec<crate::git::CommittedFile>,
+    root: &Path,
+    context: &str,
+    artifacts: &[String],
+) -> Result<(), String> {
+    if artifacts.is_empty() {
+        return Ok(());
+    }
+    let patterns = artifacts.iter().map(|a| (format!("/{a}"), ()));
+    let matcher = crate::glob::Matcher::new(patterns).map_err(|e| format!("artifacts: {e}"))?;
+    let mut scratch = crate::glob::Scratch::default();
+    let prefix = match context {
+        "." => String::new(),
+        c => format!("{c}/"),
+    };
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for a in artifacts {
+        // Walk from the literal folder in front of the glob.
+        let literal: Vec<&str> = a
+            .split('/')
+            .take_while(|c| !c.contains(['*', '?', '[', '{', '\\']))
+            .collect();
+        let mut stack = vec![literal.join("/")];
+        while let Some(rel) = stack.pop() {
+            let path = root.join(&rel);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                let entries = std::fs::read_dir(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                for entry in entries {
+                    let entry =
+                        entry.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    stack.push(match rel.as_str() {
+                        "" => name,
+                        r => format!("{r}/{name}"),
+                    });
+                }
+            } else if meta.is_file() {
+                let mut matched = false;
+                matcher.for_each_match(&rel, &mut scratch, |_| matched = true);
+                if matched && let Some(inside) = rel.strip_prefix(prefix.as_str()) {
+                    found.push((inside.to_string(), path));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    for (inside, path) in found {
+        let data =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        let executable = {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+        };
+        #[cfg(not(unix))]
+        let executable = false;
+        let mode = if executable { 0o100755 } else { 0o100644 };
+        files.retain(|f| f.path != inside);
+        files.push(crate::git::CommittedFile {
+            path: inside,
+            mode,
+            data,
+        });
+    }
+    Ok(())
 }
 
 /// A Git LFS pointer's object id (`sha256:…` hex) and size, when `data` is one.

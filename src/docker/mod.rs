@@ -3,6 +3,7 @@
 
 pub mod buildkit;
 pub mod context;
+pub mod dockerfile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -215,6 +215,13 @@ impl Run<'_> {
                         commit: commit.clone(),
                         context: build.context.clone(),
                         dockerfile: build.dockerfile.clone(),
+                        artifacts: self
+                            .ctx
+                            .config
+                            .service(&plan.name)
+                            .map_or_else(Vec::new, |s| {
+                                s.artifacts.iter().map(|a| s.join(a)).collect()
+                            }),
                     }
                 }),
             };

@@ -7,6 +7,7 @@ use git2::Oid;
 use super::{Action, Facts, Plan, SCHEMA, ServicePlan, decide};
 use crate::affected::{self, Affected};
 use crate::base::{self, Request};
+use crate::build_inputs::BuildInputs;
 use crate::changes::Rules;
 use crate::config::{Config, Environment};
 use crate::fingerprint::{self, Inputs};
@@ -91,8 +92,11 @@ pub async fn plan(
     };
 
     let rules = Rules::new(config);
-    let inputs = Inputs::new(config, &rules, &repo.tree_entries(head)?);
-    let bumps = bumps(repo, config, &rules, base, head, &mut warnings)?;
+    // What every service's build reads, from the Dockerfiles of the commit that ships.
+    let all: Vec<usize> = (0..config.services.len()).collect();
+    let build = BuildInputs::new(config, &all, |files| repo.read_files(head, files))?;
+    let inputs = Inputs::new(config, &rules, &build, &repo.tree_entries(head)?);
+    let bumps = bumps(repo, config, &rules, &build, base, head, &mut warnings)?;
     // Per image service, once: its index in the config and its fingerprint here.
     let targets: Vec<(usize, String)> = images
         .iter()
@@ -314,11 +318,13 @@ fn finish(
 }
 
 /// The bump of every service (config order): the largest that a commit of base..head asks for among
-/// the commits that affect it. `None` for a service no commit touched.
+/// the commits that affect it (what its build reads included). `None` for a service no commit
+/// touched.
 fn bumps(
     repo: &Repo,
     config: &Config,
     rules: &Rules,
+    build: &BuildInputs,
     base: Option<Oid>,
     head: Oid,
     warnings: &mut Vec<String>,
@@ -334,7 +340,7 @@ fn bumps(
     }
     for commit in repo.commits(Some(base), head)? {
         let bump = version::bump_of(&commit.message);
-        let classified = rules.classify(commit.paths.iter().map(String::as_str));
+        let classified = rules.classify_with(commit.paths.iter().map(String::as_str), build);
         for hit in graph::affected(config, classified) {
             let slot = &mut out[hit.service];
             *slot = Some(slot.map_or(bump, |b: Bump| b.max(bump)));

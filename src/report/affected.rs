@@ -44,6 +44,9 @@ fn json(affected: &Affected) -> String {
             Reason::File { file } | Reason::Trigger { file } => file.len() + 32,
             Reason::Dependency { service } => service.len() + 32,
             Reason::All { why } => why.len() + 32,
+            Reason::Build {
+                file, dockerfile, ..
+            } => file.len() + dockerfile.len() + 64,
         })
         .sum();
     let mut out = Vec::with_capacity(files + affected.services.len() * 96 + 512);
@@ -113,7 +116,7 @@ fn text(affected: &Affected, explain: bool, style: Style) -> String {
 fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
     let files = reasons
         .iter()
-        .filter(|r| matches!(r, Reason::File { .. }))
+        .filter(|r| matches!(r, Reason::File { .. } | Reason::Build { .. }))
         .count();
     let triggers = reasons
         .iter()
@@ -121,6 +124,7 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
         .count();
     let (mut shown_files, mut shown_triggers) = (0, 0);
     for r in reasons {
+        let build;
         let (rule, what) = match r {
             Reason::File { file } => {
                 shown_files += 1;
@@ -128,6 +132,30 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
                     continue;
                 }
                 ("changed", file.as_str())
+            }
+            Reason::Build {
+                file,
+                dockerfile,
+                line,
+            } => {
+                shown_files += 1;
+                if shown_files > EXPLAIN_FILES {
+                    continue;
+                }
+                build = match line {
+                    Some(line) => {
+                        format!("{} (read by {}:{line})", visible(file), visible(dockerfile))
+                    }
+                    None if file == dockerfile => {
+                        format!("{} (a Dockerfile of the service)", visible(file))
+                    }
+                    None => format!(
+                        "{} (the .dockerignore of the context of {})",
+                        visible(file),
+                        visible(dockerfile)
+                    ),
+                };
+                ("changed", build.as_str())
             }
             Reason::Trigger { file } => {
                 shown_triggers += 1;

@@ -3,6 +3,7 @@
 
 mod action;
 mod affected;
+mod build_inputs;
 mod cli;
 mod deadlines;
 mod demo;

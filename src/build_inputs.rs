@@ -1,0 +1,593 @@
+//! What each service's build reads, in repository paths: the sources of its Dockerfiles (one per
+//! environment where they differ) resolved in its build context, less what the context's
+//! `.dockerignore` leaves out, plus the Dockerfiles and that `.dockerignore` themselves.
+//!
+//! These are inputs of the service for `shipit affected` and for its fingerprint, whatever its
+//! `path`, `include`, `exclude` and `global.ignore` say: what goes into the image decides. The
+//! Dockerfiles are read from the commit being considered (the blobs come from the caller), never
+//! from the working tree. Pure apart from the reader it is given.
+
+use std::collections::BTreeMap;
+
+use crate::config::{Config, Service};
+use crate::docker::context::DockerIgnore;
+use crate::docker::dockerfile;
+use crate::glob::{self, Matcher};
+
+/// One thing a service's build reads: a source of one of its Dockerfiles, or a Dockerfile or a
+/// `.dockerignore` itself (no line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub service: usize,
+    /// Repository-relative.
+    pub dockerfile: String,
+    pub line: Option<u32>,
+    /// Index into the contexts whose `.dockerignore` applies; none for the Dockerfile itself.
+    context: Option<usize>,
+}
+
+/// A changed file that a service's build reads and that the service's own rules did not claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub file: String,
+    pub dockerfile: String,
+    pub line: Option<u32>,
+}
+
+/// What the builds of a set of services read.
+#[derive(Debug, Default)]
+pub struct BuildInputs {
+    matcher: Option<Matcher<usize>>,
+    reads: Vec<Read>,
+    /// Per context: its repository-relative prefix (`""` or `dir/`) and its `.dockerignore` (an
+    /// index into `ignores`).
+    contexts: Vec<(String, usize)>,
+    /// Each distinct `.dockerignore` text, compiled once (most monorepos have one text, or a few,
+    /// in many folders).
+    ignores: Vec<DockerIgnore>,
+    /// Sources read as the whole context for want of a variable's value, and unreadable
+    /// `.dockerignore` files: each names the file and the line.
+    pub warnings: Vec<String>,
+}
+
+/// One build of a service: its Dockerfile, context and build args (repository-relative paths).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Build {
+    pub dockerfile: String,
+    pub context: String,
+    pub build_args: BTreeMap<String, String>,
+}
+
+/// The distinct builds of a service over the environments (a per-environment Dockerfile or build
+/// args make another). None for a library.
+pub fn builds(config: &Config, service: &Service) -> Vec<Build> {
+    if !service.image {
+        return Vec::new();
+    }
+    let mut out: Vec<Build> = config
+        .environments
+        .iter()
+        .map(|env| {
+            let b = service.build(env);
+            Build {
+                dockerfile: b.dockerfile,
+                context: b.context,
+                build_args: b.build_args,
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        out.push(Build {
+            dockerfile: service.join(&service.dockerfile),
+            context: service.join(&service.context),
+            build_args: service.build_args.clone(),
+        });
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A repository path as a glob that matches it literally.
+fn literal(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 1);
+    out.push('/');
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The glob of a Dockerfile source in a context: the context's path taken literally, the source
+/// as Docker reads it (`*`, `?` and `[…]` are wildcards, braces are not).
+fn source_glob(context: &str, source: Option<&str>) -> String {
+    let mut out = match context {
+        "." => String::new(),
+        c => literal(c),
+    };
+    match source {
+        None if out.is_empty() => return "**".to_string(),
+        None => return out,
+        Some(s) => {
+            out.push('/');
+            for c in s.chars() {
+                if matches!(c, '{' | '}') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a sorted list of repository paths holds one under `dir` (`.` is the root).
+fn any_under(sorted: &[&str], dir: &str) -> bool {
+    if dir == "." {
+        return !sorted.is_empty();
+    }
+    let at = sorted.partition_point(|p| *p < dir);
+    sorted[at..]
+        .iter()
+        .take_while(|p| p.starts_with(dir))
+        .any(|p| p.as_bytes().get(dir.len()) == Some(&b'/'))
+}
+
+/// The services whose builds could read one of `changed`: a file under one of their contexts, or
+/// one of their Dockerfiles. Only those need their Dockerfiles read for `shipit affected`.
+pub fn touched(config: &Config, changed: &[String]) -> Vec<usize> {
+    let mut sorted: Vec<&str> = changed.iter().map(String::as_str).collect();
+    if !sorted.is_sorted() {
+        sorted.sort_unstable();
+    }
+    let changed = |path: &str| sorted.binary_search(&path).is_ok();
+    (0..config.services.len())
+        .filter(|&i| {
+            let s = &config.services[i];
+            // The context is the same in every environment; a Dockerfile may differ.
+            s.image
+                && (any_under(&sorted, &s.join(&s.context))
+                    || changed(&s.join(&s.dockerfile))
+                    || s.environments
+                        .values()
+                        .any(|o| o.dockerfile.as_deref().is_some_and(|d| changed(&s.join(d)))))
+        })
+        .collect()
+}
+
+impl BuildInputs {
+    /// What the builds of `services` read. `read` gives the contents of repository files as
+    /// committed (`None` where there is none), many at once.
+    pub fn new<E>(
+        config: &Config,
+        services: &[usize],
+        read: impl FnOnce(&[&str]) -> Result<Vec<Option<Vec<u8>>>, E>,
+    ) -> Result<BuildInputs, E> {
+        let builds: Vec<(usize, Build)> = services
+            .iter()
+            .flat_map(|&i| {
+                builds(config, &config.services[i])
+                    .into_iter()
+                    .map(move |b| (i, b))
+            })
+            .collect();
+        let mut files: Vec<String> = Vec::new();
+        for (_, b) in &builds {
+            files.push(b.dockerfile.clone());
+            files.push(match b.context.as_str() {
+                "." => ".dockerignore".to_string(),
+                c => format!("{c}/.dockerignore"),
+            });
+        }
+        files.sort();
+        files.dedup();
+        let names: Vec<&str> = files.iter().map(String::as_str).collect();
+        let contents: BTreeMap<&str, Option<Vec<u8>>> =
+            names.iter().copied().zip(read(&names)?).collect();
+
+        let mut out = BuildInputs::default();
+        let mut contexts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut ignores: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
+        let mut patterns: Vec<(String, usize)> = Vec::new();
+        let mut seen: std::collections::HashSet<(usize, String, String)> =
+            std::collections::HashSet::new();
+        let mut parsed: BTreeMap<(&str, &BTreeMap<String, String>), dockerfile::Reads> =
+            BTreeMap::new();
+        for (service, b) in &builds {
+            let ignore_file = match b.context.as_str() {
+                "." => ".dockerignore".to_string(),
+                c => format!("{c}/.dockerignore"),
+            };
+            let context = match contexts.get(b.context.as_str()) {
+                Some(&c) => c,
+                None => {
+                    let text = contents
+                        .get(ignore_file.as_str())
+                        .and_then(Option::as_ref)
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                        .unwrap_or_default();
+                    let ignore = match ignores.get(&text) {
+                        Some(&i) => i,
+                        None => {
+                            let parsed = DockerIgnore::parse(&text).unwrap_or_else(|why| {
+                                out.warnings.push(format!(
+                                    "{ignore_file} {why}: it is not applied to what the builds read"
+                                ));
+                                DockerIgnore::default()
+                            });
+                            out.ignores.push(parsed);
+                            ignores.insert(text, out.ignores.len() - 1);
+                            out.ignores.len() - 1
+                        }
+                    };
+                    let prefix = match b.context.as_str() {
+                        "." => String::new(),
+                        c => format!("{c}/"),
+                    };
+                    out.contexts.push((prefix, ignore));
+                    contexts.insert(&b.context, out.contexts.len() - 1);
+                    out.contexts.len() - 1
+                }
+            };
+            let mut add = |out: &mut BuildInputs, glob: String, line: Option<u32>, ctx| {
+                if seen.insert((*service, b.dockerfile.clone(), glob.clone())) {
+                    out.reads.push(Read {
+                        service: *service,
+                        dockerfile: b.dockerfile.clone(),
+                        line,
+                        context: ctx,
+                    });
+                    patterns.push((glob, out.reads.len() - 1));
+                }
+            };
+            add(&mut out, literal(&b.dockerfile), None, None);
+            add(&mut out, literal(&ignore_file), None, None);
+            let Some(Some(text)) = contents.get(b.dockerfile.as_str()) else {
+                continue;
+            };
+            let reads = parsed
+                .entry((b.dockerfile.as_str(), &b.build_args))
+                .or_insert_with(|| {
+                    dockerfile::reads(&String::from_utf8_lossy(text), &b.build_args)
+                });
+            for w in &reads.warnings {
+                let w = format!("{} {w}", b.dockerfile);
+                if !out.warnings.contains(&w) {
+                    out.warnings.push(w);
+                }
+            }
+            for source in &reads.sources {
+                let mut glob = source_glob(&b.context, source.path.as_deref());
+                if glob::check(&glob).is_err() {
+                    out.warnings.push(format!(
+                        "{} line {}: a source shipit cannot match, so the whole build context counts as read",
+                        b.dockerfile, source.line
+                    ));
+                    glob = source_glob(&b.context, None);
+                }
+                add(&mut out, glob, Some(source.line), Some(context));
+            }
+        }
+        if !patterns.is_empty() {
+            // Every glob was checked above, and paths are escaped.
+            out.matcher = Matcher::new(patterns).ok();
+        }
+        Ok(out)
+    }
+
+    /// Each build of `services` read as its whole context, for when the Dockerfiles cannot be read.
+    pub fn whole_contexts(config: &Config, services: &[usize]) -> BuildInputs {
+        let unreadable = |files: &[&str]| -> Result<_, ()> {
+            Ok(files
+                .iter()
+                .map(|f| match f.ends_with(".dockerignore") {
+                    true => None,
+                    false => Some(b"COPY . /\n".to_vec()),
+                })
+                .collect())
+        };
+        // The reader above never fails.
+        BuildInputs::new(config, services, unreadable).unwrap_or_default()
+    }
+
+    /// Whether nothing is read (no service, or no Dockerfile).
+    pub fn is_empty(&self) -> bool {
+        self.reads.is_empty()
+    }
+
+    /// Every read of a repository path: the services whose builds read it, with the Dockerfile
+    /// and line, `.dockerignore` applied. A service may come more than once (several lines).
+    pub fn for_each(&self, path: &str, scratch: &mut glob::Scratch, mut f: impl FnMut(&Read)) {
+        let Some(matcher) = &self.matcher else {
+            return;
+        };
+        matcher.for_each_match(path, scratch, |&i| {
+            let read = &self.reads[i];
+            if let Some(c) = read.context {
+                let (prefix, ignore) = &self.contexts[c];
+                let ignore = &self.ignores[*ignore];
+                match path.strip_prefix(prefix.as_str()) {
+                    Some(relative) if !ignore.excludes(relative) => {}
+                    _ => return,
+                }
+            }
+            f(read)
+        });
+    }
+}
+
+/// A Dockerfile source that git ignores, so that it is in no commit, and that the service does not
+/// declare in `artifacts`: a build from the committed tree would not find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undeclared {
+    pub service: String,
+    pub dockerfile: String,
+    pub line: u32,
+    /// Relative to the service's `path` when it is under it, else repository-relative.
+    pub path: String,
+}
+
+/// The literal folders in front of a repository glob (`svc/target/*.jar` → `svc/target`).
+fn literal_prefix(glob: &str) -> String {
+    glob.split('/')
+        .take_while(|c| !c.contains(['*', '?', '[', '{', '\\']))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every source of the services' Dockerfiles (in `commit`) that git ignores and that no
+/// `artifacts` glob of the service declares. `ignored` says whether git ignores a path.
+pub fn undeclared(
+    config: &Config,
+    repo: &crate::git::Repo,
+    commit: git2::Oid,
+) -> Result<Vec<Undeclared>, crate::git::GitError> {
+    let mut out = Vec::new();
+    for service in &config.services {
+        let artifacts: Vec<String> = service.artifacts.iter().map(|a| service.join(a)).collect();
+        let declared =
+            crate::glob::Matcher::new(artifacts.iter().map(|a| (format!("/{a}"), ()))).ok();
+        let mut scratch = glob::Scratch::default();
+        for b in builds(config, service) {
+            let Some(Some(text)) = repo.read_files(commit, &[&b.dockerfile])?.pop() else {
+                continue;
+            };
+            let reads = dockerfile::reads(&String::from_utf8_lossy(&text), &b.build_args);
+            for source in reads.sources {
+                let Some(p) = &source.path else { continue };
+                let full = match b.context.as_str() {
+                    "." => p.clone(),
+                    c => format!("{c}/{p}"),
+                };
+                let literal = literal_prefix(&full);
+                if literal.is_empty() || repo.has_path(commit, &literal)? {
+                    continue;
+                }
+                let ignored = repo.is_ignored(&literal) || repo.is_ignored(&format!("{literal}/"));
+                if !ignored {
+                    continue;
+                }
+                let mut is_declared = artifacts
+                    .iter()
+                    .any(|a| a.starts_with(&format!("{literal}/")));
+                if let Some(m) = &declared {
+                    m.for_each_match(&literal, &mut scratch, |_| is_declared = true);
+                }
+                if is_declared {
+                    continue;
+                }
+                let relative = match service.path.as_str() {
+                    "." => Some(full.as_str()),
+                    s => full.strip_prefix(&format!("{s}/")),
+                };
+                out.push(Undeclared {
+                    service: service.name.clone(),
+                    dockerfile: b.dockerfile.clone(),
+                    line: source.line,
+                    path: relative.unwrap_or(&full).to_string(),
+                });
+            }
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// `shipit validate`: a Dockerfile that copies what git ignores is refused unless the service
+/// declares it in `artifacts` (exit 2, naming the Dockerfile line and the fix).
+pub fn check_artifacts(config: &Config, repo: &crate::git::Repo) -> Result<(), crate::Error> {
+    // Nothing committed yet: nothing to build from either.
+    let Ok(head) = repo.resolve("HEAD") else {
+        return Ok(());
+    };
+    let found = undeclared(config, repo, head)?;
+    let Some(first) = found.first() else {
+        return Ok(());
+    };
+    let lines: Vec<String> = found
+        .iter()
+        .map(|u| {
+            format!(
+                "{}:{} copies `{}`, which git ignores (service `{}`)",
+                u.dockerfile, u.line, u.path, u.service
+            )
+        })
+        .collect();
+    Err(crate::Error::bad_input(
+        format!(
+            "{}: shipit builds from the committed tree, where it is not",
+            lines.join("; ")
+        ),
+        Some(format!(
+            "if the service's test command produces it, declare it in ci.toml: `artifacts = [\"{}\"]` under [services.{}] (relative to its `path`); otherwise commit it, or copy it from a build stage",
+            first.path, first.service
+        )),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Checks;
+    use std::path::Path;
+
+    const CONFIG: &str = r#"
+[global]
+ignore = ["**/*.md"]
+
+[services.checkout]
+path = "src/checkout"
+context = "../.."
+
+[services.cart]
+path = "src/cart"
+
+[services.web]
+path = "src/web"
+[services.web.environments.prod]
+dockerfile = "Dockerfile.prod"
+
+[services.docs]
+path = "docs"
+image = false
+"#;
+
+    fn config() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        for p in ["src/checkout", "src/cart", "src/web", "docs"] {
+            std::fs::create_dir_all(dir.path().join(p)).unwrap();
+        }
+        let c = Config::parse(
+            CONFIG,
+            "ci.toml",
+            Path::new("ci.toml"),
+            dir.path(),
+            Checks::Load,
+        )
+        .unwrap();
+        (dir, c)
+    }
+
+    fn inputs(config: &Config, files: &[(&str, &str)]) -> BuildInputs {
+        let all: Vec<usize> = (0..config.services.len()).collect();
+        BuildInputs::new(config, &all, |names| {
+            Ok::<_, ()>(
+                names
+                    .iter()
+                    .map(|n| {
+                        files
+                            .iter()
+                            .find(|(p, _)| p == n)
+                            .map(|(_, c)| c.as_bytes().to_vec())
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap()
+    }
+
+    fn readers(config: &Config, inputs: &BuildInputs, path: &str) -> Vec<(String, Option<u32>)> {
+        let mut out = Vec::new();
+        inputs.for_each(path, &mut glob::Scratch::default(), |r| {
+            out.push((config.services[r.service].name.clone(), r.line));
+        });
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_root_context_reads_the_shared_folder_and_the_dockerignore_applies() {
+        let (_d, config) = config();
+        let inputs = inputs(
+            &config,
+            &[
+                (
+                    "src/checkout/Dockerfile",
+                    "FROM golang AS build\nCOPY pb/ ./pb\nCOPY src/checkout/ ./\nFROM scratch\nCOPY --from=build /app /app\nCOPY ATTRIBUTION.md /",
+                ),
+                (".dockerignore", "pb/**/*.txt\n"),
+                ("src/cart/Dockerfile", "FROM scratch\nCOPY . ."),
+                ("src/web/Dockerfile", "FROM scratch\nCOPY app /app"),
+                (
+                    "src/web/Dockerfile.prod",
+                    "FROM scratch\nCOPY app /app\nCOPY prod.conf /",
+                ),
+            ],
+        );
+        let checkout = |l| vec![("checkout".to_string(), Some(l))];
+        assert_eq!(readers(&config, &inputs, "pb/demo.proto"), checkout(2));
+        assert_eq!(readers(&config, &inputs, "pb/sub/x.proto"), checkout(2));
+        assert_eq!(readers(&config, &inputs, "ATTRIBUTION.md"), checkout(6));
+        assert!(
+            readers(&config, &inputs, "pb/notes.txt").is_empty(),
+            "dockerignored"
+        );
+        assert!(readers(&config, &inputs, "src/frontend/x.go").is_empty());
+        assert_eq!(
+            readers(&config, &inputs, ".dockerignore"),
+            vec![("checkout".to_string(), None)]
+        );
+        assert_eq!(
+            readers(&config, &inputs, "src/cart/any/file.md"),
+            vec![("cart".to_string(), Some(2))]
+        );
+        assert_eq!(
+            readers(&config, &inputs, "src/web/prod.conf"),
+            vec![("web".to_string(), Some(3))],
+            "the prod Dockerfile's source"
+        );
+        assert_eq!(
+            readers(&config, &inputs, "src/web/Dockerfile.prod"),
+            vec![("web".to_string(), None)]
+        );
+        assert!(
+            readers(&config, &inputs, "docs/x").is_empty(),
+            "a library builds nothing"
+        );
+    }
+
+    #[test]
+    fn an_unknown_variable_reads_the_whole_context_with_a_warning() {
+        let (_d, config) = config();
+        let inputs = inputs(
+            &config,
+            &[("src/cart/Dockerfile", "FROM scratch\nARG SRC\nCOPY $SRC /x")],
+        );
+        assert_eq!(
+            readers(&config, &inputs, "src/cart/deep/x"),
+            vec![("cart".to_string(), Some(3))]
+        );
+        assert!(readers(&config, &inputs, "src/web/x").is_empty());
+        assert_eq!(inputs.warnings.len(), 1, "{:?}", inputs.warnings);
+        assert!(inputs.warnings[0].starts_with("src/cart/Dockerfile line 3:"));
+    }
+
+    #[test]
+    fn only_services_whose_context_holds_a_change_are_touched() {
+        let (_d, config) = config();
+        let names = |changed: &[&str]| -> Vec<String> {
+            let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
+            touched(&config, &changed)
+                .into_iter()
+                .map(|i| config.services[i].name.clone())
+                .collect()
+        };
+        // checkout's context is the root: every change touches it.
+        assert_eq!(names(&["src/cart/a"]), vec!["cart", "checkout"]);
+        assert_eq!(names(&["src/cartridge/a"]), vec!["checkout"]);
+        assert_eq!(names(&["src/web/Dockerfile.prod"]), vec!["checkout", "web"]);
+        assert!(names(&[]).is_empty());
+    }
+
+    #[test]
+    fn globs_keep_their_context_literal() {
+        assert_eq!(source_glob("a[1]", Some("*.go")), "/a\\[1\\]/*.go");
+        assert_eq!(source_glob(".", Some("{x}")), "/\\{x\\}");
+        assert_eq!(source_glob(".", None), "**");
+        assert_eq!(source_glob("svc", None), "/svc");
+    }
+}
