@@ -26,10 +26,14 @@ pub struct Snippet {
     shifts: Vec<(usize, usize)>,
 }
 
-/// One cut line: the line as written (`line`) and the part of it shown (`shown`).
+/// One cut line: the line as written (`line`), the part of it shown (`shown`), and where the line
+/// stands in the cut text, ellipses included (`new`). A cut line can come out longer than it was
+/// (a line of 201 bytes shown as 200 and an ellipsis), so offsets are mapped through `new`, never
+/// through a count of bytes removed.
 struct Cut {
     line: Range<usize>,
     shown: Range<usize>,
+    new: Range<usize>,
 }
 
 impl Snippet {
@@ -79,6 +83,7 @@ impl Snippet {
                 cuts.push(Cut {
                     line: start..end,
                     shown: window(s, start..end, &spans),
+                    new: 0..0,
                 });
             }
             if end >= s.len() {
@@ -92,7 +97,7 @@ impl Snippet {
         let mut out = String::with_capacity(s.len().min(1 << 20));
         let mut shifts = Vec::with_capacity(cuts.len());
         let mut copied = 0;
-        for cut in &cuts {
+        for cut in &mut cuts {
             out.push_str(&s[copied..cut.line.start]);
             let line_start = out.len();
             if cut.shown.start > cut.line.start {
@@ -106,6 +111,7 @@ impl Snippet {
             if cut.shown.end < cut.line.end {
                 out.push_str(ELLIPSIS);
             }
+            cut.new = line_start..out.len();
             copied = cut.line.end;
         }
         out.push_str(&s[copied..]);
@@ -123,39 +129,35 @@ impl Snippet {
 }
 
 /// Where an offset of the text as written falls in the cut text: inside a window, at its place;
-/// in a part left out, at the nearest edge of the window.
+/// in a part left out, at the nearest edge of the window; between cut lines, as far from the end
+/// of the cut line before it as it was.
 fn map_offset(cuts: &[Cut], offset: usize) -> usize {
-    let mut removed = 0usize;
+    let mut before: Option<&Cut> = None;
     for cut in cuts {
         if offset < cut.line.start {
             break;
         }
-        let lead = if cut.shown.start > cut.line.start {
-            ELLIPSIS.len()
-        } else {
-            0
-        };
-        let tail = if cut.shown.end < cut.line.end {
-            ELLIPSIS.len()
-        } else {
-            0
-        };
-        let new_start = cut.line.start - removed;
         if offset <= cut.line.end {
+            let lead = if cut.shown.start > cut.line.start {
+                ELLIPSIS.len()
+            } else {
+                0
+            };
             let inner = offset.clamp(cut.shown.start, cut.shown.end) - cut.shown.start;
-            let at = new_start + lead + inner;
             // A span's end past the window ends after the ellipsis; one at the line's end stays
             // there.
             return if offset > cut.shown.end {
-                at + tail
+                cut.new.end
             } else {
-                at
+                cut.new.start + lead + inner
             };
         }
-        let new_len = lead + (cut.shown.end - cut.shown.start) + tail;
-        removed += (cut.line.end - cut.line.start) - new_len;
+        before = Some(cut);
     }
-    offset - removed
+    match before {
+        Some(cut) => cut.new.end + (offset - cut.line.end),
+        None => offset,
+    }
 }
 
 /// The part of the line `line` to show: from a little before the first label that starts on it
@@ -166,9 +168,15 @@ fn window(s: &str, line: Range<usize>, spans: &[Range<usize>]) -> Range<usize> {
         .map(|r| r.start)
         .filter(|o| line.contains(o) || *o == line.end)
         .min();
+    // A window that would start within an ellipsis' length of its line saves nothing: it starts
+    // at the line (the column shift of a cut start is then always positive).
     let start = match anchor {
         Some(a) if a - line.start > BEFORE => floor_boundary(s, a - BEFORE),
         _ => line.start,
+    };
+    let start = match start - line.start > ELLIPSIS.len() {
+        true => start,
+        false => line.start,
     };
     let end = ceil_boundary(s, (start + LONG_LINE).min(line.end));
     start..end
@@ -278,5 +286,33 @@ mod tests {
         assert!(shown.starts_with("x = \"é"));
         assert!(shown.contains("…\ny = ["));
         assert_eq!(&shown[spans[0].clone()], "[");
+    }
+
+    // Found by the ci_toml fuzz target: a line of 201 bytes cut to 200 and an ellipsis is longer
+    // than it was, and offsets after it moved the wrong way (an overflow in debug builds).
+    #[test]
+    fn a_line_that_its_cut_makes_longer_moves_what_follows_forward() {
+        let text = format!("#{}\ny =\n", "a".repeat(200));
+        let at = text.find("y =").unwrap();
+        let (shown, spans) = snippet(&text, at..at + 1);
+        assert!(shown.contains("…\ny =\n"), "{shown}");
+        assert_eq!(&shown[spans[0].clone()], "y");
+    }
+
+    // Found by the ci_toml fuzz target: a window that would start a byte or two into its line
+    // saves less than its ellipsis costs; it starts at the line's start.
+    #[test]
+    fn a_window_that_would_start_just_inside_its_line_starts_at_the_line() {
+        let text = format!("{}${} = 1\n", "a".repeat(62), "a".repeat(150));
+        for at in 61..64 {
+            let (s, spans) = Snippet::new(
+                "ci.toml",
+                &Arc::new(text.clone()),
+                std::slice::from_ref(&(at..at + 1)),
+            );
+            assert_eq!(&s.text[spans[0].clone()], &text[at..at + 1]);
+            let contents = s.read_span(&(spans[0].start, 1).into(), 0, 0).unwrap();
+            assert_eq!(contents.column(), at);
+        }
     }
 }
