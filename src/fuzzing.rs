@@ -346,3 +346,52 @@ pub fn version(data: &[u8]) {
         let _ = version::read_version_file(file, rest);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every input kept in `fuzz/corpus` (the seeds, and any input a fuzz run once crashed on)
+    /// goes through its target here too, on stable, with every `cargo test`.
+    #[test]
+    fn every_kept_fuzz_input_passes_its_target() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let targets: [(&str, fn(&[u8])); 11] = [
+            ("ci_toml", |d| {
+                super::ci_toml(d, Path::new(env!("CARGO_MANIFEST_DIR")))
+            }),
+            ("event_payload", super::event_payload),
+            ("task_definition", super::task_definition),
+            ("service_definition", super::service_definition),
+            ("junit", super::junit),
+            ("link_header", super::link_header),
+            ("www_authenticate", super::www_authenticate),
+            ("manifest", super::manifest),
+            ("tag_list", super::tag_list),
+            ("dockerignore", super::dockerignore),
+            ("version_tag", super::version),
+        ];
+        // Every target of fuzz/Cargo.toml is here.
+        let manifest = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).unwrap();
+        let bins: Vec<&str> = manifest
+            .lines()
+            .filter_map(|l| l.strip_prefix("name = \""))
+            .filter_map(|l| l.strip_suffix('"'))
+            .filter(|n| *n != "shipit-fuzz")
+            .collect();
+        assert_eq!(bins, targets.map(|(t, _)| t));
+        for (target, run) in targets {
+            let dir = root.join("fuzz/corpus").join(target);
+            let mut n = 0;
+            for entry in
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            {
+                let path = entry.unwrap().path();
+                let data = std::fs::read(&path).unwrap();
+                run(&data);
+                n += 1;
+            }
+            assert!(n > 0, "no seeds for {target}");
+        }
+    }
+}
