@@ -292,7 +292,14 @@ pub fn tag_list(data: &[u8]) {
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let tags: Vec<&str> = crate::registry::oci::listed_tags(&body).collect();
+    let Some(tags) = crate::registry::oci::listed_tags(&body) else {
+        assert!(
+            body.get("tags")
+                .is_some_and(|t| !t.is_array() && !t.is_null())
+        );
+        return;
+    };
+    let tags: Vec<&str> = tags.collect();
     for t in &tags {
         assert!(crate::registry::oci::valid_tag(t));
         assert!(!t.contains(['/', ':', '\n', ' ']));

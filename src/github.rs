@@ -74,10 +74,11 @@ impl Event {
             None => Value::Null,
             Some(path) => {
                 let path = PathBuf::from(path);
-                let text = std::fs::read_to_string(&path).map_err(|e| EventError {
-                    path: path.clone(),
-                    why: e.to_string(),
-                })?;
+                let text = crate::limits::read_to_string(&path, crate::limits::EVENT_PAYLOAD)
+                    .map_err(|e| EventError {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    })?;
                 serde_json::from_str(&text).map_err(|e| EventError {
                     path,
                     why: e.to_string(),

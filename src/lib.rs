@@ -24,6 +24,7 @@ pub mod glob;
 pub mod graph;
 pub mod help;
 pub mod init;
+pub mod limits;
 pub mod net;
 pub mod pipeline;
 pub mod plan;

@@ -55,6 +55,13 @@ pub fn request_timeout() -> Duration {
     timeout().saturating_mul(5)
 }
 
+/// The deadline of reading one repository's tags from a registry, every page and digest: ten
+/// answers' worth, ten minutes by default. Each request has its own deadline; this one bounds a
+/// registry that answers every request in time but never stops (a `Link` to page after page).
+pub fn listing_timeout() -> Duration {
+    timeout().saturating_mul(10)
+}
+
 /// The deadline of a whole `git fetch` (history can be large): ten answers' worth.
 pub fn fetch_timeout() -> Duration {
     timeout().saturating_mul(10)

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 use thiserror::Error;
 
+use super::snippet::Snippet;
+
 #[derive(Debug, Error, Diagnostic)]
 pub enum ConfigError {
     #[error("no ci.toml at {}", path.display())]
@@ -33,6 +35,13 @@ pub enum ConfigError {
         help("ci.toml must be a regular file inside the repository")
     )]
     NotAFile { path: PathBuf, why: String },
+
+    #[error("refusing to read {}: it is larger than {limit}", path.display())]
+    #[diagnostic(
+        code(shipit::config::too_large),
+        help("ci.toml is read whole into memory; shipit reads at most {limit} of it")
+    )]
+    TooLarge { path: PathBuf, limit: String },
 
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -78,6 +87,8 @@ impl Problem {
 pub struct Problems {
     pub source: NamedSource<Arc<String>>,
     pub problems: Vec<Problem>,
+    /// The first problem as shown, made when first rendered.
+    first_shown: std::sync::OnceLock<Shown>,
 }
 
 impl Problems {
@@ -86,19 +97,33 @@ impl Problems {
         Problems {
             source: NamedSource::new(name, text),
             problems,
+            first_shown: std::sync::OnceLock::new(),
         }
     }
 
-    /// One diagnostic per problem, each with the source.
-    pub fn each(&self) -> impl Iterator<Item = Problems> + '_ {
-        self.problems.iter().map(|p| Problems {
-            source: self.source.clone(),
-            problems: vec![p.clone()],
+    /// One diagnostic per problem, each with the part of the source its snippet shows (long
+    /// lines cut to a window: see [`Snippet`]).
+    pub fn each(&self) -> impl Iterator<Item = Shown> + '_ {
+        self.problems.iter().map(|p| {
+            let mut spans = vec![p.span.clone()];
+            spans.extend(p.also.iter().map(|(span, _)| span.clone()));
+            let (source, spans) = Snippet::new(self.source.name(), self.source.inner(), &spans);
+            let mut problem = p.clone();
+            problem.span = spans[0].clone();
+            if let Some((span, _)) = &mut problem.also {
+                *span = spans[1].clone();
+            }
+            Shown { source, problem }
         })
     }
 
     fn first(&self) -> &Problem {
         &self.problems[0]
+    }
+
+    fn first_shown(&self) -> &Shown {
+        self.first_shown
+            .get_or_init(|| self.each().next().expect("at least one problem"))
     }
 }
 
@@ -109,6 +134,39 @@ impl fmt::Display for Problems {
 }
 
 impl std::error::Error for Problems {}
+
+/// One problem of ci.toml as it is shown: its snippet and its spans in it.
+#[derive(Debug)]
+pub struct Shown {
+    source: Snippet,
+    problem: Problem,
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problem.message)
+    }
+}
+
+impl std::error::Error for Shown {}
+
+impl Diagnostic for Shown {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("shipit::config"))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.problem
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        labels(&self.problem)
+    }
+}
 
 fn labels(problem: &Problem) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
     let primary =
@@ -131,9 +189,9 @@ impl Diagnostic for Problems {
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
+        self.first_shown().source_code()
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        labels(self.first())
+        self.first_shown().labels()
     }
 }

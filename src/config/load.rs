@@ -66,9 +66,8 @@ impl Config {
         let _span = tracing::debug_span!("load ci.toml", file = name).entered();
         let parsing = tracing::debug_span!("parse").entered();
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let message = super::words::rewrite(e.message(), &text, e.span());
             let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim_end_matches('\n').to_string();
-            let message = message.replace("unknown field", "unknown key");
             let problem = Problem::new(format!("{name}: {message}"), span, "here");
             invalid(vec![with_key_help(problem)])
         })?;
@@ -124,12 +123,17 @@ impl Later<'_> {
 /// ci.toml's text: a regular file inside the repository.
 fn read(file: &Path, root: &Path) -> Result<String, ConfigError> {
     check_file(file, root)?;
-    match std::fs::read_to_string(file) {
+    use crate::limits::{self, ReadError};
+    match limits::read_to_string(file, limits::CI_TOML) {
         Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Missing {
+        Err(e) if e.is_not_found() => Err(ConfigError::Missing {
             path: file.to_path_buf(),
         }),
-        Err(source) => Err(ConfigError::Read {
+        Err(ReadError::TooLarge { limit }) => Err(ConfigError::TooLarge {
+            path: file.to_path_buf(),
+            limit: limits::size(limit),
+        }),
+        Err(ReadError::Io(source)) => Err(ConfigError::Read {
             path: file.to_path_buf(),
             source,
         }),

@@ -10,10 +10,12 @@ pub mod shared;
 mod load;
 mod model;
 mod resolve;
+mod snippet;
 #[cfg(test)]
 mod tests;
 mod validate;
 mod values;
+mod words;
 
 pub use error::{ConfigError, Problem, Problems};
 pub use load::{Checks, FILE_NAME, Later, display_name};

@@ -138,8 +138,8 @@ fn everything_resolves() {
     assert!(c.environment_for_branch("feature").is_none());
 }
 
-#[test_case("[services.a]\npath = \"a\"\nimage = \"yes\"\n", "invalid type"; "wrong type")]
-#[test_case("[services.a]\n", "missing field `path`"; "missing path")]
+#[test_case("[services.a]\npath = \"a\"\nimage = \"yes\"\n", "`services.a.image` must be true or false, not a string (\"yes\")"; "wrong type")]
+#[test_case("[services.a]\n", "[services.a] has no `path`, which it must have"; "missing path")]
 #[test_case("[project]\nrepository = \"Clinic/{service}\"\n", "not a valid image repository template"; "uppercase repository")]
 #[test_case("[project]\nregistry = \"oci://host:port\"\n", "`port` is not a port"; "bad port")]
 #[test_case("[project]\nregistry = \"oci://user:pw@host\"\n", "credentials go in the environment"; "credentials in the address")]

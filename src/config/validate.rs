@@ -359,9 +359,16 @@ impl Resolver<'_> {
                 what,
                 &format!("create it or fix `{key}`"),
             );
-            if let Ok(text) = std::fs::read_to_string(dir.join(at.get_ref()))
-                && let Err(e) = shared::check_file(kind, &text, &service.container)
-            {
+            let text = crate::limits::read_to_string(
+                &dir.join(at.get_ref()),
+                crate::limits::DEFINITION_FILE,
+            );
+            let checked = match &text {
+                Ok(text) => shared::check_file(kind, text, &service.container),
+                Err(e @ crate::limits::ReadError::TooLarge { .. }) => Err(e.to_string()),
+                Err(_) => Ok(()),
+            };
+            if let Err(e) = checked {
                 self.problem(
                     format!("{what} `{}`: {e}", at.get_ref()),
                     at.span(),

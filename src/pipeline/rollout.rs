@@ -229,15 +229,17 @@ fn read(
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(config.root.join(path)).map_err(|e| EcsError::File {
-        what,
-        key: match what {
-            "service definition" => "service_definition",
-            _ => "task_definition",
-        },
-        path: path.to_string(),
-        why: e.to_string(),
-    })?;
+    let text =
+        crate::limits::read_to_string(&config.root.join(path), crate::limits::DEFINITION_FILE)
+            .map_err(|e| EcsError::File {
+                what,
+                key: match what {
+                    "service definition" => "service_definition",
+                    _ => "task_definition",
+                },
+                path: path.to_string(),
+                why: e.to_string(),
+            })?;
     Ok(Some(SourceFile {
         path: path.to_string(),
         text,
@@ -275,9 +277,12 @@ pub fn check_files<'a>(
             ),
         ] {
             let Some(path) = path else { continue };
-            let result = std::fs::read_to_string(config.root.join(path))
-                .map_err(|e| e.to_string())
-                .and_then(|text| check_file(kind, &text, &s.container));
+            let result = crate::limits::read_to_string(
+                &config.root.join(path),
+                crate::limits::DEFINITION_FILE,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|text| check_file(kind, &text, &s.container));
             if let Err(why) = result {
                 problems.push(format!("the {what} {path} of {name}: {why}"));
             }

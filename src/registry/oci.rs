@@ -137,7 +137,8 @@ impl Oci {
         self.credentials.as_ref()
     }
 
-    /// A request that got no answer: a deadline that passed says which one.
+    /// A request that got no answer: a deadline that passed says which one. A request shipit
+    /// could not build, or an answer that is not HTTP, is no unreachable registry: it says so.
     fn request_error(&self, e: &reqwest::Error) -> RegistryError {
         if e.is_timeout() {
             return self.unreachable(format!(
@@ -146,7 +147,95 @@ impl Oci {
                 env_vars::SHIPIT_HTTP_TIMEOUT
             ));
         }
+        let url = e.url().map(|u| u.to_string()).unwrap_or_default();
+        if e.is_builder() {
+            // Nothing was sent: a header shipit was to send cannot be one (a credential with a
+            // line break). Its value is never quoted.
+            return self.protocol(
+                "nothing: shipit could not send its request",
+                format!("{url}: {}", error_chain(e)),
+            );
+        }
+        if let Some(parse) = hyper_parse_error(e) {
+            return self.protocol("in a way HTTP does not allow", format!("{url}: {parse}"));
+        }
         self.unreachable(error_chain(e))
+    }
+
+    /// The body of `resp`, reading at most `limit` bytes: a larger answer (by its
+    /// `Content-Length`, or as it streams) is refused with its URL and the limit.
+    async fn body(
+        &self,
+        mut resp: Response,
+        limit: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let url = resp.url().to_string();
+        let too_large = || {
+            self.protocol(
+                what,
+                format!(
+                    "the answer from {url} is larger than {}, the most shipit reads of it",
+                    crate::limits::size(limit as u64)
+                ),
+            )
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut out = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if out.len() + chunk.len() > limit {
+                        return Err(too_large());
+                    }
+                    out.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(out),
+                Err(e) if e.is_timeout() => return Err(self.request_error(&e)),
+                Err(e) => {
+                    return Err(self.protocol(
+                        what,
+                        format!("the answer from {url} broke off: {}", error_chain(&e)),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The body of `resp` as JSON, at most `limit` bytes; what is not JSON is named with its URL.
+    async fn json(
+        &self,
+        resp: Response,
+        limit: usize,
+        what: &str,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let url = resp.url().to_string();
+        let body = self.body(resp, limit, what).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| self.protocol(what, format!("the answer from {url} is not JSON: {e}")))
+    }
+
+    /// The start of an error's answer, to quote in a message (never more than
+    /// [`crate::limits::QUOTED_ANSWER`] characters of it).
+    async fn quoted(&self, resp: Response) -> String {
+        let url = resp.url().to_string();
+        let body = self
+            .body(resp, crate::limits::HTTP_BODY, "an error")
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&body);
+        let text = text.trim();
+        let mut quoted: String = text.chars().take(crate::limits::QUOTED_ANSWER).collect();
+        if quoted.len() < text.len() {
+            quoted.push('…');
+        }
+        if quoted.is_empty() {
+            format!("{url} (no text)")
+        } else {
+            format!("{url}: {quoted}")
+        }
     }
 
     /// Sends the request `make` builds, again after a backoff when the answer is a 429 or a 5xx
@@ -344,15 +433,27 @@ impl Oci {
         if !resp.status().is_success() {
             return Err(self.protocol("a token request", resp.status()));
         }
-        let body: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| self.protocol("a token request", e))?;
-        body.get("token")
+        let body = self
+            .json(resp, crate::limits::HTTP_BODY, "a token request")
+            .await?;
+        let token = body
+            .get("token")
             .or_else(|| body.get("access_token"))
             .and_then(|t| t.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| self.protocol("a token request", "no token in the answer"))
+            .ok_or_else(|| {
+                self.protocol(
+                    "a token request",
+                    "no `token` (nor `access_token`) string in the answer",
+                )
+            })?;
+        if reqwest::header::HeaderValue::from_str(token).is_err() {
+            // Never quoted: it is a credential.
+            return Err(self.protocol(
+                "a token request",
+                "its token holds a line break or another character no HTTP header can carry",
+            ));
+        }
+        Ok(token.to_string())
     }
 
     /// Every tag of a repository (following `Link` pagination), with the digests of the wanted ones.
@@ -368,26 +469,85 @@ impl Oci {
             exists: true,
             tags: BTreeMap::new(),
         };
+        let deadline = crate::net::listing_timeout();
+        let listed = tokio::time::timeout(
+            deadline,
+            self.list_within(repository, wanted, &name, &scope, &mut state),
+        )
+        .await;
+        match listed {
+            Ok(result) => result.map(|()| state),
+            Err(_) => Err(self.protocol(
+                "tags/list",
+                format!(
+                    "the tags of {} were not all read within {}s (ten times {}): shipit stops there",
+                    state.address,
+                    deadline.as_secs_f64(),
+                    env_vars::SHIPIT_HTTP_TIMEOUT
+                ),
+            )),
+        }
+    }
+
+    /// [`Oci::list`] without its deadline: every page of the tag list, a page at most once and
+    /// at most [`crate::limits::TAG_PAGES`] of them, then the digests wanted.
+    async fn list_within(
+        &self,
+        repository: &str,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
+        name: &str,
+        scope: &str,
+        state: &mut RepoState,
+    ) -> Result<(), RegistryError> {
         let mut next = Some(format!("/v2/{name}/tags/list?n=1000"));
+        let mut seen = std::collections::HashSet::new();
         while let Some(url) = next.take() {
-            let resp = self.send(Method::GET, &url, &scope, |r| r).await?;
+            // A page is known by its address resolved against the registry's: a `Link` that
+            // names the same page relative or absolute is the same page.
+            let page = url::Url::parse(&self.base)
+                .and_then(|base| base.join(&url))
+                .map_or_else(|_| url.clone(), |u| u.to_string());
+            if !seen.insert(page.clone()) {
+                return Err(self.protocol(
+                    "tags/list",
+                    format!(
+                        "its `Link` header sends shipit back to {page}, a page it already read: the list would never end"
+                    ),
+                ));
+            }
+            if seen.len() > crate::limits::TAG_PAGES {
+                return Err(self.protocol(
+                    "tags/list",
+                    format!(
+                        "more than {} pages of tags for {}: shipit stops there",
+                        crate::limits::TAG_PAGES,
+                        state.address
+                    ),
+                ));
+            }
+            let resp = self.send(Method::GET, &url, scope, |r| r).await?;
             if resp.status() == StatusCode::NOT_FOUND {
                 state.exists = false;
-                return Ok(state);
+                return Ok(());
             }
             if !resp.status().is_success() {
                 let status = resp.status();
-                return Err(self.protocol(
-                    &format!("{status} to tags/list"),
-                    resp.text().await.unwrap_or_default(),
-                ));
+                return Err(
+                    self.protocol(&format!("{status} to tags/list"), self.quoted(resp).await)
+                );
             }
             next = next_link(resp.headers());
-            let body: serde_json::Value = resp
-                .json()
-                .await
-                .map_err(|e| self.protocol("tags/list", e))?;
-            for t in listed_tags(&body) {
+            let page_url = resp.url().to_string();
+            let body = self
+                .json(resp, crate::limits::TAG_PAGE, "tags/list")
+                .await?;
+            let tags = listed_tags(&body).ok_or_else(|| {
+                self.protocol(
+                    "tags/list",
+                    format!("the answer from {page_url} has a `tags` that is not a list"),
+                )
+            })?;
+            for t in tags {
                 state.tags.insert(t.to_string(), None);
             }
         }
@@ -404,7 +564,7 @@ impl Oci {
         for (tag, digest) in digests {
             state.tags.insert(tag, digest?);
         }
-        Ok(state)
+        Ok(())
     }
 
     /// The digest a tag (or digest) points at, by HEAD; `None` when there is no such manifest.
@@ -467,10 +627,10 @@ impl Oci {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/vnd.oci.image.manifest.v1+json")
             .to_string();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.protocol("a manifest GET", e))?;
+        let body = bytes::Bytes::from(
+            self.body(resp, crate::limits::MANIFEST, "a manifest GET")
+                .await?,
+        );
         let resp = self
             .send(
                 Method::PUT,
@@ -486,7 +646,7 @@ impl Oci {
             let status = resp.status();
             return Err(self.protocol(
                 &format!("{status} to a manifest PUT"),
-                resp.text().await.unwrap_or_default(),
+                self.quoted(resp).await,
             ));
         }
         Ok(())
@@ -565,7 +725,7 @@ impl Oci {
         if !resp.status().is_success() {
             return Err(self.protocol(&format!("{} to a GET", resp.status()), url));
         }
-        resp.json().await.map_err(|e| self.protocol("a GET", e))
+        self.json(resp, crate::limits::MANIFEST, "a GET").await
     }
 }
 
@@ -646,14 +806,19 @@ pub(crate) fn parse_next_link(link: &str) -> Option<String> {
     })
 }
 
-/// The tags of one tags/list answer (`{"tags": [...]}`) that are tags: the OCI tag grammar;
-/// anything else a registry lists is no tag to print or use.
-pub(crate) fn listed_tags(body: &serde_json::Value) -> impl Iterator<Item = &str> {
-    body.get("tags")
-        .and_then(|t| t.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str().filter(|t| valid_tag(t)))
+/// The tags of one tags/list answer (`{"tags": [...]}`, no `tags` or `null` for none) that are
+/// tags: the OCI tag grammar; anything else a registry lists is no tag to print or use. `None` when
+/// `tags` is not a list.
+pub(crate) fn listed_tags(body: &serde_json::Value) -> Option<impl Iterator<Item = &str>> {
+    let tags = match body.get("tags") {
+        None | Some(serde_json::Value::Null) => &[][..],
+        Some(serde_json::Value::Array(tags)) => tags.as_slice(),
+        Some(_) => return None,
+    };
+    Some(
+        tags.iter()
+            .filter_map(|t| t.as_str().filter(|t| valid_tag(t))),
+    )
 }
 
 /// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, the OCI Distribution tag grammar.
@@ -687,6 +852,21 @@ pub(crate) fn is_loopback_url(url: &url::Url) -> bool {
         Some(url::Host::Domain(d)) => d == "localhost",
         None => false,
     }
+}
+
+/// The parse error of an answer that is not HTTP (an invalid header, status line or head), when
+/// that is why a request failed.
+fn hyper_parse_error(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(h) = c.downcast_ref::<hyper::Error>()
+            && h.is_parse()
+        {
+            return Some(h.to_string());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// An error and its causes on one line (reqwest hides the useful part in `source()`).

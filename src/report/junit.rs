@@ -91,7 +91,7 @@ pub fn parse(xml: &str) -> Result<Vec<Suite>, String> {
     let root = doc.root_element();
     let mut suites = Vec::new();
     match root.tag_name().name() {
-        "testsuites" | "testsuite" => collect_suites(root, None, &mut suites),
+        "testsuites" | "testsuite" => collect_suites(root, None, 1, &mut suites)?,
         other => {
             return Err(format!(
                 "not a JUnit report: the root element is <{other}>, not <testsuites> or <testsuite>"
@@ -101,16 +101,29 @@ pub fn parse(xml: &str) -> Result<Vec<Suite>, String> {
     Ok(suites)
 }
 
-fn collect_suites(node: roxmltree::Node<'_, '_>, parent: Option<&str>, out: &mut Vec<Suite>) {
+fn collect_suites(
+    node: roxmltree::Node<'_, '_>,
+    parent: Option<&str>,
+    depth: usize,
+    out: &mut Vec<Suite>,
+) -> Result<(), String> {
+    // Depth-limited: a report nested thousands deep would overflow the stack (and the names of
+    // its suites, each its parent's and its own, would grow with the square of the depth).
+    if depth > crate::limits::JUNIT_DEPTH {
+        return Err(format!(
+            "<testsuite> elements nested more than {} deep: not a report shipit reads",
+            crate::limits::JUNIT_DEPTH
+        ));
+    }
     if node.has_tag_name("testsuites") {
         // A collection: its name (often the tool's) prefixes nothing.
         for child in node
             .children()
             .filter(|c| c.has_tag_name("testsuite") || c.has_tag_name("testsuites"))
         {
-            collect_suites(child, parent, out);
+            collect_suites(child, parent, depth + 1, out)?;
         }
-        return;
+        return Ok(());
     }
     let own = node.attribute("name").unwrap_or("");
     let name = match (parent, own.is_empty()) {
@@ -132,8 +145,9 @@ fn collect_suites(node: roxmltree::Node<'_, '_>, parent: Option<&str>, out: &mut
     }
     for child in node.children().filter(|c| c.has_tag_name("testsuite")) {
         let parent = (!name.is_empty()).then_some(name.as_str());
-        collect_suites(child, parent, out);
+        collect_suites(child, parent, depth + 1, out)?;
     }
+    Ok(())
 }
 
 fn has_child_suites(node: roxmltree::Node<'_, '_>) -> bool {
@@ -220,7 +234,7 @@ pub fn collect(root: &Path, service: &Service, since: SystemTime) -> ServiceRepo
             ));
             continue;
         }
-        let suites = std::fs::read_to_string(&file)
+        let suites = crate::limits::read_to_string(&file, crate::limits::JUNIT_REPORT)
             .map_err(|e| format!("cannot read it: {e}"))
             .and_then(|xml| parse(&xml));
         match suites {

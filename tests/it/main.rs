@@ -14,6 +14,7 @@ mod help;
 mod init;
 mod json;
 mod junit;
+mod outside_input;
 mod panics;
 mod parsers;
 mod plan;

@@ -1,6 +1,7 @@
 //! Small loopback servers that misbehave the way networks do: one that accepts and never answers,
 //! one that answers 503 (or 429) a few times before passing the connection on to a real service,
-//! and one scripted HTTP server that records what it was sent.
+//! one scripted HTTP server that records what it was sent, and a registry whose tag list pages
+//! forever.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -157,6 +158,33 @@ impl Server {
             }
         });
         server
+    }
+
+    /// A registry whose tags/list never ends: every page answers a tag and a `Link` to the next
+    /// page, the same page again (`fresh` false) or a new one each time (`fresh` true), after
+    /// `delay`. Everything else is a 404.
+    pub fn endless_tags(fresh: bool, delay: Duration) -> Server {
+        let pages = Arc::new(AtomicUsize::new(0));
+        Server::scripted(move |req, _| {
+            let Some((path, _)) = req.path.split_once("tags/list") else {
+                return (404, vec![], String::new());
+            };
+            thread::sleep(delay);
+            let n = pages.fetch_add(1, Ordering::Relaxed);
+            let next = if fresh {
+                format!("{path}tags/list?n=1000&last=t{n}")
+            } else {
+                req.path.clone()
+            };
+            (
+                200,
+                vec![
+                    ("Link".into(), format!("<{next}>; rel=\"next\"")),
+                    ("Content-Type".into(), "application/json".into()),
+                ],
+                format!(r#"{{"name":"team/api","tags":["t{n}"]}}"#),
+            )
+        })
     }
 
     fn from_listener(listener: &TcpListener) -> Server {
