@@ -32,9 +32,9 @@ pub const QUOTED_ANSWER: usize = 300;
 
 /// `limit` in words: `4 MiB`, `512 KiB`.
 pub fn size(limit: u64) -> String {
-    if limit >= 1 << 20 && limit % (1 << 20) == 0 {
+    if limit >= 1 << 20 && limit.is_multiple_of(1 << 20) {
         format!("{} MiB", limit >> 20)
-    } else if limit >= 1 << 10 && limit % (1 << 10) == 0 {
+    } else if limit >= 1 << 10 && limit.is_multiple_of(1 << 10) {
         format!("{} KiB", limit >> 10)
     } else {
         format!("{limit} bytes")
@@ -60,7 +60,17 @@ impl ReadError {
 /// larger).
 pub fn read_to_string(path: &Path, limit: u64) -> Result<String, ReadError> {
     let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
+    // A regular file's size says it before a byte is read; the bounded read stays the guard
+    // (a file that grows, a pipe).
+    let known = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    if known.is_some_and(|len| len > limit) {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut bytes = Vec::with_capacity(known.unwrap_or(0).min(limit) as usize + 1);
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(ReadError::TooLarge { limit });

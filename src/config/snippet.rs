@@ -237,7 +237,8 @@ impl SourceCode for Snippet {
 mod tests {
     use super::*;
 
-    fn snippet(text: &str, spans: &[Range<usize>]) -> (String, Vec<Range<usize>>) {
+    fn snippet(text: &str, span: Range<usize>) -> (String, Vec<Range<usize>>) {
+        let spans = std::slice::from_ref(&span);
         let (s, spans) = Snippet::new("ci.toml", &Arc::new(text.to_string()), spans);
         (s.text.to_string(), spans)
     }
@@ -245,7 +246,7 @@ mod tests {
     #[test]
     fn short_lines_are_shown_as_written() {
         let text = "a = 1\nb = 2\n";
-        let (shown, spans) = snippet(text, &[6..7]);
+        let (shown, spans) = snippet(text, 6..7);
         assert_eq!(shown, text);
         assert_eq!(spans, vec![6..7]);
     }
@@ -255,7 +256,11 @@ mod tests {
         let long = format!("x = \"{}\" y", "a".repeat(70_000));
         let text = format!("[project]\n{long}\nz = 1\n");
         let at = text.find(" y").unwrap() + 1;
-        let (s, spans) = Snippet::new("ci.toml", &Arc::new(text.clone()), &[at..at + 1]);
+        let (s, spans) = Snippet::new(
+            "ci.toml",
+            &Arc::new(text.clone()),
+            std::slice::from_ref(&(at..at + 1)),
+        );
         assert!(s.text.len() < 400, "{} bytes", s.text.len());
         assert!(s.text.starts_with("[project]\n…"));
         assert!(s.text.ends_with("\" y\nz = 1\n"));
@@ -269,7 +274,7 @@ mod tests {
     fn a_long_line_nearby_is_cut_from_its_start_and_offsets_after_it_move() {
         let text = format!("x = \"{}\"\ny = [\n", "é".repeat(500));
         let at = text.find("[").unwrap();
-        let (shown, spans) = snippet(&text, &[at..at + 1]);
+        let (shown, spans) = snippet(&text, at..at + 1);
         assert!(shown.starts_with("x = \"é"));
         assert!(shown.contains("…\ny = ["));
         assert_eq!(&shown[spans[0].clone()], "[");

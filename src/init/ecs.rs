@@ -277,7 +277,13 @@ pub fn service_request(live: &Value) -> Value {
 /// Sets `task_definition` (and `service_definition` when this shipit reads it, and `ecs_service`
 /// when the ECS service has another name) under `[services.NAME]`, keeping the file's comments.
 fn point_at_files(ci: &Path, name: &str, ecs_service: &str) -> Result<Vec<String>, Error> {
-    let text = std::fs::read_to_string(ci)?;
+    let text = crate::limits::read_to_string(ci, crate::limits::CI_TOML).map_err(|e| match e {
+        crate::limits::ReadError::Io(e) => Error::from(e),
+        too_large => Error::bad_input(
+            format!("cannot edit {}: {too_large}", config::display_name(ci)),
+            None,
+        ),
+    })?;
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
         Error::bad_input(
             format!("cannot edit {}: {e}", config::display_name(ci)),

@@ -24,6 +24,15 @@ pub enum RegistryError {
     )]
     Unreachable { registry: String, why: String },
 
+    #[error("shipit could not send its request to the registry {registry}: {why}")]
+    #[diagnostic(
+        code(shipit::registry::request),
+        help(
+            "a header could not be made from what shipit was given: look for a line break or another control character in SHIPIT_REGISTRY_USERNAME and SHIPIT_REGISTRY_PASSWORD"
+        )
+    )]
+    Unsendable { registry: String, why: String },
+
     #[error("the registry {registry} refused the credentials: {why}")]
     #[diagnostic(code(shipit::registry::auth), help("{help}"))]
     Auth {

@@ -151,10 +151,10 @@ impl Oci {
         if e.is_builder() {
             // Nothing was sent: a header shipit was to send cannot be one (a credential with a
             // line break). Its value is never quoted.
-            return self.protocol(
-                "nothing: shipit could not send its request",
-                format!("{url}: {}", error_chain(e)),
-            );
+            return RegistryError::Unsendable {
+                registry: self.host.clone(),
+                why: format!("{url}: {}", error_chain(e)),
+            };
         }
         if let Some(parse) = hyper_parse_error(e) {
             return self.protocol("in a way HTTP does not allow", format!("{url}: {parse}"));
@@ -693,7 +693,7 @@ impl Oci {
         let name = self.name(repository);
         let scope = format!("repository:{name}:pull");
         type Found = Result<(String, Option<Vec<String>>), RegistryError>;
-        let found: Vec<Found> = stream::iter(digests.iter().cloned())
+        let reading = stream::iter(digests.iter().cloned())
             .map(|digest| {
                 let (name, scope) = (&name, &scope);
                 async move {
@@ -704,8 +704,21 @@ impl Oci {
                 }
             })
             .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+            .collect::<Vec<Found>>();
+        // The same overall deadline as a tag list: one request per image.
+        let deadline = crate::net::listing_timeout();
+        let found = tokio::time::timeout(deadline, reading).await.map_err(|_| {
+            self.protocol(
+                "manifests",
+                format!(
+                    "the manifests of {} images of {} were not all read within {}s (ten times {})",
+                    digests.len(),
+                    self.address(repository),
+                    deadline.as_secs_f64(),
+                    env_vars::SHIPIT_HTTP_TIMEOUT
+                ),
+            )
+        })?;
         let mut out = BTreeMap::new();
         for r in found {
             if let (digest, Some(children)) = r? {

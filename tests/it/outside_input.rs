@@ -81,6 +81,19 @@ fn a_ci_toml_problem_on_a_long_line_of_wide_characters_is_shown_cut() {
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(says(&r.stderr, "[ci.toml:1:29]"), "{}", r.stderr);
     assert!(says(&r.stderr, "nope"), "{}", r.stderr);
+    // The snippet shows a window of the line, not its 80 KB.
+    for line in r
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("1 │"))
+    {
+        assert!(line.len() < 600, "a line of {} bytes", line.len());
+    }
+    assert!(
+        r.stderr.lines().any(|l| l.trim_start().starts_with("1 │")),
+        "{}",
+        r.stderr
+    );
 }
 
 /// A library whose test command writes `out/junit.xml` (with `write`, run in the service's
@@ -288,6 +301,25 @@ fn a_tag_list_of_endless_fresh_pages_ends_at_the_listing_deadline() {
     assert!(took < Duration::from_secs(20), "{took:?}");
 }
 
+#[test]
+fn a_tag_list_past_1000_pages_ends_at_the_page_cap() {
+    // A new page every time, at once: within every deadline, so only the page cap ends it.
+    let registry = Server::endless_tags(true, Duration::ZERO);
+    let repo = registry_repo(&registry.addr);
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["plan", "--branch", "develop", "--all"]);
+    let (r, _) = run_within(cmd, LIMIT);
+    no_panic(&r);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        says(&r.stderr, "more than 1000 pages of tags for")
+            && says(&r.stderr, "/team/api: shipit stops there"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(registry.seen(), 1000, "the pages read");
+}
+
 /// `plan` against a registry whose tags/list answers what `answer` says (the address of the
 /// server is the second argument).
 fn plan_against(
@@ -377,4 +409,59 @@ fn a_token_with_a_line_break_is_named_as_such_and_never_printed() {
     );
     assert!(!says(&r.stderr, "cannot reach"), "{}", r.stderr);
     assert!(!says(&r.stderr, "def-secret"), "{}", r.stderr);
+}
+
+#[test]
+fn a_manifest_over_4_mib_is_refused_with_its_url() {
+    // Two versions on two images and `retain = 1`: retention asks for the kept image's manifest
+    // (is it an index?), which is 5 MiB.
+    let registry = Server::scripted(|req, _| {
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        if req.path.contains("tags/list") {
+            return (
+                200,
+                vec![],
+                r#"{"tags":["stage-1.0.0","stage-1.0.1"]}"#.into(),
+            );
+        }
+        if req.method == "HEAD" && req.path.contains("/manifests/stage-1.0.") {
+            let c = if req.path.ends_with('0') { 'a' } else { 'b' };
+            return (
+                200,
+                vec![("Docker-Content-Digest".into(), digest(c))],
+                String::new(),
+            );
+        }
+        if req.method == "GET" && req.path.contains("/manifests/sha256:") {
+            let body = format!(
+                r#"{{"schemaVersion":2,"annotations":{{"x":"{}"}}}}"#,
+                "a".repeat(5 << 20)
+            );
+            return (200, vec![], body);
+        }
+        (404, vec![], String::new())
+    });
+    let repo = TestRepo::with_config(
+        &format!(
+            "[project]\nregistry = \"oci://{}/team\"\nretain = 1\n\n[environments.stage]\nbranch = \"develop\"\n\n[services.api]\npath = \"services/api\"\n",
+            registry.addr
+        ),
+        &["services/api"],
+    );
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["retain", "--env", "stage"]);
+    let (r, _) = run_within(cmd, LIMIT);
+    no_panic(&r);
+    assert_ne!(r.code, 0, "{}", r.transcript());
+    assert!(
+        says(
+            &r.stderr,
+            &format!(
+                "/v2/team/api/manifests/sha256:{} is larger than 4 MiB",
+                "b".repeat(64)
+            )
+        ),
+        "{}",
+        r.stderr
+    );
 }

@@ -138,6 +138,9 @@ impl Server {
                     (seen.clone(), requests.clone(), script.clone(), addr.clone());
                 thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    // The head and the body are two writes: without this, each answer waits
+                    // for the client's delayed ACK (40 ms).
+                    let _ = stream.set_nodelay(true);
                     while let Some(req) = read_request(&mut stream) {
                         seen.fetch_add(1, Ordering::Relaxed);
                         requests.lock().unwrap().push(req.clone());
