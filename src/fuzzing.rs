@@ -392,7 +392,8 @@ mod tests {
     #[test]
     fn every_kept_fuzz_input_passes_its_target() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let targets: [(&str, fn(&[u8])); 11] = [
+        type Target = (&'static str, fn(&[u8]));
+        let targets: [Target; 11] = [
             ("ci_toml", |d| {
                 super::ci_toml(d, Path::new(env!("CARGO_MANIFEST_DIR")))
             }),
