@@ -62,7 +62,7 @@ pub struct Problem {
 impl Problem {
     pub fn new(message: impl Into<String>, span: Range<usize>, label: impl Into<String>) -> Self {
         Problem {
-            message: message.into(),
+            message: shorten_quoted(&message.into()),
             span,
             label: label.into(),
             help: None,
@@ -79,6 +79,31 @@ impl Problem {
         self.help = Some(help.into());
         self
     }
+}
+
+/// The longest value a message quotes whole (between backticks); a longer one keeps its start and
+/// its end around `…`. ci.toml may hold a value of megabytes; the snippet points at all of it.
+const QUOTED: usize = 120;
+
+fn shorten_quoted(message: &str) -> String {
+    if message.len() <= QUOTED {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len().min(4 * QUOTED));
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let chars = part.chars().count();
+        if i % 2 == 1 && chars > QUOTED {
+            out.extend(part.chars().take(QUOTED - 20));
+            out.push('…');
+            out.extend(part.chars().skip(chars - 19));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 /// Every problem found in one ci.toml. As a diagnostic it is the first problem; the report layer
@@ -193,5 +218,21 @@ impl Diagnostic for Problems {
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.first_shown().labels()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_quoted_value_keeps_its_start_and_end() {
+        let value = format!("start{}end", "é".repeat(10_000));
+        let p = Problem::new(format!("`{value}` does not exist"), 0..1, "here");
+        assert!(p.message.chars().count() < 160, "{}", p.message);
+        assert!(p.message.starts_with("`startééé"));
+        assert!(p.message.ends_with("ééend` does not exist"));
+        let short = Problem::new("`a` and `b`", 0..1, "here");
+        assert_eq!(short.message, "`a` and `b`");
     }
 }

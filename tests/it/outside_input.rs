@@ -94,6 +94,13 @@ fn a_ci_toml_problem_on_a_long_line_of_wide_characters_is_shown_cut() {
         "{}",
         r.stderr
     );
+    // The message quotes the start and the end of the 80 KB value, not all of it.
+    assert!(
+        r.stderr.len() < 4_000,
+        "{} bytes: {}",
+        r.stderr.len(),
+        r.stderr
+    );
 }
 
 /// A library whose test command writes `out/junit.xml` (with `write`, run in the service's
