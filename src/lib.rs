@@ -16,6 +16,9 @@ pub mod ecs;
 pub mod env_vars;
 pub mod error;
 pub mod fingerprint;
+/// Entry points of the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod git;
 pub mod github;
 pub mod glob;

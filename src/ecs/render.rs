@@ -49,6 +49,13 @@ impl Rendered {
             Some(_) => return Err("`taskDefinition` is not an object".into()),
             None => top,
         };
+        // RegisterTaskDefinition has no such field: it would be sent on, and the request read
+        // back would be taken for the task definition inside it.
+        if body.contains_key("taskDefinition") {
+            return Err(
+                "`taskDefinition` holds another `taskDefinition`: keep one task definition".into(),
+            );
+        }
         for key in DESCRIBE_ONLY {
             body.remove(*key);
         }
@@ -251,6 +258,21 @@ pub fn service_definition(text: &str) -> Result<Map<String, Value>, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_task_definition_inside_a_task_definition_is_refused() {
+        let inner = json!({"family": "a", "containerDefinitions": [{"name": "a", "image": "x"}]});
+        let mut outer = inner.clone();
+        outer["taskDefinition"] = inner.clone();
+        // Describe output around a task definition that holds one (found by the fuzz target
+        // `task_definition`: the body sent held `taskDefinition`, and read back was another).
+        let err = Rendered::from_value(json!({ "taskDefinition": outer })).unwrap_err();
+        assert!(err.contains("holds another `taskDefinition`"), "{err}");
+        // What is sent reads back as the same task definition.
+        let r = Rendered::from_value(json!({ "taskDefinition": inner })).unwrap();
+        let again = Rendered::from_value(serde_json::from_slice(&r.to_json()).unwrap()).unwrap();
+        assert_eq!(again, r);
+    }
 
     /// A DescribeTaskDefinition answer with many fields set, some of them empty on purpose.
     fn described() -> Value {

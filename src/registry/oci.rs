@@ -551,21 +551,14 @@ impl Oci {
             let body = self
                 .json(resp, crate::limits::TAG_PAGE, "tags/list")
                 .await?;
-            let tags = match body.get("tags") {
-                None | Some(serde_json::Value::Null) => &[][..],
-                Some(serde_json::Value::Array(tags)) => tags.as_slice(),
-                Some(_) => {
-                    return Err(self.protocol(
-                        "tags/list",
-                        format!("the answer from {page_url} has a `tags` that is not a list"),
-                    ));
-                }
-            };
+            let tags = listed_tags(&body).ok_or_else(|| {
+                self.protocol(
+                    "tags/list",
+                    format!("the answer from {page_url} has a `tags` that is not a list"),
+                )
+            })?;
             for t in tags {
-                // The OCI tag grammar; anything else a registry lists is no tag to print or use.
-                if let Some(t) = t.as_str().filter(|t| valid_tag(t)) {
-                    state.tags.insert(t.to_string(), None);
-                }
+                state.tags.insert(t.to_string(), None);
             }
         }
         let wanted_tags: Vec<String> = state.tags.keys().filter(|t| wanted(t)).cloned().collect();
@@ -806,7 +799,7 @@ impl Oci {
 }
 
 /// `Bearer realm="https://auth",service="registry",scope="…"` → its parameters.
-fn parse_challenge(challenge: &str) -> HashMap<String, String> {
+pub(crate) fn parse_challenge(challenge: &str) -> HashMap<String, String> {
     let rest = challenge.split_once(' ').map_or("", |(_, r)| r);
     let mut out = HashMap::new();
     let mut chars = rest.chars().peekable();
@@ -831,12 +824,12 @@ fn parse_challenge(challenge: &str) -> HashMap<String, String> {
 }
 
 /// The `rel="next"` target of a `Link` header.
-fn next_link(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     parse_next_link(headers.get(LINK)?.to_str().ok()?)
 }
 
 /// `<URL>; rel="next"` (RFC 8288, one of several links) → URL. Anything malformed is no link.
-fn parse_next_link(link: &str) -> Option<String> {
+pub(crate) fn parse_next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let part = part.trim();
         let rest = part.strip_prefix('<')?;
@@ -850,8 +843,23 @@ fn parse_next_link(link: &str) -> Option<String> {
     })
 }
 
+/// The tags of one tags/list answer (`{"tags": [...]}`, no `tags` or `null` for none) that are
+/// tags: the OCI tag grammar; anything else a registry lists is no tag to print or use. `None` when
+/// `tags` is not a list.
+pub(crate) fn listed_tags(body: &serde_json::Value) -> Option<impl Iterator<Item = &str>> {
+    let tags = match body.get("tags") {
+        None | Some(serde_json::Value::Null) => &[][..],
+        Some(serde_json::Value::Array(tags)) => tags.as_slice(),
+        Some(_) => return None,
+    };
+    Some(
+        tags.iter()
+            .filter_map(|t| t.as_str().filter(|t| valid_tag(t))),
+    )
+}
+
 /// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, the OCI Distribution tag grammar.
-fn valid_tag(t: &str) -> bool {
+pub(crate) fn valid_tag(t: &str) -> bool {
     t.len() <= 128
         && t.bytes()
             .next()
@@ -862,7 +870,7 @@ fn valid_tag(t: &str) -> bool {
 
 /// `sha256:<64 hex>` (or another algorithm's): a digest is printed and used in URLs, so a registry's
 /// answer that is anything else (a line break, a path) is not taken for one.
-fn valid_digest(d: &str) -> bool {
+pub(crate) fn valid_digest(d: &str) -> bool {
     d.split_once(':').is_some_and(|(algorithm, hex)| {
         !algorithm.is_empty()
             && algorithm
@@ -874,7 +882,7 @@ fn valid_digest(d: &str) -> bool {
 }
 
 /// A loopback URL: a local registry or token service (tests, a registry on the runner).
-fn is_loopback_url(url: &url::Url) -> bool {
+pub(crate) fn is_loopback_url(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

@@ -130,6 +130,11 @@ pub fn warn(env: &Env, message: &str) {
 
 /// Prints an error the way every command does: one clear message, with help where the user can act.
 pub fn print_error(err: &crate::Error, env: &Env) {
+    stderr(&render_error(err, env));
+}
+
+/// The text [`print_error`] prints (under GitHub Actions, the annotations are printed as made).
+pub fn render_error(err: &crate::Error, env: &Env) -> String {
     let style = Style::for_stderr(env);
     let handler = miette::GraphicalReportHandler::new_themed(if style.color {
         miette::GraphicalTheme::unicode()
@@ -176,7 +181,7 @@ pub fn print_error(err: &crate::Error, env: &Env) {
     if !out.ends_with('\n') {
         out.push('\n');
     }
-    stderr(&out);
+    out
 }
 
 #[cfg(test)]
