@@ -134,13 +134,15 @@ pub fn task_definition(data: &[u8]) {
         .map(str::to_string)
         .collect();
     assert!(!names.is_empty());
-    let image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/fuzz:prod-1.2.3";
+    let written = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/fuzz:prod-1.2.3";
+    let reference = crate::image::ImageRef::parse(written).expect("a reference with its host");
+    let image = written;
     let mut current = rendered.clone();
     for name in &names {
         current
             .has_container(name)
             .expect("a listed container is there");
-        current = match current.clone().with_image(name, image) {
+        current = match current.clone().with_image(name, &reference) {
             Ok(next) => next,
             // Only when it already runs that image.
             Err(_) => {
