@@ -735,9 +735,10 @@ impl Oci {
             self.protocol(
                 "manifests",
                 format!(
-                    "the manifests of {} images of {} were not all read within {}s (ten times {})",
+                    "the manifests of {} images of {}/{} were not all read within {}s (ten times {})",
                     digests.len(),
-                    format!("{}/{}", self.host, self.name(repository)),
+                    self.host,
+                    self.name(repository),
                     deadline.as_secs_f64(),
                     env_vars::SHIPIT_HTTP_TIMEOUT
                 ),
