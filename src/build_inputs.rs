@@ -88,25 +88,12 @@ pub fn builds(config: &Config, service: &Service) -> Vec<Build> {
     out
 }
 
-/// A repository path as a glob that matches it literally.
-fn literal(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 1);
-    out.push('/');
-    for c in path.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The glob of a Dockerfile source in a context: the context's path taken literally, the source
 /// as Docker reads it (`*`, `?` and `[…]` are wildcards, braces are not).
 fn source_glob(context: &str, source: Option<&str>) -> String {
     let mut out = match context {
         "." => String::new(),
-        c => literal(c),
+        c => glob::literal_path(c),
     };
     match source {
         None if out.is_empty() => return "**".to_string(),
@@ -244,8 +231,8 @@ impl BuildInputs {
                     patterns.push((glob, out.reads.len() - 1));
                 }
             };
-            add(&mut out, literal(&b.dockerfile), None, None);
-            add(&mut out, literal(&ignore_file), None, None);
+            add(&mut out, glob::literal_path(&b.dockerfile), None, None);
+            add(&mut out, glob::literal_path(&ignore_file), None, None);
             let Some(Some(text)) = contents.get(b.dockerfile.as_str()) else {
                 continue;
             };

@@ -53,15 +53,7 @@ fn path_pattern(path: &str) -> String {
     if path == "." {
         return "**".to_string();
     }
-    let mut out = String::with_capacity(path.len() + 1);
-    out.push('/');
-    for c in path.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    crate::glob::literal_path(path)
 }
 
 impl Rules {

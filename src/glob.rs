@@ -58,6 +58,20 @@ fn compile(glob: &str) -> Result<Glob, globset::Error> {
         .build()
 }
 
+/// A repository path as a rooted glob that matches it and nothing else: `/` first, glob syntax
+/// escaped (a folder named `a[1]` is no character class).
+pub fn literal_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 1);
+    out.push('/');
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Checks one pattern, as the config loader does for every glob it reads.
 pub fn check(pattern: &str) -> Result<(), String> {
     if pattern.trim().is_empty() {
