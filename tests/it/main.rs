@@ -13,6 +13,7 @@ mod ecs_files;
 mod failures;
 mod help;
 mod init;
+mod invariants;
 mod json;
 mod junit;
 mod outside_input;
