@@ -9,8 +9,8 @@ pub mod ecs;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::Error;
 use crate::config::{Checks, Config};
-use crate::{Error, Finished};
 
 use detect::{Found, Unit};
 
@@ -27,8 +27,9 @@ fn environments(default_branch: &str) -> Vec<(&'static str, String, bool)> {
     ]
 }
 
-/// Writes `ci` (with `#:schema` and the schema next to it) and the release workflow.
-pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result<Finished, Error> {
+/// Writes `ci` (with `#:schema` and the schema next to it) and the release workflow; returns what
+/// was found and written, for people.
+pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result<String, Error> {
     let schema = ci.parent().unwrap_or(root).join(crate::schema::FILE_NAME);
     let targets: Vec<PathBuf> = vec![ci.to_path_buf(), schema.clone(), root.join(WORKFLOW_PATH)];
     let existing: Vec<String> = targets
@@ -107,8 +108,7 @@ pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result
         "Next: read ci.toml (each guess has a comment), list your ECS clusters in `clusters`, then \
          `shipit validate` and `shipit affected --explain`."
     );
-    crate::report::stdout(&out)?;
-    Ok(Finished::Success)
+    Ok(out)
 }
 
 fn relative(root: &Path, p: &Path) -> String {

@@ -4,49 +4,18 @@
 //! [`Stop`]) nothing new starts and the services under way are abandoned where they are.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 
+use super::context::{Context, Options};
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord};
 use super::failure::{StageError, TestFailure};
-use super::retain;
 use super::service::run_service;
 use super::stage_rollout::roll_out;
 use super::stop::Stop;
 use crate::config::Config;
-use crate::docker::Engine;
 use crate::plan::{Plan, ServicePlan};
-use crate::registry::Client;
-
-/// How to run.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub jobs: usize,
-    pub skip: BTreeSet<Stage>,
-    pub fail_fast: bool,
-    /// Where the per-service logs go.
-    pub log_dir: PathBuf,
-    /// Signals: what has not started is cancelled, what runs is abandoned (rollouts excepted).
-    pub stop: Arc<Stop>,
-}
-
-/// What the stages need from outside.
-pub struct Context {
-    pub config: Arc<Config>,
-    pub engine: Option<Engine>,
-    pub registry: Option<Arc<Client>>,
-    /// Labels every image gets (`org.opencontainers.image.revision`, `.source`, …).
-    pub labels: BTreeMap<String, String>,
-    /// Retention after push; `None` for a branch with no environment.
-    pub retainer: Option<Arc<retain::Retainer>>,
-    /// ECS, when the environment has clusters.
-    pub ecs: Option<crate::ecs::Ecs>,
-    /// The commit whose tree every build context is taken from; `None` builds from the working
-    /// tree (`release --allow-dirty`).
-    pub commit: Option<String>,
-}
 
 /// Runs every service of the plan; returns one result per service, in plan order.
 pub async fn execute(

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::context::Context;
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
 use super::failure::StageError;
 use super::rollout;
-use super::schedule::Context;
 use super::stop::Stop;
 use crate::plan::Plan;
 
