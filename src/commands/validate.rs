@@ -28,7 +28,11 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, options: Options) -> Result<Fini
 
 /// ci.toml with every file check, and the artifacts a build copies.
 fn load(repo: &Repo, file: &Path) -> Result<Config, Error> {
-    let config = Config::load(file, repo.root(), Checks::Files)?;
+    let config = Config::load(
+        file,
+        repo.root(),
+        Checks::Files(crate::ecs::render::check_file),
+    )?;
     crate::build_inputs::check_artifacts(&config, repo)?;
     Ok(config)
 }
