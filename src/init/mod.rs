@@ -60,13 +60,8 @@ pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result
     }
     let text = ci_toml(&found, &envs);
     // What init writes must be valid: checked before anything is written.
-    let checked = Config::parse(
-        &text,
-        &relative(root, ci),
-        ci,
-        root,
-        Checks::Files(crate::ecs::render::check_file),
-    )?;
+    let checks = Checks::Files(crate::ecs::render::check_file);
+    let checked = Config::parse(&text, &relative(root, ci), ci, root, checks)?;
     let branches: Vec<String> = envs.iter().map(|(_, b, _)| b.clone()).collect();
     if let Some(dir) = ci.parent() {
         std::fs::create_dir_all(dir)?;

@@ -174,7 +174,11 @@ fn import_graph() -> std::collections::BTreeMap<(String, String), Vec<String>> {
     );
     let modules: Vec<Vec<String>> = files.iter().filter_map(|(p, _)| module_of(p)).collect();
     let is_top = |name: &str| modules.iter().any(|m| m[0] == name);
-    let is_pipeline_sub = |name: &str| modules.iter().any(|m| m.len() > 1 && m[0] == "pipeline" && m[1] == name);
+    let is_pipeline_sub = |name: &str| {
+        modules
+            .iter()
+            .any(|m| m.len() > 1 && m[0] == "pipeline" && m[1] == name)
+    };
     // The node an absolute path (after `crate::`) lands in.
     let node = |path: &[String]| -> Option<String> {
         let first = path.first()?;
