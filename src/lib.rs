@@ -2,7 +2,8 @@
 //!
 //! The pipeline reads top to bottom: [`config`] → [`changes`] (git diff → paths) → [`graph`]
 //! (affected services) → [`version`] → [`plan`] → [`pipeline`], with adapters at the edges:
-//! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`].
+//! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`]. On top, [`cli`] parses the command
+//! line and [`commands`] runs each command: its inputs, the library, then `report`.
 
 pub mod affected;
 pub mod aws;
