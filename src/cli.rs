@@ -56,9 +56,13 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct InitArgs {
-    /// Overwrite files that exist
+    /// Overwrite files that exist (never the project's own .github/workflows/release.yml: with
+    /// one, the workflow is written as shipit.yml)
     #[arg(long)]
     force: bool,
+    /// Write no workflow, only ci.toml and its schema
+    #[arg(long, conflicts_with = "from_ecs")]
+    no_workflow: bool,
     /// Write the task definition and service definition of this running ECS service into the
     /// repository, and point `--service` at them in ci.toml
     #[arg(long, value_name = "CLUSTER/SERVICE", requires = "service")]
@@ -423,7 +427,13 @@ fn init(repo: &Repo, file: &std::path::Path, args: InitArgs) -> Result<Finished,
                 .and_then(|r| repo.remote_default_branch(&r))
                 .or_else(|| repo.current_branch().filter(|b| b == "master"))
                 .unwrap_or_else(|| "main".to_string());
-            crate::init::init(repo.root(), file, &default_branch, args.force)
+            crate::init::init(
+                repo.root(),
+                file,
+                &default_branch,
+                args.force,
+                args.no_workflow,
+            )
         }
     }
 }
