@@ -35,6 +35,16 @@ const SKIP: [&str; 12] = [
     "site-packages",
     "bower_components",
 ];
+/// Folders that hold a service's Dockerfile or code but are not the service: a Dockerfile in
+/// `cart/src` or `worker/docker` is `cart`'s or `worker`'s.
+const HOLDERS: [&str; 6] = [
+    "src",
+    "docker",
+    "build",
+    "deploy",
+    "dockerfiles",
+    "container",
+];
 const MAX_DEPTH: usize = 6;
 const MAX_DIRS: usize = 20_000;
 
@@ -154,7 +164,7 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
     for image in &images {
         let dir = parent(&image.dockerfile);
         let path = match dir.rsplit_once('/') {
-            Some((up, "src")) => up.to_string(),
+            Some((up, holder)) if HOLDERS.contains(&holder) => up.to_string(),
             _ => dir.to_string(),
         };
         let mut u = unit(root, &path, true, image.from.clone(), envs);
@@ -327,7 +337,7 @@ fn name_units(root: &Path, units: &mut [Unit], notes: &mut Vec<String>) {
     let with_parent = |u: &Unit| -> String {
         let mut parts = u.path.rsplit('/');
         let _ = parts.next();
-        match parts.find(|p| *p != "src" && !p.is_empty()) {
+        match parts.find(|p| !HOLDERS.contains(p) && !p.is_empty()) {
             Some(p) => format!("{p}-{}", base(u)),
             None => base(u),
         }
