@@ -434,6 +434,12 @@ fn compose_root_contexts_and_dockerfiles_are_read_and_tools_left_out() {
     repo.write("src/web/Dockerfile", "FROM node\nCOPY . .\n");
     repo.write("src/web/Dockerfile.cypress", "FROM cypress\nCOPY . .\n");
     repo.write("pb/demo.proto", "syntax = \"proto3\";\n");
+    // An APK builder nothing publishes, and a template a build tool fills in per module.
+    repo.write("mobile/Dockerfile.android", "FROM android\nCOPY . .\n");
+    repo.write(
+        "docker/Dockerfile",
+        "FROM jre\nARG ARTIFACT_NAME\nCOPY ${ARTIFACT_NAME}.jar app.jar\n",
+    );
 
     let (text, services) = init_and_validate(&repo, &[]);
     let keys: Vec<&String> = services.keys().collect();
@@ -468,6 +474,14 @@ fn compose_root_contexts_and_dockerfiles_are_read_and_tools_left_out() {
     );
     assert!(
         text.contains("#   src/api/genproto/Dockerfile (a tool image"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#   mobile/Dockerfile.android (a variant that no compose file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#   docker/Dockerfile (a template:"),
         "{text}"
     );
     assert!(

@@ -87,7 +87,24 @@ pub(super) fn read(
                 left_out.push(LeftOut { path, why });
                 continue;
             }
+            // `Dockerfile` is where a deployable's build is by convention; a variant (`.android`,
+            // `.worker`) that no compose file, skaffold.yaml or workflow builds is not assumed one.
+            if file != "Dockerfile" {
+                left_out.push(LeftOut {
+                    path,
+                    why: "a variant that no compose file, skaffold.yaml or workflow builds",
+                });
+                continue;
+            }
             let text = std::fs::read_to_string(root.join(&path)).unwrap_or_default();
+            let reads = crate::docker::dockerfile::reads(&text, &BTreeMap::new());
+            if !reads.warnings.is_empty() && reads.sources.iter().all(|s| s.path.is_none()) {
+                left_out.push(LeftOut {
+                    path,
+                    why: "a template: what it copies is named by build args nothing here sets",
+                });
+                continue;
+            }
             let (context, why) = context(root, dir, &text);
             images.push(Image {
                 dockerfile: path,
