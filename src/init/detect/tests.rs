@@ -76,7 +76,7 @@ fn compose_interpolation_is_compose_s() {
 #[test_case::test_case("echo skipping", false; "only an echo")]
 #[test_case::test_case("tsc && vitest run", true; "a build then a runner")]
 fn a_test_script_is_a_test_only_when_it_tests(script: &str, is: bool) {
-    assert_eq!(build_tools::is_a_test(script), is);
+    assert_eq!(test_commands::is_a_test(script), is);
 }
 
 #[test]

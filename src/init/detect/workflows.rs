@@ -144,7 +144,6 @@ fn build_push(
     } else {
         rows.iter().collect()
     };
-    let mut seen = false;
     for row in rows {
         let Some(context) = expand(&context, row) else {
             continue;
@@ -171,7 +170,6 @@ fn build_push(
                 args.insert(k.to_string(), v);
             }
         }
-        seen = true;
         images.push(Image {
             dockerfile,
             context,
@@ -181,7 +179,6 @@ fn build_push(
             from: format!("{from}, docker/build-push-action"),
         });
     }
-    let _ = seen;
 }
 
 /// A `docker build [OPTIONS] CONTEXT` (or `docker buildx build`) command line.
