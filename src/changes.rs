@@ -39,6 +39,9 @@ pub struct Classified {
     pub direct: Vec<Vec<String>>,
     /// Changed files under `global.triggers`.
     pub triggers: Vec<String>,
+    /// Per entry of `triggers`: the services whose `exclude` covers that file. `exclude` wins
+    /// over a trigger as it wins over a path: these services are not selected by that file.
+    pub excluded_triggers: Vec<Vec<usize>>,
     /// Changed files that `global.ignore` dropped.
     pub ignored: usize,
     /// Changed files that no rule claims.
@@ -117,6 +120,11 @@ impl Rules {
         scratch.hits.contains(&Rule::Trigger)
     }
 
+    /// Whether the path last given to [`Rules::owners`] is under an `exclude` of service `i`.
+    pub fn is_excluded(scratch: &Scratch, i: usize) -> bool {
+        scratch.hits.contains(&Rule::Excludes(i))
+    }
+
     /// Classifies repository-relative paths (`/`-separated, no leading `/`).
     pub fn classify<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Classified {
         self.classify_with(paths, &BuildInputs::default())
@@ -164,6 +172,14 @@ impl Rules {
             }
             if hits.contains(&Rule::Trigger) {
                 out.triggers.push(path.to_string());
+                out.excluded_triggers.push(
+                    hits.iter()
+                        .filter_map(|r| match r {
+                            Rule::Excludes(i) => Some(*i),
+                            _ => None,
+                        })
+                        .collect(),
+                );
                 claimed = true;
             }
             for r in &hits {

@@ -440,11 +440,12 @@ fn validate(
             .map_err(Error::from)
             .and_then(|config| {
                 crate::build_inputs::check_artifacts(&config, repo)?;
-                Ok(config)
+                let warnings = crate::lint::warnings(&config, repo)?;
+                Ok((config, warnings))
             });
         let (out, status) = match loaded {
-            Ok(config) => (
-                report::json::Validate::valid(name, &config),
+            Ok((config, warnings)) => (
+                report::json::Validate::valid(name, &config, warnings),
                 Finished::Success,
             ),
             Err(e) => {
@@ -461,6 +462,9 @@ fn validate(
     }
     let config = Config::load(file, repo.root(), Checks::Files)?;
     crate::build_inputs::check_artifacts(&config, repo)?;
+    for w in crate::lint::warnings(&config, repo)? {
+        report::warn(env, &w);
+    }
     let libraries = config.services.iter().filter(|s| !s.image).count();
     report::stdout(&format!(
         "{} is valid: {} {} ({} {}), {} environments ({})\n",

@@ -45,6 +45,8 @@ impl Inputs {
         let n = config.services.len();
         let mut own: Vec<Sha256> = (0..n).map(|_| Sha256::new()).collect();
         let mut triggers = Sha256::new();
+        // Trigger files some service excludes (rare): that service hashes the others alone.
+        let mut trigger_lines: Vec<(String, Vec<usize>)> = Vec::new();
         let mut scratch = crate::changes::Scratch::default();
         let mut globs = crate::glob::Scratch::default();
         let mut read_by: Vec<usize> = Vec::new();
@@ -71,6 +73,10 @@ impl Inputs {
             let line = format!("{:o} {} {}\0", e.mode, e.id, e.path);
             if Rules::is_trigger(&scratch) {
                 triggers.update(line.as_bytes());
+                let excluded: Vec<usize> = (0..n)
+                    .filter(|&i| Rules::is_excluded(&scratch, i))
+                    .collect();
+                trigger_lines.push((line.clone(), excluded));
             }
             for &i in &scratch.owners {
                 own[i].update(line.as_bytes());
@@ -79,8 +85,20 @@ impl Inputs {
         let triggers = hex::encode(triggers.finalize());
         let own: Vec<String> = own
             .into_iter()
-            .map(|mut h| {
-                // Every service's own inputs include the trigger files.
+            .enumerate()
+            .map(|(i, mut h)| {
+                // Every service's own inputs include the trigger files, but those its `exclude`
+                // covers (as `shipit affected` does not select it for them).
+                let triggers = match trigger_lines.iter().any(|(_, ex)| ex.contains(&i)) {
+                    false => triggers.clone(),
+                    true => {
+                        let mut t = Sha256::new();
+                        for (line, _) in trigger_lines.iter().filter(|(_, ex)| !ex.contains(&i)) {
+                            t.update(line.as_bytes());
+                        }
+                        hex::encode(t.finalize())
+                    }
+                };
                 h.update(format!("triggers {triggers}\n"));
                 hex::encode(h.finalize())
             })

@@ -65,14 +65,13 @@ pub fn affected(config: &Config, changes: Classified) -> Vec<Hit> {
             line: h.line,
         }));
     }
-    if !changes.triggers.is_empty() {
-        for r in reasons.iter_mut() {
-            r.extend(
-                changes
-                    .triggers
-                    .iter()
-                    .map(|f| Reason::Trigger { file: f.clone() }),
-            );
+    // A trigger selects every service but those whose `exclude` covers the file: `exclude` wins
+    // over everything but a build's own reads.
+    for (file, excluded) in changes.triggers.iter().zip(&changes.excluded_triggers) {
+        for (service, r) in reasons.iter_mut().enumerate() {
+            if !excluded.contains(&service) {
+                r.push(Reason::Trigger { file: file.clone() });
+            }
         }
     }
 
@@ -189,6 +188,24 @@ mod tests {
         assert!(all.iter().all(|(_, r)| r.contains(&Reason::Trigger {
             file: "Cargo.lock".into()
         })));
+    }
+
+    #[test]
+    fn exclude_wins_over_a_trigger() {
+        // web reads no lockfile and says so: the lockfile trigger selects everyone else.
+        let mut config = config();
+        let web = config
+            .services
+            .iter()
+            .position(|s| s.name == "web")
+            .unwrap();
+        config.services[web].exclude.push("/Cargo.lock".into());
+        let classified = Rules::new(&config).classify(["Cargo.lock"]);
+        let names: Vec<&str> = super::affected(&config, classified)
+            .iter()
+            .map(|h| config.services[h.service].name.as_str())
+            .collect();
+        assert_eq!(names, ["billing", "common", "visits"]);
     }
 
     #[test]

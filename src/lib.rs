@@ -27,6 +27,7 @@ pub mod help;
 pub mod image;
 pub mod init;
 pub mod limits;
+pub mod lint;
 pub mod net;
 pub mod pipeline;
 pub mod plan;

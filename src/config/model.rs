@@ -102,6 +102,9 @@ pub struct Service {
     pub secrets: BTreeMap<String, String>,
     /// The registry layer cache (inline cache pushed, `cache_from` the likeliest images).
     pub cache: bool,
+    /// This service's own image repository (`{service}` not yet replaced), instead of the
+    /// project's template.
+    pub repository: Option<String>,
     pub ecs_service: String,
     pub container: String,
     /// Relative to `path`.
@@ -208,9 +211,12 @@ impl Service {
         }
     }
 
-    /// The image repository of this service, from the project's template.
+    /// The image repository of this service: its own `repository`, else the project's template.
     pub fn repository(&self, project: &Project) -> String {
-        project.repository.replace("{service}", &self.name)
+        self.repository
+            .as_deref()
+            .unwrap_or(&project.repository)
+            .replace("{service}", &self.name)
     }
 }
 

@@ -151,7 +151,8 @@ pub struct RawService {
     /// The Dockerfile, relative to `path`. Default: "Dockerfile".
     #[schemars(with = "Option<String>")]
     pub dockerfile: Option<S<String>>,
-    /// The build context, relative to `path`. Default: ".".
+    /// The build context, relative to `path`; a leading `/` names it from the repository root
+    /// ("/" is the root itself, "/proto" a folder of it), like a root-anchored glob. Default: ".".
     #[schemars(with = "Option<String>")]
     pub context: Option<S<String>>,
     /// The build stage to build. Default: the last stage.
@@ -167,6 +168,11 @@ pub struct RawService {
     /// The registry layer cache (inline cache pushed, earlier images as `cache_from`); false:
     /// neither. Default: true.
     pub cache: Option<bool>,
+    /// This service's image repository, instead of the `[project] repository` template (which
+    /// `{service}` in it stands for, as there); the registry's prefix still applies.
+    /// Default: the project's template.
+    #[schemars(with = "Option<String>")]
+    pub repository: Option<S<String>>,
     /// The ECS service to roll out in each cluster. Default: the service's name.
     pub ecs_service: Option<String>,
     /// The container whose image shipit replaces in the task definition. Default: the service's name.

@@ -196,7 +196,9 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
         "go.sum",
     ] {
         if root.join(lock).is_file() {
-            found.triggers.push(lock.to_string());
+            // Root-anchored: a lockfile without `/` would be every lockfile at any depth, and one
+            // service's dependency bump would rebuild them all.
+            found.triggers.push(format!("/{lock}"));
         }
     }
     found.units = units;
@@ -721,7 +723,7 @@ mod tests {
         assert_eq!(names, [("api", true), ("format", false)]);
         assert_eq!(found.units[1].test.as_ref().unwrap().value, "yarn test");
         assert_eq!(found.units[0].depends_on[0].name, "format");
-        assert_eq!(found.triggers, ["ci.toml", "yarn.lock"]);
+        assert_eq!(found.triggers, ["ci.toml", "/yarn.lock"]);
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct Validate {
     pub file: String,
     /// Why the file is not valid: every problem, where in the file it is when that is known.
     pub errors: Vec<Problem>,
+    /// What a valid file probably does not mean (see `crate::lint`).
+    pub warnings: Vec<String>,
     pub services: Vec<ValidService>,
     pub environments: Vec<ValidEnvironment>,
 }
@@ -165,13 +167,14 @@ pub struct ValidEnvironment {
 }
 
 impl Validate {
-    pub fn valid(file: String, config: &Config) -> Self {
+    pub fn valid(file: String, config: &Config, warnings: Vec<String>) -> Self {
         Validate {
             schema: SCHEMA,
             command: "validate",
             valid: true,
             file,
             errors: Vec::new(),
+            warnings,
             services: config
                 .services
                 .iter()
@@ -226,6 +229,7 @@ impl Validate {
             valid: false,
             file,
             errors,
+            warnings: Vec::new(),
             services: Vec::new(),
             environments: Vec::new(),
         }
