@@ -12,6 +12,7 @@ pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod docker;
+pub mod dotenv;
 pub mod ecs;
 pub mod env_vars;
 pub mod error;

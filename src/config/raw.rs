@@ -144,6 +144,12 @@ pub struct RawService {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub artifacts: Vec<S<String>>,
+    /// Globs, relative to `path`, of files whose changes need the tests but no new image (a
+    /// `tests/` folder): a service affected only through them is tested, not built, bumped, pushed
+    /// or rolled out. A file its Dockerfile copies still needs an image. Default: [].
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub test_only: Vec<S<String>>,
     /// true: a service with an image (built, pushed, rolled out); false: a library, only tested.
     /// Default: true.
     #[serde(default = "yes")]
@@ -160,6 +166,13 @@ pub struct RawService {
     /// Docker build args for this service in every environment; wins over the environment's.
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// A dotenv file (compose's `.env`: `NAME=value` lines), relative to `path` or, with a leading
+    /// `/`, to the repository root, whose values are build args of every build of the service: only
+    /// the names an `ARG` of its Dockerfile declares, and below `build_args` written in ci.toml.
+    /// Read from the commit that ships; the file is an input of the service (`affected`, the
+    /// fingerprint). Default: none.
+    #[schemars(with = "Option<String>")]
+    pub build_args_file: Option<S<String>>,
     /// BuildKit build secrets for this service, added to the environment's: ID = "env:VAR", mounted
     /// by `RUN --mount=type=secret,id=ID`, the value read from VAR at build time. Default: {}.
     #[serde(default)]

@@ -512,6 +512,14 @@ impl Resolver<'_> {
             other => self.relative(other, "context"),
         }
         .unwrap_or_else(|| ".".into());
+        let build_args_file = match raw.build_args_file.as_ref() {
+            Some(f) if f.get_ref().trim_start_matches('/').is_empty() => {
+                self.problem("`build_args_file` names no file", f.span(), "not a file");
+                None
+            }
+            Some(f) if f.get_ref().starts_with('/') => Some(from_root(&path, f.get_ref())),
+            other => self.relative(other, "build_args_file"),
+        };
         let repository = raw.repository.as_ref().map(|r| {
             let rendered = r.get_ref().replace("{service}", key);
             if let Some(why) = repository_problem(&rendered) {
@@ -585,11 +593,17 @@ impl Resolver<'_> {
                 .iter()
                 .filter_map(|a| self.inside_glob("artifacts", a))
                 .collect(),
+            test_only: raw
+                .test_only
+                .iter()
+                .filter_map(|a| self.inside_glob("test_only", a))
+                .collect(),
             image: raw.image,
             dockerfile,
             context,
             target: raw.target.clone(),
             build_args: raw.build_args.clone(),
+            build_args_file,
             secrets: self.secrets(&raw.secrets),
             cache: raw.cache.unwrap_or(true),
             repository,

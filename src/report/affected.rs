@@ -149,8 +149,13 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
                     None if file == dockerfile => {
                         format!("{} (a Dockerfile of the service)", visible(file))
                     }
-                    None => format!(
+                    None if file.ends_with(".dockerignore") => format!(
                         "{} (the .dockerignore of the context of {})",
+                        visible(file),
+                        visible(dockerfile)
+                    ),
+                    None => format!(
+                        "{} (the build_args_file of {})",
                         visible(file),
                         visible(dockerfile)
                     ),
