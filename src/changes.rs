@@ -46,6 +46,10 @@ pub struct Classified {
     pub ignored: usize,
     /// Changed files that no rule claims.
     pub unclaimed: usize,
+    /// The first changed file that `global.ignore` dropped, and the first that a service's
+    /// `exclude` dropped (with the service), for saying why nothing is affected.
+    pub first_ignored: Option<String>,
+    pub first_excluded: Option<(String, usize)>,
     /// Per service: the changed files its build reads (its Dockerfiles' sources) that its own
     /// rules did not claim, each with the Dockerfile line that reads it.
     pub build: Vec<Vec<crate::build_inputs::Hit>>,
@@ -168,6 +172,9 @@ impl Rules {
             });
             if ignored {
                 out.ignored += 1;
+                if out.first_ignored.is_none() {
+                    out.first_ignored = Some(path.to_string());
+                }
                 continue;
             }
             if hits.contains(&Rule::Trigger) {
@@ -190,6 +197,9 @@ impl Rules {
                     if !excluded && files.last().map(String::as_str) != Some(path) {
                         files.push(path.to_string());
                         claimed = true;
+                    }
+                    if excluded && out.first_excluded.is_none() {
+                        out.first_excluded = Some((path.to_string(), i));
                     }
                 }
             }

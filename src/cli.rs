@@ -286,8 +286,14 @@ pub fn run(args: Args, env: &Env) -> Result<Finished, Error> {
         Command::Affected(a) => affected(env, &repo, &file, a),
         Command::Plan(a) => plan(env, &repo, &file, a),
         Command::Release(a) => release(env, &repo, &file, a),
-        Command::Retain(a) => retain(env, &repo, &file, a),
-        Command::Deploy(a) => deploy(env, &repo, &file, a),
+        Command::Retain(a) => {
+            let format = a.format;
+            report::json::on_error("retain", format, retain(env, &repo, &file, a))
+        }
+        Command::Deploy(a) => {
+            let format = a.format;
+            report::json::on_error("deploy", format, deploy(env, &repo, &file, a))
+        }
         Command::Validate(a) => validate(env, &repo, &file, a),
         Command::Init(a) => init(&repo, &file, a),
         Command::Schema | Command::Completions(_) | Command::Man => Ok(Finished::Success),
@@ -467,7 +473,7 @@ fn validate(
     }
     let libraries = config.services.iter().filter(|s| !s.image).count();
     report::stdout(&format!(
-        "{} is valid: {} {} ({} {}), {} environments ({})\n",
+        "{} is valid: {} {} ({} {}), {} environment{} ({})\n",
         config::display_name(file),
         config.services.len(),
         if config.services.len() == 1 {
@@ -482,6 +488,11 @@ fn validate(
             "libraries"
         },
         config.environments.len(),
+        if config.environments.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         config
             .environments
             .iter()

@@ -13,8 +13,13 @@ use crate::config::Config;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Reason {
-    /// A changed file under the service's path or includes.
-    File { file: String },
+    /// A changed file under the service's path or includes; `include` names the pattern that
+    /// matched when the file is not under its path.
+    File {
+        file: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        include: Option<String>,
+    },
     /// A changed file under `global.triggers`.
     Trigger { file: String },
     /// A service it depends on is affected.
@@ -56,7 +61,26 @@ pub fn affected(config: &Config, changes: Classified) -> Vec<Hit> {
     let n = config.services.len();
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
     for (service, files) in changes.direct.into_iter().enumerate() {
-        reasons[service].extend(files.into_iter().map(|file| Reason::File { file }));
+        let s = &config.services[service];
+        let mut includes: Option<Option<crate::glob::Matcher<usize>>> = None;
+        let mut scratch = crate::glob::Scratch::default();
+        for file in files {
+            let under_path = s.path == "."
+                || (file.starts_with(&s.path) && file[s.path.len()..].starts_with('/'));
+            let mut include = None;
+            if !under_path {
+                // Compiled once per service, for the files its includes brought in.
+                let m = includes.get_or_insert_with(|| {
+                    crate::glob::Matcher::new(s.include.iter().cloned().zip(0..)).ok()
+                });
+                if let Some(m) = m {
+                    m.for_each_match(&file, &mut scratch, |&k| {
+                        include.get_or_insert_with(|| s.include[k].clone());
+                    });
+                }
+            }
+            reasons[service].push(Reason::File { file, include });
+        }
     }
     for (service, hits) in changes.build.into_iter().enumerate() {
         reasons[service].extend(hits.into_iter().map(|h| Reason::Build {
@@ -136,7 +160,10 @@ mod tests {
     }
 
     fn file(f: &str) -> Reason {
-        Reason::File { file: f.into() }
+        Reason::File {
+            file: f.into(),
+            include: None,
+        }
     }
 
     #[test]
@@ -164,10 +191,18 @@ mod tests {
     }
 
     #[test]
-    fn includes_belong_to_the_service() {
+    fn includes_belong_to_the_service_and_are_named() {
         assert_eq!(
             names(&["proto/visits/v1/visit.proto"]),
             vec!["billing", "visits"]
+        );
+        let visits = affected(&["proto/visits/v1/visit.proto"]).pop().unwrap();
+        assert_eq!(
+            visits.1,
+            [Reason::File {
+                file: "proto/visits/v1/visit.proto".into(),
+                include: Some("proto/visits/**".into())
+            }]
         );
     }
 

@@ -318,6 +318,7 @@ fn finish(
         base: affected.base.clone(),
         head: affected.head.clone(),
         base_source: affected.base_source.clone(),
+        all: affected.all,
         offline,
         services,
         warnings,

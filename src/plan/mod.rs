@@ -24,6 +24,8 @@ pub struct Plan {
     pub base: Option<String>,
     pub head: String,
     pub base_source: String,
+    /// True when every service was selected without looking at a diff (as `affected`'s `all`).
+    pub all: bool,
     /// True when the registry was not asked: versions and actions are unknown.
     pub offline: bool,
     pub services: Vec<ServicePlan>,
@@ -240,7 +242,7 @@ pub fn only_tests(
     };
     let mut scratch = crate::glob::Scratch::default();
     reasons.iter().all(|r| {
-        let Reason::File { file } = r else {
+        let Reason::File { file, .. } = r else {
             return false;
         };
         let mut test_only = false;
@@ -313,7 +315,10 @@ mod tests {
             };
             crate::build_inputs::BuildInputs::new(&c, &[0], read).unwrap()
         };
-        let file = |f: &str| Reason::File { file: f.into() };
+        let file = |f: &str| Reason::File {
+            file: f.into(),
+            include: None,
+        };
         let narrow = build(b"FROM scratch\nCOPY src/ /src/\nCOPY fixtures/seed.sql /\n");
         let tests = [file("api/tests/a.rs"), file("api/fixtures/x.json")];
         assert!(only_tests(&c, 0, &tests, &narrow));

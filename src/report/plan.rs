@@ -46,10 +46,16 @@ fn text(plan: &Plan, style: Style) -> String {
                 Action::Build => "build",
                 Action::Promote => "promote",
                 Action::Skip => "skip",
+                // A library without a test command: nothing runs for it.
+                Action::Test if s.test.is_none() => "nothing",
                 Action::Test => "test",
                 Action::Unknown => "?",
             };
             let version = match (&s.last_version, &s.next_version, s.action) {
+                (_, _, Action::Test) if s.test.is_none() => "no test command".to_string(),
+                (_, _, Action::Test) if s.image && plan.environment.is_some() => {
+                    "only test_only files changed: no new image".to_string()
+                }
                 (_, _, Action::Test) => String::new(),
                 (_, _, Action::Unknown) => "unknown (offline)".to_string(),
                 (_, Some(n), Action::Skip) => format!("{n} (already released)"),
@@ -99,9 +105,47 @@ fn text(plan: &Plan, style: Style) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
-        if let (Some(repo), true) = (&s.repository, s.image && s.action != Action::Test) {
-            out.push_str(&format!("      {}\n", style.dim(&repo.to_string())));
-        }
+        details(&mut out, s, style);
     }
     out
+}
+
+/// What the plan's JSON says of a service beyond its row, one labelled line each: the image (with
+/// its version tag once known), the bump, the test command, the Dockerfile and context.
+fn details(out: &mut String, s: &crate::plan::ServicePlan, style: Style) {
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    if s.image && s.action != Action::Test {
+        let tag = s
+            .tags
+            .iter()
+            .find(|t| !t.starts_with("fp-") && *t != "latest");
+        match (&s.repository, tag) {
+            (Some(repo), Some(tag)) => lines.push(("image", repo.tagged(tag).to_string())),
+            (Some(repo), None) => lines.push(("image", repo.to_string())),
+            (None, _) => lines.push(("image", "in the ECR registry (asked at release)".into())),
+        }
+        if let (Some(bump), Action::Build | Action::Promote | Action::Unknown) = (&s.bump, s.action)
+        {
+            let bump = serde_json::to_value(bump).unwrap_or_default();
+            lines.push(("bump", bump.as_str().unwrap_or_default().to_string()));
+        }
+    }
+    if let Some(test) = &s.test {
+        lines.push(("test", test.clone()));
+    }
+    if let (Some(b), true) = (&s.build, s.action != Action::Test) {
+        let mut how = b.dockerfile.clone();
+        if let Some(target) = &b.target {
+            how.push_str(&format!(" (target {target})"));
+        }
+        lines.push(("dockerfile", how));
+        lines.push(("context", b.context.clone()));
+    }
+    for (label, value) in lines {
+        out.push_str(&format!(
+            "      {} {}\n",
+            style.dim(&format!("{label:<10}")),
+            value
+        ));
+    }
 }
