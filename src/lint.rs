@@ -65,7 +65,7 @@ pub fn check(config: &Config, paths: &[&str], build: &BuildInputs) -> Vec<String
         build.for_each(path, &mut scratch, |read| {
             if let (None, Some(line)) = (&copier, read.line) {
                 copier = Some(format!(
-                    "{}:{line} (service `{}`)",
+                    "copied by {}:{line} for service `{}`",
                     read.dockerfile, config.services[read.service].name
                 ));
             }
@@ -94,7 +94,7 @@ pub fn check(config: &Config, paths: &[&str], build: &BuildInputs) -> Vec<String
     for (i, files) in hidden {
         let pattern = &config.global.ignore[i];
         out.push(format!(
-            "`global.ignore` pattern `{pattern}` hides {}, which a Dockerfile copies: the build's own read still selects its service, but ci.toml says the opposite; narrow the pattern",
+            "`global.ignore` pattern `{pattern}` hides {}: the build's own read still selects the service, but ci.toml says the opposite; narrow the pattern",
             examples(&files)
         ));
     }
@@ -177,7 +177,7 @@ mod tests {
             w,
             [
                 "`global.triggers` pattern `Cargo.lock` matches `services/web/Cargo.lock` (service `web`) inside a service: a change there selects every service; write `/Cargo.lock` for the root's alone",
-                "`global.ignore` pattern `**/*.md` hides `services/web/ATTRIBUTION.md` (services/web/Dockerfile:2 (service `web`)), which a Dockerfile copies: the build's own read still selects its service, but ci.toml says the opposite; narrow the pattern",
+                "`global.ignore` pattern `**/*.md` hides `services/web/ATTRIBUTION.md` (copied by services/web/Dockerfile:2 for service `web`): the build's own read still selects the service, but ci.toml says the opposite; narrow the pattern",
             ]
         );
     }

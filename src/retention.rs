@@ -289,7 +289,7 @@ mod tests {
             Decision::Untag {
                 digest: "a".into(),
                 tags: vec!["stage-1.0.0".into()],
-                why: "older than the newest 1 versions".into()
+                why: "older than the newest version".into()
             }
         );
     }
