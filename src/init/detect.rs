@@ -305,7 +305,9 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
         "go.sum",
     ] {
         if root.join(lock).is_file() {
-            found.triggers.push(lock.to_string());
+            // Root-anchored: a lockfile without `/` would be every lockfile at any depth, and one
+            // service's dependency bump would rebuild them all.
+            found.triggers.push(format!("/{lock}"));
         }
     }
     found.units = units;

@@ -75,9 +75,10 @@ pub fn init(
     let envs = environments(default_branch);
     let env_names: Vec<String> = envs.iter().map(|(n, _, _)| n.to_string()).collect();
     let mut found = detect::detect(root, &env_names);
-    // The configuration itself is the first trigger, wherever it is.
+    // The configuration itself is the first trigger, wherever it is, anchored at the root: a
+    // bare `ci.toml` would also be any file of that name in any folder.
     if let Some(first) = found.triggers.first_mut() {
-        *first = relative(root, ci);
+        *first = format!("/{}", relative(root, ci));
     }
     let summary = summary(&found);
     if !found.units.iter().any(|u| u.image) {

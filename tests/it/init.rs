@@ -235,7 +235,8 @@ fn it_reads_cargo_npm_pnpm_and_python_workspaces() {
     let triggers = toml["global"]["triggers"].as_array().unwrap();
     assert_eq!(
         triggers,
-        &vec![toml::Value::from("ci.toml"), "Cargo.lock".into()]
+        &vec![toml::Value::from("/ci.toml"), "/Cargo.lock".into()],
+        "the root's lockfile alone: `Cargo.lock` would be every one at any depth"
     );
     assert!(text.contains("# Its Cargo.toml depends on these"), "{text}");
     // What it says is what a change selects: the library's change reaches the service.

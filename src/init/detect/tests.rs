@@ -143,7 +143,7 @@ fn npm_workspaces_with_yarn_give_libraries_services_and_yarn_test() {
     assert_eq!(names, [("api", true), ("format", false)]);
     assert_eq!(found.units[1].test.as_ref().unwrap().value, "yarn test");
     assert_eq!(found.units[0].depends_on[0].name, "format");
-    assert_eq!(found.triggers, ["ci.toml", "yarn.lock"]);
+    assert_eq!(found.triggers, ["ci.toml", "/yarn.lock"]);
 }
 
 #[test]
