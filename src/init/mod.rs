@@ -423,7 +423,7 @@ pub fn workflow_yaml(branches: &[String]) -> String {
             out.push_str(&pin_line(indent, crate::env_vars::SHIPIT_RELEASE_COMMIT));
             continue;
         }
-        if line.contains("replace the SHA below with the commit of that release's tag") {
+        if line.contains("replace the zeros below (no commit has them)") {
             continue;
         }
         out.push_str(line);
