@@ -23,4 +23,5 @@ pub use model::{
     Build, Config, Environment, Global, Project, Registry, Service, ServiceEnvironment,
 };
 use resolve::Resolver;
+pub use raw::RolloutWait;
 pub use values::parse_duration;

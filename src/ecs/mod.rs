@@ -1,5 +1,6 @@
 //! Amazon ECS through the AWS SDK: what the services run (for retention), and rollouts.
 
+pub mod deployment;
 mod raw;
 pub mod render;
 pub mod rollout;
@@ -38,6 +39,19 @@ pub enum EcsError {
         path: String,
         why: String,
     },
+
+    /// A service whose deployments CodeDeploy (or another controller) runs: UpdateService cannot
+    /// give it a new task definition.
+    #[error(
+        "nothing was registered or deployed: {target} is deployed by its `{controller}` deployment controller, which shipit does not drive"
+    )]
+    #[diagnostic(
+        code(shipit::ecs::controller),
+        help(
+            "shipit rolls out services whose deployment controller is ECS (rolling, or ECS's own BLUE_GREEN, LINEAR and CANARY strategies): move the service to the ECS controller with a native strategy, or deploy it through CodeDeploy outside shipit"
+        )
+    )]
+    Controller { target: Target, controller: String },
 }
 
 impl EcsError {
@@ -45,7 +59,7 @@ impl EcsError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             EcsError::Aws(e) => e.is_bad_input(),
-            EcsError::File { .. } => true,
+            EcsError::File { .. } | EcsError::Controller { .. } => true,
         }
     }
 }

@@ -31,6 +31,7 @@ use aws_sdk_ecs::types::Service;
 use semver::Version;
 use serde::Serialize;
 
+use super::deployment::{self, Paused, Verdict};
 use super::render::{Rendered, service_definition};
 use super::{Ecs, EcsError, Target, classify};
 
@@ -76,6 +77,9 @@ pub struct Settings {
     pub poll: Duration,
     /// Tasks of the new deployment that may stop before it counts as crash-looping.
     pub max_failed_tasks: i32,
+    /// A native (blue/green, linear, canary) deployment is done for shipit once production
+    /// traffic has shifted; ECS goes on baking it after shipit exits (`rollout_wait`).
+    pub wait_shifted: bool,
 }
 
 /// How one rollout ended.
@@ -86,6 +90,19 @@ pub enum Ended {
     Done { task_definition: String, polls: u32 },
     /// The service already ran this image: nothing registered, nothing updated.
     AlreadyRunning { task_definition: String },
+    /// A native deployment's production traffic is on the new task definition; ECS bakes it on
+    /// (and may still roll it back) after shipit stops watching (`rollout_wait = "traffic-shifted"`).
+    Shifted {
+        task_definition: String,
+        polls: u32,
+        service_deployment: String,
+    },
+    /// The deployment waits at a PAUSE lifecycle hook for `shipit deploy --continue` or
+    /// `--rollback`: not done, not failed, not rolled back.
+    Paused {
+        task_definition: String,
+        paused: Paused,
+    },
     /// Not done: why, the service's last events, and where it was left.
     Failed {
         why: String,
@@ -99,8 +116,11 @@ pub enum Ended {
 pub enum Rollback {
     /// Nothing was changed (the failure came before UpdateService).
     NotNeeded,
-    /// ECS's circuit breaker put the previous task definition back.
+    /// ECS put the previous revision back itself (its circuit breaker, an alarm, a hook).
     ByEcs,
+    /// The deployment was stopped (StopServiceDeployment with ABORT, by someone else) where it
+    /// stood: ECS rolled nothing back.
+    Stopped,
     /// shipit put the previous task definition back and it runs again.
     Done { task_definition: String },
     /// shipit tried, and the previous task definition did not come back either.
@@ -134,13 +154,13 @@ pub type Report<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
 impl Ended {
     pub fn is_success(&self) -> bool {
-        !matches!(self, Ended::Failed { .. })
+        !matches!(self, Ended::Failed { .. } | Ended::Paused { .. })
     }
 
     /// True when this rollout changed what the service runs (or tried to, and went back).
     pub fn started(&self) -> bool {
         match self {
-            Ended::Done { .. } => true,
+            Ended::Done { .. } | Ended::Shifted { .. } | Ended::Paused { .. } => true,
             Ended::AlreadyRunning { .. } => false,
             Ended::Failed { rollback, .. } => *rollback != Rollback::NotNeeded,
         }
@@ -160,8 +180,61 @@ impl Ended {
 enum Poll {
     Waiting,
     Done,
+    /// Production traffic shifted, and that is enough (`rollout_wait = "traffic-shifted"`).
+    Shifted,
     Failed(String),
     RolledBackByEcs(String),
+    /// ECS tried to roll back and could not.
+    EcsRollbackFailed(String),
+    /// Stopped by someone else, without a rollback.
+    Stopped(String),
+    Paused(Paused),
+}
+
+/// Judges one poll of a deployment that has a service deployment: by its status, and, for a crash
+/// loop the circuit breaker does not catch, by the failed tasks of its revision.
+fn judge_deployment(
+    sd: &aws_sdk_ecs::types::ServiceDeployment,
+    service: &Service,
+    ours: &str,
+    settings: Settings,
+) -> Poll {
+    match deployment::judge(sd, settings.wait_shifted) {
+        Verdict::Done => Poll::Done,
+        Verdict::Shifted => Poll::Shifted,
+        Verdict::Paused(p) => Poll::Paused(p),
+        Verdict::RolledBack(why) => Poll::RolledBackByEcs(format!("ECS rolled the deployment back: {why}")),
+        Verdict::RollbackFailed(why) => Poll::EcsRollbackFailed(format!("the deployment failed and ECS could not roll it back: {why}")),
+        Verdict::Stopped(why) => Poll::Stopped(format!("the deployment was stopped: {why}")),
+        Verdict::Waiting => {
+            let rolling_back = sd.status().is_some_and(|s| s.as_str().starts_with("ROLLBACK"));
+            let failed = service
+                .deployments()
+                .iter()
+                .find(|d| d.task_definition() == Some(ours))
+                .map(|d| d.failed_tasks())
+                .unwrap_or(0);
+            match !rolling_back && failed > settings.max_failed_tasks {
+                true => Poll::Failed(crash_loop(failed, settings.max_failed_tasks)),
+                false => Poll::Waiting,
+            }
+        }
+    }
+}
+
+/// Judges one poll of the rollback shipit asked ECS for (StopServiceDeployment with ROLLBACK).
+fn judge_undo(sd: &aws_sdk_ecs::types::ServiceDeployment) -> Poll {
+    match deployment::judge_rollback(sd) {
+        None => Poll::Waiting,
+        Some(Ok(())) => Poll::Done,
+        Some(Err(why)) => Poll::Failed(why),
+    }
+}
+
+fn crash_loop(failed: i32, max: i32) -> String {
+    format!(
+        "{failed} tasks of the new deployment stopped (more than {max}): they crash or fail their health checks"
+    )
 }
 
 /// Judges one DescribeServices answer for the deployment of `ours`.
@@ -176,7 +249,7 @@ fn judge(service: &Service, ours: &str, max_failed_tasks: i32) -> Poll {
             .find(|d| d.status() == Some("PRIMARY"))
             .and_then(|d| d.task_definition());
         return Poll::RolledBackByEcs(format!(
-            "the deployment of {} is gone and {} is primary again: the deployment circuit breaker rolled it back",
+            "the deployment of {} is gone and {} is primary again: the deployment circuit breaker (or a deployment alarm) rolled it back",
             short_td(ours),
             primary.map(short_td).unwrap_or("another task definition")
         ));
@@ -198,10 +271,7 @@ fn judge(service: &Service, ours: &str, max_failed_tasks: i32) -> Poll {
         return Poll::Failed(format!("the deployment failed: {reason}"));
     }
     if mine.failed_tasks() > max_failed_tasks {
-        return Poll::Failed(format!(
-            "{} tasks of the new deployment stopped (more than {max_failed_tasks}): they crash or fail their health checks",
-            mine.failed_tasks()
-        ));
+        return Poll::Failed(crash_loop(mine.failed_tasks(), max_failed_tasks));
     }
     let complete = matches!(state.as_deref(), None | Some("COMPLETED"));
     let alone = deployments.len() == 1;
@@ -231,6 +301,45 @@ struct Pending {
     previous: Option<String>,
     ours: String,
     polls: u32,
+    /// The service deployment our UpdateService (or CreateService) started, where ECS has them.
+    deployment: Option<String>,
+    /// This is the wait for a rollback shipit asked for through `deployment`.
+    undo: bool,
+}
+
+/// What the rollbacks of one cluster share: its name, the settings, when they began, and their
+/// deadline.
+struct Undo<'a> {
+    cluster: &'a str,
+    settings: Settings,
+    now: Instant,
+    deadline: Instant,
+}
+
+/// How one deployment's wait ended, once settled.
+enum Settled {
+    Ended(Ended),
+    Failed(String, Rollback),
+    /// A rollback was asked for: the failure, and the rollback to wait for.
+    RollingBack(String, Pending),
+}
+
+/// A service whose deployments another controller runs (CodeDeploy, an external one) is not
+/// rolled out through UpdateService: refused before anything is registered.
+fn refuse_controllers(described: &super::Described) -> Result<(), EcsError> {
+    for (target, service) in &described.services {
+        let controller = service
+            .deployment_controller()
+            .map(|c| c.r#type().as_str())
+            .unwrap_or("ECS");
+        if controller != "ECS" {
+            return Err(EcsError::Controller {
+                target: target.clone(),
+                controller: controller.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Ecs {
@@ -246,16 +355,80 @@ impl Ecs {
     ) -> Result<Vec<(Target, Ended)>, EcsError> {
         let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
         let described = self.describe(&targets).await?;
+        refuse_controllers(&described)?;
         let mut ended: BTreeMap<Target, Ended> = BTreeMap::new();
-        let mut pending: Vec<Pending> = Vec::new();
+        let mut pending = self.start(deploys, &described, &mut ended).await;
+        // The deadline of the deployments, from the updates on.
+        let deadline = Instant::now() + settings.timeout;
+        let (outcomes, last_error) = self
+            .wait(cluster, &mut pending, settings, deadline, report)
+            .await;
+        // Roll back what failed and ECS did not roll back itself, then wait for that too: within
+        // one call deadline past the rollout's, and never longer than a rollout of its own.
+        let now = Instant::now();
+        let undo = Undo {
+            cluster,
+            settings,
+            now,
+            deadline: (now.max(deadline) + crate::net::timeout()).min(now + settings.timeout),
+        };
+        let mut rollbacks: Vec<Pending> = Vec::new();
+        let mut failures: BTreeMap<Target, (String, Rollback)> = BTreeMap::new();
+        for (p, outcome) in pending.iter().zip(outcomes) {
+            let target = p.deploy.target.clone();
+            match self.settle(p, outcome, last_error.as_deref(), &undo).await {
+                Settled::Ended(e) => {
+                    ended.insert(target, e);
+                }
+                Settled::Failed(why, rollback) => {
+                    failures.insert(target, (why, rollback));
+                }
+                Settled::RollingBack(why, back) => {
+                    let unconfirmed = Rollback::Failed {
+                        why: "not confirmed".into(),
+                    };
+                    failures.insert(target, (why, unconfirmed));
+                    rollbacks.push(back);
+                }
+            }
+        }
+        self.confirm(&mut rollbacks, &mut failures, &undo, report)
+            .await;
+        self.with_events(failures, undo.deadline, &mut ended).await;
+        Ok(targets
+            .into_iter()
+            .map(|t| {
+                let e = ended
+                    .remove(&t)
+                    .unwrap_or_else(|| Ended::failed("no result (listed twice?)".into()));
+                (t, e)
+            })
+            .collect())
+    }
+
+    /// Prepares every deploy (render, register, update or create); what is under way, and the
+    /// results of the others in `ended`.
+    async fn start(
+        &self,
+        deploys: Vec<Deploy>,
+        described: &super::Described,
+        ended: &mut BTreeMap<Target, Ended>,
+    ) -> Vec<Pending> {
+        let mut pending = Vec::new();
         for deploy in deploys {
             let service = described.services.get(&deploy.target);
             match self.prepare(&deploy, service).await {
-                Ok(Prepared::Updated { previous, ours }) => pending.push(Pending {
+                Ok(Prepared::Updated {
+                    previous,
+                    ours,
+                    deployment,
+                }) => pending.push(Pending {
                     deploy,
                     previous,
                     ours,
                     polls: 0,
+                    deployment,
+                    undo: false,
                 }),
                 Ok(Prepared::AlreadyRunning(td)) => {
                     ended.insert(
@@ -266,159 +439,199 @@ impl Ecs {
                     );
                 }
                 Err(why) => {
-                    ended.insert(deploy.target.clone(), Ended::failed(why));
+                    ended.insert(deploy.target.clone(), Ended::failed(why.to_string()));
                 }
             }
         }
-        // The deadline of the deployments, from the updates on.
-        let deadline = Instant::now() + settings.timeout;
-        let (outcomes, last_error) = self
-            .wait(cluster, &mut pending, settings, deadline, report)
-            .await;
-        // Roll back what failed and ECS did not roll back itself, then wait for that too: within
-        // one call deadline past the rollout's, and never longer than a rollout of its own.
-        let now = Instant::now();
-        let rollback_deadline =
-            (now.max(deadline) + crate::net::timeout()).min(now + settings.timeout);
-        let mut rollbacks: Vec<Pending> = Vec::new();
-        let mut failures: BTreeMap<Target, (String, Rollback)> = BTreeMap::new();
-        for (p, outcome) in pending.iter().zip(outcomes) {
-            let target = p.deploy.target.clone();
-            let why = match outcome {
-                Poll::Done => {
-                    ended.insert(
-                        target,
-                        Ended::Done {
-                            task_definition: p.ours.clone(),
-                            polls: p.polls,
-                        },
-                    );
-                    continue;
-                }
-                Poll::RolledBackByEcs(why) => {
-                    failures.insert(target, (why, Rollback::ByEcs));
-                    continue;
-                }
-                Poll::Failed(why) => why,
-                Poll::Waiting => timed_out(settings, last_error.as_deref()),
-            };
-            let Some(previous) = &p.previous else {
-                failures.insert(target, (why, Rollback::Created));
-                continue;
-            };
-            let back = by(
-                rollback_deadline,
-                self.client
-                    .update_service()
-                    .cluster(cluster)
-                    .service(&target.service)
-                    .task_definition(previous)
-                    .send(),
-            )
-            .await;
-            match back {
-                None => {
-                    let rollback = Rollback::Failed {
-                        why: format!(
-                            "UpdateService back to {} got no answer within {}s: whether it went through is unknown, check the service",
-                            short_td(previous),
-                            secs(rollback_deadline.saturating_duration_since(now))
-                        ),
-                    };
-                    failures.insert(target, (why, rollback));
-                }
-                Some(Ok(_)) => {
-                    failures.insert(
-                        target,
-                        (
-                            why,
-                            Rollback::Failed {
-                                why: "not confirmed".into(),
-                            },
-                        ),
-                    );
-                    rollbacks.push(Pending {
-                        deploy: p.deploy.clone(),
-                        previous: Some(p.ours.clone()),
-                        ours: previous.clone(),
-                        polls: 0,
-                    });
-                }
-                Some(Err(e)) => {
-                    let rollback = Rollback::Failed {
-                        why: format!(
-                            "UpdateService back to {} was refused: {}",
-                            short_td(previous),
-                            classify("UpdateService", e)
-                        ),
-                    };
-                    failures.insert(target, (why, rollback));
-                }
+        pending
+    }
+
+    /// What one outcome of the wait leaves: a result, a failure with where it was left, or a
+    /// rollback asked for (to be confirmed by a wait of its own).
+    async fn settle(
+        &self,
+        p: &Pending,
+        outcome: Poll,
+        last_error: Option<&str>,
+        undo: &Undo<'_>,
+    ) -> Settled {
+        let why = match outcome {
+            Poll::Done => {
+                return Settled::Ended(Ended::Done {
+                    task_definition: p.ours.clone(),
+                    polls: p.polls,
+                });
             }
+            Poll::Shifted => {
+                return Settled::Ended(Ended::Shifted {
+                    task_definition: p.ours.clone(),
+                    polls: p.polls,
+                    service_deployment: p.deployment.clone().unwrap_or_default(),
+                });
+            }
+            Poll::Paused(paused) => {
+                return Settled::Ended(Ended::Paused {
+                    task_definition: p.ours.clone(),
+                    paused,
+                });
+            }
+            Poll::RolledBackByEcs(why) => return Settled::Failed(why, Rollback::ByEcs),
+            Poll::EcsRollbackFailed(why) => {
+                let rollback = Rollback::Failed {
+                    why: "ECS's own rollback failed".into(),
+                };
+                return Settled::Failed(why, rollback);
+            }
+            Poll::Stopped(why) => return Settled::Failed(why, Rollback::Stopped),
+            Poll::Failed(why) => why,
+            Poll::Waiting => timed_out(undo.settings, last_error),
+        };
+        let Some(previous) = &p.previous else {
+            return Settled::Failed(why, Rollback::Created);
+        };
+        let back = Pending {
+            deploy: p.deploy.clone(),
+            previous: Some(p.ours.clone()),
+            ours: previous.clone(),
+            polls: 0,
+            deployment: p.deployment.clone(),
+            undo: p.deployment.is_some(),
+        };
+        match self.roll_back(p, previous, undo).await {
+            Ok(()) => Settled::RollingBack(why, back),
+            Err(rollback) => Settled::Failed(why, rollback),
         }
+    }
+
+    /// Asks for the rollback of a failed deployment: StopServiceDeployment with ROLLBACK where
+    /// ECS has service deployments (never a second deployment on top of its own), UpdateService
+    /// back to the previous task definition where it has not.
+    async fn roll_back(
+        &self,
+        p: &Pending,
+        previous: &str,
+        undo: &Undo<'_>,
+    ) -> Result<(), Rollback> {
+        let waited = secs(undo.deadline.saturating_duration_since(undo.now));
+        if let Some(arn) = &p.deployment {
+            return match by(undo.deadline, self.stop_with_rollback(arn)).await {
+                None => Err(Rollback::Failed {
+                    why: format!(
+                        "StopServiceDeployment (ROLLBACK) of {arn} got no answer within {waited}s: whether it went through is unknown, check the service"
+                    ),
+                }),
+                Some(Ok(())) => Ok(()),
+                Some(Err(e)) => Err(Rollback::Failed {
+                    why: format!("StopServiceDeployment (ROLLBACK) of {arn} was refused: {e}"),
+                }),
+            };
+        }
+        let back = by(
+            undo.deadline,
+            self.client
+                .update_service()
+                .cluster(undo.cluster)
+                .service(&p.deploy.target.service)
+                .task_definition(previous)
+                .send(),
+        )
+        .await;
+        match back {
+            None => Err(Rollback::Failed {
+                why: format!(
+                    "UpdateService back to {} got no answer within {waited}s: whether it went through is unknown, check the service",
+                    short_td(previous),
+                ),
+            }),
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(Rollback::Failed {
+                why: format!(
+                    "UpdateService back to {} was refused: {}",
+                    short_td(previous),
+                    classify("UpdateService", e)
+                ),
+            }),
+        }
+    }
+
+    /// Waits for the rollbacks asked for, and records in `failures` how each ended.
+    async fn confirm(
+        &self,
+        rollbacks: &mut [Pending],
+        failures: &mut BTreeMap<Target, (String, Rollback)>,
+        undo: &Undo<'_>,
+        report: Report<'_>,
+    ) {
         let (back, last_error) = self
-            .wait(cluster, &mut rollbacks, settings, rollback_deadline, report)
+            .wait(undo.cluster, rollbacks, undo.settings, undo.deadline, report)
             .await;
         for (p, outcome) in rollbacks.iter().zip(back) {
             let rollback = match outcome {
                 Poll::Done => Rollback::Done {
                     task_definition: p.ours.clone(),
                 },
-                Poll::Failed(why) | Poll::RolledBackByEcs(why) => Rollback::Failed { why },
                 Poll::Waiting => Rollback::Failed {
                     why: format!(
                         "the previous task definition did not come back within {}s{}",
-                        secs(rollback_deadline.saturating_duration_since(now)),
+                        secs(undo.deadline.saturating_duration_since(undo.now)),
                         last_error
                             .as_deref()
                             .map(|e| format!(" (a poll failed on the way: {e})"))
                             .unwrap_or_default()
                     ),
                 },
+                Poll::Failed(why)
+                | Poll::RolledBackByEcs(why)
+                | Poll::EcsRollbackFailed(why)
+                | Poll::Stopped(why) => Rollback::Failed { why },
+                Poll::Shifted | Poll::Paused(_) => Rollback::Failed {
+                    why: "the rollback did not finish".into(),
+                },
             };
             if let Some(f) = failures.get_mut(&p.deploy.target) {
                 f.1 = rollback;
             }
         }
-        if !failures.is_empty() {
-            let targets: Vec<Target> = failures.keys().cloned().collect();
-            // The events are a help, not the result: a refused describe leaves them out.
-            let last = by(rollback_deadline, self.describe(&targets))
-                .await
-                .and_then(Result::ok)
-                .unwrap_or_default();
-            for (target, (why, rollback)) in failures {
-                let events = last
-                    .services
-                    .get(&target)
-                    .map(|s| {
-                        s.events()
-                            .iter()
-                            .take(5)
-                            .filter_map(|e| e.message())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                ended.insert(
-                    target,
-                    Ended::Failed {
-                        why,
-                        events,
-                        rollback,
-                    },
-                );
-            }
+    }
+
+    /// The failures, with each service's last events (a help, not the result: a refused describe
+    /// leaves them out).
+    async fn with_events(
+        &self,
+        failures: BTreeMap<Target, (String, Rollback)>,
+        deadline: Instant,
+        ended: &mut BTreeMap<Target, Ended>,
+    ) {
+        if failures.is_empty() {
+            return;
         }
-        Ok(targets
-            .into_iter()
-            .map(|t| {
-                let e = ended
-                    .remove(&t)
-                    .unwrap_or_else(|| Ended::failed("no result (listed twice?)".into()));
-                (t, e)
-            })
-            .collect())
+        let targets: Vec<Target> = failures.keys().cloned().collect();
+        let last = by(deadline, self.describe(&targets))
+            .await
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        for (target, (why, rollback)) in failures {
+            let events = last
+                .services
+                .get(&target)
+                .map(|s| {
+                    s.events()
+                        .iter()
+                        .take(5)
+                        .filter_map(|e| e.message())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            ended.insert(
+                target,
+                Ended::Failed {
+                    why,
+                    events,
+                    rollback,
+                },
+            );
+        }
     }
 
     /// Renders, registers and updates (or creates) one ECS service; or says why not, having
@@ -438,6 +651,9 @@ impl Ecs {
         let Some(service) = service else {
             return self.create(deploy, file).await;
         };
+        if let Some(why) = deployment::busy(&deploy.target, service) {
+            return Err(why);
+        }
         let Some(previous) = service.task_definition().map(str::to_string) else {
             return Err(format!(
                 "the service {} has no task definition",
@@ -498,18 +714,26 @@ impl Ecs {
             .task_definition(&ours)
             .send()
             .await;
-        if let Err(e) = updated {
-            let why = classify("UpdateService", e).to_string();
-            // An answer lost on the way (a timeout) may hide an update that went through: look
-            // before calling it not started. When ECS does not say either, the update is watched
-            // (and rolled back) as if it had gone through.
-            if self.runs(&deploy.target, &ours).await == Some(false) {
-                return Err(why);
+        let deployment = match updated {
+            Ok(answer) => answer
+                .service()
+                .and_then(|s| s.current_service_deployment())
+                .map(str::to_string),
+            Err(e) => {
+                let why = classify("UpdateService", e).to_string();
+                // An answer lost on the way (a timeout) may hide an update that went through: look
+                // before calling it not started. When ECS does not say either, the update is
+                // watched (and rolled back) as if it had gone through.
+                if self.runs(&deploy.target, &ours).await == Some(false) {
+                    return Err(why);
+                }
+                None
             }
-        }
+        };
         Ok(Prepared::Updated {
             previous: Some(previous),
             ours,
+            deployment,
         })
     }
 
@@ -560,10 +784,10 @@ impl Ecs {
         let created = self
             .create_service(&target.cluster, &target.service, &body, &ours)
             .await;
-        if let Err(e) = created
-            && self.runs(target, &ours).await == Some(false)
-        {
-            return Err({
+        let deployment = match created {
+            Ok(d) => d,
+            Err(_) if self.runs(target, &ours).await != Some(false) => None,
+            Err(e) => return Err({
                 let text = e.to_string();
                 if text.contains("ClusterNotFound") || text.contains("Cluster not found") {
                     format!(
@@ -573,11 +797,12 @@ impl Ecs {
                 } else {
                     format!("creating {target} from {}: {text}", definition.path)
                 }
-            });
-        }
+            }),
+        };
         Ok(Prepared::Updated {
             previous: None,
             ours,
+            deployment,
         })
     }
 
@@ -629,6 +854,23 @@ impl Ecs {
                     continue;
                 }
             };
+            let arns: Vec<String> = pending
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| o.is_none())
+                .filter_map(|(p, _)| p.deployment.clone())
+                .collect();
+            let deployments = match self.poll_deployments(&arns, deadline).await {
+                Ok(d) => d,
+                Err(text) => {
+                    report(Progress {
+                        cluster: cluster.to_string(),
+                        services: vec![("poll failed:".into(), text.clone())],
+                    });
+                    last_error = Some(text);
+                    continue;
+                }
+            };
             let mut progress = Progress {
                 cluster: cluster.to_string(),
                 services: Vec::new(),
@@ -645,10 +887,26 @@ impl Ecs {
                     )));
                     continue;
                 };
+                let sd = p.deployment.as_ref().and_then(|a| deployments.get(a));
+                let (state, poll) = match sd {
+                    Some(sd) if p.undo => (deployment::standing(sd), judge_undo(sd)),
+                    Some(sd) => (
+                        deployment::standing(sd),
+                        judge_deployment(sd, service, &p.ours, settings),
+                    ),
+                    None => (
+                        standing(service, &p.ours),
+                        judge(service, &p.ours, settings.max_failed_tasks),
+                    ),
+                };
+                let state = match service.events().first().and_then(|e| e.message()) {
+                    Some(event) => format!("{state} · {event}"),
+                    None => state,
+                };
                 progress
                     .services
-                    .push((p.deploy.target.service.clone(), standing(service, &p.ours)));
-                match judge(service, &p.ours, settings.max_failed_tasks) {
+                    .push((p.deploy.target.service.clone(), state));
+                match poll {
                     Poll::Waiting => {}
                     done => *outcome = Some(done),
                 }
@@ -663,9 +921,29 @@ impl Ecs {
             .collect();
         (outcomes, last_error)
     }
+
+    /// The service deployments of one poll, by ARN (none asked, no call); a refused or late
+    /// answer as the text of a failed poll.
+    async fn poll_deployments(
+        &self,
+        arns: &[String],
+        deadline: Instant,
+    ) -> Result<BTreeMap<String, aws_sdk_ecs::types::ServiceDeployment>, String> {
+        if arns.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        match by(deadline, self.service_deployments(arns)).await {
+            None => Err("DescribeServiceDeployments got no answer before the deadline".into()),
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok(found)) => Ok(found
+                .into_iter()
+                .filter_map(|sd| Some((sd.service_deployment_arn()?.to_string(), sd)))
+                .collect()),
+        }
+    }
 }
 
-/// Where the deployment of `ours` stands: counts, failed tasks and the service's newest event.
+/// Where the deployment of `ours` stands: counts and failed tasks.
 fn standing(service: &Service, ours: &str) -> String {
     let mine = service
         .deployments()
@@ -685,10 +963,7 @@ fn standing(service: &Service, ours: &str) -> String {
             service.desired_count()
         ),
     };
-    match service.events().first().and_then(|e| e.message()) {
-        Some(event) => format!("{counts} · {event}"),
-        None => counts,
-    }
+    counts
 }
 
 /// The answer of `call`, or `None` when `deadline` passed first (the call is then dropped).
@@ -726,6 +1001,8 @@ enum Prepared {
     Updated {
         previous: Option<String>,
         ours: String,
+        /// The service deployment it started, where ECS has them.
+        deployment: Option<String>,
     },
     AlreadyRunning(String),
 }

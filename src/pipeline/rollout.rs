@@ -129,6 +129,7 @@ pub async fn run(
         timeout: env.rollout_timeout,
         poll: env.poll_interval,
         max_failed_tasks: MAX_FAILED_TASKS,
+        wait_shifted: env.rollout_wait == crate::config::RolloutWait::TrafficShifted,
     };
     let mut errors: Vec<EcsError> = Vec::new();
     if let Some((cluster, deploys)) = env.canary.as_ref().and_then(|c| by_cluster.remove_entry(c)) {
@@ -338,6 +339,16 @@ pub fn describe(ended: &[(String, Ended)]) -> String {
                 task_definition, ..
             } => format!("{cluster}: {}", short(task_definition)),
             Ended::AlreadyRunning { .. } => format!("{cluster}: already running"),
+            Ended::Shifted {
+                task_definition, ..
+            } => format!(
+                "{cluster}: {} takes the production traffic; ECS bakes it on after shipit exits (`rollout_wait = \"traffic-shifted\"`) and may still roll it back",
+                short(task_definition)
+            ),
+            Ended::Paused {
+                task_definition,
+                paused,
+            } => format!("{cluster}: {} not done: {paused}", short(task_definition)),
             Ended::Failed {
                 why,
                 events,
@@ -345,7 +356,8 @@ pub fn describe(ended: &[(String, Ended)]) -> String {
             } => {
                 let rollback = match rollback {
                     Rollback::NotNeeded => String::new(),
-                    Rollback::ByEcs => " (rolled back by the deployment circuit breaker)".into(),
+                    Rollback::ByEcs => " (rolled back by ECS)".into(),
+                    Rollback::Stopped => " (stopped where it stood: nothing rolled back)".into(),
                     Rollback::Done { task_definition } => {
                         format!(" (rolled back to {})", short(task_definition))
                     }

@@ -95,7 +95,9 @@ pub struct Deploy<'a> {
 #[derive(Debug, Serialize)]
 pub struct ClusterRollout<'a> {
     pub cluster: &'a str,
-    /// `result` is `done`, `already_running` or `failed` (with `why`, `events`, `rollback`).
+    /// `result` is `done`, `already_running`, `shifted` (production traffic on the new revision,
+    /// ECS still baking), `paused` (at a PAUSE hook, with `paused`) or `failed` (with `why`,
+    /// `events`, `rollback`).
     #[serde(flatten)]
     pub ended: &'a Ended,
 }

@@ -1,0 +1,250 @@
+//! Rollouts judged by ECS service deployments (DescribeServiceDeployments): native blue/green,
+//! canary and linear deployments followed through their lifecycle stages, ECS's own rollbacks
+//! (alarms, circuit breaker) named, a PAUSE hook as its own outcome, shipit's timeout rolled back
+//! with StopServiceDeployment, and the double's answers checked against botocore's ECS model.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::rollout::{Setup, deploy, setup};
+use crate::support::ecs_double::{Script, Timeline};
+
+fn count(calls: &[String], name: &str) -> usize {
+    calls.iter().filter(|c| *c == name).count()
+}
+
+fn native(timeline: Timeline, extra_env: &str) -> Setup {
+    setup(&[("stage-a", Script::Timeline(timeline))], "stage-0.9.0", extra_env)
+}
+
+fn stops(s: &Setup) -> Vec<Value> {
+    s.double
+        .requests()
+        .into_iter()
+        .filter(|(op, _)| op == "StopServiceDeployment")
+        .map(|(_, body)| body)
+        .collect()
+}
+
+#[test]
+fn a_blue_green_bake_is_waited_through_and_shown_not_a_failure() {
+    let s = native(Timeline::BlueGreen { bake: 5 }, "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.contains("stage-a: api:2"), "{}", r.stdout);
+    // Progress lines name the strategy, the stage and the traffic.
+    assert!(
+        r.stderr.contains("BLUE_GREEN IN_PROGRESS in BAKE_TIME, production traffic 100%"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("TEST_TRAFFIC_SHIFT"), "{}", r.stderr);
+    let calls = s.double.calls();
+    assert_eq!(count(&calls, "UpdateService"), 1, "{calls:?}");
+    assert!(stops(&s).is_empty());
+    assert_eq!(
+        s.double.deployment_status("stage-a", "api").as_deref(),
+        Some("SUCCESSFUL")
+    );
+}
+
+#[test]
+fn canary_and_linear_steps_show_their_traffic_weights() {
+    let s = native(Timeline::Canary, "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let ten = r.stderr.find("CANARY IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic 10%");
+    let all = r.stderr.find("CANARY IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic 100%");
+    assert!(ten.is_some() && all.is_some() && ten < all, "{}", r.stderr);
+
+    let s = native(Timeline::Linear, "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let at = |w: &str| {
+        r.stderr
+            .find(&format!("LINEAR IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic {w}%"))
+            .unwrap_or_else(|| panic!("{w}%: {}", r.stderr))
+    };
+    assert!(at("25") < at("50") && at("50") < at("75") && at("75") < at("100"));
+}
+
+#[test]
+fn an_alarm_rollback_names_the_alarm_and_is_not_called_a_circuit_breaker() {
+    let s = native(Timeline::AlarmRollback, "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("ECS rolled the deployment back: the CloudWatch alarm api-5xx went into ALARM"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("(rolled back by ECS)"), "{}", r.stdout);
+    assert!(!r.stdout.contains("circuit breaker"), "{}", r.stdout);
+    assert_eq!(count(&s.double.calls(), "UpdateService"), 1);
+    assert!(stops(&s).is_empty(), "ECS rolled back: shipit asks nothing more");
+    assert!(s.double.current("stage-a", "api").0.ends_with("/api:1"));
+}
+
+#[test]
+fn a_circuit_breaker_rollback_gives_its_count_and_threshold() {
+    let s = native(Timeline::CircuitBreakerRollback, "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("the deployment circuit breaker counted 3 failed tasks (threshold 3)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(count(&s.double.calls(), "UpdateService"), 1);
+}
+
+#[test]
+fn a_bake_longer_than_the_timeout_is_stopped_with_rollback_never_a_second_update() {
+    let s = native(Timeline::BlueGreen { bake: 100_000 }, "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stdout.contains("did not finish within 3s"), "{}", r.stdout);
+    assert!(r.stdout.contains("rolled back to api:1"), "{}", r.stdout);
+    let calls = s.double.calls();
+    assert_eq!(count(&calls, "UpdateService"), 1, "{calls:?}");
+    let stops = stops(&s);
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert_eq!(stops[0]["stopType"], "ROLLBACK");
+    assert_eq!(
+        s.double.deployment_status("stage-a", "api").as_deref(),
+        Some("ROLLBACK_SUCCESSFUL")
+    );
+}
+
+#[test]
+fn traffic_shifted_is_enough_when_the_environment_says_so() {
+    let s = native(
+        Timeline::BlueGreen { bake: 100_000 },
+        "rollout_wait = \"traffic-shifted\"\n",
+    );
+    let started = Instant::now();
+    let r = deploy(&s, &["--version", "1.0.0", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(started.elapsed() < Duration::from_secs(3), "it did not wait for the bake");
+    let json = r.json();
+    assert_eq!(json["success"], true, "{json}");
+    assert_eq!(json["clusters"][0]["result"], "shifted", "{json}");
+    assert!(stops(&s).is_empty());
+    assert_eq!(
+        s.double.deployment_status("stage-a", "api").as_deref(),
+        Some("IN_PROGRESS"),
+        "the bake goes on after shipit"
+    );
+}
+
+#[test]
+fn a_deployment_paused_at_a_hook_is_its_own_outcome_and_nothing_starts_on_top_of_it() {
+    let s = native(Timeline::PauseHook, "");
+    let started = Instant::now();
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(started.elapsed() < Duration::from_secs(3), "not a timeout");
+    assert!(
+        r.stdout.contains("waits at a PAUSE hook in POST_TEST_TRAFFIC_SHIFT (hook hook-pause-1)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("shipit deploy --continue"), "{}", r.stdout);
+    assert!(!r.stdout.contains("did not finish"), "{}", r.stdout);
+    assert!(stops(&s).is_empty(), "a paused deployment is not rolled back");
+    // A second deploy does not start a deployment on top of the paused one.
+    let again = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(again.code, 1, "{}", again.transcript());
+    assert!(
+        again.stdout.contains("a BLUE_GREEN deployment of stage-a/api is still under way"),
+        "{}",
+        again.stdout
+    );
+    let calls = s.double.calls();
+    assert_eq!(count(&calls, "UpdateService"), 1, "{calls:?}");
+    assert_eq!(count(&calls, "RegisterTaskDefinition"), 1, "{calls:?}");
+}
+
+#[test]
+fn a_code_deploy_service_is_refused_before_anything_is_registered() {
+    let s = native(Timeline::Rolling(1), "");
+    s.double.controller("stage-a", "api", "CODE_DEPLOY");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("nothing was registered or deployed"), "{}", r.stderr);
+    assert!(r.stderr.contains("`CODE_DEPLOY`"), "{}", r.stderr);
+    assert_eq!(s.double.calls(), ["DescribeServices"]);
+}
+
+/// ECS calls per service and cluster: four before the polls (describe, describe the task
+/// definition, register, update), then each poll one DescribeServices and one
+/// DescribeServiceDeployments; nothing else.
+#[test]
+fn a_rolling_deployment_makes_four_calls_plus_polls() {
+    let s = native(Timeline::Rolling(3), "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let calls = s.double.calls();
+    assert_eq!(
+        &calls[..4],
+        [
+            "DescribeServices",
+            "DescribeTaskDefinition",
+            "RegisterTaskDefinition",
+            "UpdateService"
+        ]
+    );
+    let rest = &calls[4..];
+    assert_eq!(count(rest, "DescribeServiceDeployments"), 3, "{calls:?}");
+    assert_eq!(count(rest, "DescribeServices"), 3, "{calls:?}");
+    assert_eq!(rest.len(), 6, "{calls:?}");
+}
+
+/// Every answer the double gives, in every scripted timeline, against botocore's ECS service
+/// model: each member exists in the output shape, with the right type, enums with allowed values.
+#[test]
+fn every_answer_of_the_double_has_the_shape_of_the_ecs_api() {
+    let mut answers: Vec<(String, Value)> = Vec::new();
+    for timeline in [
+        Timeline::Rolling(2),
+        Timeline::BlueGreen { bake: 2 },
+        Timeline::Canary,
+        Timeline::Linear,
+        Timeline::AlarmRollback,
+        Timeline::CircuitBreakerRollback,
+        Timeline::PauseHook,
+        Timeline::BlueGreen { bake: 100_000 },
+    ] {
+        let s = native(timeline, "");
+        deploy(&s, &["--version", "1.0.0"]);
+        answers.extend(s.double.answers());
+    }
+    let ops: std::collections::BTreeSet<&str> = answers.iter().map(|(o, _)| o.as_str()).collect();
+    for op in [
+        "DescribeServices",
+        "DescribeTaskDefinition",
+        "RegisterTaskDefinition",
+        "UpdateService",
+        "DescribeServiceDeployments",
+        "StopServiceDeployment",
+    ] {
+        assert!(ops.contains(op), "{op} was never answered: {ops:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("answers.json");
+    std::fs::write(&file, serde_json::to_vec(&answers).unwrap()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/ecs_shapes.py"))
+        .arg(&file)
+        .output()
+        .expect("python3 with botocore (the test venv: source /work/services.env)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked = String::from_utf8_lossy(&out.stdout);
+    assert!(checked.contains("checked"), "{checked}");
+}
