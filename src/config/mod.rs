@@ -22,6 +22,6 @@ pub use load::{Checks, FILE_NAME, Later, display_name};
 pub use model::{
     Build, Config, Environment, Global, Project, Registry, Service, ServiceEnvironment,
 };
-use resolve::Resolver;
 pub use raw::RolloutWait;
+use resolve::Resolver;
 pub use values::parse_duration;

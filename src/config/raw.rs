@@ -105,6 +105,7 @@ pub struct RawEnvironment {
 /// How long a release waits for a native ECS deployment (`rollout_wait`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(inline)]
 pub enum RolloutWait {
     /// Until ECS calls the deployment successful, bake time included.
     #[default]

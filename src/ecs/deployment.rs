@@ -86,7 +86,9 @@ pub enum Verdict {
 pub fn is_native(strategy: Option<&DeploymentStrategy>) -> bool {
     matches!(
         strategy,
-        Some(DeploymentStrategy::BlueGreen | DeploymentStrategy::Linear | DeploymentStrategy::Canary)
+        Some(
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Linear | DeploymentStrategy::Canary
+        )
     )
 }
 
@@ -102,15 +104,18 @@ pub fn strategy(service: &Service) -> &str {
 /// A native (blue/green, linear, canary) deployment still under way on `service`: starting another
 /// one on top would cut it short; the refusal says so.
 pub fn busy(target: &Target, service: &Service) -> Option<String> {
-    let strategy = service.deployment_configuration().and_then(|c| c.strategy());
+    let strategy = service
+        .deployment_configuration()
+        .and_then(|c| c.strategy());
     if !is_native(strategy) {
         return None;
     }
     let deployments = service.deployments();
     let in_progress = deployments.len() > 1
-        || deployments
-            .iter()
-            .any(|d| d.rollout_state().is_some_and(|s| s.as_str() == "IN_PROGRESS"));
+        || deployments.iter().any(|d| {
+            d.rollout_state()
+                .is_some_and(|s| s.as_str() == "IN_PROGRESS")
+        });
     in_progress.then(|| {
         format!(
             "a {} deployment of {target} is still under way{}: shipit does not start a deployment on top of it (wait for it to finish, or end it with `shipit deploy --continue` or `--rollback` when it waits at a hook)",
@@ -136,10 +141,7 @@ pub fn judge(sd: &ServiceDeployment, wait_shifted: bool) -> Verdict {
                 return Verdict::Paused(p);
             }
             let native = is_native(sd.deployment_configuration().and_then(|c| c.strategy()));
-            let shifted = matches!(
-                sd.lifecycle_stage(),
-                Some(Stage::BakeTime | Stage::CleanUp)
-            );
+            let shifted = matches!(sd.lifecycle_stage(), Some(Stage::BakeTime | Stage::CleanUp));
             match wait_shifted && native && shifted {
                 true => Verdict::Shifted,
                 false => Verdict::Waiting,
@@ -155,10 +157,9 @@ pub fn judge(sd: &ServiceDeployment, wait_shifted: bool) -> Verdict {
 pub fn judge_rollback(sd: &ServiceDeployment) -> Option<Result<(), String>> {
     match sd.status() {
         Some(Status::RollbackSuccessful) => Some(Ok(())),
-        Some(Status::RollbackFailed) => Some(Err(format!(
-            "ECS's rollback failed: {}",
-            reasons(sd)
-        ))),
+        Some(Status::RollbackFailed) => {
+            Some(Err(format!("ECS's rollback failed: {}", reasons(sd))))
+        }
         // It finished before the stop took hold: the new revision stays.
         Some(Status::Successful) => Some(Err(
             "the deployment finished before the rollback took hold: the new revision runs".into(),
@@ -218,12 +219,9 @@ pub fn reasons(sd: &ServiceDeployment) -> String {
             cb.threshold()
         ));
     }
-    for text in [
-        sd.rollback().and_then(|r| r.reason()),
-        sd.status_reason(),
-    ]
-    .into_iter()
-    .flatten()
+    for text in [sd.rollback().and_then(|r| r.reason()), sd.status_reason()]
+        .into_iter()
+        .flatten()
     {
         if !text.is_empty() && !parts.iter().any(|p| p == text) {
             parts.push(text.to_string());
@@ -403,7 +401,9 @@ impl Ecs {
             }
             now = format!(
                 ": its deployment is {}",
-                sd.status().map(|s| s.as_str()).unwrap_or("in no known state")
+                sd.status()
+                    .map(|s| s.as_str())
+                    .unwrap_or("in no known state")
             );
         }
         Err(DeploymentError::NotPaused {

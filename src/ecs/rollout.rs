@@ -203,11 +203,17 @@ fn judge_deployment(
         Verdict::Done => Poll::Done,
         Verdict::Shifted => Poll::Shifted,
         Verdict::Paused(p) => Poll::Paused(p),
-        Verdict::RolledBack(why) => Poll::RolledBackByEcs(format!("ECS rolled the deployment back: {why}")),
-        Verdict::RollbackFailed(why) => Poll::EcsRollbackFailed(format!("the deployment failed and ECS could not roll it back: {why}")),
+        Verdict::RolledBack(why) => {
+            Poll::RolledBackByEcs(format!("ECS rolled the deployment back: {why}"))
+        }
+        Verdict::RollbackFailed(why) => Poll::EcsRollbackFailed(format!(
+            "the deployment failed and ECS could not roll it back: {why}"
+        )),
         Verdict::Stopped(why) => Poll::Stopped(format!("the deployment was stopped: {why}")),
         Verdict::Waiting => {
-            let rolling_back = sd.status().is_some_and(|s| s.as_str().starts_with("ROLLBACK"));
+            let rolling_back = sd
+                .status()
+                .is_some_and(|s| s.as_str().starts_with("ROLLBACK"));
             let failed = service
                 .deployments()
                 .iter()
@@ -363,8 +369,114 @@ impl Ecs {
         let (outcomes, last_error) = self
             .wait(cluster, &mut pending, settings, deadline, report)
             .await;
-        // Roll back what failed and ECS did not roll back itself, then wait for that too: within
-        // one call deadline past the rollout's, and never longer than a rollout of its own.
+        self.finish(
+            cluster, &pending, outcomes, last_error, deadline, settings, report, &mut ended,
+        )
+        .await;
+        Ok(targets
+            .into_iter()
+            .map(|t| {
+                let e = ended
+                    .remove(&t)
+                    .unwrap_or_else(|| Ended::failed("no result (listed twice?)".into()));
+                (t, e)
+            })
+            .collect())
+    }
+
+    /// `shipit deploy --continue` / `--rollback`: the deployment of `target` paused at a PAUSE
+    /// hook goes on (or back) through ContinueServiceDeployment, and is watched to its end as a
+    /// rollout is: confirmed, or (on shipit's timeout) rolled back with StopServiceDeployment.
+    /// After `--rollback`, the previous revision running again is the success.
+    pub async fn resume_hook(
+        &self,
+        target: &Target,
+        action: aws_sdk_ecs::types::DeploymentLifecycleHookAction,
+        settings: Settings,
+        report: Report<'_>,
+    ) -> Result<Ended, deployment::DeploymentError> {
+        use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
+        let paused = self.paused(target).await?;
+        let described = self.describe(std::slice::from_ref(target)).await?;
+        let service = described.services.get(target);
+        let ours = service
+            .and_then(|s| s.task_definition())
+            .unwrap_or_default()
+            .to_string();
+        // The revision the deployment replaces: the other deployment still running.
+        let previous = service.and_then(|s| {
+            s.deployments()
+                .iter()
+                .filter_map(|d| d.task_definition())
+                .find(|td| *td != ours)
+                .map(str::to_string)
+        });
+        self.resume(&paused, action.clone()).await?;
+        let back = action == Action::Rollback;
+        let mut pending = vec![Pending {
+            deploy: Deploy {
+                target: target.clone(),
+                changes: Vec::new(),
+                keep: Vec::new(),
+                environment: String::new(),
+                file: None,
+                service_definition: None,
+                force: false,
+            },
+            previous: previous.clone(),
+            ours: ours.clone(),
+            polls: 0,
+            deployment: Some(paused.service_deployment.clone()),
+            undo: back,
+        }];
+        let deadline = Instant::now() + settings.timeout;
+        let (mut outcomes, last_error) = self
+            .wait(&target.cluster, &mut pending, settings, deadline, report)
+            .await;
+        let outcome = outcomes.pop().unwrap_or(Poll::Waiting);
+        if back {
+            return Ok(match outcome {
+                Poll::Done => Ended::Done {
+                    task_definition: previous.unwrap_or(ours),
+                    polls: pending[0].polls,
+                },
+                Poll::Waiting => Ended::failed(timed_out(settings, last_error.as_deref())),
+                Poll::Failed(why) => Ended::failed(why),
+                other => Ended::failed(format!("the rollback did not finish: {other:?}")),
+            });
+        }
+        let mut ended = BTreeMap::new();
+        self.finish(
+            &target.cluster,
+            &pending,
+            vec![outcome],
+            last_error,
+            deadline,
+            settings,
+            report,
+            &mut ended,
+        )
+        .await;
+        Ok(ended
+            .remove(target)
+            .unwrap_or_else(|| Ended::failed("no result".into())))
+    }
+
+    /// Settles the outcomes of a wait into `ended`: what failed and ECS did not roll back itself is
+    /// rolled back, and that is waited for too, within one call deadline past the rollout's and
+    /// never longer than a rollout of its own; failures get the service's last events.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        cluster: &str,
+        pending: &[Pending],
+        outcomes: Vec<Poll>,
+        last_error: Option<String>,
+        deadline: Instant,
+        settings: Settings,
+        report: Report<'_>,
+        ended: &mut BTreeMap<Target, Ended>,
+    ) {
         let now = Instant::now();
         let undo = Undo {
             cluster,
@@ -394,16 +506,7 @@ impl Ecs {
         }
         self.confirm(&mut rollbacks, &mut failures, &undo, report)
             .await;
-        self.with_events(failures, undo.deadline, &mut ended).await;
-        Ok(targets
-            .into_iter()
-            .map(|t| {
-                let e = ended
-                    .remove(&t)
-                    .unwrap_or_else(|| Ended::failed("no result (listed twice?)".into()));
-                (t, e)
-            })
-            .collect())
+        self.with_events(failures, undo.deadline, ended).await;
     }
 
     /// Prepares every deploy (render, register, update or create); what is under way, and the
@@ -563,7 +666,13 @@ impl Ecs {
         report: Report<'_>,
     ) {
         let (back, last_error) = self
-            .wait(undo.cluster, rollbacks, undo.settings, undo.deadline, report)
+            .wait(
+                undo.cluster,
+                rollbacks,
+                undo.settings,
+                undo.deadline,
+                report,
+            )
             .await;
         for (p, outcome) in rollbacks.iter().zip(back) {
             let rollback = match outcome {
@@ -787,17 +896,19 @@ impl Ecs {
         let deployment = match created {
             Ok(d) => d,
             Err(_) if self.runs(target, &ours).await != Some(false) => None,
-            Err(e) => return Err({
-                let text = e.to_string();
-                if text.contains("ClusterNotFound") || text.contains("Cluster not found") {
-                    format!(
-                        "{text}: the cluster `{}` does not exist (shipit never creates clusters: that is the infrastructure's job)",
-                        target.cluster
-                    )
-                } else {
-                    format!("creating {target} from {}: {text}", definition.path)
-                }
-            }),
+            Err(e) => {
+                return Err({
+                    let text = e.to_string();
+                    if text.contains("ClusterNotFound") || text.contains("Cluster not found") {
+                        format!(
+                            "{text}: the cluster `{}` does not exist (shipit never creates clusters: that is the infrastructure's job)",
+                            target.cluster
+                        )
+                    } else {
+                        format!("creating {target} from {}: {text}", definition.path)
+                    }
+                });
+            }
         };
         Ok(Prepared::Updated {
             previous: None,

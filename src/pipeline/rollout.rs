@@ -125,12 +125,7 @@ pub async fn run(
                 .push(d),
         }
     }
-    let settings = Settings {
-        timeout: env.rollout_timeout,
-        poll: env.poll_interval,
-        max_failed_tasks: MAX_FAILED_TASKS,
-        wait_shifted: env.rollout_wait == crate::config::RolloutWait::TrafficShifted,
-    };
+    let settings = settings(env);
     let mut errors: Vec<EcsError> = Vec::new();
     if let Some((cluster, deploys)) = env.canary.as_ref().and_then(|c| by_cluster.remove_entry(c)) {
         let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
@@ -211,6 +206,16 @@ pub async fn run(
         list.sort_by(|a, b| a.0.cmp(&b.0));
     }
     Ok(out)
+}
+
+/// The rollout settings of an environment.
+pub fn settings(env: &Environment) -> Settings {
+    Settings {
+        timeout: env.rollout_timeout,
+        poll: env.poll_interval,
+        max_failed_tasks: MAX_FAILED_TASKS,
+        wait_shifted: env.rollout_wait == crate::config::RolloutWait::TrafficShifted,
+    }
 }
 
 fn failed(why: String) -> Ended {

@@ -103,6 +103,24 @@ pub struct ClusterRollout<'a> {
 }
 
 impl<'a> Deploy<'a> {
+    /// `deploy --continue` / `--rollback`: no version or image is named, only how each cluster's
+    /// paused deployment ended.
+    pub fn resumed(environment: &'a str, service: &'a str, ended: &'a [(String, Ended)]) -> Self {
+        Deploy {
+            schema: SCHEMA,
+            command: "deploy",
+            success: ended.iter().all(|(_, e)| e.is_success()),
+            environment,
+            service,
+            version: String::new(),
+            image: "",
+            clusters: ended
+                .iter()
+                .map(|(cluster, ended)| ClusterRollout { cluster, ended })
+                .collect(),
+        }
+    }
+
     pub fn new(
         environment: &'a str,
         service: &'a str,

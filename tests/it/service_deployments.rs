@@ -15,7 +15,11 @@ fn count(calls: &[String], name: &str) -> usize {
 }
 
 fn native(timeline: Timeline, extra_env: &str) -> Setup {
-    setup(&[("stage-a", Script::Timeline(timeline))], "stage-0.9.0", extra_env)
+    setup(
+        &[("stage-a", Script::Timeline(timeline))],
+        "stage-0.9.0",
+        extra_env,
+    )
 }
 
 fn stops(s: &Setup) -> Vec<Value> {
@@ -35,7 +39,8 @@ fn a_blue_green_bake_is_waited_through_and_shown_not_a_failure() {
     assert!(r.stdout.contains("stage-a: api:2"), "{}", r.stdout);
     // Progress lines name the strategy, the stage and the traffic.
     assert!(
-        r.stderr.contains("BLUE_GREEN IN_PROGRESS in BAKE_TIME, production traffic 100%"),
+        r.stderr
+            .contains("BLUE_GREEN IN_PROGRESS in BAKE_TIME, production traffic 100%"),
         "{}",
         r.stderr
     );
@@ -54,8 +59,12 @@ fn canary_and_linear_steps_show_their_traffic_weights() {
     let s = native(Timeline::Canary, "");
     let r = deploy(&s, &["--version", "1.0.0"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
-    let ten = r.stderr.find("CANARY IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic 10%");
-    let all = r.stderr.find("CANARY IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic 100%");
+    let ten = r
+        .stderr
+        .find("CANARY IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic 10%");
+    let all = r
+        .stderr
+        .find("CANARY IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic 100%");
     assert!(ten.is_some() && all.is_some() && ten < all, "{}", r.stderr);
 
     let s = native(Timeline::Linear, "");
@@ -63,7 +72,9 @@ fn canary_and_linear_steps_show_their_traffic_weights() {
     assert_eq!(r.code, 0, "{}", r.transcript());
     let at = |w: &str| {
         r.stderr
-            .find(&format!("LINEAR IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic {w}%"))
+            .find(&format!(
+                "LINEAR IN_PROGRESS in PRODUCTION_TRAFFIC_SHIFT, production traffic {w}%"
+            ))
             .unwrap_or_else(|| panic!("{w}%: {}", r.stderr))
     };
     assert!(at("25") < at("50") && at("50") < at("75") && at("75") < at("100"));
@@ -75,14 +86,19 @@ fn an_alarm_rollback_names_the_alarm_and_is_not_called_a_circuit_breaker() {
     let r = deploy(&s, &["--version", "1.0.0"]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(
-        r.stdout.contains("ECS rolled the deployment back: the CloudWatch alarm api-5xx went into ALARM"),
+        r.stdout.contains(
+            "ECS rolled the deployment back: the CloudWatch alarm api-5xx went into ALARM"
+        ),
         "{}",
         r.stdout
     );
     assert!(r.stdout.contains("(rolled back by ECS)"), "{}", r.stdout);
     assert!(!r.stdout.contains("circuit breaker"), "{}", r.stdout);
     assert_eq!(count(&s.double.calls(), "UpdateService"), 1);
-    assert!(stops(&s).is_empty(), "ECS rolled back: shipit asks nothing more");
+    assert!(
+        stops(&s).is_empty(),
+        "ECS rolled back: shipit asks nothing more"
+    );
     assert!(s.double.current("stage-a", "api").0.ends_with("/api:1"));
 }
 
@@ -92,7 +108,8 @@ fn a_circuit_breaker_rollback_gives_its_count_and_threshold() {
     let r = deploy(&s, &["--version", "1.0.0"]);
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(
-        r.stdout.contains("the deployment circuit breaker counted 3 failed tasks (threshold 3)"),
+        r.stdout
+            .contains("the deployment circuit breaker counted 3 failed tasks (threshold 3)"),
         "{}",
         r.stdout
     );
@@ -104,7 +121,11 @@ fn a_bake_longer_than_the_timeout_is_stopped_with_rollback_never_a_second_update
     let s = native(Timeline::BlueGreen { bake: 100_000 }, "");
     let r = deploy(&s, &["--version", "1.0.0"]);
     assert_eq!(r.code, 1, "{}", r.transcript());
-    assert!(r.stdout.contains("did not finish within 3s"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("did not finish within 3s"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("rolled back to api:1"), "{}", r.stdout);
     let calls = s.double.calls();
     assert_eq!(count(&calls, "UpdateService"), 1, "{calls:?}");
@@ -126,7 +147,10 @@ fn traffic_shifted_is_enough_when_the_environment_says_so() {
     let started = Instant::now();
     let r = deploy(&s, &["--version", "1.0.0", "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
-    assert!(started.elapsed() < Duration::from_secs(3), "it did not wait for the bake");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it did not wait for the bake"
+    );
     let json = r.json();
     assert_eq!(json["success"], true, "{json}");
     assert_eq!(json["clusters"][0]["result"], "shifted", "{json}");
@@ -146,18 +170,28 @@ fn a_deployment_paused_at_a_hook_is_its_own_outcome_and_nothing_starts_on_top_of
     assert_eq!(r.code, 1, "{}", r.transcript());
     assert!(started.elapsed() < Duration::from_secs(3), "not a timeout");
     assert!(
-        r.stdout.contains("waits at a PAUSE hook in POST_TEST_TRAFFIC_SHIFT (hook hook-pause-1)"),
+        r.stdout
+            .contains("waits at a PAUSE hook in POST_TEST_TRAFFIC_SHIFT (hook hook-pause-1)"),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("shipit deploy --continue"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("shipit deploy --continue"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("did not finish"), "{}", r.stdout);
-    assert!(stops(&s).is_empty(), "a paused deployment is not rolled back");
+    assert!(
+        stops(&s).is_empty(),
+        "a paused deployment is not rolled back"
+    );
     // A second deploy does not start a deployment on top of the paused one.
     let again = deploy(&s, &["--version", "1.0.0"]);
     assert_eq!(again.code, 1, "{}", again.transcript());
     assert!(
-        again.stdout.contains("a BLUE_GREEN deployment of stage-a/api is still under way"),
+        again
+            .stdout
+            .contains("a BLUE_GREEN deployment of stage-a/api is still under way"),
         "{}",
         again.stdout
     );
@@ -172,7 +206,11 @@ fn a_code_deploy_service_is_refused_before_anything_is_registered() {
     s.double.controller("stage-a", "api", "CODE_DEPLOY");
     let r = deploy(&s, &["--version", "1.0.0"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
-    assert!(r.stderr.contains("nothing was registered or deployed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("nothing was registered or deployed"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("`CODE_DEPLOY`"), "{}", r.stderr);
     assert_eq!(s.double.calls(), ["DescribeServices"]);
 }
@@ -235,7 +273,10 @@ fn every_answer_of_the_double_has_the_shape_of_the_ecs_api() {
     let file = dir.path().join("answers.json");
     std::fs::write(&file, serde_json::to_vec(&answers).unwrap()).unwrap();
     let out = std::process::Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/ecs_shapes.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/support/ecs_shapes.py"
+        ))
         .arg(&file)
         .output()
         .expect("python3 with botocore (the test venv: source /work/services.env)");
@@ -247,4 +288,75 @@ fn every_answer_of_the_double_has_the_shape_of_the_ecs_api() {
     );
     let checked = String::from_utf8_lossy(&out.stdout);
     assert!(checked.contains("checked"), "{checked}");
+}
+
+#[test]
+fn deploy_continue_lets_a_paused_deployment_go_on_and_watches_it_to_the_end() {
+    let s = native(Timeline::PauseHook, "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    let go = deploy(&s, &["--continue"]);
+    assert_eq!(go.code, 0, "{}", go.transcript());
+    assert!(go.stdout.contains("stage-a: api:2"), "{}", go.stdout);
+    let continued: Vec<Value> = s
+        .double
+        .requests()
+        .into_iter()
+        .filter(|(op, _)| op == "ContinueServiceDeployment")
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(continued.len(), 1, "{continued:?}");
+    assert_eq!(continued[0]["action"], "CONTINUE");
+    assert_eq!(continued[0]["hookId"], "hook-pause-1");
+    assert_eq!(
+        s.double.deployment_status("stage-a", "api").as_deref(),
+        Some("SUCCESSFUL")
+    );
+    assert!(s.double.current("stage-a", "api").0.ends_with("/api:2"));
+    // Nothing waits at a hook any more: a second --continue is bad input that changes nothing.
+    let again = deploy(&s, &["--continue"]);
+    assert_eq!(again.code, 2, "{}", again.transcript());
+    assert!(
+        again
+            .stderr
+            .contains("no deployment of stage-a/api waits at a PAUSE hook"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn deploy_rollback_takes_a_paused_deployment_back() {
+    let s = native(Timeline::PauseHook, "");
+    let r = deploy(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    let back = deploy(&s, &["--rollback", "--format", "json"]);
+    assert_eq!(back.code, 0, "{}", back.transcript());
+    let json = back.json();
+    assert_eq!(json["clusters"][0]["result"], "done", "{json}");
+    assert!(
+        json["clusters"][0]["task_definition"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api:1"),
+        "{json}"
+    );
+    let actions: Vec<Value> = s
+        .double
+        .requests()
+        .into_iter()
+        .filter(|(op, _)| op == "ContinueServiceDeployment")
+        .map(|(_, b)| b["action"].clone())
+        .collect();
+    assert_eq!(actions, ["ROLLBACK"]);
+    assert_eq!(
+        s.double.deployment_status("stage-a", "api").as_deref(),
+        Some("ROLLBACK_SUCCESSFUL")
+    );
+    assert!(s.double.current("stage-a", "api").0.ends_with("/api:1"));
+    assert_eq!(
+        count(&s.double.calls(), "UpdateService"),
+        1,
+        "no second deployment"
+    );
 }

@@ -339,7 +339,9 @@ impl EcsDouble {
     /// A service deployment's status now.
     pub fn deployment_status(&self, cluster: &str, service: &str) -> Option<String> {
         let st = self.state.lock().unwrap();
-        let svc = st.services.get(&(cluster.to_string(), service.to_string()))?;
+        let svc = st
+            .services
+            .get(&(cluster.to_string(), service.to_string()))?;
         let sd = st.service_deployments.get(svc.current.as_ref()?)?;
         Some(status_of(sd).to_string())
     }
@@ -658,7 +660,10 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
                     "service-deployment",
                     &format!("{cluster}/{name}/{}", st.next_id),
                 );
-                let svc = st.services.get_mut(&(cluster.clone(), name.clone())).unwrap();
+                let svc = st
+                    .services
+                    .get_mut(&(cluster.clone(), name.clone()))
+                    .unwrap();
                 svc.current = Some(sd_arn.clone());
                 st.service_deployments.insert(
                     sd_arn.clone(),
@@ -772,9 +777,15 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
         }
         "StopServiceDeployment" => {
             st.requests.push((target.to_string(), req.clone()));
-            let a = req["serviceDeploymentArn"].as_str().unwrap_or("").to_string();
+            let a = req["serviceDeploymentArn"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let Some(sd) = st.service_deployments.get_mut(&a) else {
-                return error("ServiceDeploymentNotFoundException", "Service deployment not found.");
+                return error(
+                    "ServiceDeploymentNotFoundException",
+                    "Service deployment not found.",
+                );
             };
             if req["stopType"] == "ROLLBACK" {
                 sd.rolling_back = Some(0);
@@ -785,12 +796,21 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
         }
         "ContinueServiceDeployment" => {
             st.requests.push((target.to_string(), req.clone()));
-            let a = req["serviceDeploymentArn"].as_str().unwrap_or("").to_string();
+            let a = req["serviceDeploymentArn"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let Some(sd) = st.service_deployments.get_mut(&a) else {
-                return error("ServiceDeploymentNotFoundException", "Service deployment not found.");
+                return error(
+                    "ServiceDeploymentNotFoundException",
+                    "Service deployment not found.",
+                );
             };
             if !sd.hook_waiting || req["hookId"] != "hook-pause-1" {
-                return error("InvalidParameterException", "No lifecycle hook awaits an action.");
+                return error(
+                    "InvalidParameterException",
+                    "No lifecycle hook awaits an action.",
+                );
             }
             sd.hook_waiting = false;
             if req["action"] == "ROLLBACK" {
@@ -866,8 +886,10 @@ fn sync(st: &mut State, sd: &ServiceDeployment) {
                 running: 1,
                 ..new
             }];
-            svc.events
-                .insert(0, format!("(service {}) has reached a steady state.", sd.service));
+            svc.events.insert(
+                0,
+                format!("(service {}) has reached a steady state.", sd.service),
+            );
         }
         "ROLLBACK_SUCCESSFUL" => {
             if let Some(previous) = svc.previous.clone()
@@ -885,7 +907,10 @@ fn sync(st: &mut State, sd: &ServiceDeployment) {
                 }];
                 svc.events.insert(
                     0,
-                    format!("(service {}) rolled back to the previous revision.", sd.service),
+                    format!(
+                        "(service {}) rolled back to the previous revision.",
+                        sd.service
+                    ),
                 );
             }
         }
@@ -913,12 +938,18 @@ fn render_deployment(sd: &ServiceDeployment) -> Value {
         config["bakeTimeInMinutes"] = json!(1);
     }
     if strategy == "CANARY" {
-        config["canaryConfiguration"] = json!({"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1});
+        config["canaryConfiguration"] =
+            json!({"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1});
     }
     if strategy == "LINEAR" {
         config["linearConfiguration"] = json!({"stepPercent": 25.0, "stepBakeTimeInMinutes": 1});
     }
-    let revision = |n: &str| arn("service-revision", &format!("{}/{}/{n}", sd.cluster, sd.service));
+    let revision = |n: &str| {
+        arn(
+            "service-revision",
+            &format!("{}/{}/{n}", sd.cluster, sd.service),
+        )
+    };
     let mut target = json!({
         "arn": revision("2"),
         "requestedTaskCount": 1,
