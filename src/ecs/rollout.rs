@@ -250,6 +250,11 @@ impl Ecs {
         let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
         let described = self.describe(&targets).await?;
         refuse_controllers(&described)?;
+        for d in &deploys {
+            if let Some(service) = described.services.get(&d.target) {
+                self.refuse_firing(&d.target, service, d.force).await?;
+            }
+        }
         let mut ended: BTreeMap<Target, Ended> = BTreeMap::new();
         let mut pending = self.start(deploys, &described, &mut ended).await;
         // The deadline of the deployments, from the updates on.

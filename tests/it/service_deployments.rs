@@ -360,3 +360,86 @@ fn deploy_rollback_takes_a_paused_deployment_back() {
         "no second deployment"
     );
 }
+
+/// An alarm in moto's CloudWatch, in `state`.
+fn alarm(name: &str, state: aws_sdk_cloudwatch::types::StateValue) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cw =
+        aws_sdk_cloudwatch::Client::new(&crate::support::sdk_config(&rt, &crate::support::moto()));
+    rt.block_on(async {
+        cw.put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/ApplicationELB")
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(10.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .unwrap();
+        cw.set_alarm_state()
+            .alarm_name(name)
+            .state_value(state)
+            .state_reason("test")
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+fn deploy_watched(s: &Setup, args: &[&str]) -> crate::support::shipit::Run {
+    let mut cmd = crate::support::shipit::shipit(&s.repo.dir);
+    cmd.args(["deploy", "--env", "stage", "--service", "api"])
+        .args(args)
+        .env("AWS_ENDPOINT_URL_ECS", &s.double.endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", crate::support::moto())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test");
+    crate::support::shipit::run(cmd)
+}
+
+#[test]
+fn an_alarm_already_in_alarm_refuses_the_rollout_unless_forced() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let firing = crate::support::unique("api-5xx");
+    let quiet = crate::support::unique("api-latency");
+    alarm(&firing, StateValue::Alarm);
+    alarm(&quiet, StateValue::Ok);
+    let s = native(Timeline::Rolling(1), "");
+    s.double.alarms("stage-a", "api", &[&firing, &quiet]);
+    let r = deploy_watched(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    // The message as one line (miette wraps it).
+    let flat = r
+        .stderr
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let named = format!("the deployment alarm {firing} of stage-a/api is in ALARM already");
+    assert!(flat.contains(&named), "{flat}");
+    assert!(!flat.contains(&quiet), "only the firing alarm: {flat}");
+    assert_eq!(s.double.calls(), ["DescribeServices"], "nothing registered");
+
+    let forced = deploy_watched(&s, &["--version", "1.0.0", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.transcript());
+    assert!(s.double.current("stage-a", "api").0.ends_with("/api:2"));
+}
+
+#[test]
+fn quiet_alarms_let_the_rollout_go() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let quiet = crate::support::unique("api-latency");
+    alarm(&quiet, StateValue::Ok);
+    let s = native(Timeline::Rolling(1), "");
+    s.double.alarms("stage-a", "api", &[&quiet]);
+    let r = deploy_watched(&s, &["--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+}

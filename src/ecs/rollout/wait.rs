@@ -116,7 +116,7 @@ fn standing(service: &Service, ours: &str) -> String {
         .deployments()
         .iter()
         .find(|d| d.task_definition() == Some(ours));
-    let counts = match mine {
+    match mine {
         Some(d) => format!(
             "{}/{} running, {} pending, {} failed",
             d.running_count(),
@@ -129,8 +129,7 @@ fn standing(service: &Service, ours: &str) -> String {
             service.running_count(),
             service.desired_count()
         ),
-    };
-    counts
+    }
 }
 
 /// The poll interval, ±20%, so that many rollouts do not poll in step.

@@ -179,6 +179,8 @@ struct Svc {
     current: Option<String>,
     /// `deploymentController.type`.
     controller: &'static str,
+    /// `deploymentConfiguration.alarms.alarmNames` (enabled, with rollback) when not empty.
+    alarms: Vec<String>,
 }
 
 #[derive(Default)]
@@ -262,6 +264,7 @@ impl EcsDouble {
                 previous: None,
                 current: None,
                 controller: "ECS",
+                alarms: Vec::new(),
             },
         );
         st.calls.clear();
@@ -312,6 +315,7 @@ impl EcsDouble {
                 previous: None,
                 current: None,
                 controller: "ECS",
+                alarms: Vec::new(),
             },
         );
         st.calls.clear();
@@ -324,6 +328,15 @@ impl EcsDouble {
             .get_mut(&(cluster.to_string(), service.to_string()))
             .unwrap()
             .controller = controller;
+    }
+
+    /// Names CloudWatch alarms in a service's `deploymentConfiguration.alarms`.
+    pub fn alarms(&self, cluster: &str, service: &str, names: &[&str]) {
+        let mut st = self.state.lock().unwrap();
+        st.services
+            .get_mut(&(cluster.to_string(), service.to_string()))
+            .unwrap()
+            .alarms = names.iter().map(|n| n.to_string()).collect();
     }
 
     /// Every answer given so far: the operation and its JSON body.
@@ -724,6 +737,7 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
                 previous: None,
                 current: None,
                 controller: "ECS",
+                alarms: Vec::new(),
             };
             let out = describe(&cluster, &name, &svc);
             st.services.insert((cluster.clone(), name.clone()), svc);
@@ -1113,6 +1127,10 @@ fn describe(cluster: &str, name: &str, svc: &Svc) -> Value {
     });
     if let Script::Timeline(t) = svc.script {
         out["deploymentConfiguration"] = json!({"strategy": t.strategy()});
+    }
+    if !svc.alarms.is_empty() {
+        out["deploymentConfiguration"]["alarms"] =
+            json!({"alarmNames": svc.alarms, "enable": true, "rollback": true});
     }
     if let Some(current) = &svc.current {
         out["currentServiceDeployment"] = json!(current);
