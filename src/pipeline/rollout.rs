@@ -114,11 +114,7 @@ type Gathered = (BTreeMap<Target, Deploy>, BTreeMap<Target, String>);
 /// One rollout of one ECS service per (cluster, ECS service), with every new image of the services
 /// of ci.toml that share it, and the targets whose services name different files (they fail
 /// before they start).
-fn gather(
-    config: &Config,
-    env: &Environment,
-    requests: &[Request],
-) -> Result<Gathered, EcsError> {
+fn gather(config: &Config, env: &Environment, requests: &[Request]) -> Result<Gathered, EcsError> {
     let mut deploys: BTreeMap<Target, Deploy> = BTreeMap::new();
     let mut conflicts: BTreeMap<Target, String> = BTreeMap::new();
     for r in requests {
@@ -318,7 +314,7 @@ pub fn check_files<'a>(
     env: &Environment,
     services: impl IntoIterator<Item = &'a str>,
 ) -> Vec<String> {
-    use crate::config::shared::check_file;
+    use crate::ecs::render::check_file;
     let mut problems = Vec::new();
     for name in services {
         let Some(s) = config.service(name) else {

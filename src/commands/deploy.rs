@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::preflight::{ecs_client, runtime, write_report};
-use crate::config::{Checks, Config};
+use super::{ecs_client, write_report};
+use crate::config::{Checks, Config, Environment, Service};
 use crate::git::Repo;
 use crate::github::Env;
 use crate::report;
@@ -30,68 +30,24 @@ pub enum Hook {
     Rollback,
 }
 
-pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finished, Error> {
+pub fn run(
+    env: &Env,
+    repo: &Repo,
+    file: &Path,
+    args: Options,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Finished, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
     if let Some(hook) = args.hook {
-        return resume(&config, &args, hook);
+        return resume(&config, &args, hook, runtime);
     }
-    let environment = config
-        .environments
-        .iter()
-        .find(|e| e.name == args.environment)
-        .ok_or_else(|| {
-            let known: Vec<&str> = config
-                .environments
-                .iter()
-                .map(|e| e.name.as_str())
-                .collect();
-            Error::bad_input(
-                format!("`{}` is not an environment", args.environment),
-                Some(format!("the environments are: {}", known.join(", "))),
-            )
-        })?;
-    let service = config
-        .service(&args.service)
-        .filter(|s| s.image)
-        .ok_or_else(|| {
-            Error::bad_input(
-                format!("`{}` is not a service with an image", args.service),
-                None,
-            )
-        })?;
-    let version = semver::Version::parse(&args.version).map_err(|e| {
-        Error::bad_input(
-            format!("`{}` is not a version: {e}", args.version),
-            Some("write it as X.Y.Z".to_string()),
-        )
-    })?;
-    if service.build(environment).clusters.is_empty() {
-        return Err(Error::bad_input(
-            format!("{} has no clusters in {}", service.name, environment.name),
-            Some("list them in `clusters` of the environment (or of the service's environment settings)".to_string()),
-        ));
-    }
-    let problems =
-        crate::pipeline::rollout::check_files(&config, environment, [service.name.as_str()]);
-    if !problems.is_empty() {
-        return Err(Error::bad_input(
-            format!("nothing was deployed: {}", problems.join("; ")),
-            Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
-        ));
-    }
-    let tag = crate::version::tag(&environment.name, &version);
+    let target = Target::check(&config, &args)?;
+    let (environment, service, version) = (target.environment, target.service, &target.version);
+    let tag = crate::version::tag(&environment.name, version);
     let mut image = String::new();
-    let results = runtime()?.block_on(async {
+    let results = runtime.block_on(async {
         let registry = crate::registry::Client::connect(&config, env).await?;
-        let repository = service.repository(&config.project);
-        let state = registry.list(&repository, &|t| t == tag).await?;
-        let wanted = state.address.tagged(&tag);
-        if state.digest(&tag).is_none() {
-            return Err(Error::bad_input(
-                format!("{wanted} is not in the registry"),
-                Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
-            ));
-        }
+        let wanted = released_image(&registry, &config, service, &tag).await?;
         let Some(ecs) = ecs_client(&config).await? else {
             return Err(Error::bad_input(
                 format!("{} has no clusters to deploy to", service.name),
@@ -109,10 +65,12 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
         let progress = |p: crate::ecs::rollout::Progress| {
             report::stderr(&format!("{}\n", p.line().replace(['\n', '\r'], " ")))
         };
-        crate::pipeline::rollout::run(&ecs, &config, environment, &[request], &progress).await.map_err(Error::from)
+        crate::pipeline::rollout::run(&ecs, &config, environment, &[request], &progress)
+            .await
+            .map_err(Error::from)
     })?;
     let ended = results.get(&service.name).cloned().unwrap_or_default();
-    let out = report::json::Deploy::new(&environment.name, &service.name, &version, &image, &ended);
+    let out = report::json::Deploy::new(&environment.name, &service.name, version, &image, &ended);
     match args.format {
         report::json::Format::Text => {
             report::stdout(&format!("{}\n", crate::pipeline::rollout::describe(&ended)))?
@@ -123,9 +81,94 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
     Ok(Finished::failed_if(!out.success))
 }
 
+/// What to deploy where, checked against ci.toml and the files it names before anything is asked.
+struct Target<'a> {
+    environment: &'a Environment,
+    service: &'a Service,
+    version: semver::Version,
+}
+
+impl<'a> Target<'a> {
+    fn check(config: &'a Config, args: &Options) -> Result<Target<'a>, Error> {
+        let environment = config
+            .environments
+            .iter()
+            .find(|e| e.name == args.environment)
+            .ok_or_else(|| {
+                let known: Vec<&str> = config
+                    .environments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect();
+                Error::bad_input(
+                    format!("`{}` is not an environment", args.environment),
+                    Some(format!("the environments are: {}", known.join(", "))),
+                )
+            })?;
+        let service = config
+            .service(&args.service)
+            .filter(|s| s.image)
+            .ok_or_else(|| {
+                Error::bad_input(
+                    format!("`{}` is not a service with an image", args.service),
+                    None,
+                )
+            })?;
+        let version = semver::Version::parse(&args.version).map_err(|e| {
+            Error::bad_input(
+                format!("`{}` is not a version: {e}", args.version),
+                Some("write it as X.Y.Z".to_string()),
+            )
+        })?;
+        if service.build(environment).clusters.is_empty() {
+            return Err(Error::bad_input(
+                format!("{} has no clusters in {}", service.name, environment.name),
+                Some("list them in `clusters` of the environment (or of the service's environment settings)".to_string()),
+            ));
+        }
+        let problems =
+            crate::pipeline::rollout::check_files(config, environment, [service.name.as_str()]);
+        if !problems.is_empty() {
+            return Err(Error::bad_input(
+                format!("nothing was deployed: {}", problems.join("; ")),
+                Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
+            ));
+        }
+        Ok(Target {
+            environment,
+            service,
+            version,
+        })
+    }
+}
+
+/// The image `tag` names in the service's repository; one that is not there is bad input.
+async fn released_image(
+    registry: &crate::registry::Client,
+    config: &Config,
+    service: &Service,
+    tag: &str,
+) -> Result<crate::image::ImageRef, Error> {
+    let repository = service.repository(&config.project);
+    let state = registry.list(&repository, &|t| t == tag).await?;
+    let wanted = state.address.tagged(tag);
+    if state.digest(tag).is_none() {
+        return Err(Error::bad_input(
+            format!("{wanted} is not in the registry"),
+            Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
+        ));
+    }
+    Ok(wanted)
+}
+
 /// `shipit deploy --continue` / `--rollback`: in every cluster of the service, the deployment paused
 /// at a PAUSE hook goes on (or back), watched to its end.
-fn resume(config: &Config, args: &Options, hook: Hook) -> Result<Finished, Error> {
+fn resume(
+    config: &Config,
+    args: &Options,
+    hook: Hook,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Finished, Error> {
     use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
     let environment = config
         .environments
@@ -155,7 +198,7 @@ fn resume(config: &Config, args: &Options, hook: Hook) -> Result<Finished, Error
     let progress = |p: crate::ecs::rollout::Progress| {
         report::stderr(&format!("{}\n", p.line().replace(['\n', '\r'], " ")))
     };
-    let ended = runtime()?.block_on(async {
+    let ended = runtime.block_on(async {
         let Some(ecs) = ecs_client(config).await? else {
             return Err(Error::bad_input(
                 format!("{} has no clusters in {}", service.name, environment.name),
