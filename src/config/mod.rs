@@ -25,3 +25,6 @@ pub use model::{
 pub use raw::RolloutWait;
 use resolve::Resolver;
 pub use values::parse_duration;
+/// The rules a service name and an image repository name follow, for what init proposes.
+#[cfg(test)]
+pub(crate) use values::{repository_problem, valid_service_name};
