@@ -57,7 +57,8 @@ impl AwsError {
 }
 
 /// Loads the SDK's configuration: the standard chain for credentials and region, the standard
-/// endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_ECS`).
+/// endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_ECS`,
+/// `AWS_ENDPOINT_URL_CLOUDWATCH`).
 pub async fn sdk_config() -> Result<aws_config::SdkConfig, AwsError> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(

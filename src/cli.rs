@@ -93,8 +93,16 @@ struct DeployArgs {
     #[arg(long, value_name = "NAME")]
     service: String,
     /// The version, as in the `<env>-X.Y.Z` tag
-    #[arg(long, value_name = "X.Y.Z")]
-    version: String,
+    #[arg(long, value_name = "X.Y.Z", required_unless_present_any = ["resume", "rollback"])]
+    version: Option<String>,
+    /// Let a deployment paused at a PAUSE lifecycle hook go on (ContinueServiceDeployment), and
+    /// watch it to its end
+    #[arg(long = "continue", conflicts_with_all = ["version", "rollback", "force"])]
+    resume: bool,
+    /// Take a deployment paused at a PAUSE lifecycle hook back to the previous revision
+    /// (ContinueServiceDeployment with ROLLBACK), and watch it to its end
+    #[arg(long, conflicts_with_all = ["version", "force"])]
+    rollback: bool,
     /// Roll out even a version lower than the one running (a rollback on purpose)
     #[arg(long)]
     force: bool,
@@ -331,8 +339,13 @@ impl From<DeployArgs> for commands::deploy::Options {
         commands::deploy::Options {
             environment: args.environment,
             service: args.service,
-            version: args.version,
+            version: args.version.unwrap_or_default(),
             force: args.force,
+            hook: match (args.resume, args.rollback) {
+                (true, _) => Some(commands::deploy::Hook::Continue),
+                (_, true) => Some(commands::deploy::Hook::Rollback),
+                _ => None,
+            },
             format: args.format,
             report: args.report,
         }

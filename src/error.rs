@@ -89,6 +89,11 @@ pub enum Error {
     #[diagnostic(transparent)]
     Ecs(#[from] crate::ecs::EcsError),
 
+    /// `shipit deploy --continue` / `--rollback`: the paused deployment could not be acted on.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Deployment(#[from] crate::ecs::deployment::DeploymentError),
+
     /// `shipit retain`: the retention of one service's repository stopped.
     #[error("retention of {service}: {source}")]
     #[diagnostic(code(shipit::retain))]
@@ -115,6 +120,7 @@ impl Error {
             Error::Registry(e) => e.is_bad_input(),
             Error::Docker(e) => e.is_bad_input(),
             Error::Ecs(e) => e.is_bad_input(),
+            Error::Deployment(e) => e.is_bad_input(),
             Error::Retain { source, .. } => source.is_bad_input(),
         }
     }

@@ -17,8 +17,17 @@ pub struct Options {
     pub service: String,
     pub version: String,
     pub force: bool,
+    /// `--continue` or `--rollback`: act on a deployment paused at a PAUSE hook instead.
+    pub hook: Option<Hook>,
     pub format: report::json::Format,
     pub report: Option<PathBuf>,
+}
+
+/// What `--continue` and `--rollback` do to a deployment paused at a PAUSE hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Continue,
+    Rollback,
 }
 
 pub fn run(
@@ -29,6 +38,9 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Finished, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
+    if let Some(hook) = args.hook {
+        return resume(&config, &args, hook, runtime);
+    }
     let target = Target::check(&config, &args)?;
     let (environment, service, version) = (target.environment, target.service, &target.version);
     let tag = crate::version::tag(&environment.name, version);
@@ -147,4 +159,82 @@ async fn released_image(
         ));
     }
     Ok(wanted)
+}
+
+/// `shipit deploy --continue` / `--rollback`: in every cluster of the service, the deployment paused
+/// at a PAUSE hook goes on (or back), watched to its end.
+fn resume(
+    config: &Config,
+    args: &Options,
+    hook: Hook,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Finished, Error> {
+    use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
+    let environment = config
+        .environments
+        .iter()
+        .find(|e| e.name == args.environment)
+        .ok_or_else(|| {
+            Error::bad_input(
+                format!("`{}` is not an environment", args.environment),
+                None,
+            )
+        })?;
+    let service = config
+        .service(&args.service)
+        .filter(|s| s.image)
+        .ok_or_else(|| {
+            Error::bad_input(
+                format!("`{}` is not a service with an image", args.service),
+                None,
+            )
+        })?;
+    let clusters = service.build(environment).clusters;
+    let action = match hook {
+        Hook::Continue => Action::Continue,
+        Hook::Rollback => Action::Rollback,
+    };
+    let settings = crate::pipeline::rollout::settings(environment);
+    let progress = |p: crate::ecs::rollout::Progress| {
+        report::stderr(&format!("{}\n", p.line().replace(['\n', '\r'], " ")))
+    };
+    let ended = runtime.block_on(async {
+        let Some(ecs) = ecs_client(config).await? else {
+            return Err(Error::bad_input(
+                format!("{} has no clusters in {}", service.name, environment.name),
+                Some("list them in `clusters` of the environment".to_string()),
+            ));
+        };
+        let mut ended = Vec::new();
+        for cluster in &clusters {
+            let target = crate::ecs::Target {
+                cluster: cluster.clone(),
+                service: service.ecs_service.clone(),
+            };
+            // Once one cluster's deployment was acted on, every cluster is reported.
+            let e = match ecs
+                .resume_hook(&target, action.clone(), settings, &progress)
+                .await
+            {
+                Ok(e) => e,
+                Err(e) if ended.is_empty() => return Err(e.into()),
+                Err(e) => crate::ecs::rollout::Ended::Failed {
+                    why: e.to_string(),
+                    events: Vec::new(),
+                    rollback: crate::ecs::rollout::Rollback::NotNeeded,
+                },
+            };
+            ended.push((cluster.clone(), e));
+        }
+        Ok(ended)
+    })?;
+    let out = report::json::Deploy::resumed(&environment.name, &service.name, &ended);
+    match args.format {
+        report::json::Format::Text => {
+            report::stdout(&format!("{}\n", crate::pipeline::rollout::describe(&ended)))?
+        }
+        report::json::Format::Json => report::stdout(&report::json::line(&out))?,
+    }
+    write_report(args.report.as_deref(), &out)?;
+    Ok(Finished::failed_if(!out.success))
 }

@@ -22,6 +22,7 @@ pub use load::{Checks, DefinitionCheck, FILE_NAME, Later, display_name};
 pub use model::{
     Build, Config, Environment, Global, Project, Registry, Service, ServiceEnvironment,
 };
+pub use raw::RolloutWait;
 use resolve::Resolver;
 pub use values::parse_duration;
 /// The rules a service name and an image repository name follow, for what init proposes.

@@ -63,6 +63,8 @@ pub struct Environment {
     pub canary: Option<String>,
     pub rollout_timeout: Duration,
     pub poll_interval: Duration,
+    /// How long a native (blue/green, linear, canary) deployment is waited for.
+    pub rollout_wait: super::raw::RolloutWait,
     pub build_args: BTreeMap<String, String>,
     /// BuildKit secrets: id → where the value comes from (`env:VAR`).
     pub secrets: BTreeMap<String, String>,

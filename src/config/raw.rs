@@ -87,6 +87,11 @@ pub struct RawEnvironment {
     /// How often to check a rollout's progress, e.g. "10s" (the default).
     #[schemars(with = "Option<String>")]
     pub poll_interval: Option<S<String>>,
+    /// How long a release waits for an ECS blue/green, linear or canary deployment: "complete"
+    /// (the default: until ECS calls it successful, bake time included) or "traffic-shifted"
+    /// (until production traffic is on the new revision; ECS bakes it after shipit exits).
+    /// Rolling deployments always wait until complete.
+    pub rollout_wait: Option<RolloutWait>,
     /// Docker build args for every service in this environment. Default: {}.
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
@@ -95,6 +100,18 @@ pub struct RawEnvironment {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
     pub secrets: BTreeMap<String, S<String>>,
+}
+
+/// How long a release waits for a native ECS deployment (`rollout_wait`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(inline)]
+pub enum RolloutWait {
+    /// Until ECS calls the deployment successful, bake time included.
+    #[default]
+    Complete,
+    /// Until production traffic is on the new revision.
+    TrafficShifted,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -380,6 +380,7 @@ impl Resolver<'_> {
                 canary,
                 rollout_timeout,
                 poll_interval,
+                rollout_wait: env.rollout_wait.unwrap_or_default(),
                 build_args: env.build_args,
                 secrets: self.secrets(&env.secrets),
             });
@@ -726,6 +727,7 @@ fn default_environments() -> Vec<Environment> {
         canary: None,
         rollout_timeout: Duration::from_secs(15 * 60),
         poll_interval: Duration::from_secs(10),
+        rollout_wait: Default::default(),
         build_args: BTreeMap::new(),
         secrets: BTreeMap::new(),
     };

@@ -102,6 +102,7 @@ fn everything_resolves() {
         clusters = ["x", "y"]
         rollout_timeout = "1m30s"
         poll_interval = "500ms"
+        rollout_wait = "traffic-shifted"
 
         [services.a]
         path = "./a/"
@@ -127,6 +128,10 @@ fn everything_resolves() {
     );
     assert_eq!(c.environments[0].rollout_timeout, Duration::from_secs(90));
     assert_eq!(c.environments[0].poll_interval, Duration::from_millis(500));
+    assert_eq!(
+        c.environments[0].rollout_wait,
+        crate::config::RolloutWait::TrafficShifted
+    );
     let a = c.service("a").unwrap();
     assert_eq!(a.path, "a");
     assert_eq!(a.initial_version, Version::new(1, 0, 0));
@@ -148,6 +153,7 @@ fn everything_resolves() {
 #[test_case("[environments.a]\nbranch = \"main\"\nlatest = true\n[environments.b]\nbranch = \"dev\"\nlatest = true\n", "`latest` is set on both"; "two latest")]
 #[test_case("[environments.a]\nbranch = \"main\"\nclusters = [\"x\", \"x\"]\n", "listed twice"; "repeated cluster")]
 #[test_case("[environments.a]\nbranch = \"main\"\npoll_interval = \"0s\"\n", "is not a duration"; "zero duration")]
+#[test_case("[environments.a]\nbranch = \"main\"\nrollout_wait = \"baked\"\n", "traffic-shifted"; "unknown rollout_wait")]
 #[test_case("[services.A]\npath = \"a\"\n", "cannot name an image"; "uppercase service")]
 #[test_case("[services.\"a..b\"]\npath = \"a\"\n", "service `a..b` would push to the image repository `a..b`, which is not a valid repository name: `..` in `a..b` is not a separator"; "double dot service")]
 #[test_case("[services.\"a-.b\"]\npath = \"a\"\n", "`-.` in `a-.b` is not a separator"; "dash dot service")]

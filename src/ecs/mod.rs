@@ -1,5 +1,7 @@
 //! Amazon ECS through the AWS SDK: what the services run (for retention), and rollouts.
 
+mod alarms;
+pub mod deployment;
 mod raw;
 pub mod render;
 pub mod rollout;
@@ -38,6 +40,34 @@ pub enum EcsError {
         path: String,
         why: String,
     },
+
+    /// A service whose deployments CodeDeploy (or another controller) runs: UpdateService cannot
+    /// give it a new task definition.
+    #[error(
+        "nothing was registered or deployed: {target} is deployed by its `{controller}` deployment controller, which shipit does not drive"
+    )]
+    #[diagnostic(
+        code(shipit::ecs::controller),
+        help(
+            "shipit rolls out services whose deployment controller is ECS (rolling, or ECS's own BLUE_GREEN, LINEAR and CANARY strategies): move the service to the ECS controller with a native strategy, or deploy it through CodeDeploy outside shipit"
+        )
+    )]
+    Controller { target: Target, controller: String },
+
+    /// A deployment alarm of the service is in ALARM before the rollout: ECS would ignore it.
+    #[error(
+        "nothing was registered or deployed: the deployment alarm{} {} of {target} {} in ALARM already, and ECS ignores an alarm that fires when a deployment starts",
+        if alarms.len() == 1 { "" } else { "s" },
+        alarms.join(", "),
+        if alarms.len() == 1 { "is" } else { "are" }
+    )]
+    #[diagnostic(
+        code(shipit::ecs::alarm),
+        help(
+            "find out why the alarm fires and let it settle before rolling out; `shipit deploy --force` rolls out anyway"
+        )
+    )]
+    AlarmFiring { target: Target, alarms: Vec<String> },
 }
 
 impl EcsError {
@@ -45,7 +75,9 @@ impl EcsError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             EcsError::Aws(e) => e.is_bad_input(),
-            EcsError::File { .. } => true,
+            EcsError::File { .. } | EcsError::Controller { .. } | EcsError::AlarmFiring { .. } => {
+                true
+            }
         }
     }
 }
@@ -74,6 +106,8 @@ impl std::fmt::Display for Target {
 #[derive(Clone)]
 pub struct Ecs {
     pub client: aws_sdk_ecs::Client,
+    /// For the alarms a service's deployments are watched by.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// What DescribeServices found: the services, and the names it reported missing.
@@ -87,6 +121,7 @@ impl Ecs {
     pub fn new(config: &aws_config::SdkConfig) -> Ecs {
         Ecs {
             client: aws_sdk_ecs::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         }
     }
 

@@ -109,14 +109,15 @@ impl Ecs {
     }
 
     /// Creates an ECS service from a service definition (the CreateService request), in `cluster`,
-    /// running `task_definition`; `serviceName` defaults to `service`.
+    /// running `task_definition`; `serviceName` defaults to `service`. The service deployment it
+    /// started, where ECS names one.
     pub async fn create_service(
         &self,
         cluster: &str,
         service: &str,
         definition: &Map<String, Value>,
         task_definition: &str,
-    ) -> Result<(), EcsError> {
+    ) -> Result<Option<String>, EcsError> {
         let mut body = definition.clone();
         body.insert("cluster".into(), Value::String(cluster.into()));
         body.insert(
@@ -131,7 +132,8 @@ impl Ecs {
             .unwrap_or(service)
             .to_string();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        self.client
+        let answer = self
+            .client
             .create_service()
             .cluster(cluster)
             .service_name(name)
@@ -140,6 +142,9 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| classify("CreateService", e))?;
-        Ok(())
+        Ok(answer
+            .service()
+            .and_then(|s| s.current_service_deployment())
+            .map(str::to_string))
     }
 }

@@ -16,23 +16,34 @@
 //! answer was lost: when ECS cannot say whether it went through, it is watched and rolled back as
 //! if it had.
 //!
-//! The calls: DescribeServices (ten services a call), DescribeTaskDefinition (with tags),
-//! RegisterTaskDefinition, one UpdateService (or CreateService) per service, then DescribeServices
-//! polls.
+//! Where ECS has service deployments (the UpdateService answer names one), the rollout is judged
+//! by it: SUCCESSFUL is done, ROLLBACK_* and STOPPED are failures that say why (the alarms that
+//! fired, the circuit breaker's count), a PAUSE hook is its own outcome, bake time is waiting, and
+//! shipit's own rollback is StopServiceDeployment with ROLLBACK, never a second UpdateService.
 //!
-//! Over 500 lines because a rollout is one state machine (render, register, update or create, poll,
-//! roll back, report) whose steps share the deploy's state and its deadline; split, the steps would
-//! pass that state around whole.
+//! The calls: DescribeServices (ten services a call), DescribeTaskDefinition (with tags),
+//! RegisterTaskDefinition, one UpdateService (or CreateService) per service, then polls: one
+//! DescribeServices, and DescribeServiceDeployments (twenty a call) where ECS has them.
+//!
+//! The steps: `prepare` (render, register, update or create), `wait` (poll and judge), `undo`
+//! (roll back, confirm, collect the last events).
+
+mod prepare;
+#[cfg(test)]
+mod tests;
+mod undo;
+mod wait;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::Service;
 use semver::Version;
 use serde::Serialize;
 
-use super::render::{Rendered, service_definition};
-use super::{Ecs, EcsError, Target, classify};
+use super::deployment::{self, Paused};
+use super::{Ecs, EcsError, Target};
+use prepare::Prepared;
+use undo::timed_out;
 
 /// A file kept in the repository: its repository-relative path and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +87,9 @@ pub struct Settings {
     pub poll: Duration,
     /// Tasks of the new deployment that may stop before it counts as crash-looping.
     pub max_failed_tasks: i32,
+    /// A native (blue/green, linear, canary) deployment is done for shipit once production
+    /// traffic has shifted; ECS goes on baking it after shipit exits (`rollout_wait`).
+    pub wait_shifted: bool,
 }
 
 /// How one rollout ended.
@@ -86,6 +100,19 @@ pub enum Ended {
     Done { task_definition: String, polls: u32 },
     /// The service already ran this image: nothing registered, nothing updated.
     AlreadyRunning { task_definition: String },
+    /// A native deployment's production traffic is on the new task definition; ECS bakes it on
+    /// (and may still roll it back) after shipit stops watching (`rollout_wait = "traffic-shifted"`).
+    Shifted {
+        task_definition: String,
+        polls: u32,
+        service_deployment: String,
+    },
+    /// The deployment waits at a PAUSE lifecycle hook for `shipit deploy --continue` or
+    /// `--rollback`: not done, not failed, not rolled back.
+    Paused {
+        task_definition: String,
+        paused: Paused,
+    },
     /// Not done: why, the service's last events, and where it was left.
     Failed {
         why: String,
@@ -99,8 +126,11 @@ pub enum Ended {
 pub enum Rollback {
     /// Nothing was changed (the failure came before UpdateService).
     NotNeeded,
-    /// ECS's circuit breaker put the previous task definition back.
+    /// ECS put the previous revision back itself (its circuit breaker, an alarm, a hook).
     ByEcs,
+    /// The deployment was stopped (StopServiceDeployment with ABORT, by someone else) where it
+    /// stood: ECS rolled nothing back.
+    Stopped,
     /// shipit put the previous task definition back and it runs again.
     Done { task_definition: String },
     /// shipit tried, and the previous task definition did not come back either.
@@ -134,13 +164,13 @@ pub type Report<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
 impl Ended {
     pub fn is_success(&self) -> bool {
-        !matches!(self, Ended::Failed { .. })
+        !matches!(self, Ended::Failed { .. } | Ended::Paused { .. })
     }
 
     /// True when this rollout changed what the service runs (or tried to, and went back).
     pub fn started(&self) -> bool {
         match self {
-            Ended::Done { .. } => true,
+            Ended::Done { .. } | Ended::Shifted { .. } | Ended::Paused { .. } => true,
             Ended::AlreadyRunning { .. } => false,
             Ended::Failed { rollback, .. } => *rollback != Rollback::NotNeeded,
         }
@@ -160,69 +190,19 @@ impl Ended {
 enum Poll {
     Waiting,
     Done,
+    /// Production traffic shifted, and that is enough (`rollout_wait = "traffic-shifted"`).
+    Shifted,
     Failed(String),
     RolledBackByEcs(String),
-}
-
-/// Judges one DescribeServices answer for the deployment of `ours`.
-fn judge(service: &Service, ours: &str, max_failed_tasks: i32) -> Poll {
-    let deployments = service.deployments();
-    let Some(mine) = deployments
-        .iter()
-        .find(|d| d.task_definition() == Some(ours))
-    else {
-        let primary = deployments
-            .iter()
-            .find(|d| d.status() == Some("PRIMARY"))
-            .and_then(|d| d.task_definition());
-        return Poll::RolledBackByEcs(format!(
-            "the deployment of {} is gone and {} is primary again: the deployment circuit breaker rolled it back",
-            short_td(ours),
-            primary.map(short_td).unwrap_or("another task definition")
-        ));
-    };
-    if mine.status() != Some("PRIMARY") {
-        let primary = deployments
-            .iter()
-            .find(|d| d.status() == Some("PRIMARY"))
-            .and_then(|d| d.task_definition());
-        return Poll::RolledBackByEcs(format!(
-            "{} is primary instead of {}: the deployment was rolled back",
-            primary.map(short_td).unwrap_or("another task definition"),
-            short_td(ours)
-        ));
-    }
-    let state = mine.rollout_state().map(|s| s.as_str().to_string());
-    if state.as_deref() == Some("FAILED") {
-        let reason = mine.rollout_state_reason().unwrap_or("no reason given");
-        return Poll::Failed(format!("the deployment failed: {reason}"));
-    }
-    if mine.failed_tasks() > max_failed_tasks {
-        return Poll::Failed(format!(
-            "{} task{} of the new deployment stopped (more than {max_failed_tasks}): they crash or fail their health checks",
-            mine.failed_tasks(),
-            if mine.failed_tasks() == 1 { "" } else { "s" }
-        ));
-    }
-    let complete = matches!(state.as_deref(), None | Some("COMPLETED"));
-    let alone = deployments.len() == 1;
-    let running = mine.running_count() == mine.desired_count()
-        && service.running_count() == service.desired_count();
-    if alone && complete && running {
-        Poll::Done
-    } else {
-        Poll::Waiting
-    }
+    /// ECS tried to roll back and could not.
+    EcsRollbackFailed(String),
+    /// Stopped by someone else, without a rollback.
+    Stopped(String),
+    Paused(Paused),
 }
 
 fn short_td(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
-}
-
-/// The version of `environment` in an image reference's tag, if it has one.
-fn running_version(image: &str, environment: &str) -> Option<Version> {
-    let tag = crate::image::parse(image).tag?;
-    crate::version::parse_tag(environment, &tag)
 }
 
 /// What a prepared service waits for.
@@ -232,6 +212,28 @@ struct Pending {
     previous: Option<String>,
     ours: String,
     polls: u32,
+    /// The service deployment our UpdateService (or CreateService) started, where ECS has them.
+    deployment: Option<String>,
+    /// This is the wait for a rollback shipit asked for through `deployment`.
+    undo: bool,
+}
+
+/// A service whose deployments another controller runs (CodeDeploy, an external one) is not
+/// rolled out through UpdateService: refused before anything is registered.
+fn refuse_controllers(described: &super::Described) -> Result<(), EcsError> {
+    for (target, service) in &described.services {
+        let controller = service
+            .deployment_controller()
+            .map(|c| c.r#type().as_str())
+            .unwrap_or("ECS");
+        if controller != "ECS" {
+            return Err(EcsError::Controller {
+                target: target.clone(),
+                controller: controller.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Ecs {
@@ -247,170 +249,23 @@ impl Ecs {
     ) -> Result<Vec<(Target, Ended)>, EcsError> {
         let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
         let described = self.describe(&targets).await?;
-        let mut ended: BTreeMap<Target, Ended> = BTreeMap::new();
-        let mut pending: Vec<Pending> = Vec::new();
-        for deploy in deploys {
-            let service = described.services.get(&deploy.target);
-            match self.prepare(&deploy, service).await {
-                Ok(Prepared::Updated { previous, ours }) => pending.push(Pending {
-                    deploy,
-                    previous,
-                    ours,
-                    polls: 0,
-                }),
-                Ok(Prepared::AlreadyRunning(td)) => {
-                    ended.insert(
-                        deploy.target.clone(),
-                        Ended::AlreadyRunning {
-                            task_definition: td,
-                        },
-                    );
-                }
-                Err(why) => {
-                    ended.insert(deploy.target.clone(), Ended::failed(why));
-                }
+        refuse_controllers(&described)?;
+        for d in &deploys {
+            if let Some(service) = described.services.get(&d.target) {
+                self.refuse_firing(&d.target, service, d.force).await?;
             }
         }
+        let mut ended: BTreeMap<Target, Ended> = BTreeMap::new();
+        let mut pending = self.start(deploys, &described, &mut ended).await;
         // The deadline of the deployments, from the updates on.
         let deadline = Instant::now() + settings.timeout;
         let (outcomes, last_error) = self
             .wait(cluster, &mut pending, settings, deadline, report)
             .await;
-        // Roll back what failed and ECS did not roll back itself, then wait for that too: within
-        // one call deadline past the rollout's, and never longer than a rollout of its own.
-        let now = Instant::now();
-        let rollback_deadline =
-            (now.max(deadline) + crate::net::timeout()).min(now + settings.timeout);
-        let mut rollbacks: Vec<Pending> = Vec::new();
-        let mut failures: BTreeMap<Target, (String, Rollback)> = BTreeMap::new();
-        for (p, outcome) in pending.iter().zip(outcomes) {
-            let target = p.deploy.target.clone();
-            let why = match outcome {
-                Poll::Done => {
-                    ended.insert(
-                        target,
-                        Ended::Done {
-                            task_definition: p.ours.clone(),
-                            polls: p.polls,
-                        },
-                    );
-                    continue;
-                }
-                Poll::RolledBackByEcs(why) => {
-                    failures.insert(target, (why, Rollback::ByEcs));
-                    continue;
-                }
-                Poll::Failed(why) => why,
-                Poll::Waiting => timed_out(settings, last_error.as_deref()),
-            };
-            let Some(previous) = &p.previous else {
-                failures.insert(target, (why, Rollback::Created));
-                continue;
-            };
-            let back = by(
-                rollback_deadline,
-                self.client
-                    .update_service()
-                    .cluster(cluster)
-                    .service(&target.service)
-                    .task_definition(previous)
-                    .send(),
-            )
-            .await;
-            match back {
-                None => {
-                    let rollback = Rollback::Failed {
-                        why: format!(
-                            "UpdateService back to {} got no answer within {}s: whether it went through is unknown, check the service",
-                            short_td(previous),
-                            secs(rollback_deadline.saturating_duration_since(now))
-                        ),
-                    };
-                    failures.insert(target, (why, rollback));
-                }
-                Some(Ok(_)) => {
-                    failures.insert(
-                        target,
-                        (
-                            why,
-                            Rollback::Failed {
-                                why: "not confirmed".into(),
-                            },
-                        ),
-                    );
-                    rollbacks.push(Pending {
-                        deploy: p.deploy.clone(),
-                        previous: Some(p.ours.clone()),
-                        ours: previous.clone(),
-                        polls: 0,
-                    });
-                }
-                Some(Err(e)) => {
-                    let rollback = Rollback::Failed {
-                        why: format!(
-                            "UpdateService back to {} was refused: {}",
-                            short_td(previous),
-                            classify("UpdateService", e)
-                        ),
-                    };
-                    failures.insert(target, (why, rollback));
-                }
-            }
-        }
-        let (back, last_error) = self
-            .wait(cluster, &mut rollbacks, settings, rollback_deadline, report)
-            .await;
-        for (p, outcome) in rollbacks.iter().zip(back) {
-            let rollback = match outcome {
-                Poll::Done => Rollback::Done {
-                    task_definition: p.ours.clone(),
-                },
-                Poll::Failed(why) | Poll::RolledBackByEcs(why) => Rollback::Failed { why },
-                Poll::Waiting => Rollback::Failed {
-                    why: format!(
-                        "the previous task definition did not come back within {}s{}",
-                        secs(rollback_deadline.saturating_duration_since(now)),
-                        last_error
-                            .as_deref()
-                            .map(|e| format!(" (a poll failed on the way: {e})"))
-                            .unwrap_or_default()
-                    ),
-                },
-            };
-            if let Some(f) = failures.get_mut(&p.deploy.target) {
-                f.1 = rollback;
-            }
-        }
-        if !failures.is_empty() {
-            let targets: Vec<Target> = failures.keys().cloned().collect();
-            // The events are a help, not the result: a refused describe leaves them out.
-            let last = by(rollback_deadline, self.describe(&targets))
-                .await
-                .and_then(Result::ok)
-                .unwrap_or_default();
-            for (target, (why, rollback)) in failures {
-                let events = last
-                    .services
-                    .get(&target)
-                    .map(|s| {
-                        s.events()
-                            .iter()
-                            .take(5)
-                            .filter_map(|e| e.message())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                ended.insert(
-                    target,
-                    Ended::Failed {
-                        why,
-                        events,
-                        rollback,
-                    },
-                );
-            }
-        }
+        self.finish(
+            cluster, &pending, outcomes, last_error, deadline, settings, report, &mut ended,
+        )
+        .await;
         Ok(targets
             .into_iter()
             .map(|t| {
@@ -422,273 +277,122 @@ impl Ecs {
             .collect())
     }
 
-    /// Renders, registers and updates (or creates) one ECS service; or says why not, having
-    /// changed nothing.
-    async fn prepare(
+    /// `shipit deploy --continue` / `--rollback`: the deployment of `target` paused at a PAUSE
+    /// hook goes on (or back) through ContinueServiceDeployment, and is watched to its end as a
+    /// rollout is: confirmed, or (on shipit's timeout) rolled back with StopServiceDeployment.
+    /// After `--rollback`, the previous revision running again is the success.
+    pub async fn resume_hook(
         &self,
-        deploy: &Deploy,
-        service: Option<&Service>,
-    ) -> Result<Prepared, String> {
-        let file = match &deploy.file {
-            Some(f) => Some(
-                Rendered::from_file(&f.text)
-                    .map_err(|why| format!("the task definition {}: {why}", f.path))?,
-            ),
-            None => None,
-        };
-        let Some(service) = service else {
-            return self.create(deploy, file).await;
-        };
-        let Some(previous) = service.task_definition().map(str::to_string) else {
-            return Err(format!(
-                "the service {} has no task definition",
-                deploy.target
-            ));
-        };
-        let live = self
-            .describe_task_definition(&previous)
-            .await
-            .map_err(|e| e.to_string())?;
-        for c in &deploy.changes {
-            if let (Some(new), Some(running)) = (
-                &c.version,
-                live.image_of(&c.container)
-                    .and_then(|i| running_version(i, &deploy.environment)),
-            ) && *new < running
-                && !deploy.force
-            {
-                return Err(format!(
-                    "{} runs {running}, which is higher than {new}: refusing to go back (use `shipit deploy --force` to roll back on purpose)",
-                    deploy.target
-                ));
-            }
-        }
-        if file.is_none() {
-            for c in &deploy.changes {
-                live.has_container(&c.container)?;
-            }
-            if deploy
-                .changes
+        target: &Target,
+        action: aws_sdk_ecs::types::DeploymentLifecycleHookAction,
+        settings: Settings,
+        report: Report<'_>,
+    ) -> Result<Ended, deployment::DeploymentError> {
+        use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
+        let paused = self.paused(target).await?;
+        let described = self.describe(std::slice::from_ref(target)).await?;
+        let service = described.services.get(target);
+        let ours = service
+            .and_then(|s| s.task_definition())
+            .unwrap_or_default()
+            .to_string();
+        // The revision the deployment replaces: the other deployment still running.
+        let previous = service.and_then(|s| {
+            s.deployments()
                 .iter()
-                .all(|c| live.image_of(&c.container) == Some(c.image.to_string().as_str()))
-            {
-                return Ok(Prepared::AlreadyRunning(previous));
-            }
-        }
-        let mut rendered = file.unwrap_or_else(|| live.clone());
-        // Containers of services not rolled out now keep what they run.
-        for k in &deploy.keep {
-            if let Some(image) = live.image_of(k)
-                && rendered.image_of(k).is_some()
-            {
-                rendered = rendered.keep_image(k, image)?;
-            }
-        }
-        for c in &deploy.changes {
-            rendered = rendered.set_image(&c.container, &c.image)?;
-        }
-        let ours = self
-            .register(&rendered)
-            .await
-            .map_err(|e| register_refused(deploy, &previous, e))?;
-        let updated = self
-            .client
-            .update_service()
-            .cluster(&deploy.target.cluster)
-            .service(&deploy.target.service)
-            .task_definition(&ours)
-            .send()
+                .filter_map(|d| d.task_definition())
+                .find(|td| *td != ours)
+                .map(str::to_string)
+        });
+        self.resume(&paused, action.clone()).await?;
+        let back = action == Action::Rollback;
+        let mut pending = vec![Pending {
+            deploy: Deploy {
+                target: target.clone(),
+                changes: Vec::new(),
+                keep: Vec::new(),
+                environment: String::new(),
+                file: None,
+                service_definition: None,
+                force: false,
+            },
+            previous: previous.clone(),
+            ours: ours.clone(),
+            polls: 0,
+            deployment: Some(paused.service_deployment.clone()),
+            undo: back,
+        }];
+        let deadline = Instant::now() + settings.timeout;
+        let (mut outcomes, last_error) = self
+            .wait(&target.cluster, &mut pending, settings, deadline, report)
             .await;
-        if let Err(e) = updated {
-            let why = classify("UpdateService", e).to_string();
-            // An answer lost on the way (a timeout) may hide an update that went through: look
-            // before calling it not started. When ECS does not say either, the update is watched
-            // (and rolled back) as if it had gone through.
-            if self.runs(&deploy.target, &ours).await == Some(false) {
-                return Err(why);
-            }
-        }
-        Ok(Prepared::Updated {
-            previous: Some(previous),
-            ours,
-        })
-    }
-
-    /// True when the service exists and its task definition is `ours`; `None` when ECS did not
-    /// say.
-    async fn runs(&self, target: &Target, ours: &str) -> Option<bool> {
-        let described = self.describe(std::slice::from_ref(target)).await.ok()?;
-        Some(
-            described
-                .services
-                .get(target)
-                .is_some_and(|s| s.task_definition() == Some(ours)),
-        )
-    }
-
-    /// The first rollout of a service that does not exist yet: from its files, or an error that
-    /// names the key to add.
-    async fn create(&self, deploy: &Deploy, file: Option<Rendered>) -> Result<Prepared, String> {
-        let target = &deploy.target;
-        let Some(definition) = &deploy.service_definition else {
-            return Err(format!(
-                "the service {target} does not exist (DescribeServices reports it MISSING): add `service_definition` (a CreateService request, kept in the repository) to the service in ci.toml, and shipit creates the ECS service `{}` in the cluster `{}` on its first rollout (shipit never creates clusters)",
-                target.service, target.cluster
-            ));
-        };
-        let Some(mut rendered) = file else {
-            return Err(format!(
-                "the service {target} does not exist, and there is no task definition to create it with: set `task_definition` (a RegisterTaskDefinition request, kept in the repository) beside `service_definition`"
-            ));
-        };
-        let body = service_definition(&definition.text)
-            .map_err(|why| format!("the service definition {}: {why}", definition.path))?;
-        if let Some(name) = body.get("serviceName").and_then(|v| v.as_str())
-            && name != target.service
-        {
-            return Err(format!(
-                "the service definition {} names the service `{name}`, but ci.toml rolls out `{}`: make them the same (or drop `serviceName`)",
-                definition.path, target.service
-            ));
-        }
-        for c in &deploy.changes {
-            rendered = rendered.set_image(&c.container, &c.image)?;
-        }
-        let ours = self
-            .register(&rendered)
-            .await
-            .map_err(|e| register_refused(deploy, "", e))?;
-        let created = self
-            .create_service(&target.cluster, &target.service, &body, &ours)
-            .await;
-        if let Err(e) = created
-            && self.runs(target, &ours).await == Some(false)
-        {
-            return Err({
-                let text = e.to_string();
-                if text.contains("ClusterNotFound") || text.contains("Cluster not found") {
-                    format!(
-                        "{text}: the cluster `{}` does not exist (shipit never creates clusters: that is the infrastructure's job)",
-                        target.cluster
-                    )
-                } else {
-                    format!("creating {target} from {}: {text}", definition.path)
-                }
+        let outcome = outcomes.pop().unwrap_or(Poll::Waiting);
+        if back {
+            return Ok(match outcome {
+                Poll::Done => Ended::Done {
+                    task_definition: previous.unwrap_or(ours),
+                    polls: pending[0].polls,
+                },
+                Poll::Waiting => Ended::failed(timed_out(settings, last_error.as_deref())),
+                Poll::Failed(why) => Ended::failed(why),
+                other => Ended::failed(format!("the rollback did not finish: {other:?}")),
             });
         }
-        Ok(Prepared::Updated {
-            previous: None,
-            ours,
-        })
+        let mut ended = BTreeMap::new();
+        self.finish(
+            &target.cluster,
+            &pending,
+            vec![outcome],
+            last_error,
+            deadline,
+            settings,
+            report,
+            &mut ended,
+        )
+        .await;
+        Ok(ended
+            .remove(target)
+            .unwrap_or_else(|| Ended::failed("no result".into())))
     }
 
-    /// Polls until every pending service is done or failed, or the deadline passes; one outcome per
-    /// pending service, in order (`Waiting` for those the deadline caught), and the last error a
-    /// poll met. A refused poll does not end the wait: the deadline does.
-    async fn wait(
+    /// Prepares every deploy (render, register, update or create); what is under way, and the
+    /// results of the others in `ended`.
+    async fn start(
         &self,
-        cluster: &str,
-        pending: &mut [Pending],
-        settings: Settings,
-        deadline: Instant,
-        report: Report<'_>,
-    ) -> (Vec<Poll>, Option<String>) {
-        let mut outcomes: Vec<Option<Poll>> = (0..pending.len()).map(|_| None).collect();
-        let mut last_error = None;
-        while outcomes.iter().any(Option::is_none) {
-            if Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(
-                jitter(settings.poll).min(deadline.saturating_duration_since(Instant::now())),
-            )
-            .await;
-            let open: Vec<Target> = pending
-                .iter()
-                .zip(&outcomes)
-                .filter(|(_, o)| o.is_none())
-                .map(|(p, _)| p.deploy.target.clone())
-                .collect();
-            if Instant::now() >= deadline {
-                break;
-            }
-            let described = match by(deadline, self.describe(&open)).await {
-                None => {
-                    last_error.get_or_insert_with(|| {
-                        "DescribeServices got no answer before the deadline".to_string()
-                    });
-                    break;
+        deploys: Vec<Deploy>,
+        described: &super::Described,
+        ended: &mut BTreeMap<Target, Ended>,
+    ) -> Vec<Pending> {
+        let mut pending = Vec::new();
+        for deploy in deploys {
+            let service = described.services.get(&deploy.target);
+            match self.prepare(&deploy, service).await {
+                Ok(Prepared::Updated {
+                    previous,
+                    ours,
+                    deployment,
+                }) => pending.push(Pending {
+                    deploy,
+                    previous,
+                    ours,
+                    polls: 0,
+                    deployment,
+                    undo: false,
+                }),
+                Ok(Prepared::AlreadyRunning(td)) => {
+                    ended.insert(
+                        deploy.target.clone(),
+                        Ended::AlreadyRunning {
+                            task_definition: td,
+                        },
+                    );
                 }
-                Some(Ok(d)) => d,
-                Some(Err(e)) => {
-                    let text = e.to_string();
-                    report(Progress {
-                        cluster: cluster.to_string(),
-                        services: vec![("poll failed:".into(), text.clone())],
-                    });
-                    last_error = Some(text);
-                    continue;
+                Err(why) => {
+                    ended.insert(deploy.target.clone(), Ended::failed(why.to_string()));
                 }
-            };
-            let mut progress = Progress {
-                cluster: cluster.to_string(),
-                services: Vec::new(),
-            };
-            for (p, outcome) in pending.iter_mut().zip(outcomes.iter_mut()) {
-                if outcome.is_some() {
-                    continue;
-                }
-                p.polls += 1;
-                let Some(service) = described.services.get(&p.deploy.target) else {
-                    *outcome = Some(Poll::Failed(format!(
-                        "the service {} disappeared during the rollout",
-                        p.deploy.target
-                    )));
-                    continue;
-                };
-                progress
-                    .services
-                    .push((p.deploy.target.service.clone(), standing(service, &p.ours)));
-                match judge(service, &p.ours, settings.max_failed_tasks) {
-                    Poll::Waiting => {}
-                    done => *outcome = Some(done),
-                }
-            }
-            if !progress.services.is_empty() {
-                report(progress);
             }
         }
-        let outcomes = outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(Poll::Waiting))
-            .collect();
-        (outcomes, last_error)
-    }
-}
-
-/// Where the deployment of `ours` stands: counts, failed tasks and the service's newest event.
-fn standing(service: &Service, ours: &str) -> String {
-    let mine = service
-        .deployments()
-        .iter()
-        .find(|d| d.task_definition() == Some(ours));
-    let counts = match mine {
-        Some(d) => format!(
-            "{}/{} running, {} pending, {} failed",
-            d.running_count(),
-            d.desired_count(),
-            d.pending_count(),
-            d.failed_tasks()
-        ),
-        None => format!(
-            "{}/{} running (its deployment is gone)",
-            service.running_count(),
-            service.desired_count()
-        ),
-    };
-    match service.events().first().and_then(|e| e.message()) {
-        Some(event) => format!("{counts} · {event}"),
-        None => counts,
+        pending
     }
 }
 
@@ -700,40 +404,4 @@ async fn by<T>(deadline: Instant, call: impl std::future::Future<Output = T>) ->
 /// Whole seconds, rounded up (a deadline of 1.2s is said as 2s, never 1s).
 fn secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-fn timed_out(settings: Settings, last_error: Option<&str>) -> String {
-    format!(
-        "the deployment did not finish within {}s (the deadline, `rollout_timeout`){}",
-        settings.timeout.as_secs(),
-        last_error
-            .map(|e| format!("; a poll failed on the way: {e}"))
-            .unwrap_or_default()
-    )
-}
-
-/// RegisterTaskDefinition refused a render: ECS's message, with the file (or the live revision)
-/// and the services of ci.toml.
-fn register_refused(deploy: &Deploy, previous: &str, e: EcsError) -> String {
-    let from = match &deploy.file {
-        Some(f) => format!("the task definition {}", f.path),
-        None => format!("the task definition rendered from {}", short_td(previous)),
-    };
-    let services: Vec<&str> = deploy.changes.iter().map(|c| c.service.as_str()).collect();
-    format!("{e} ({from}, service {})", services.join(", "))
-}
-
-enum Prepared {
-    Updated {
-        previous: Option<String>,
-        ours: String,
-    },
-    AlreadyRunning(String),
-}
-
-/// The poll interval, ±20%, so that many rollouts do not poll in step.
-fn jitter(base: Duration) -> Duration {
-    use rand::Rng;
-    let factor: f64 = rand::thread_rng().gen_range(0.8..1.2);
-    base.mul_f64(factor)
 }

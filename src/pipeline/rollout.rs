@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use futures_util::{StreamExt, stream};
 
+use crate::config::shared::FileKind;
 use crate::config::{Config, Environment};
 use crate::ecs::rollout::{
     Change, Deploy, Ended, Progress, Report, Rollback, Settings, SourceFile,
@@ -44,19 +45,92 @@ pub async fn run(
     requests: &[Request],
     report: Report<'_>,
 ) -> Result<BTreeMap<String, Vec<(String, Ended)>>, EcsError> {
+    let (deploys, mut conflicts) = gather(config, env, requests)?;
+    let mut by_cluster: BTreeMap<String, Vec<Deploy>> = BTreeMap::new();
+    let mut results: Vec<ClusterResult> = Vec::new();
+    for (target, d) in deploys {
+        match conflicts.remove(&target) {
+            Some(why) => results.push((target.cluster.clone(), vec![(target, failed(why))])),
+            None => by_cluster
+                .entry(target.cluster.clone())
+                .or_default()
+                .push(d),
+        }
+    }
+    let settings = settings(env);
+    let mut errors: Vec<EcsError> = Vec::new();
+    if let Some((cluster, deploys)) = env.canary.as_ref().and_then(|c| by_cluster.remove_entry(c)) {
+        let ended = or_failed(deploys, &mut errors, |deploys| {
+            ecs.rollout(&cluster, deploys, settings, report)
+        })
+        .await;
+        let canary_failed = ended.iter().any(|(_, e)| !e.is_success());
+        results.push((cluster.clone(), ended));
+        if canary_failed {
+            // The canary failed: the other clusters keep what they run.
+            for (other, deploys) in std::mem::take(&mut by_cluster) {
+                let why = format!("not attempted: the canary cluster {cluster} failed");
+                let not_attempted = deploys
+                    .into_iter()
+                    .map(|d| (d.target, failed(why.clone())))
+                    .collect();
+                results.push((other, not_attempted));
+            }
+        }
+    }
+    let rest: Vec<(String, Vec<Target>, ClusterRollout)> = stream::iter(by_cluster)
+        .map(|(cluster, deploys)| async move {
+            let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
+            let ended = ecs.rollout(&cluster, deploys, settings, report).await;
+            (cluster, targets, ended)
+        })
+        .buffer_unordered(CLUSTERS_AT_ONCE)
+        .collect()
+        .await;
+    for (cluster, targets, ended) in rest {
+        let ended = ended.unwrap_or_else(|e| {
+            let why = e.to_string();
+            errors.push(e);
+            targets
+                .into_iter()
+                .map(|t| (t, failed(why.clone())))
+                .collect()
+        });
+        results.push((cluster, ended));
+    }
+    // Nothing started anywhere: the first error is the answer (bad credentials are bad input).
+    let started = results
+        .iter()
+        .any(|(_, ended)| ended.iter().any(|(_, e)| e.started()));
+    if !started && !errors.is_empty() {
+        return Err(errors.remove(0));
+    }
+    Ok(by_service(config, env, requests, results))
+}
+
+/// The deploys of an environment, and the targets that fail before they start, with why.
+type Gathered = (BTreeMap<Target, Deploy>, BTreeMap<Target, String>);
+
+/// One rollout of one ECS service per (cluster, ECS service), with every new image of the services
+/// of ci.toml that share it, and the targets whose services name different files (they fail
+/// before they start).
+fn gather(config: &Config, env: &Environment, requests: &[Request]) -> Result<Gathered, EcsError> {
     let mut deploys: BTreeMap<Target, Deploy> = BTreeMap::new();
-    // Two services of one task that name different files: that target fails before it starts.
     let mut conflicts: BTreeMap<Target, String> = BTreeMap::new();
     for r in requests {
         let Some(service) = config.service(&r.service) else {
             continue;
         };
         let build = service.build(env);
-        let file = read(config, build.task_definition.as_deref(), "task definition")?;
+        let file = read(
+            config,
+            build.task_definition.as_deref(),
+            FileKind::TaskDefinition,
+        )?;
         let definition = read(
             config,
             build.service_definition.as_deref(),
-            "service definition",
+            FileKind::ServiceDefinition,
         )?;
         for cluster in &build.clusters {
             let target = Target {
@@ -72,9 +146,13 @@ pub async fn run(
                 service_definition: None,
                 force: r.force,
             });
-            for (mine, key, theirs) in [
-                (&file, "task_definition", &mut d.file),
-                (&definition, "service_definition", &mut d.service_definition),
+            for (mine, kind, theirs) in [
+                (&file, FileKind::TaskDefinition, &mut d.file),
+                (
+                    &definition,
+                    FileKind::ServiceDefinition,
+                    &mut d.service_definition,
+                ),
             ] {
                 match (mine, &theirs) {
                     (Some(m), Some(t))
@@ -84,8 +162,10 @@ pub async fn run(
                         conflicts.insert(
                             target.clone(),
                             format!(
-                                "the services sharing {target} name different `{key}` files ({} and {}): name one file in both",
-                                t.path, m.path
+                                "the services sharing {target} name different `{}` files ({} and {}): name one file in both",
+                                key(kind),
+                                t.path,
+                                m.path
                             ),
                         );
                     }
@@ -114,83 +194,40 @@ pub async fn run(
             }
         }
     }
-    let mut by_cluster: BTreeMap<String, Vec<Deploy>> = BTreeMap::new();
-    let mut results: Vec<ClusterResult> = Vec::new();
-    for (target, d) in deploys {
-        match conflicts.remove(&target) {
-            Some(why) => results.push((target.cluster.clone(), vec![(target, failed(why))])),
-            None => by_cluster
-                .entry(target.cluster.clone())
-                .or_default()
-                .push(d),
+    Ok((deploys, conflicts))
+}
+
+/// The rollout of one cluster, or, when it stopped before it started, a failure for each of its
+/// services (the error kept in `errors`).
+async fn or_failed<F>(
+    deploys: Vec<Deploy>,
+    errors: &mut Vec<EcsError>,
+    rollout: impl FnOnce(Vec<Deploy>) -> F,
+) -> Vec<(Target, Ended)>
+where
+    F: std::future::Future<Output = ClusterRollout>,
+{
+    let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
+    match rollout(deploys).await {
+        Ok(ended) => ended,
+        Err(e) => {
+            let why = e.to_string();
+            errors.push(e);
+            targets
+                .into_iter()
+                .map(|t| (t, failed(why.clone())))
+                .collect()
         }
     }
-    let settings = Settings {
-        timeout: env.rollout_timeout,
-        poll: env.poll_interval,
-        max_failed_tasks: MAX_FAILED_TASKS,
-    };
-    let mut errors: Vec<EcsError> = Vec::new();
-    if let Some((cluster, deploys)) = env.canary.as_ref().and_then(|c| by_cluster.remove_entry(c)) {
-        let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
-        let ended = match ecs.rollout(&cluster, deploys, settings, report).await {
-            Ok(ended) => ended,
-            Err(e) => {
-                let why = e.to_string();
-                errors.push(e);
-                targets
-                    .into_iter()
-                    .map(|t| (t, failed(why.clone())))
-                    .collect()
-            }
-        };
-        let canary_failed = ended.iter().any(|(_, e)| !e.is_success());
-        results.push((cluster.clone(), ended));
-        if canary_failed {
-            // The canary failed: the other clusters keep what they run.
-            for (other, deploys) in std::mem::take(&mut by_cluster) {
-                let why = format!("not attempted: the canary cluster {cluster} failed");
-                let not_attempted = deploys
-                    .into_iter()
-                    .map(|d| (d.target, failed(why.clone())))
-                    .collect();
-                results.push((other, not_attempted));
-            }
-        }
-    }
-    let rest: Vec<(String, Vec<Target>, ClusterRollout)> = stream::iter(by_cluster)
-        .map(|(cluster, deploys)| async move {
-            let targets: Vec<Target> = deploys.iter().map(|d| d.target.clone()).collect();
-            let ended = ecs.rollout(&cluster, deploys, settings, report).await;
-            (cluster, targets, ended)
-        })
-        .buffer_unordered(CLUSTERS_AT_ONCE)
-        .collect()
-        .await;
-    for (cluster, targets, ended) in rest {
-        match ended {
-            Ok(ended) => results.push((cluster, ended)),
-            Err(e) => {
-                let why = e.to_string();
-                errors.push(e);
-                results.push((
-                    cluster,
-                    targets
-                        .into_iter()
-                        .map(|t| (t, failed(why.clone())))
-                        .collect(),
-                ));
-            }
-        }
-    }
-    // Nothing started anywhere: the first error is the answer (bad credentials are bad input).
-    let started = results
-        .iter()
-        .any(|(_, ended)| ended.iter().any(|(_, e)| e.started()));
-    if !started && !errors.is_empty() {
-        return Err(errors.remove(0));
-    }
-    // Back to services: which ECS service of which ci.toml service ran where.
+}
+
+/// Back to services: which ECS service of which ci.toml service ran where.
+fn by_service(
+    config: &Config,
+    env: &Environment,
+    requests: &[Request],
+    results: Vec<ClusterResult>,
+) -> BTreeMap<String, Vec<(String, Ended)>> {
     let mut out: BTreeMap<String, Vec<(String, Ended)>> = BTreeMap::new();
     for (cluster, ended) in results {
         for (target, e) in ended {
@@ -209,7 +246,33 @@ pub async fn run(
     for list in out.values_mut() {
         list.sort_by(|a, b| a.0.cmp(&b.0));
     }
-    Ok(out)
+    out
+}
+
+/// The key of ci.toml that names a file of this kind.
+fn key(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::TaskDefinition => "task_definition",
+        FileKind::ServiceDefinition => "service_definition",
+    }
+}
+
+/// What a file of this kind is, in words.
+fn what(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::TaskDefinition => "task definition",
+        FileKind::ServiceDefinition => "service definition",
+    }
+}
+
+/// The rollout settings of an environment.
+pub fn settings(env: &Environment) -> Settings {
+    Settings {
+        timeout: env.rollout_timeout,
+        poll: env.poll_interval,
+        max_failed_tasks: MAX_FAILED_TASKS,
+        wait_shifted: env.rollout_wait == crate::config::RolloutWait::TrafficShifted,
+    }
 }
 
 fn failed(why: String) -> Ended {
@@ -224,7 +287,7 @@ fn failed(why: String) -> Ended {
 fn read(
     config: &Config,
     path: Option<&str>,
-    what: &'static str,
+    kind: FileKind,
 ) -> Result<Option<SourceFile>, EcsError> {
     let Some(path) = path else {
         return Ok(None);
@@ -232,11 +295,8 @@ fn read(
     let text =
         crate::limits::read_to_string(&config.root.join(path), crate::limits::DEFINITION_FILE)
             .map_err(|e| EcsError::File {
-                what,
-                key: match what {
-                    "service definition" => "service_definition",
-                    _ => "task_definition",
-                },
+                what: what(kind),
+                key: key(kind),
                 path: path.to_string(),
                 why: e.to_string(),
             })?;
@@ -254,7 +314,7 @@ pub fn check_files<'a>(
     env: &Environment,
     services: impl IntoIterator<Item = &'a str>,
 ) -> Vec<String> {
-    use crate::{config::shared::FileKind, ecs::render::check_file};
+    use crate::ecs::render::check_file;
     let mut problems = Vec::new();
     for name in services {
         let Some(s) = config.service(name) else {
@@ -264,17 +324,9 @@ pub fn check_files<'a>(
         if !s.image || build.clusters.is_empty() {
             continue;
         }
-        for (path, kind, what) in [
-            (
-                &build.task_definition,
-                FileKind::TaskDefinition,
-                "task definition",
-            ),
-            (
-                &build.service_definition,
-                FileKind::ServiceDefinition,
-                "service definition",
-            ),
+        for (path, kind) in [
+            (&build.task_definition, FileKind::TaskDefinition),
+            (&build.service_definition, FileKind::ServiceDefinition),
         ] {
             let Some(path) = path else { continue };
             let result = crate::limits::read_to_string(
@@ -284,7 +336,7 @@ pub fn check_files<'a>(
             .map_err(|e| e.to_string())
             .and_then(|text| check_file(kind, &text, &s.container));
             if let Err(why) = result {
-                problems.push(format!("the {what} {path} of {name}: {why}"));
+                problems.push(format!("the {} {path} of {name}: {why}", what(kind)));
             }
         }
     }
@@ -338,6 +390,16 @@ pub fn describe(ended: &[(String, Ended)]) -> String {
                 task_definition, ..
             } => format!("{cluster}: {}", short(task_definition)),
             Ended::AlreadyRunning { .. } => format!("{cluster}: already running"),
+            Ended::Shifted {
+                task_definition, ..
+            } => format!(
+                "{cluster}: {} takes the production traffic; ECS bakes it on after shipit exits (`rollout_wait = \"traffic-shifted\"`) and may still roll it back",
+                short(task_definition)
+            ),
+            Ended::Paused {
+                task_definition,
+                paused,
+            } => format!("{cluster}: {} not done: {paused}", short(task_definition)),
             Ended::Failed {
                 why,
                 events,
@@ -345,7 +407,8 @@ pub fn describe(ended: &[(String, Ended)]) -> String {
             } => {
                 let rollback = match rollback {
                     Rollback::NotNeeded => String::new(),
-                    Rollback::ByEcs => " (rolled back by the deployment circuit breaker)".into(),
+                    Rollback::ByEcs => " (rolled back by ECS)".into(),
+                    Rollback::Stopped => " (stopped where it stood: nothing rolled back)".into(),
                     Rollback::Done { task_definition } => {
                         format!(" (rolled back to {})", short(task_definition))
                     }

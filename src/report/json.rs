@@ -95,12 +95,32 @@ pub struct Deploy<'a> {
 #[derive(Debug, Serialize)]
 pub struct ClusterRollout<'a> {
     pub cluster: &'a str,
-    /// `result` is `done`, `already_running` or `failed` (with `why`, `events`, `rollback`).
+    /// `result` is `done`, `already_running`, `shifted` (production traffic on the new revision,
+    /// ECS still baking), `paused` (at a PAUSE hook, with `paused`) or `failed` (with `why`,
+    /// `events`, `rollback`).
     #[serde(flatten)]
     pub ended: &'a Ended,
 }
 
 impl<'a> Deploy<'a> {
+    /// `deploy --continue` / `--rollback`: no version or image is named, only how each cluster's
+    /// paused deployment ended.
+    pub fn resumed(environment: &'a str, service: &'a str, ended: &'a [(String, Ended)]) -> Self {
+        Deploy {
+            schema: SCHEMA,
+            command: "deploy",
+            success: ended.iter().all(|(_, e)| e.is_success()),
+            environment,
+            service,
+            version: String::new(),
+            image: "",
+            clusters: ended
+                .iter()
+                .map(|(cluster, ended)| ClusterRollout { cluster, ended })
+                .collect(),
+        }
+    }
+
     pub fn new(
         environment: &'a str,
         service: &'a str,

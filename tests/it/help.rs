@@ -190,7 +190,16 @@ fn every_help_text_describes_what_the_command_does_now() {
     }
     for (command, flags) in [
         ("retain", &["--apply", "--format", "--report"][..]),
-        ("deploy", &["--force", "--format", "--report"][..]),
+        (
+            "deploy",
+            &[
+                "--force",
+                "--continue",
+                "--rollback",
+                "--format",
+                "--report",
+            ][..],
+        ),
         ("validate", &["--format"][..]),
         ("completions", &["bash", "powershell"][..]),
     ] {

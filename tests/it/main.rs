@@ -27,6 +27,7 @@ mod retain;
 mod retain_index;
 mod rollout;
 mod secrets;
+mod service_deployments;
 mod support;
 mod tags;
 mod workflows;

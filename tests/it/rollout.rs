@@ -9,15 +9,15 @@ use crate::support::registry::Oci;
 use crate::support::shipit::{Run, run, shipit};
 use crate::support::{registry, unique};
 
-struct Setup {
-    repo: TestRepo,
-    double: EcsDouble,
-    image: String,
+pub(crate) struct Setup {
+    pub repo: TestRepo,
+    pub double: EcsDouble,
+    pub image: String,
 }
 
 /// A repository whose `api` service rolls out to `clusters` in stage, a registry holding
 /// `stage-1.0.0` of it, and the double running `running_tag` in every cluster with `script`.
-fn setup(clusters: &[(&str, Script)], running_tag: &str, extra_env: &str) -> Setup {
+pub(crate) fn setup(clusters: &[(&str, Script)], running_tag: &str, extra_env: &str) -> Setup {
     let prefix = unique("rollout");
     let oci = Oci::new(&registry(), None);
     oci.push(&format!("{prefix}/api"), "v1", &["stage-1.0.0"]);
@@ -58,7 +58,7 @@ path = "services/api"
     }
 }
 
-fn deploy(s: &Setup, args: &[&str]) -> Run {
+pub(crate) fn deploy(s: &Setup, args: &[&str]) -> Run {
     let mut cmd = shipit(&s.repo.dir);
     cmd.args(["deploy", "--env", "stage", "--service", "api"])
         .args(args)
@@ -395,6 +395,7 @@ fn the_calls_have_the_shapes_moto_accepts() {
         timeout: std::time::Duration::from_millis(300),
         poll: std::time::Duration::from_millis(100),
         max_failed_tasks: 3,
+        wait_shifted: false,
     };
     // moto does not model rollouts (its deployment never finishes): the outcome is not the point
     // here, the calls are. Each of them must be accepted by a server that checks their shapes.

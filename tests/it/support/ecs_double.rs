@@ -25,6 +25,134 @@ pub enum Script {
     CrashLoop,
     /// Stays IN_PROGRESS forever.
     Never,
+    /// ECS with service deployments (since 2024): UpdateService names the service deployment it
+    /// started, which follows this timeline, one step a DescribeServiceDeployments.
+    Timeline(Timeline),
+}
+
+/// A service deployment's course, one step a poll (DescribeServiceDeployments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeline {
+    /// ROLLING, SUCCESSFUL on the k-th poll.
+    Rolling(u32),
+    /// BLUE_GREEN: scale up, test traffic, production traffic, `bake` polls of BAKE_TIME (both
+    /// revisions running), clean up, SUCCESSFUL.
+    BlueGreen { bake: u32 },
+    /// CANARY: 10% of production traffic, a bake, then 100%, a bake, SUCCESSFUL.
+    Canary,
+    /// LINEAR: production traffic in steps of 25%, then a bake, SUCCESSFUL.
+    Linear,
+    /// BLUE_GREEN whose alarm `api-5xx` goes into ALARM during the bake: ECS rolls back.
+    AlarmRollback,
+    /// ROLLING whose tasks fail to start: the circuit breaker counts 3 of 3 and ECS rolls back.
+    CircuitBreakerRollback,
+    /// BLUE_GREEN that waits at a PAUSE hook after test traffic until ContinueServiceDeployment.
+    PauseHook,
+}
+
+/// One step of a timeline: status, lifecycle stage, production traffic on the new revision.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    status: &'static str,
+    stage: &'static str,
+    weight: f64,
+}
+
+const fn step(status: &'static str, stage: &'static str, weight: f64) -> Step {
+    Step {
+        status,
+        stage,
+        weight,
+    }
+}
+
+impl Timeline {
+    fn strategy(self) -> &'static str {
+        match self {
+            Timeline::Rolling(_) | Timeline::CircuitBreakerRollback => "ROLLING",
+            Timeline::BlueGreen { .. } | Timeline::AlarmRollback | Timeline::PauseHook => {
+                "BLUE_GREEN"
+            }
+            Timeline::Canary => "CANARY",
+            Timeline::Linear => "LINEAR",
+        }
+    }
+
+    /// The steps, the last one kept once reached.
+    fn steps(self) -> Vec<Step> {
+        const IP: &str = "IN_PROGRESS";
+        match self {
+            Timeline::Rolling(k) => {
+                let mut v = vec![step(IP, "SCALE_UP", 0.0); k.saturating_sub(1) as usize];
+                v.push(step("SUCCESSFUL", "CLEAN_UP", 100.0));
+                v
+            }
+            Timeline::BlueGreen { bake } => {
+                let mut v = vec![
+                    step(IP, "SCALE_UP", 0.0),
+                    step(IP, "TEST_TRAFFIC_SHIFT", 0.0),
+                    step(IP, "PRODUCTION_TRAFFIC_SHIFT", 100.0),
+                ];
+                v.extend(vec![step(IP, "BAKE_TIME", 100.0); bake as usize]);
+                v.push(step(IP, "CLEAN_UP", 100.0));
+                v.push(step("SUCCESSFUL", "CLEAN_UP", 100.0));
+                v
+            }
+            Timeline::Canary => vec![
+                step(IP, "SCALE_UP", 0.0),
+                step(IP, "PRODUCTION_TRAFFIC_SHIFT", 10.0),
+                step(IP, "BAKE_TIME", 10.0),
+                step(IP, "PRODUCTION_TRAFFIC_SHIFT", 100.0),
+                step(IP, "BAKE_TIME", 100.0),
+                step("SUCCESSFUL", "CLEAN_UP", 100.0),
+            ],
+            Timeline::Linear => vec![
+                step(IP, "SCALE_UP", 0.0),
+                step(IP, "PRODUCTION_TRAFFIC_SHIFT", 25.0),
+                step(IP, "PRODUCTION_TRAFFIC_SHIFT", 50.0),
+                step(IP, "PRODUCTION_TRAFFIC_SHIFT", 75.0),
+                step(IP, "PRODUCTION_TRAFFIC_SHIFT", 100.0),
+                step(IP, "BAKE_TIME", 100.0),
+                step("SUCCESSFUL", "CLEAN_UP", 100.0),
+            ],
+            Timeline::AlarmRollback => vec![
+                step(IP, "SCALE_UP", 0.0),
+                step(IP, "PRODUCTION_TRAFFIC_SHIFT", 100.0),
+                step(IP, "BAKE_TIME", 100.0),
+                step("ROLLBACK_IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 0.0),
+                step("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0.0),
+            ],
+            Timeline::CircuitBreakerRollback => vec![
+                step(IP, "SCALE_UP", 0.0),
+                step(IP, "SCALE_UP", 0.0),
+                step("ROLLBACK_IN_PROGRESS", "SCALE_UP", 0.0),
+                step("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0.0),
+            ],
+            Timeline::PauseHook => vec![
+                step(IP, "SCALE_UP", 0.0),
+                step(IP, "TEST_TRAFFIC_SHIFT", 0.0),
+                step(IP, "POST_TEST_TRAFFIC_SHIFT", 0.0),
+            ],
+        }
+    }
+}
+
+/// A service deployment the double keeps.
+#[derive(Debug, Clone)]
+struct ServiceDeployment {
+    arn: String,
+    cluster: String,
+    service: String,
+    timeline: Timeline,
+    steps: Vec<Step>,
+    at: usize,
+    polls: u32,
+    /// ROLLBACK asked by StopServiceDeployment or ContinueServiceDeployment: polls since.
+    rolling_back: Option<u32>,
+    /// The hook waits for ContinueServiceDeployment.
+    hook_waiting: bool,
+    /// Why ECS rolled it back, once it did.
+    rollback_reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +175,12 @@ struct Svc {
     polls: u32,
     /// The task definition before the last update, for the circuit breaker.
     previous: Option<String>,
+    /// The service deployment of the last update, where the script has one.
+    current: Option<String>,
+    /// `deploymentController.type`.
+    controller: &'static str,
+    /// `deploymentConfiguration.alarms.alarmNames` (enabled, with rollback) when not empty.
+    alarms: Vec<String>,
 }
 
 #[derive(Default)]
@@ -72,6 +206,12 @@ struct State {
     created: BTreeMap<(String, String), Value>,
     /// Calls answered before every further one is read and never answered, if set.
     answers_left: Option<u32>,
+    /// Service deployments, by ARN.
+    service_deployments: BTreeMap<String, ServiceDeployment>,
+    /// Every answer given: the operation and its JSON body (errors included).
+    answers: Vec<(String, Value)>,
+    /// Every request of a service-deployment call: the operation and its body.
+    requests: Vec<(String, Value)>,
 }
 
 pub struct EcsDouble {
@@ -122,6 +262,9 @@ impl EcsDouble {
                 script,
                 polls: 0,
                 previous: None,
+                current: None,
+                controller: "ECS",
+                alarms: Vec::new(),
             },
         );
         st.calls.clear();
@@ -170,9 +313,50 @@ impl EcsDouble {
                 script,
                 polls: 0,
                 previous: None,
+                current: None,
+                controller: "ECS",
+                alarms: Vec::new(),
             },
         );
         st.calls.clear();
+    }
+
+    /// Sets a service's `deploymentController.type` (ECS, CODE_DEPLOY, EXTERNAL).
+    pub fn controller(&self, cluster: &str, service: &str, controller: &'static str) {
+        let mut st = self.state.lock().unwrap();
+        st.services
+            .get_mut(&(cluster.to_string(), service.to_string()))
+            .unwrap()
+            .controller = controller;
+    }
+
+    /// Names CloudWatch alarms in a service's `deploymentConfiguration.alarms`.
+    pub fn alarms(&self, cluster: &str, service: &str, names: &[&str]) {
+        let mut st = self.state.lock().unwrap();
+        st.services
+            .get_mut(&(cluster.to_string(), service.to_string()))
+            .unwrap()
+            .alarms = names.iter().map(|n| n.to_string()).collect();
+    }
+
+    /// Every answer given so far: the operation and its JSON body.
+    pub fn answers(&self) -> Vec<(String, Value)> {
+        self.state.lock().unwrap().answers.clone()
+    }
+
+    /// The requests of the service-deployment calls (Stop, Continue, List, Describe).
+    pub fn requests(&self) -> Vec<(String, Value)> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// A service deployment's status now.
+    pub fn deployment_status(&self, cluster: &str, service: &str) -> Option<String> {
+        let st = self.state.lock().unwrap();
+        let svc = st
+            .services
+            .get(&(cluster.to_string(), service.to_string()))?;
+        let sd = st.service_deployments.get(svc.current.as_ref()?)?;
+        Some(status_of(sd).to_string())
     }
 
     /// A cluster with no services in it.
@@ -305,6 +489,11 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
             return;
         }
         let (status, answer) = handle(&state, &target, &request);
+        state
+            .lock()
+            .unwrap()
+            .answers
+            .push((target.clone(), answer.clone()));
         let text = answer.to_string();
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nx-amzn-RequestId: test\r\n\r\n",
@@ -479,6 +668,33 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
             );
             svc.events
                 .insert(0, format!("(service {name}) has started 1 tasks"));
+            if let Script::Timeline(timeline) = svc.script {
+                let sd_arn = arn(
+                    "service-deployment",
+                    &format!("{cluster}/{name}/{}", st.next_id),
+                );
+                let svc = st
+                    .services
+                    .get_mut(&(cluster.clone(), name.clone()))
+                    .unwrap();
+                svc.current = Some(sd_arn.clone());
+                st.service_deployments.insert(
+                    sd_arn.clone(),
+                    ServiceDeployment {
+                        arn: sd_arn,
+                        cluster: cluster.clone(),
+                        service: name.clone(),
+                        timeline,
+                        steps: timeline.steps(),
+                        at: 0,
+                        polls: 0,
+                        rolling_back: None,
+                        hook_waiting: false,
+                        rollback_reason: None,
+                    },
+                );
+            }
+            let svc = &st.services[&(cluster.clone(), name.clone())];
             let out = describe(&cluster, &name, svc);
             ("200 OK", json!({"service": out}))
         }
@@ -519,11 +735,111 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
                 script: st.create_script.unwrap_or(Script::SucceedAfter(1)),
                 polls: 0,
                 previous: None,
+                current: None,
+                controller: "ECS",
+                alarms: Vec::new(),
             };
             let out = describe(&cluster, &name, &svc);
             st.services.insert((cluster.clone(), name.clone()), svc);
             st.created.insert((cluster, name), req.clone());
             ("200 OK", json!({"service": out}))
+        }
+        "DescribeServiceDeployments" => {
+            st.requests.push((target.to_string(), req.clone()));
+            let mut found = Vec::new();
+            let mut failures = Vec::new();
+            for a in req["serviceDeploymentArns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let Some(mut sd) = st.service_deployments.get(a).cloned() else {
+                    failures.push(json!({"arn": a, "reason": "MISSING"}));
+                    continue;
+                };
+                step_forward(&mut sd);
+                let out = render_deployment(&sd);
+                sync(&mut st, &sd);
+                st.service_deployments.insert(a.to_string(), sd);
+                found.push(out);
+            }
+            (
+                "200 OK",
+                json!({"serviceDeployments": found, "failures": failures}),
+            )
+        }
+        "ListServiceDeployments" => {
+            st.requests.push((target.to_string(), req.clone()));
+            let cluster = req["cluster"].as_str().unwrap_or("default").to_string();
+            let name = req["service"].as_str().unwrap_or("").to_string();
+            let briefs: Vec<Value> = st
+                .service_deployments
+                .values()
+                .filter(|sd| sd.cluster == cluster && sd.service == name)
+                .map(|sd| {
+                    json!({
+                        "serviceDeploymentArn": sd.arn,
+                        "serviceArn": arn("service", &format!("{cluster}/{name}")),
+                        "clusterArn": arn("cluster", &cluster),
+                        "createdAt": 1_700_000_000.0,
+                        "status": status_of(sd),
+                    })
+                })
+                .collect();
+            ("200 OK", json!({"serviceDeployments": briefs}))
+        }
+        "StopServiceDeployment" => {
+            st.requests.push((target.to_string(), req.clone()));
+            let a = req["serviceDeploymentArn"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let Some(sd) = st.service_deployments.get_mut(&a) else {
+                return error(
+                    "ServiceDeploymentNotFoundException",
+                    "Service deployment not found.",
+                );
+            };
+            if req["stopType"] == "ROLLBACK" {
+                sd.rolling_back = Some(0);
+                sd.hook_waiting = false;
+                sd.rollback_reason = Some("StopServiceDeployment requested a rollback".into());
+            }
+            ("200 OK", json!({"serviceDeploymentArn": a}))
+        }
+        "ContinueServiceDeployment" => {
+            st.requests.push((target.to_string(), req.clone()));
+            let a = req["serviceDeploymentArn"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let Some(sd) = st.service_deployments.get_mut(&a) else {
+                return error(
+                    "ServiceDeploymentNotFoundException",
+                    "Service deployment not found.",
+                );
+            };
+            if !sd.hook_waiting || req["hookId"] != "hook-pause-1" {
+                return error(
+                    "InvalidParameterException",
+                    "No lifecycle hook awaits an action.",
+                );
+            }
+            sd.hook_waiting = false;
+            if req["action"] == "ROLLBACK" {
+                sd.rolling_back = Some(0);
+                sd.rollback_reason = Some("rolled back at the PAUSE hook".into());
+            } else {
+                sd.steps = vec![
+                    step("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 100.0),
+                    step("IN_PROGRESS", "BAKE_TIME", 100.0),
+                    step("SUCCESSFUL", "CLEAN_UP", 100.0),
+                ];
+                sd.at = 0;
+                sd.polls = 0;
+            }
+            ("200 OK", json!({"serviceDeploymentArn": a}))
         }
         other => error(
             "UnknownOperationException",
@@ -532,9 +848,197 @@ fn handle(state: &Mutex<State>, target: &str, req: &Value) -> (&'static str, Val
     }
 }
 
+/// One poll's step of a service deployment: the next step of its timeline, or of its rollback;
+/// a PAUSE hook holds it where it is.
+fn step_forward(sd: &mut ServiceDeployment) {
+    sd.polls += 1;
+    if let Some(n) = sd.rolling_back.as_mut() {
+        *n += 1;
+        return;
+    }
+    if sd.hook_waiting {
+        return;
+    }
+    if sd.polls > 1 {
+        sd.at = (sd.at + 1).min(sd.steps.len() - 1);
+    }
+    if sd.timeline == Timeline::PauseHook
+        && sd.steps[sd.at].stage == "POST_TEST_TRAFFIC_SHIFT"
+        && sd.at == sd.steps.len() - 1
+    {
+        sd.hook_waiting = true;
+    }
+}
+
+fn current_step(sd: &ServiceDeployment) -> Step {
+    match sd.rolling_back {
+        Some(n) if n <= 1 => step("ROLLBACK_IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 0.0),
+        Some(_) => step("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0.0),
+        None => sd.steps[sd.at],
+    }
+}
+
+fn status_of(sd: &ServiceDeployment) -> &'static str {
+    current_step(sd).status
+}
+
+/// The service as the deployment leaves it: both revisions while it runs, the new one alone once
+/// successful, the old one alone once rolled back.
+fn sync(st: &mut State, sd: &ServiceDeployment) {
+    let Some(svc) = st
+        .services
+        .get_mut(&(sd.cluster.clone(), sd.service.clone()))
+    else {
+        return;
+    };
+    let status = status_of(sd);
+    let new = svc.deployments[0].clone();
+    match status {
+        "SUCCESSFUL" => {
+            svc.deployments = vec![Deployment {
+                rollout_state: "COMPLETED",
+                running: 1,
+                ..new
+            }];
+            svc.events.insert(
+                0,
+                format!("(service {}) has reached a steady state.", sd.service),
+            );
+        }
+        "ROLLBACK_SUCCESSFUL" => {
+            if let Some(previous) = svc.previous.clone()
+                && svc.task_definition != previous
+            {
+                svc.task_definition = previous.clone();
+                svc.deployments = vec![Deployment {
+                    id: "ecs-svc/rollback".into(),
+                    status: "PRIMARY",
+                    task_definition: previous,
+                    rollout_state: "COMPLETED",
+                    reason: String::new(),
+                    running: 1,
+                    failed_tasks: 0,
+                }];
+                svc.events.insert(
+                    0,
+                    format!(
+                        "(service {}) rolled back to the previous revision.",
+                        sd.service
+                    ),
+                );
+            }
+        }
+        _ => {
+            if svc.deployments.len() > 1 {
+                svc.deployments[0].running = 1;
+            }
+        }
+    }
+}
+
+/// A service deployment as DescribeServiceDeployments gives it.
+fn render_deployment(sd: &ServiceDeployment) -> Value {
+    let now = current_step(sd);
+    let strategy = sd.timeline.strategy();
+    let rolled_back = now.status.starts_with("ROLLBACK");
+    let mut config = json!({
+        "strategy": strategy,
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+        "deploymentCircuitBreaker": {"enable": true, "rollback": true},
+        "alarms": {"alarmNames": ["api-5xx"], "rollback": true, "enable": true},
+    });
+    if strategy != "ROLLING" {
+        config["bakeTimeInMinutes"] = json!(1);
+    }
+    if strategy == "CANARY" {
+        config["canaryConfiguration"] =
+            json!({"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1});
+    }
+    if strategy == "LINEAR" {
+        config["linearConfiguration"] = json!({"stepPercent": 25.0, "stepBakeTimeInMinutes": 1});
+    }
+    let revision = |n: &str| {
+        arn(
+            "service-revision",
+            &format!("{}/{}/{n}", sd.cluster, sd.service),
+        )
+    };
+    let mut target = json!({
+        "arn": revision("2"),
+        "requestedTaskCount": 1,
+        "runningTaskCount": i32::from(now.stage != "SCALE_UP" || sd.polls > 1),
+        "pendingTaskCount": 0,
+        "requestedProductionTrafficWeight": now.weight,
+    });
+    if strategy == "BLUE_GREEN" {
+        target["requestedTestTrafficWeight"] =
+            json!(if now.stage == "SCALE_UP" { 0.0 } else { 100.0 });
+    }
+    let alarm = sd.timeline == Timeline::AlarmRollback && rolled_back;
+    let breaker = sd.timeline == Timeline::CircuitBreakerRollback;
+    let mut out = json!({
+        "serviceDeploymentArn": sd.arn,
+        "serviceArn": arn("service", &format!("{}/{}", sd.cluster, sd.service)),
+        "clusterArn": arn("cluster", &sd.cluster),
+        "createdAt": 1_700_000_000.0,
+        "startedAt": 1_700_000_001.0,
+        "updatedAt": 1_700_000_000.0 + f64::from(sd.polls),
+        "sourceServiceRevisions": [{
+            "arn": revision("1"), "requestedTaskCount": 1, "runningTaskCount": 1,
+            "pendingTaskCount": 0, "requestedProductionTrafficWeight": 100.0 - now.weight,
+        }],
+        "targetServiceRevision": target,
+        "status": now.status,
+        "lifecycleStage": now.stage,
+        "deploymentConfiguration": config,
+        "alarms": {
+            "status": if alarm { "TRIGGERED" } else { "MONITORING" },
+            "alarmNames": ["api-5xx"],
+            "triggeredAlarmNames": if alarm { json!(["api-5xx"]) } else { json!([]) },
+        },
+        "deploymentCircuitBreaker": {
+            "status": if breaker && rolled_back { "TRIGGERED" } else { "MONITORING" },
+            "failureCount": if breaker { sd.polls.min(3) } else { 0 },
+            "threshold": 3,
+        },
+    });
+    if now.status == "SUCCESSFUL" || now.status == "ROLLBACK_SUCCESSFUL" {
+        out["finishedAt"] = json!(1_700_000_100.0);
+    }
+    if rolled_back {
+        let reason = sd.rollback_reason.clone().unwrap_or_else(|| {
+            match sd.timeline {
+                Timeline::AlarmRollback => "CloudWatch alarm api-5xx triggered a rollback",
+                _ => "the deployment circuit breaker triggered a rollback",
+            }
+            .to_string()
+        });
+        out["rollback"] = json!({
+            "reason": reason,
+            "startedAt": 1_700_000_050.0,
+            "serviceRevisionArn": revision("1"),
+        });
+        out["statusReason"] = json!(reason);
+    }
+    if sd.timeline == Timeline::PauseHook && (sd.hook_waiting || sd.at > 0 || sd.polls > 2) {
+        out["lifecycleHookDetails"] = json!([{
+            "hookId": "hook-pause-1",
+            "targetType": "PAUSE",
+            "status": if sd.hook_waiting { "AWAITING_ACTION" } else { "SUCCEEDED" },
+            "expiresAt": 1_700_003_600.0,
+            "timeoutAction": "ROLLBACK",
+        }]);
+    }
+    out
+}
+
 /// One poll's worth of progress, by the service's script.
 fn advance(svc: &mut Svc, name: &str) {
     if svc.deployments.len() < 2 && svc.deployments[0].rollout_state != "IN_PROGRESS" {
+        return;
+    }
+    if matches!(svc.script, Script::Timeline(_)) {
         return;
     }
     svc.polls += 1;
@@ -608,7 +1112,7 @@ fn describe(cluster: &str, name: &str, svc: &Svc) -> Value {
         })
         .collect();
     let running: i64 = svc.deployments.iter().map(|d| d.running).sum();
-    json!({
+    let mut out = json!({
         "serviceName": name,
         "serviceArn": arn("service", &format!("{cluster}/{name}")),
         "clusterArn": arn("cluster", cluster),
@@ -618,6 +1122,18 @@ fn describe(cluster: &str, name: &str, svc: &Svc) -> Value {
         "pendingCount": 0,
         "taskDefinition": svc.task_definition,
         "deployments": deployments,
-        "events": svc.events.iter().enumerate().map(|(i, m)| json!({"id": format!("e{i}"), "createdAt": 1_700_000_000.0, "message": m})).collect::<Vec<_>>()
-    })
+        "events": svc.events.iter().enumerate().map(|(i, m)| json!({"id": format!("e{i}"), "createdAt": 1_700_000_000.0, "message": m})).collect::<Vec<_>>(),
+        "deploymentController": {"type": svc.controller},
+    });
+    if let Script::Timeline(t) = svc.script {
+        out["deploymentConfiguration"] = json!({"strategy": t.strategy()});
+    }
+    if !svc.alarms.is_empty() {
+        out["deploymentConfiguration"]["alarms"] =
+            json!({"alarmNames": svc.alarms, "enable": true, "rollback": true});
+    }
+    if let Some(current) = &svc.current {
+        out["currentServiceDeployment"] = json!(current);
+    }
+    out
 }
