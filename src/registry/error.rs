@@ -345,7 +345,8 @@ pub enum Problem {
         reference: String,
     },
     #[error(
-        "the manifests of {count} images of {repository} were not all read within {}s (ten times {})",
+        "the manifests of {count} image{} of {repository} were not all read within {}s (ten times {})",
+        if *.count == 1 { "" } else { "s" },
         secs(.after),
         env_vars::SHIPIT_HTTP_TIMEOUT
     )]

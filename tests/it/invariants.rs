@@ -368,6 +368,49 @@ fn nothing_below_the_commands_prints() {
     );
 }
 
+#[test]
+fn yaml_is_loaded_only_through_the_guarded_loader() {
+    // init reads compose files, skaffold.yaml and workflows it did not write: only
+    // src/init/detect/yaml.rs calls the YAML loader, behind its limits on size, aliases and depth.
+    let found = breaks(|path, line| {
+        line.contains("YamlLoader") && !path.ends_with("src/init/detect/yaml.rs")
+    });
+    assert!(
+        found.is_empty(),
+        "YAML loaded outside src/init/detect/yaml.rs:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_init_guess_names_a_made_up_commit() {
+    // The workflow init writes pins the action to a real release commit or to forty zeros.
+    let found = breaks(|_, line| line.contains("0123456789abcdef0123456789abcdef01234567"));
+    assert!(found.is_empty(), "a made-up SHA:\n{}", found.join("\n"));
+    // Nor do the example workflows users copy: their pin is forty zeros (which no commit has) until
+    // a user puts the release's commit there.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pins = 0;
+    for name in ["release.yml", "release-matrix.yml"] {
+        let path = root.join("examples/workflows").join(name);
+        let text = std::fs::read_to_string(&path).expect("the example workflow");
+        for (number, line) in text.lines().enumerate() {
+            if let Some((_, pin)) = line.split_once("uses: shipit-dev/shipit@") {
+                pins += 1;
+                let sha = pin.split_whitespace().next().unwrap_or_default();
+                assert_eq!(
+                    sha,
+                    "0".repeat(40),
+                    "{}:{}: the example pins shipit to a commit that looks real",
+                    path.display(),
+                    number + 1
+                );
+            }
+        }
+    }
+    assert_eq!(pins, 3, "the example workflows' shipit steps");
+}
+
 /// The registry is one interface: outside `src/registry/` no code names a backend (its module, its
 /// type, or a variant of the enum that holds them). What differs between ECR and an OCI registry
 /// is asked of `registry::Client` (`guards_tags`, `feasible`, `expire_untagged`), never matched on.
