@@ -154,9 +154,12 @@ mod tests {
         let answered = Error::Retain {
             service: "api".into(),
             source: Box::new(RetainError::Registry(RegistryError::Protocol {
-                registry: "reg".into(),
-                what: "500".into(),
-                why: "boom".into(),
+                host: "reg".into(),
+                exchange: crate::registry::Exchange::Status {
+                    status: reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+                    to: crate::registry::Request::TagsList,
+                },
+                problem: crate::registry::Problem::NoDigestHeader,
             })),
         };
         assert_eq!(exit_status(&Err(answered)), ExitStatus::StageFailed);

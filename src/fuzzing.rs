@@ -267,7 +267,7 @@ pub fn junit(data: &[u8]) {
 
 /// A `Link` header of a tags/list answer: the next page, if any.
 pub fn link_header(data: &[u8]) {
-    use crate::registry::oci::{next_link, parse_next_link};
+    use crate::registry::wire::{next_link, parse_next_link};
     if let Ok(link) = std::str::from_utf8(data)
         && let Some(next) = parse_next_link(link)
     {
@@ -287,7 +287,7 @@ pub fn link_header(data: &[u8]) {
 /// A `WWW-Authenticate` challenge: its parameters, and the token service's URL built from them
 /// as the Bearer flow builds it.
 pub fn www_authenticate(data: &[u8]) {
-    use crate::registry::oci::{is_loopback_url, parse_challenge};
+    use crate::registry::wire::{is_loopback_url, parse_challenge};
     let Ok(challenge) = std::str::from_utf8(data) else {
         return;
     };
@@ -311,14 +311,14 @@ pub fn manifest(data: &[u8]) {
     let Ok(doc) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    if let Some(children) = crate::registry::index_children(&doc) {
+    if let Some(children) = crate::registry::manifest::index_children(&doc) {
         assert!(children.len() <= doc["manifests"].as_array().map_or(0, Vec::len));
     }
     let _ = doc
         .get("config")
         .and_then(|c| c.get("digest"))
         .and_then(Value::as_str)
-        .map(crate::registry::oci::valid_digest);
+        .map(crate::registry::wire::valid_digest);
     let _ = doc
         .get("config")
         .and_then(|c| c.get("Labels"))
@@ -332,7 +332,7 @@ pub fn tag_list(data: &[u8]) {
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let Some(tags) = crate::registry::oci::listed_tags(&body) else {
+    let Some(tags) = crate::registry::wire::listed_tags(&body) else {
         assert!(
             body.get("tags")
                 .is_some_and(|t| !t.is_array() && !t.is_null())
@@ -341,7 +341,7 @@ pub fn tag_list(data: &[u8]) {
     };
     let tags: Vec<&str> = tags.collect();
     for t in &tags {
-        assert!(crate::registry::oci::valid_tag(t));
+        assert!(crate::registry::wire::valid_tag(t));
         assert!(!t.contains(['/', ':', '\n', ' ']));
     }
     for env in ["prod", "stage", "dev"] {

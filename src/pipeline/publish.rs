@@ -99,17 +99,14 @@ pub async fn restore_fingerprint(
     ours: &str,
     winner: &str,
 ) -> Option<String> {
-    let Client::Oci(oci) = registry else {
-        return None; // ECR: the fingerprint tag is immutable, nobody moved it.
-    };
+    if registry.guards_tags() {
+        return None; // The registry refuses a second writer: nobody moved the fingerprint tag.
+    }
     if registry.digest(repository, fp_tag).await.ok()?.as_deref() != Some(ours) {
         return None;
     }
-    let label = oci
-        .label(repository, winner, "dev.shipit.fingerprint")
-        .await
-        .ok()??;
-    if label != fingerprint {
+    let labels = registry.labels(repository, winner).await.ok()??;
+    if labels.get("dev.shipit.fingerprint").map(String::as_str) != Some(fingerprint) {
         return None;
     }
     registry
@@ -365,7 +362,8 @@ impl Run<'_> {
                 }
                 Ok(false) => {}
                 Err(RegistryError::TagExists {
-                    reference,
+                    repository: name,
+                    tag,
                     existing,
                     wanted,
                 }) => {
@@ -385,7 +383,7 @@ impl Run<'_> {
                     };
                     return Err(StageError::TagTaken {
                         service: self.plan.name.clone(),
-                        reference,
+                        reference: format!("{name}:{tag}"),
                         existing,
                         wanted,
                         restored,

@@ -153,28 +153,8 @@ impl Retainer {
             retain: config.project.retain as usize,
         };
         let mut decisions = retention::decide(&images, &protected, &policy);
-        if matches!(registry, Client::Oci(_)) {
-            // The Distribution API deletes manifests, never a single tag: an image that keeps other
-            // tags keeps its expired ones too.
-            for d in decisions.iter_mut() {
-                if let Decision::Untag { digest, tags, .. } = d {
-                    let why = format!(
-                        "{} expired, but an OCI registry cannot remove a single tag",
-                        tags.join(", ")
-                    );
-                    let all = images
-                        .iter()
-                        .find(|i| &i.digest == digest)
-                        .map(|i| i.tags.clone())
-                        .unwrap_or_default();
-                    *d = Decision::Keep {
-                        digest: digest.clone(),
-                        tags: all,
-                        why,
-                    };
-                }
-            }
-        }
+        // What the registry cannot do (an OCI registry deletes no tag alone) is kept, saying why.
+        registry.feasible(&mut decisions, &images);
         // An image index that stays keeps the manifests it references (multi-arch children,
         // attestations), whatever their own tags say. (A child kept this way may be an index
         // itself: its children are asked for in turn.)
@@ -202,10 +182,8 @@ impl Retainer {
             );
             retention::keep_referenced(&mut decisions, &children);
         }
-        if let (true, Client::Ecr(ecr), Some(days)) =
-            (apply, registry, config.project.untagged_expiry_days)
-        {
-            ecr.put_lifecycle_policy(&repository, days).await?;
+        if let (true, Some(days)) = (apply, config.project.untagged_expiry_days) {
+            registry.expire_untagged(&repository, days).await?;
         }
         let not_done = match apply
             && decisions

@@ -1,12 +1,21 @@
-//! Amazon ECR through the AWS SDK (configured in [`crate::aws`]).
+//! Amazon ECR through the AWS SDK (configured in [`crate::aws`]): the primitives of
+//! [`super::Backend`] (read, put and delete images, list tags), plus what only ECR has (tokens,
+//! repositories created on the first push, the lifecycle policy). Retag, promotion and removal
+//! are written above them, in [`super`].
 //!
-//! Over 500 lines for ECR's whole surface shipit uses (tokens, repositories, tags, images, removal,
-//! lifecycle policy), each call paginated and its errors classified; one SDK client, one file.
+//! Over 500 lines for ECR's whole surface shipit uses, each call paginated and its errors
+//! classified; one SDK client, one file.
 
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::types::ImageIdentifier;
 
-use super::{RegistryError, RepoState};
+use super::error::{Problem, Request};
+use super::manifest::{MANIFEST_TYPES, Manifest};
+use super::{Id, RegistryError, RepoState};
 use crate::image::Repository;
+
+/// How ECR names itself in messages (its host is known only after a token).
+const ECR: &str = "ECR";
 
 pub struct Ecr {
     pub client: aws_sdk_ecr::Client,
@@ -93,13 +102,13 @@ impl Ecr {
         super::address(&self.host().await?, repository)
     }
 
-    /// The labels of the image `digest`: its manifest and config blob through the registry API
-    /// (`/v2/…`) with the ECR token, as the engine pulls them.
-    pub async fn labels(
+    /// A blob (an image config) as JSON, through the registry API (`/v2/…`) with the ECR token,
+    /// as the engine pulls it: the SDK has no call for blobs.
+    pub async fn blob_json(
         &self,
         repository: &str,
         digest: &str,
-    ) -> Result<Option<std::collections::BTreeMap<String, String>>, RegistryError> {
+    ) -> Result<serde_json::Value, RegistryError> {
         if self.api.get().is_none() {
             let login = self.login().await?;
             let api = super::oci::Oci::with_credentials(
@@ -113,18 +122,15 @@ impl Ecr {
             let _ = self.api.set(api);
         }
         match self.api.get() {
-            Some(api) => api.labels(repository, digest).await,
-            None => Ok(None),
+            Some(api) => api.blob_json(repository, digest).await,
+            None => Ok(serde_json::Value::Null),
         }
     }
 
     /// `GetAuthorizationToken`, for this registry (a central registry's account named).
     async fn login(&self) -> Result<Login, RegistryError> {
-        let protocol = |why: &str| RegistryError::Protocol {
-            registry: "ECR".into(),
-            what: "GetAuthorizationToken".into(),
-            why: why.to_string(),
-        };
+        let protocol =
+            |problem| RegistryError::protocol(ECR, Request::GetAuthorizationToken, problem);
         // `registryIds` no longer changes what the token opens, but it still chooses whose
         // `proxyEndpoint` is answered: the central registry's, not the caller's own.
         #[allow(deprecated)]
@@ -138,9 +144,9 @@ impl Ecr {
         let data = out
             .authorization_data()
             .first()
-            .ok_or_else(|| protocol("no authorization data"))?;
+            .ok_or_else(|| protocol(Problem::NoAuthorizationData))?;
         let (username, password) = decode_token(data.authorization_token().unwrap_or(""))
-            .ok_or_else(|| protocol("the token is not base64 `user:password`"))?;
+            .ok_or_else(|| protocol(Problem::TokenNotBase64))?;
         // The token is a credential from here on: no output may show it (nor its base64 form).
         crate::redact::add(&password);
         if let Some(token) = data.authorization_token() {
@@ -153,7 +159,7 @@ impl Ecr {
             .trim_end_matches('/')
             .to_string();
         if host.is_empty() {
-            return Err(protocol("no proxyEndpoint: the registry's host is unknown"));
+            return Err(protocol(Problem::NoProxyEndpoint));
         }
         let _ = self.host.set(host.clone());
         Ok(Login {
@@ -167,11 +173,7 @@ impl Ecr {
     /// The backstop lifecycle policy, when `untagged_expiry_days` is set: untagged images only, so it
     /// can never expire an image that shipit rolled out (those are always tagged, and retention never
     /// untags a running image). Count rules are never used: they know nothing of what ECS runs.
-    pub async fn put_lifecycle_policy(
-        &self,
-        repository: &str,
-        days: u32,
-    ) -> Result<(), RegistryError> {
+    pub async fn expire_untagged(&self, repository: &str, days: u32) -> Result<(), RegistryError> {
         let policy = lifecycle_policy(days);
         match self
             .client
@@ -221,10 +223,12 @@ impl Ecr {
                         .filter_type(ImageTagMutabilityExclusionFilterType::Wildcard)
                         .filter("latest")
                         .build()
-                        .map_err(|e| RegistryError::Protocol {
-                            registry: "ECR".into(),
-                            what: "CreateRepository".into(),
-                            why: e.to_string(),
+                        .map_err(|error| {
+                            RegistryError::protocol(
+                                ECR,
+                                Request::CreateRepository,
+                                Problem::Build { error },
+                            )
                         })?,
                 )
         };
@@ -256,7 +260,7 @@ impl Ecr {
         }
         match created {
             Ok(_) => match project.untagged_expiry_days {
-                Some(days) => self.put_lifecycle_policy(repository, days).await,
+                Some(days) => self.expire_untagged(repository, days).await,
                 None => Ok(()),
             },
             Err(e)
@@ -274,7 +278,6 @@ impl Ecr {
         repository: &str,
         tag: &str,
     ) -> Result<Option<String>, RegistryError> {
-        use aws_sdk_ecr::types::ImageIdentifier;
         let out = self
             .client
             .batch_get_image()
@@ -300,45 +303,91 @@ impl Ecr {
         }
     }
 
-    /// `BatchGetImage` by digest, then `PutImage` of the same manifest under the new tag.
-    pub async fn retag(
+    /// `BatchGetImage` of `ids`, accepting every manifest type shipit knows.
+    async fn get_images(
         &self,
         repository: &str,
-        digest: &str,
-        tag: &str,
-    ) -> Result<(), RegistryError> {
-        use aws_sdk_ecr::types::ImageIdentifier;
-        let out = self
+        ids: Vec<ImageIdentifier>,
+    ) -> Result<Vec<Manifest>, RegistryError> {
+        let mut call = self
             .client
             .batch_get_image()
             .set_registry_id(self.registry_id.clone())
             .repository_name(repository)
-            .image_ids(ImageIdentifier::builder().image_digest(digest).build())
-            .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
-            .accepted_media_types("application/vnd.oci.image.index.v1+json")
-            .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
-            .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
+            .set_image_ids(Some(ids));
+        for media_type in MANIFEST_TYPES {
+            call = call.accepted_media_types(media_type);
+        }
+        let out = call
             .send()
             .await
             .map_err(|e| classify("BatchGetImage", e))?;
-        let image = out
+        Ok(out
             .images()
-            .first()
-            .ok_or_else(|| RegistryError::Protocol {
-                registry: "ECR".into(),
-                what: "BatchGetImage".into(),
-                why: format!("{repository}@{digest} is not in the registry"),
-            })?;
-        let manifest = image.image_manifest().unwrap_or_default();
+            .iter()
+            .filter_map(|image| {
+                Some(Manifest {
+                    digest: image.image_id()?.image_digest()?.to_string(),
+                    media_type: image
+                        .image_manifest_media_type()
+                        .unwrap_or_default()
+                        .to_string(),
+                    bytes: image.image_manifest()?.to_string().into(),
+                })
+            })
+            .collect())
+    }
+
+    /// The manifest a tag or digest names (`BatchGetImage`); `None` when there is none.
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>, RegistryError> {
+        let id = match super::wire::valid_digest(reference) {
+            true => ImageIdentifier::builder().image_digest(reference),
+            false => ImageIdentifier::builder().image_tag(reference),
+        };
+        Ok(self
+            .get_images(repository, vec![id.build()])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The manifests of `digests` that are there: `BatchGetImage`, a hundred a call.
+    pub async fn manifests(
+        &self,
+        repository: &str,
+        digests: &[String],
+    ) -> Result<Vec<Manifest>, RegistryError> {
+        let mut out = Vec::new();
+        for chunk in digests.chunks(100) {
+            let ids = chunk
+                .iter()
+                .map(|d| ImageIdentifier::builder().image_digest(d).build())
+                .collect();
+            out.extend(self.get_images(repository, ids).await?);
+        }
+        Ok(out)
+    }
+
+    /// `PutImage` of `manifest` under `tag`.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+        manifest: &Manifest,
+    ) -> Result<(), RegistryError> {
         let mut put = self
             .client
             .put_image()
             .set_registry_id(self.registry_id.clone())
             .repository_name(repository)
-            .image_manifest(manifest)
+            .image_manifest(String::from_utf8_lossy(&manifest.bytes))
             .image_tag(tag);
-        if let Some(media_type) = image.image_manifest_media_type() {
-            put = put.image_manifest_media_type(media_type);
+        if !manifest.media_type.is_empty() {
+            put = put.image_manifest_media_type(&manifest.media_type);
         }
         match put.send().await {
             Ok(_) => Ok(()),
@@ -354,50 +403,6 @@ impl Ecr {
             }
             Err(e) => Err(classify("PutImage", e)),
         }
-    }
-
-    /// The children of the image indexes among `digests`: `BatchGetImage`, a hundred a call.
-    pub async fn children(
-        &self,
-        repository: &str,
-        digests: &[String],
-    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, RegistryError> {
-        use aws_sdk_ecr::types::ImageIdentifier;
-        let mut out = std::collections::BTreeMap::new();
-        for chunk in digests.chunks(100) {
-            let ids = chunk
-                .iter()
-                .map(|d| ImageIdentifier::builder().image_digest(d).build())
-                .collect();
-            let got = self
-                .client
-                .batch_get_image()
-                .set_registry_id(self.registry_id.clone())
-                .repository_name(repository)
-                .set_image_ids(Some(ids))
-                .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
-                .accepted_media_types("application/vnd.oci.image.index.v1+json")
-                .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
-                .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
-                .send()
-                .await
-                .map_err(|e| classify("BatchGetImage", e))?;
-            for image in got.images() {
-                let (Some(digest), Some(manifest)) = (
-                    image.image_id().and_then(|i| i.image_digest()),
-                    image.image_manifest(),
-                ) else {
-                    continue;
-                };
-                let Ok(json) = serde_json::from_str::<serde_json::Value>(manifest) else {
-                    continue;
-                };
-                if let Some(children) = super::index_children(&json) {
-                    out.insert(digest.to_string(), children);
-                }
-            }
-        }
-        Ok(out)
     }
 
     pub fn new(config: &aws_config::SdkConfig) -> Ecr {
@@ -423,28 +428,20 @@ impl Ecr {
         }
     }
 
-    /// `BatchDeleteImage`: by tag for an `Untag` (the image stays while it has other tags), by
-    /// digest for a `Delete`, a hundred ids a call. Failures are retried once, then reported.
-    pub async fn remove(
+    /// `BatchDeleteImage`: a tag alone (the image stays while it has other tags), or an image by
+    /// digest, a hundred ids a call. Failures are retried once, then reported.
+    pub async fn delete(
         &self,
         repository: &str,
-        decisions: &[crate::retention::Decision],
+        ids: &[Id<'_>],
     ) -> Result<Vec<String>, RegistryError> {
-        use crate::retention::Decision;
-        use aws_sdk_ecr::types::ImageIdentifier;
-        let mut ids: Vec<ImageIdentifier> = Vec::new();
-        for d in decisions {
-            match d {
-                Decision::Keep { .. } => {}
-                Decision::Untag { tags, .. } => ids.extend(
-                    tags.iter()
-                        .map(|t| ImageIdentifier::builder().image_tag(t).build()),
-                ),
-                Decision::Delete { digest, .. } => {
-                    ids.push(ImageIdentifier::builder().image_digest(digest).build())
-                }
-            }
-        }
+        let ids: Vec<ImageIdentifier> = ids
+            .iter()
+            .map(|id| match id {
+                Id::Tag { tag, .. } => ImageIdentifier::builder().image_tag(*tag).build(),
+                Id::Digest(digest) => ImageIdentifier::builder().image_digest(*digest).build(),
+            })
+            .collect();
         let mut not_done = Vec::new();
         for chunk in ids.chunks(100) {
             let mut pending: Vec<ImageIdentifier> = chunk.to_vec();

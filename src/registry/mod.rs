@@ -1,93 +1,48 @@
 //! The image registry: what a repository holds (tags and the digests they point at), through one
-//! small interface with two backends, ECR ([`ecr`]) and OCI Distribution registries ([`oci`]).
+//! interface with two backends, ECR ([`ecr`], the AWS SDK) and OCI Distribution registries
+//! ([`oci`], HTTP).
+//!
+//! The backends give primitives only ([`Backend`]): read a manifest (by tag or digest, with its
+//! media type and digest), read a tag's digest, put a manifest under a tag, delete (an image by
+//! digest, a tag alone where the backend can), list tags, read a blob. What is built from them is
+//! written once, here, on [`Client`]: retag, the one-writer claim of a tag, promotion's tags, the
+//! children of an index, an image's labels, and retention's removals with the rule that an OCI
+//! registry cannot delete a tag alone ([`Client::feasible`]).
+//!
+//! Shape: a private enum of the two backends, not a trait. The set is closed (two backends, both in
+//! this crate); the primitives are `async fn`s, which a trait could only put behind `dyn` with
+//! boxed futures or a macro crate, where an enum dispatches statically in a `match` a line long;
+//! and what differs in kind, not in wire (ECR refuses a second writer of a tag itself, an OCI
+//! registry deletes no tag alone), is a method of the enum that the shared code asks. Callers
+//! outside `registry/` see [`Client`] only: nothing there can match on the backend
+//! (`tests/it/invariants.rs` checks it).
 
-pub mod ecr;
-pub mod oci;
+mod backend;
+mod ecr;
+mod error;
+pub mod manifest;
+mod oci;
+pub mod wire;
 
 use std::collections::BTreeMap;
 
 use bollard::auth::DockerCredentials;
-use miette::Diagnostic;
-use thiserror::Error;
 
 use crate::config::{Config, Registry};
 use crate::github::Env;
 use crate::image::Repository;
-
-#[derive(Debug, Error, Diagnostic)]
-pub enum RegistryError {
-    #[error("cannot reach the registry {registry}: {why}")]
-    #[diagnostic(
-        code(shipit::registry::unreachable),
-        help(
-            "check the address in ci.toml (`project.registry`) and the network; for ECR, the AWS region and endpoint"
-        )
-    )]
-    Unreachable { registry: String, why: String },
-
-    #[error("shipit could not send its request to the registry {registry}: {why}")]
-    #[diagnostic(
-        code(shipit::registry::request),
-        help(
-            "a header could not be made from what shipit was given: look for a line break or another control character in SHIPIT_REGISTRY_USERNAME and SHIPIT_REGISTRY_PASSWORD"
-        )
-    )]
-    Unsendable { registry: String, why: String },
-
-    #[error("the registry {registry} refused the credentials: {why}")]
-    #[diagnostic(code(shipit::registry::auth), help("{help}"))]
-    Auth {
-        registry: String,
-        why: String,
-        help: String,
-    },
-
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Aws(#[from] crate::aws::AwsError),
-
-    #[error(
-        "{reference} already exists and is another image ({existing}, not {wanted}): shipit never pushes over a version"
-    )]
-    #[diagnostic(
-        code(shipit::registry::tag_exists),
-        help(
-            "a version is immutable: release a new version, or remove the tag by hand if it was pushed by mistake"
-        )
-    )]
-    TagExists {
-        reference: String,
-        existing: String,
-        wanted: String,
-    },
-
-    #[error("the registry {registry} answered {what}: {why}")]
-    #[diagnostic(code(shipit::registry::protocol))]
-    Protocol {
-        registry: String,
-        what: String,
-        why: String,
-    },
-}
-
-impl RegistryError {
-    /// True when the user can fix this (credentials, names, addresses): exit status 2, not 1.
-    pub fn is_bad_input(&self) -> bool {
-        match self {
-            RegistryError::Aws(e) => e.is_bad_input(),
-            RegistryError::Protocol { .. } | RegistryError::TagExists { .. } => false,
-            _ => true,
-        }
-    }
-}
+use crate::retention::{Decision, Image};
+use backend::Backend;
+pub(crate) use backend::Id;
+pub use ecr::decode_token;
+pub use error::{AuthProblem, Exchange, Problem, Quoted, RegistryError, Request, Unreached};
+pub use manifest::Manifest;
 
 /// `repository` in the registry at `host`: a registry that names no usable host is a protocol
 /// error, never a bare name (which ECS and Docker would look up on Docker Hub).
 pub(crate) fn address(host: &str, repository: &str) -> Result<Repository, RegistryError> {
-    Repository::new(host, repository).map_err(|e| RegistryError::Protocol {
-        registry: host.to_string(),
-        what: "its address".into(),
-        why: e.to_string(),
+    Repository::new(host, repository).map_err(|error| {
+        RegistryError::protocol(host, Request::ItsAddress, Problem::Address { error })
     })
 }
 
@@ -116,45 +71,8 @@ impl RepoState {
     }
 }
 
-/// The child digests of a manifest, when it is an image index (`manifests[].digest`).
-pub fn index_children(manifest: &serde_json::Value) -> Option<Vec<String>> {
-    let list = manifest.get("manifests")?.as_array()?;
-    Some(
-        list.iter()
-            .filter_map(|m| m.get("digest").and_then(|d| d.as_str()))
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
-/// The first image of an image index (`manifests[]`), leaving out attestations (platform
-/// `unknown/unknown`); `None` for a plain image.
-pub fn first_image(manifest: &serde_json::Value) -> Option<String> {
-    let list = manifest.get("manifests")?.as_array()?;
-    list.iter()
-        .filter(|m| {
-            m.get("platform")
-                .and_then(|p| p.get("os"))
-                .and_then(|o| o.as_str())
-                != Some("unknown")
-        })
-        .find_map(|m| m.get("digest").and_then(|d| d.as_str()))
-        .map(str::to_string)
-}
-
-/// The `Labels` of an image config blob (string values only); `None` when it has none.
-pub fn config_labels(config: &serde_json::Value) -> Option<BTreeMap<String, String>> {
-    let labels = config.get("config")?.get("Labels")?.as_object()?;
-    Some(
-        labels
-            .iter()
-            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-            .collect(),
-    )
-}
-
 /// Tags grouped by the image they point at, for retention.
-fn group_by_digest(state: &RepoState) -> Vec<crate::retention::Image> {
+fn group_by_digest(state: &RepoState) -> Vec<Image> {
     let mut by_digest: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (tag, digest) in &state.tags {
         if let Some(d) = digest {
@@ -163,7 +81,7 @@ fn group_by_digest(state: &RepoState) -> Vec<crate::retention::Image> {
     }
     by_digest
         .into_iter()
-        .map(|(digest, tags)| crate::retention::Image { digest, tags })
+        .map(|(digest, tags)| Image { digest, tags })
         .collect()
 }
 
@@ -190,26 +108,52 @@ impl std::fmt::Debug for PushTarget {
     }
 }
 
+/// Why expired tags stay on an image when the registry cannot delete a tag alone.
+fn untag_refused(tags: &[String], digest: &str) -> String {
+    format!(
+        "{} on {digest}: an OCI registry cannot remove a single tag; the image stays for its other tags",
+        tags.join(", ")
+    )
+}
+
 /// A connection to the project's registry.
-pub enum Client {
-    Ecr(ecr::Ecr),
-    Oci(oci::Oci),
+pub struct Client {
+    backend: Backend,
 }
 
 impl Client {
     /// Connects to the registry that ci.toml names, with credentials from the environment.
     pub async fn connect(config: &Config, env: &Env) -> Result<Client, RegistryError> {
         match &config.project.registry {
-            Registry::Ecr => Ok(Client::Ecr(ecr::Ecr::new(&crate::aws::sdk_config().await?))),
-            Registry::EcrAt { account, region } => Ok(Client::Ecr(ecr::Ecr::at(
+            Registry::Ecr => Ok(Client::ecr(&crate::aws::sdk_config().await?)),
+            Registry::EcrAt { account, region } => Ok(Client::ecr_at(
                 &crate::aws::sdk_config().await?,
                 account,
                 region,
-            ))),
-            Registry::Oci { host, prefix } => {
-                Ok(Client::Oci(oci::Oci::new(host, prefix.as_deref(), env)?))
-            }
+            )),
+            Registry::Oci { host, prefix } => Client::oci(host, prefix.as_deref(), env),
         }
+    }
+
+    /// The caller's own ECR registry, in the SDK's region.
+    pub fn ecr(sdk: &aws_config::SdkConfig) -> Client {
+        Client {
+            backend: Backend::Ecr(ecr::Ecr::new(sdk)),
+        }
+    }
+
+    /// Another account's ECR registry, in its region: every call names the account.
+    pub fn ecr_at(sdk: &aws_config::SdkConfig, account: &str, region: &str) -> Client {
+        Client {
+            backend: Backend::Ecr(ecr::Ecr::at(sdk, account, region)),
+        }
+    }
+
+    /// The OCI Distribution registry at `host` (under `prefix`), with credentials from `env`.
+    pub fn oci(host: &str, prefix: Option<&str>, env: &Env) -> Result<Client, RegistryError> {
+        Ok(Client {
+            backend: Backend::Oci(oci::Oci::new(host, prefix, env)?),
+        })
     }
 
     /// Where the engine pushes `repository`, and the credentials for it (in memory only). Creates an
@@ -219,28 +163,14 @@ impl Client {
         repository: &str,
         config: &Config,
     ) -> Result<PushTarget, RegistryError> {
-        match self {
-            Client::Ecr(c) => c.push_target(repository, &config.project).await,
-            Client::Oci(c) => Ok(PushTarget {
-                reference: c.repository(repository)?,
-                credentials: c.credentials().map(|cr| DockerCredentials {
-                    username: Some(cr.username.clone()),
-                    password: Some(cr.password.clone()),
-                    serveraddress: Some(c.host().to_string()),
-                    ..Default::default()
-                }),
-            }),
-        }
+        self.backend.push_target(repository, &config.project).await
     }
 
     /// The address of `repository` in this registry (`host/name`): the one place an image's
     /// address is made, for the plan, the push, the report and the task definition. For ECR the
     /// host is the registry's own answer (`GetAuthorizationToken`), asked once.
     pub async fn repository(&self, repository: &str) -> Result<Repository, RegistryError> {
-        match self {
-            Client::Ecr(c) => c.repository(repository).await,
-            Client::Oci(c) => c.repository(repository),
-        }
+        self.backend.repository(repository).await
     }
 
     /// The digest `tag` points at in `repository`, or `None`.
@@ -249,10 +179,41 @@ impl Client {
         repository: &str,
         tag: &str,
     ) -> Result<Option<String>, RegistryError> {
-        match self {
-            Client::Ecr(c) => c.digest(repository, tag).await,
-            Client::Oci(c) => c.digest(repository, tag).await,
-        }
+        self.backend.digest(repository, tag).await
+    }
+
+    /// True when the registry itself refuses a second writer of a tag (the ECR repositories
+    /// shipit creates: immutable tags), so no other run can have moved one.
+    pub fn guards_tags(&self) -> bool {
+        self.backend.guards_tags()
+    }
+
+    /// Puts the manifest `digest` under `tag` as it is stored: the same bytes, the same image, no
+    /// layer pulled or pushed.
+    async fn write_tag(
+        &self,
+        repository: &str,
+        digest: &str,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        let manifest = self
+            .backend
+            .manifest(repository, digest)
+            .await?
+            .ok_or_else(|| self.not_there(repository, digest))?;
+        self.backend.put_manifest(repository, tag, &manifest).await
+    }
+
+    /// A manifest shipit needs that the registry does not have.
+    fn not_there(&self, repository: &str, reference: &str) -> RegistryError {
+        RegistryError::protocol(
+            &self.backend.name(),
+            self.backend.manifest_read(),
+            Problem::NotInRegistry {
+                repository: repository.to_string(),
+                reference: reference.to_string(),
+            },
+        )
     }
 
     /// Adds `tag` to the image `digest` in `repository`, without pulling or pushing any layer.
@@ -272,10 +233,7 @@ impl Client {
         if self.digest(repository, tag).await?.as_deref() == Some(digest) {
             return Ok(());
         }
-        match self {
-            Client::Ecr(c) => c.retag(repository, digest, tag).await,
-            Client::Oci(c) => c.retag(repository, digest, tag).await,
-        }
+        self.write_tag(repository, digest, tag).await
     }
 
     /// Writes `tag` on `digest` only where the tag is absent, then reads it back, twice: the one
@@ -293,9 +251,9 @@ impl Client {
         digest: &str,
         tag: &str,
     ) -> Result<bool, RegistryError> {
-        let reference = || format!("{repository}:{tag}");
         let taken = |existing: String| RegistryError::TagExists {
-            reference: reference(),
+            repository: repository.to_string(),
+            tag: tag.to_string(),
             existing,
             wanted: digest.to_string(),
         };
@@ -305,10 +263,7 @@ impl Client {
             None => {}
         }
         let started = std::time::Instant::now();
-        match self {
-            Client::Ecr(c) => c.retag(repository, digest, tag).await?,
-            Client::Oci(c) => c.retag(repository, digest, tag).await?,
-        }
+        self.write_tag(repository, digest, tag).await?;
         let took = started.elapsed();
         for pause in [
             std::time::Duration::ZERO,
@@ -319,10 +274,9 @@ impl Client {
                 Some(d) if d == digest => {}
                 Some(d) => return Err(taken(d)),
                 None => {
-                    return Err(RegistryError::Protocol {
-                        registry: repository.to_string(),
-                        what: format!("no {tag} after writing it"),
-                        why: "the tag was removed while it was being written".to_string(),
+                    return Err(RegistryError::TagVanished {
+                        repository: repository.to_string(),
+                        tag: tag.to_string(),
                     });
                 }
             }
@@ -332,55 +286,138 @@ impl Client {
 
     /// Every image of `repository` with all its tags (and, on ECR, the untagged ones), and the
     /// repository's address. A repository that does not exist has none.
-    pub async fn images(
-        &self,
-        repository: &str,
-    ) -> Result<(String, Vec<crate::retention::Image>), RegistryError> {
-        match self {
-            Client::Ecr(c) => c.images(repository).await,
-            Client::Oci(c) => {
-                let state = c.list(repository, &|_| true).await?;
-                Ok((state.address.to_string(), group_by_digest(&state)))
-            }
-        }
+    pub async fn images(&self, repository: &str) -> Result<(String, Vec<Image>), RegistryError> {
+        self.backend.images(repository).await
     }
 
     /// The manifests each of `digests` references when it is an image index (a multi-arch image,
-    /// attestations): index digest → child digests. Plain images are left out.
+    /// attestations): index digest → child digests. Plain images are left out; a manifest that is
+    /// not JSON is an error (what it references cannot be known).
     pub async fn children(
         &self,
         repository: &str,
         digests: &[String],
     ) -> Result<BTreeMap<String, Vec<String>>, RegistryError> {
-        match self {
-            Client::Ecr(c) => c.children(repository, digests).await,
-            Client::Oci(c) => c.children(repository, digests).await,
+        let mut out = BTreeMap::new();
+        for m in self.backend.manifests(repository, digests).await? {
+            let json = m.json().map_err(|error| {
+                RegistryError::protocol(
+                    &self.backend.name(),
+                    self.backend.manifest_read(),
+                    Problem::NotJson {
+                        url: format!("{repository}@{}", m.digest),
+                        error,
+                    },
+                )
+            })?;
+            if let Some(children) = manifest::index_children(&json) {
+                out.insert(m.digest, children);
+            }
         }
+        Ok(out)
     }
 
     /// The labels of the image `digest` in `repository`, read from the registry (manifest, then
-    /// config blob; an index's first image): what the image says it was built from.
+    /// config blob): what the image says it was built from. For an image index, those of its first
+    /// image (attestations left out: every image of an index is built from the same inputs, with
+    /// the same labels). `None` when there is no config.
     pub async fn labels(
         &self,
         repository: &str,
         digest: &str,
     ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
-        match self {
-            Client::Ecr(c) => c.labels(repository, digest).await,
-            Client::Oci(c) => c.labels(repository, digest).await,
+        let mut json = self.manifest_json(repository, digest).await?;
+        if let Some(child) = manifest::first_image(&json) {
+            json = self.manifest_json(repository, &child).await?;
+        }
+        let Some(config) = manifest::config_digest(&json) else {
+            return Ok(None);
+        };
+        let config = self.backend.blob_json(repository, config).await?;
+        Ok(manifest::config_labels(&config))
+    }
+
+    /// The manifest `digest` as JSON: it must be there.
+    async fn manifest_json(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let m = self
+            .backend
+            .manifest(repository, digest)
+            .await?
+            .ok_or_else(|| self.not_there(repository, digest))?;
+        m.json().map_err(|error| {
+            RegistryError::protocol(
+                &self.backend.name(),
+                self.backend.manifest_read(),
+                Problem::NotJson {
+                    url: format!("{repository}@{digest}"),
+                    error,
+                },
+            )
+        })
+    }
+
+    /// The decisions this registry can carry out: where it cannot delete a tag alone (an OCI
+    /// registry deletes manifests, never a single tag), an image that keeps other tags keeps its
+    /// expired ones too (`Untag` becomes `Keep`, saying why).
+    pub fn feasible(&self, decisions: &mut [Decision], images: &[Image]) {
+        if self.backend.deletes_tags() {
+            return;
+        }
+        for d in decisions.iter_mut() {
+            if let Decision::Untag { digest, tags, .. } = d {
+                let why = format!(
+                    "{} expired, but an OCI registry cannot remove a single tag",
+                    tags.join(", ")
+                );
+                let all = images
+                    .iter()
+                    .find(|i| &i.digest == digest)
+                    .map(|i| i.tags.clone())
+                    .unwrap_or_default();
+                *d = Decision::Keep {
+                    digest: digest.clone(),
+                    tags: all,
+                    why,
+                };
+            }
         }
     }
 
-    /// Carries out retention decisions on one repository; returns what could not be done.
+    /// Carries out retention decisions on one repository; returns what could not be done (an
+    /// `Untag` the registry cannot do among them: see [`Client::feasible`]).
     pub async fn remove(
         &self,
         repository: &str,
-        decisions: &[crate::retention::Decision],
+        decisions: &[Decision],
     ) -> Result<Vec<String>, RegistryError> {
-        match self {
-            Client::Ecr(c) => c.remove(repository, decisions).await,
-            Client::Oci(c) => c.remove(repository, decisions).await,
+        let mut ids = Vec::new();
+        let mut not_done = Vec::new();
+        for d in decisions {
+            match d {
+                Decision::Keep { .. } => {}
+                Decision::Untag { digest, tags, .. } if !self.backend.deletes_tags() => {
+                    not_done.push(untag_refused(tags, digest))
+                }
+                Decision::Untag { digest, tags, .. } => {
+                    ids.extend(tags.iter().map(|tag| Id::Tag { tag, digest }))
+                }
+                Decision::Delete { digest, .. } => ids.push(Id::Digest(digest)),
+            }
         }
+        if !ids.is_empty() {
+            not_done.extend(self.backend.delete(repository, &ids).await?);
+        }
+        Ok(not_done)
+    }
+
+    /// The registry's own expiry of untagged images after `days`, where it has one (an ECR
+    /// lifecycle policy); nothing on an OCI registry.
+    pub async fn expire_untagged(&self, repository: &str, days: u32) -> Result<(), RegistryError> {
+        self.backend.expire_untagged(repository, days).await
     }
 
     /// The tags of `repository`, with digests resolved for the tags `wanted` says yes to (ECR knows
@@ -390,33 +427,9 @@ impl Client {
         repository: &str,
         wanted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<RepoState, RegistryError> {
-        match self {
-            Client::Ecr(c) => c.list(repository).await,
-            Client::Oci(c) => c.list(repository, wanted).await,
-        }
+        self.backend.list(repository, wanted).await
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    #[test]
-    fn an_index_is_read_through_its_first_image_and_labels_through_the_config() {
-        let index = json!({"manifests": [
-            {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"}},
-            {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
-            {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64"}}
-        ]});
-        assert_eq!(super::first_image(&index).as_deref(), Some("sha256:amd"));
-        assert_eq!(super::first_image(&json!({"config": {}})), None);
-        let config = json!({"config": {"Labels": {"a": "1", "n": 2}}});
-        let labels = super::config_labels(&config).unwrap();
-        assert_eq!(labels.len(), 1);
-        assert_eq!(labels["a"], "1");
-        assert_eq!(
-            super::config_labels(&json!({"config": {"Labels": null}})),
-            None
-        );
-    }
-}
+mod tests;

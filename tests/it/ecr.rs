@@ -32,6 +32,7 @@ fn config(registry: &str) -> shipit::config::Config {
 /// What shipit's calls leave behind, step by step: the tags after each one, and the errors.
 fn exercise(
     client: &Client,
+    sdk: &aws_sdk_ecr::Client,
     cfg: &shipit::config::Config,
     repository: &str,
     put: &dyn Fn(&str, &[&str]) -> String,
@@ -48,19 +49,16 @@ fn exercise(
     rt.block_on(client.push_target(repository, cfg))
         .expect("the repository exists already: fine");
     tags(&mut seen, "created");
-    if let Client::Ecr(ecr) = client {
-        let policy = rt
-            .block_on(
-                ecr.client
-                    .get_lifecycle_policy()
-                    .repository_name(repository)
-                    .send(),
-            )
-            .unwrap();
-        let policy: serde_json::Value =
-            serde_json::from_str(policy.lifecycle_policy_text().unwrap()).unwrap();
-        seen.push(format!("policy: {policy}"));
-    }
+    let policy = rt
+        .block_on(
+            sdk.get_lifecycle_policy()
+                .repository_name(repository)
+                .send(),
+        )
+        .unwrap();
+    let policy: serde_json::Value =
+        serde_json::from_str(policy.lifecycle_policy_text().unwrap()).unwrap();
+    seen.push(format!("policy: {policy}"));
     let a = put("a", &["fp-a"]);
     rt.block_on(client.retag(repository, &a, "stage-0.1.0", false))
         .unwrap();
@@ -125,18 +123,16 @@ fn the_stand_in_answers_shipits_ecr_calls_as_moto_does() {
     // moto: the API alone (its registry host is fictional).
     let moto_ecr = Ecr::new(&moto());
     let repository = format!("{}/api", unique("standin-moto"));
-    let client = Client::Ecr(shipit::registry::ecr::Ecr::new(&sdk_config(&rt, &moto())));
-    let on_moto = exercise(&client, &cfg, &repository, &|seed, tags| {
+    let client = Client::ecr(&sdk_config(&rt, &moto()));
+    let sdk = aws_sdk_ecr::Client::new(&sdk_config(&rt, &moto()));
+    let on_moto = exercise(&client, &sdk, &cfg, &repository, &|seed, tags| {
         moto_ecr.put(&repository, seed, tags)
     });
     // The stand-in: the API and the registry are one store; images go in through the registry,
     // with the user and password its token decodes to.
     let (_, oci) = ecr::stand_in();
     let repository = format!("{}/api", unique("standin"));
-    let client = Client::Ecr(shipit::registry::ecr::Ecr::new(&sdk_config(
-        &rt,
-        &ecr::endpoint(),
-    )));
+    let client = Client::ecr(&sdk_config(&rt, &ecr::endpoint()));
     let target = rt.block_on(client.push_target(&repository, &cfg)).unwrap();
     assert_eq!(
         target.reference.to_string(),
@@ -146,7 +142,8 @@ fn the_stand_in_answers_shipits_ecr_calls_as_moto_does() {
         target.credentials.as_ref().unwrap().username.as_deref(),
         Some("AWS")
     );
-    let on_stand_in = exercise(&client, &cfg, &repository, &|seed, tags| {
+    let sdk = aws_sdk_ecr::Client::new(&sdk_config(&rt, &ecr::endpoint()));
+    let on_stand_in = exercise(&client, &sdk, &cfg, &repository, &|seed, tags| {
         oci.push(&repository, seed, tags)
     });
     assert_eq!(on_stand_in, on_moto);
@@ -167,11 +164,7 @@ fn a_central_registry_is_named_on_every_call() {
     let shipit::config::Registry::EcrAt { account: a, region } = &cfg.project.registry else {
         panic!("{:?}", cfg.project.registry);
     };
-    let client = Client::Ecr(shipit::registry::ecr::Ecr::at(
-        &sdk_config(&rt, &ecr::endpoint()),
-        a,
-        region,
-    ));
+    let client = Client::ecr_at(&sdk_config(&rt, &ecr::endpoint()), a, region);
     let (_, oci) = ecr::stand_in();
     let repository = format!("{}/api", unique("central"));
     let target = rt.block_on(client.push_target(&repository, &cfg)).unwrap();
@@ -193,11 +186,11 @@ fn a_central_registry_is_named_on_every_call() {
         assert_eq!(id.as_deref(), Some(account.as_str()), "{op}");
     }
     // Another account's registry is not this one: refused, not silently the caller's.
-    let other = Client::Ecr(shipit::registry::ecr::Ecr::at(
+    let other = Client::ecr_at(
         &sdk_config(&rt, &ecr::endpoint()),
         "999999999999",
         "eu-central-1",
-    ));
+    );
     assert!(rt.block_on(other.push_target(&repository, &cfg)).is_err());
 }
 

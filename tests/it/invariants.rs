@@ -410,3 +410,61 @@ fn no_init_guess_names_a_made_up_commit() {
     }
     assert_eq!(pins, 3, "the example workflows' shipit steps");
 }
+
+/// The registry is one interface: outside `src/registry/` no code names a backend (its module, its
+/// type, or a variant of the enum that holds them). What differs between ECR and an OCI registry
+/// is asked of `registry::Client` (`guards_tags`, `feasible`, `expire_untagged`), never matched on.
+#[test]
+fn no_code_outside_the_registry_names_a_backend() {
+    const TELLS: [&str; 7] = [
+        "Backend::",
+        "registry::ecr",
+        "registry::oci",
+        "ecr::Ecr",
+        "oci::Oci",
+        "Client::Ecr",
+        "Client::Oci",
+    ];
+    let found = breaks(|path, line| {
+        !path.starts_with("src/registry") && TELLS.iter().any(|tell| line.contains(tell))
+    });
+    assert!(
+        found.is_empty(),
+        "a backend named outside src/registry/:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Registry errors are types that carry what they worked on: no `Result<_, String>` and no
+/// free-text `why: String` in `src/registry/`.
+#[test]
+fn registry_errors_are_typed() {
+    let found = breaks(|path, line| {
+        path.starts_with("src/registry")
+            && (line.contains("why: String")
+                || (line.contains("Result<")
+                    && line
+                        .replace("Map<String, String>", "")
+                        .contains(", String>")))
+    });
+    assert!(
+        found.is_empty(),
+        "a string error in src/registry/:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The manifest media types shipit accepts are listed once, in `registry/manifest.rs`.
+#[test]
+fn manifest_media_types_are_listed_once() {
+    let found = breaks(|path, line| {
+        path != Path::new("src/registry/manifest.rs")
+            && (line.contains("\"application/vnd.oci.image.index.v1+json")
+                || line.contains("\"application/vnd.docker.distribution.manifest"))
+    });
+    assert!(
+        found.is_empty(),
+        "a manifest media type listed outside src/registry/manifest.rs:\n{}",
+        found.join("\n")
+    );
+}

@@ -418,9 +418,7 @@ fn a_version_tag_never_moves_but_latest_does() {
     let one = oci.push(&name, "one", &["stage-1.0.0", "latest"]);
     let two = oci.push(&name, "two", &["fp-two"]);
     let env = shipit::github::Env::from_pairs([]);
-    let client = shipit::registry::Client::Oci(
-        shipit::registry::oci::Oci::new(&registry(), Some(&prefix), &env).unwrap(),
-    );
+    let client = shipit::registry::Client::oci(&registry(), Some(&prefix), &env).unwrap();
     let rt = rt();
     let err = rt
         .block_on(client.retag("api", &two, "stage-1.0.0", false))
@@ -456,9 +454,7 @@ fn ecr_token_repository_creation_and_retag_through_moto() {
     )
     .unwrap();
     let rt = rt();
-    let client = shipit::registry::Client::Ecr(shipit::registry::ecr::Ecr::new(
-        &crate::support::sdk_config(&rt, &moto()),
-    ));
+    let client = shipit::registry::Client::ecr(&crate::support::sdk_config(&rt, &moto()));
     let target = rt.block_on(client.push_target(&repository, &cfg)).unwrap();
     assert!(
         target

@@ -266,9 +266,7 @@ fn two_writers(slow: bool) {
     let one = seed.push(&name, "one", &["fp-one"]);
     let two = seed.push(&name, "two", &["fp-two"]);
     let env = shipit::github::Env::from_pairs([]);
-    let client = shipit::registry::Client::Oci(
-        shipit::registry::oci::Oci::new(&host, Some(&prefix), &env).unwrap(),
-    );
+    let client = shipit::registry::Client::oci(&host, Some(&prefix), &env).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -343,9 +341,7 @@ fn ecr_repositories_shipit_creates_refuse_a_second_writer_but_move_latest() {
         .enable_all()
         .build()
         .unwrap();
-    let client = shipit::registry::Client::Ecr(shipit::registry::ecr::Ecr::new(
-        &crate::support::sdk_config(&rt, &moto()),
-    ));
+    let client = shipit::registry::Client::ecr(&crate::support::sdk_config(&rt, &moto()));
     rt.block_on(client.push_target(&repository, &cfg)).unwrap();
     let described = rt
         .block_on(

@@ -365,7 +365,7 @@ impl Ecr {
             .unwrap();
         let data = &out.authorization_data()[0];
         let (user, password) =
-            shipit::registry::ecr::decode_token(data.authorization_token().unwrap()).unwrap();
+            shipit::registry::decode_token(data.authorization_token().unwrap()).unwrap();
         let host = data
             .proxy_endpoint()
             .unwrap()
