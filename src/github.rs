@@ -14,9 +14,13 @@ pub struct Env {
 }
 
 impl Env {
+    /// The process's environment. A variable whose name or value is not Unicode is left out (as
+    /// if unset): `std::env::vars` would panic on it.
     pub fn from_process() -> Env {
         Env {
-            vars: std::env::vars().collect(),
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
         }
     }
 
@@ -29,6 +33,12 @@ impl Env {
         }
     }
 
+    /// A variable's value, set even when empty (a build secret may be empty).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// A variable's value when it is set and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars
             .get(name)

@@ -87,27 +87,9 @@ pub fn engine_timeout() -> Duration {
 /// `DOCKER_HOST` when it names an engine on another machine reached without TLS: whatever is
 /// handed to it (an ECR token in `X-Registry-Auth`) travels in clear.
 pub fn plain_remote_engine(env: &Env) -> Option<String> {
-    let host = env.get(env_vars::DOCKER_HOST)?;
-    if env.get(env_vars::DOCKER_TLS_VERIFY).is_some() {
-        return None;
-    }
-    let url = url::Url::parse(host).ok()?;
-    if !matches!(url.scheme(), "tcp" | "http") {
-        return None;
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        // `tcp://` is no special scheme: its host comes as text, an address included.
-        Some(url::Host::Domain(d)) => {
-            d == "localhost"
-                || d.trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        None => true,
-    };
-    (!loopback).then(|| host.to_string())
+    crate::docker::Endpoint::from_env(env)
+        .plain_remote()
+        .map(str::to_string)
 }
 
 /// The wait before attempt `attempt + 1` (1-based): exponential from 200ms, capped at 5s, with

@@ -108,7 +108,7 @@ fn preflight(
         .filter(|s| may_build(s))
         .filter_map(|s| s.build.as_ref().map(|b| (s, b)))
         .flat_map(|(s, b)| {
-            super::publish::unset_secrets(&b.secrets)
+            super::publish::unset_secrets(env, &b.secrets)
                 .into_iter()
                 .map(|(id, var)| format!("{var} (the build secret `{id}` of {})", s.name))
         })

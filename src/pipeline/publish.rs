@@ -61,11 +61,9 @@ pub async fn push_fingerprint(
     .unwrap_or_else(|_| {
         Err(DockerError::Push {
             reference: format!("{}:{fp_tag}", target.reference),
-            why: format!(
-                "the engine's push did not finish within {}s ({} sets the deadline)",
-                crate::net::push_timeout().as_secs(),
-                crate::env_vars::SHIPIT_HTTP_TIMEOUT
-            ),
+            cause: crate::docker::PushFailure::Deadline {
+                within: crate::net::push_timeout(),
+            },
         })
     });
     engine
@@ -180,7 +178,7 @@ impl Run<'_> {
                 .entry("SOURCE_DATE_EPOCH".into())
                 .or_insert(epoch.unix_timestamp().to_string());
         }
-        let secrets = match build_secrets(&plan.name, &build.secrets) {
+        let secrets = match build_secrets(&self.ctx.env, &plan.name, &build.secrets) {
             Ok(s) => s,
             Err(error) => return Err(self.fail(Stage::Build, started, error)),
         };
@@ -458,10 +456,11 @@ impl Run<'_> {
 /// The values of a build's secrets (`ID = "env:VAR"`), read from the environment now. (The
 /// release's pre-flight refused to start with one unset: see [`unset_secrets`].)
 fn build_secrets(
+    env: &crate::github::Env,
     service: &str,
     sources: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, StageError> {
-    if let Some((id, var)) = unset_secrets(sources).into_iter().next() {
+    if let Some((id, var)) = unset_secrets(env, sources).into_iter().next() {
         return Err(StageError::BuildSecret {
             service: service.to_string(),
             id: id.to_string(),
@@ -471,7 +470,10 @@ fn build_secrets(
     Ok(sources
         .iter()
         .map(|(id, source)| {
-            let value = std::env::var(secret_variable(source)).unwrap_or_default();
+            let value = env
+                .var(secret_variable(source))
+                .unwrap_or_default()
+                .to_string();
             (id.clone(), value)
         })
         .collect())
@@ -483,11 +485,14 @@ pub(super) fn secret_variable(source: &str) -> &str {
 }
 
 /// The build secrets whose variable is not set (or not Unicode): (id, variable).
-pub fn unset_secrets(sources: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+pub fn unset_secrets<'a>(
+    env: &crate::github::Env,
+    sources: &'a BTreeMap<String, String>,
+) -> Vec<(&'a str, &'a str)> {
     sources
         .iter()
         .map(|(id, source)| (id.as_str(), secret_variable(source)))
-        .filter(|(_, var)| std::env::var(var).is_err())
+        .filter(|(_, var)| env.var(var).is_none())
         .collect()
 }
 

@@ -107,7 +107,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
             .any(|s| s.action == crate::plan::Action::Build)
             && !skip.contains(&Stage::Build);
         let engine = match builds {
-            true => Some(crate::docker::Engine::connect().await?),
+            true => Some(crate::docker::Engine::connect(env).await?),
             false => None,
         };
         // ECS is asked only by the stages after push; without them no AWS setup is needed.
@@ -126,6 +126,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finishe
             registry,
             labels: labels(env, repo, &plan, args.allow_dirty),
             commit: (!args.allow_dirty).then(|| plan.head.clone()),
+            env: env.clone(),
         });
         // From here on a signal stops the release in order (see `pipeline::stop`).
         let stop = std::sync::Arc::new(pipeline::stop::Stop::default());

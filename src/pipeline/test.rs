@@ -28,10 +28,10 @@ const DRAIN: Duration = Duration::from_secs(2);
 const WITHHELD: &[&str] = &[
     crate::env_vars::SHIPIT_REGISTRY_USERNAME,
     crate::env_vars::SHIPIT_REGISTRY_PASSWORD,
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
+    crate::env_vars::AWS_ACCESS_KEY_ID,
+    crate::env_vars::AWS_SECRET_ACCESS_KEY,
+    crate::env_vars::AWS_SESSION_TOKEN,
+    crate::env_vars::AWS_SECURITY_TOKEN,
 ];
 
 /// The process groups of the tests running now, and whether shipit is stopping on a signal.

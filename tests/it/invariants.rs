@@ -23,13 +23,22 @@ fn sources() -> Vec<(PathBuf, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     walk(&root.join("src"), &mut files);
-    assert!(files.len() > 20, "found only {} source files under src/", files.len());
+    assert!(
+        files.len() > 20,
+        "found only {} source files under src/",
+        files.len()
+    );
     files
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-            (path.strip_prefix(root).expect("under the root").to_path_buf(), text)
+            (
+                path.strip_prefix(root)
+                    .expect("under the root")
+                    .to_path_buf(),
+                text,
+            )
         })
         .collect()
 }
