@@ -368,7 +368,9 @@ impl Resolver<'_> {
                 crate::limits::DEFINITION_FILE,
             );
             let checked = match &text {
-                Ok(text) => shared::check_file(kind, text, &service.container),
+                Ok(text) => {
+                    shared::check_file(kind, text, &service.container).map_err(|e| e.to_string())
+                }
                 Err(e @ crate::limits::ReadError::TooLarge { .. }) => Err(e.to_string()),
                 Err(_) => Ok(()),
             };

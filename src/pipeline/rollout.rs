@@ -282,7 +282,7 @@ pub fn check_files<'a>(
                 crate::limits::DEFINITION_FILE,
             )
             .map_err(|e| e.to_string())
-            .and_then(|text| check_file(kind, &text, &s.container));
+            .and_then(|text| check_file(kind, &text, &s.container).map_err(|e| e.to_string()));
             if let Err(why) = result {
                 problems.push(format!("the {what} {path} of {name}: {why}"));
             }
