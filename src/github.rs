@@ -59,7 +59,7 @@ pub struct Event {
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("could not read the GitHub event payload at {}: {why}", path.display())]
+#[error("could not read the GitHub event payload at {}: {cause}", path.display())]
 #[diagnostic(
     code(shipit::github::event),
     help(
@@ -68,7 +68,16 @@ pub struct Event {
 )]
 pub struct EventError {
     pub path: PathBuf,
-    pub why: String,
+    pub cause: EventCause,
+}
+
+/// Why the event payload could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EventCause {
+    #[error("{0}")]
+    Read(crate::limits::ReadError),
+    #[error("{0}")]
+    NotJson(serde_json::Error),
 }
 
 impl Event {
@@ -87,11 +96,11 @@ impl Event {
                 let text = crate::limits::read_to_string(&path, crate::limits::EVENT_PAYLOAD)
                     .map_err(|e| EventError {
                         path: path.clone(),
-                        why: e.to_string(),
+                        cause: EventCause::Read(e),
                     })?;
                 serde_json::from_str(&text).map_err(|e| EventError {
                     path,
-                    why: e.to_string(),
+                    cause: EventCause::NotJson(e),
                 })?
             }
         };

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::events::{Event, Outcome, Stage, Status};
-use super::failure::StageError;
+use super::failure::{Cause, StageError};
 use super::service::Run;
 use super::test;
 use crate::docker::{BuildRequest, DockerError, Engine};
@@ -242,7 +242,7 @@ impl Run<'_> {
                 let error = StageError::Build {
                     service,
                     image: self.repository(),
-                    why: e.to_string(),
+                    why: Cause::new(e),
                 };
                 return Err(self.fail(Stage::Build, started, error));
             }
@@ -253,7 +253,7 @@ impl Run<'_> {
             return Ok((None, Vec::new()));
         };
         let repository = self.repository();
-        let push_failed = |why: String| StageError::Push {
+        let push_failed = |why: Cause| StageError::Push {
             service: plan.name.clone(),
             image: repository.clone(),
             why,
@@ -262,7 +262,7 @@ impl Run<'_> {
             let target = registry
                 .push_target(&repository, &self.ctx.config)
                 .await
-                .map_err(|e| push_failed(e.to_string()))?;
+                .map_err(|e| push_failed(Cause::new(e)))?;
             if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone()) {
                 (self.sink)(Event::Secret(password));
             }
@@ -274,7 +274,7 @@ impl Run<'_> {
             let (digest, ours) =
                 push_fingerprint(engine, &registry, &target, &repository, &image, &push_tag)
                     .await
-                    .map_err(|e| push_failed(e.to_string()))?;
+                    .map_err(|e| push_failed(Cause::new(e)))?;
             let tags = self
                 .add_tags(
                     &registry,
@@ -350,7 +350,7 @@ impl Run<'_> {
         let push_failed = |e: RegistryError| StageError::Push {
             service: self.plan.name.clone(),
             image: repository.to_string(),
-            why: e.to_string(),
+            why: Cause::new(e),
         };
         let mut added = Vec::new();
         let (latest, claimed): (Vec<&String>, Vec<&String>) =

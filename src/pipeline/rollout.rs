@@ -238,7 +238,7 @@ fn read(
                     _ => "task_definition",
                 },
                 path: path.to_string(),
-                why: e.to_string(),
+                cause: e,
             })?;
     Ok(Some(SourceFile {
         path: path.to_string(),

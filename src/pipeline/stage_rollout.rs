@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
-use super::failure::StageError;
+use super::failure::{Cause, RolloutEnded, StageError};
 use super::rollout;
 use super::schedule::Context;
 use super::stop::Stop;
@@ -136,7 +136,12 @@ pub(super) async fn roll_out(
                 let detail = rollout::describe(&ended);
                 let ok = ended.iter().all(|(_, e)| e.is_success());
                 let error = (!ok).then(|| {
-                    StageError::rollout(&r.service, &r.image.to_string(), &ended, detail.clone())
+                    StageError::rollout(
+                        &r.service,
+                        &r.image.to_string(),
+                        &ended,
+                        Cause::new(RolloutEnded(detail.clone())),
+                    )
                 });
                 (detail, error)
             }
@@ -146,7 +151,7 @@ pub(super) async fn roll_out(
                     service: r.service.clone(),
                     image: r.image.to_string(),
                     clusters: all_clusters(&r.service),
-                    why: why.clone(),
+                    why: Cause::new(RolloutEnded(why.clone())),
                 }),
             ),
         };
