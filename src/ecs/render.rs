@@ -9,6 +9,7 @@
 //! describe-only fields (ARN, revision, status, requiresAttributes, compatibilities,
 //! registeredAt/By, deregisteredAt) are dropped, `tags` kept. Empty strings and empty lists stay.
 
+use crate::config::shared::FileKind;
 use crate::image::ImageRef;
 use serde_json::{Map, Value};
 
@@ -304,6 +305,28 @@ pub fn service_definition(text: &str) -> Result<Map<String, Value>, RenderError>
         return Err(RenderError::DesiredCountNotANumber);
     }
     Ok(body)
+}
+
+/// Checks a task definition file (RegisterTaskDefinition request or describe output, holding
+/// `container`) or a service definition file (CreateService request); the problem, if any.
+/// (`shipit validate` hands it to the config's file checks, [`crate::config::Checks::Files`].)
+pub fn check_file(kind: FileKind, text: &str, container: &str) -> Result<(), RenderError> {
+    check(kind, text, container)
+}
+
+/// [`check_file`] for the config's file checks ([`crate::config::DefinitionCheck`]): the config
+/// depends on nothing above it, so it takes the problem as its message.
+pub fn check_file_text(kind: FileKind, text: &str, container: &str) -> Result<(), String> {
+    check(kind, text, container).map_err(|e| e.to_string())
+}
+
+fn check(kind: FileKind, text: &str, container: &str) -> Result<(), RenderError> {
+    match kind {
+        FileKind::TaskDefinition => {
+            Rendered::from_file(text).and_then(|r| r.has_container(container))
+        }
+        FileKind::ServiceDefinition => service_definition(text).map(|_| ()),
+    }
 }
 
 #[cfg(test)]
