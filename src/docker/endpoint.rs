@@ -1,7 +1,7 @@
 //! Where the Docker engine listens and how to reach it: one rule, read from the environment once
 //! (at the top, from [`Env`]), used by the engine client (bollard), by the build session shipit
 //! opens itself ([`super::buildkit`]) and by the pre-flight that refuses to send an ECR token in
-//! clear ([`crate::net::plain_remote_engine`]).
+//! clear ([`Endpoint::plain_remote`]).
 //!
 //! The rule is Docker's own, as the docker CLI reads its environment (docker/cli
 //! `cli/flags/common.go`: `dockerTLSVerify = os.Getenv("DOCKER_TLS_VERIFY") != ""`, and
@@ -242,5 +242,31 @@ mod tests {
         );
         let plain = endpoint(&[TCP, ("DOCKER_CERT_PATH", certs)]);
         assert!(plain.client(timeout).is_ok());
+    }
+
+    #[test]
+    fn plain_tcp_to_another_machine_is_named() {
+        let plain_remote_of =
+            |env: &Env| Endpoint::from_env(env).plain_remote().map(str::to_string);
+        let env = |pairs: &[(&'static str, &'static str)]| Env::from_pairs(pairs.iter().copied());
+        let remote = env(&[("DOCKER_HOST", "tcp://10.0.0.5:2375")]);
+        assert_eq!(
+            Endpoint::from_env(&remote).plain_remote(),
+            Some("tcp://10.0.0.5:2375")
+        );
+        let tls = env(&[
+            ("DOCKER_HOST", "tcp://10.0.0.5:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+        ]);
+        assert_eq!(plain_remote_of(&tls), None);
+        assert_eq!(
+            plain_remote_of(&env(&[("DOCKER_HOST", "tcp://127.0.0.1:2375")])),
+            None
+        );
+        assert_eq!(
+            plain_remote_of(&env(&[("DOCKER_HOST", "unix:///var/run/docker.sock")])),
+            None
+        );
+        assert_eq!(plain_remote_of(&env(&[])), None);
     }
 }

@@ -211,7 +211,7 @@ pub fn check(
     }
     if builds
         && matches!(config.project.registry, crate::config::Registry::Ecr)
-        && let Some(host) = crate::net::plain_remote_engine(env)
+        && let Some(host) = crate::docker::Endpoint::from_env(env).plain_remote()
     {
         return Err(Error::bad_input(
             format!(
