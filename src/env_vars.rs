@@ -49,3 +49,8 @@ pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
 pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
 pub const AWS_SECURITY_TOKEN: &str = "AWS_SECURITY_TOKEN";
+
+/// Read at build time, not at run time: the release build sets it to the commit of the release's
+/// tag (`git rev-list -n1 vX.Y.Z`), and the workflow `shipit init` writes pins the action to it.
+/// Unset (any other build), init writes an obviously invalid placeholder instead.
+pub const SHIPIT_RELEASE_COMMIT: Option<&str> = option_env!("SHIPIT_RELEASE_COMMIT");

@@ -81,7 +81,7 @@ pub fn run(invocation: Invocation, env: &Env) -> Result<Finished, Error> {
             Some(from) => {
                 runtime().and_then(|rt| init::from_ecs(&repo, &file, from, options.force, &rt))
             }
-            None => init::run(&repo, &file, options.force),
+            None => init::run(&repo, &file, options.force, options.no_workflow),
         },
         Command::Schema | Command::Completions(_) | Command::Man(_) => Ok(Finished::Success),
     };

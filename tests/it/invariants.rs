@@ -368,6 +368,27 @@ fn nothing_below_the_commands_prints() {
     );
 }
 
+#[test]
+fn yaml_is_loaded_only_through_the_guarded_loader() {
+    // init reads compose files, skaffold.yaml and workflows it did not write: only
+    // src/init/detect/yaml.rs calls the YAML loader, behind its limits on size, aliases and depth.
+    let found = breaks(|path, line| {
+        line.contains("YamlLoader") && !path.ends_with("src/init/detect/yaml.rs")
+    });
+    assert!(
+        found.is_empty(),
+        "YAML loaded outside src/init/detect/yaml.rs:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_init_guess_names_a_made_up_commit() {
+    // The workflow init writes pins the action to a real release commit or to forty zeros.
+    let found = breaks(|_, line| line.contains("0123456789abcdef0123456789abcdef01234567"));
+    assert!(found.is_empty(), "a made-up SHA:\n{}", found.join("\n"));
+}
+
 /// Files other changes are converting now (their errors to types): the string-error rule skips
 /// them until those changes land. The lead empties this list when they have.
 const PENDING: &[&str] = &[
