@@ -11,7 +11,7 @@ pub const MAX_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum AwsError {
-    #[error("no AWS credentials or region: {why}")]
+    #[error("no AWS credentials or region: {cause}")]
     #[diagnostic(
         code(shipit::aws::setup),
         help(
@@ -19,9 +19,9 @@ pub enum AwsError {
              (aws-actions/configure-aws-credentials), and AWS_REGION"
         )
     )]
-    Setup { why: String },
+    Setup { cause: SetupCause },
 
-    #[error("AWS refused the credentials for {service}: {why}")]
+    #[error("AWS refused the credentials for {service}: {code}: {message}")]
     #[diagnostic(
         code(shipit::aws::auth),
         help("check the AWS credentials and that their policy allows {service}:{what}")
@@ -29,24 +29,82 @@ pub enum AwsError {
     Auth {
         service: String,
         what: String,
-        why: String,
+        code: String,
+        /// AWS's words.
+        message: String,
     },
 
-    #[error("cannot reach {service}: {why}")]
+    #[error("cannot reach {service}: {cause}")]
     #[diagnostic(
         code(shipit::aws::unreachable),
         help("check AWS_REGION, the network, and AWS_ENDPOINT_URL if you set one")
     )]
-    Unreachable { service: String, why: String },
+    Unreachable {
+        service: String,
+        cause: UnreachableCause,
+    },
 
-    #[error("{service} answered {code} to {what}: {why}")]
+    #[error("{service} answered {code} to {what}: {message}")]
     #[diagnostic(code(shipit::aws::api))]
     Api {
         service: String,
         what: String,
         code: String,
-        why: String,
+        /// AWS's words (or the SDK's account of an answer it could not read).
+        message: String,
     },
+}
+
+/// Why the SDK has no credentials or region.
+#[derive(Debug, Error)]
+pub enum SetupCause {
+    #[error("no AWS region is configured")]
+    NoRegion,
+    #[error("{0}")]
+    Sdk(SdkCause),
+}
+
+/// Why an AWS service did not answer.
+#[derive(Debug, Error)]
+pub enum UnreachableCause {
+    #[error(
+        "no answer to {what} within {}s ({} sets the deadline)",
+        within.as_secs_f64(),
+        crate::env_vars::SHIPIT_HTTP_TIMEOUT
+    )]
+    Deadline {
+        what: String,
+        within: std::time::Duration,
+    },
+    #[error("{0}")]
+    Sdk(SdkCause),
+}
+
+/// An error of the SDK, kept whole, shown by its innermost cause: the SDK's outer layers say only
+/// "dispatch failure".
+#[derive(Debug)]
+pub struct SdkCause(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for SdkCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&innermost(&*self.0))
+    }
+}
+
+impl std::error::Error for SdkCause {}
+
+impl SdkCause {
+    /// What the SDK error wraps (its innermost cause is the SDK error's).
+    fn of<E, R>(e: SdkError<E, R>) -> SdkCause
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        SdkCause(
+            e.into_source()
+                .unwrap_or_else(|e| DisplayErrorContext(&e).to_string().into()),
+        )
+    }
 }
 
 impl AwsError {
@@ -71,7 +129,7 @@ pub async fn sdk_config() -> Result<aws_config::SdkConfig, AwsError> {
         .await;
     if config.region().is_none_or(|r| r.as_ref().trim().is_empty()) {
         return Err(AwsError::Setup {
-            why: "no AWS region is configured".into(),
+            cause: SetupCause::NoRegion,
         });
     }
     Ok(config)
@@ -96,13 +154,12 @@ where
 {
     let text = DisplayErrorContext(&e).to_string();
     let lower = text.to_ascii_lowercase();
-    let short = innermost(&e);
     let setup =
         lower.contains("credential") || lower.contains("identity") || lower.contains("region");
     match &e {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("").to_string();
-            let why = se.err().message().unwrap_or(&code).to_string();
+            let message = se.err().message().unwrap_or(&code).to_string();
             let auth = matches!(
                 code.as_str(),
                 "UnrecognizedClientException"
@@ -117,36 +174,40 @@ where
                 AwsError::Auth {
                     service: service.into(),
                     what: what.into(),
-                    why: format!("{code}: {why}"),
+                    code,
+                    message,
                 }
             } else {
                 AwsError::Api {
                     service: service.into(),
                     what: what.into(),
                     code,
-                    why,
+                    message,
                 }
             }
         }
-        SdkError::ConstructionFailure(_) => AwsError::Setup { why: short },
-        SdkError::DispatchFailure(_) if setup => AwsError::Setup { why: short },
+        SdkError::ConstructionFailure(_) => AwsError::Setup {
+            cause: SetupCause::Sdk(SdkCause::of(e)),
+        },
+        SdkError::DispatchFailure(_) if setup => AwsError::Setup {
+            cause: SetupCause::Sdk(SdkCause::of(e)),
+        },
         SdkError::TimeoutError(_) => AwsError::Unreachable {
             service: service.into(),
-            why: format!(
-                "no answer to {what} within {}s ({} sets the deadline)",
-                crate::net::timeout().as_secs_f64(),
-                crate::env_vars::SHIPIT_HTTP_TIMEOUT
-            ),
+            cause: UnreachableCause::Deadline {
+                what: what.into(),
+                within: crate::net::timeout(),
+            },
         },
         SdkError::DispatchFailure(_) => AwsError::Unreachable {
             service: service.into(),
-            why: short,
+            cause: UnreachableCause::Sdk(SdkCause::of(e)),
         },
         _ => AwsError::Api {
             service: service.into(),
             what: what.into(),
             code: String::new(),
-            why: text,
+            message: text,
         },
     }
 }

@@ -1,4 +1,8 @@
-//! Every environment variable shipit reads, in one place.
+//! Every environment variable shipit reads, in one place. They are read once, at the top, into
+//! [`crate::github::Env`], and passed down; nothing else reads `std::env` (a test in
+//! `tests/it/invariants.rs` checks it). Build secrets (`ID = "env:VAR"` in ci.toml) name their
+//! variables in ci.toml: they are read from the same `Env`. The AWS SDK and the test commands'
+//! children read their own.
 
 /// Set to `true` by GitHub Actions.
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
@@ -30,10 +34,21 @@ pub const SHIPIT_LOG: &str = "SHIPIT_LOG";
 /// Docker engine (e.g. `30s`, `2m`; default 60s). Every network deadline derives from it.
 pub const SHIPIT_HTTP_TIMEOUT: &str = "SHIPIT_HTTP_TIMEOUT";
 
-/// Set: talk to a `tcp://` engine over TLS, with the certificates in `DOCKER_CERT_PATH`
-/// (`ca.pem`, `cert.pem`, `key.pem`), as the docker CLI does.
+/// Set to any non-empty value (`0` included, as the docker CLI reads it): talk to a `tcp://`
+/// engine over TLS, with the certificates in `DOCKER_CERT_PATH` (`ca.pem`, `cert.pem`,
+/// `key.pem`). One rule for the engine client and the build session: [`crate::docker::Endpoint`].
 pub const DOCKER_TLS_VERIFY: &str = "DOCKER_TLS_VERIFY";
 pub const DOCKER_CERT_PATH: &str = "DOCKER_CERT_PATH";
+/// Where the certificates are when `DOCKER_CERT_PATH` is not set (the docker CLI's config
+/// directory), else `$HOME/.docker`.
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+pub const HOME: &str = "HOME";
+
+/// AWS credentials: the SDK reads them itself; shipit names them only to withhold them from tests.
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+pub const AWS_SECURITY_TOKEN: &str = "AWS_SECURITY_TOKEN";
 
 /// Read at build time, not at run time: the release build sets it to the commit of the release's
 /// tag (`git rev-list -n1 vX.Y.Z`), and the workflow `shipit init` writes pins the action to it.

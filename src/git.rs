@@ -56,18 +56,38 @@ pub enum GitError {
     #[diagnostic(code(shipit::git::unborn), help("commit something first"))]
     Unborn,
 
-    #[error("commit {oid} is not in this clone: {why}")]
+    #[error("commit {oid} is not in this clone: {}", cause.message())]
     #[diagnostic(
         code(shipit::git::missing_object),
         help(
             "fetch more history (actions/checkout `fetch-depth: 0`), or pass --base with a commit that is present"
         )
     )]
-    MissingObject { oid: String, why: String },
+    MissingObject { oid: String, cause: git2::Error },
 
     #[error("git: {0}")]
     #[diagnostic(code(shipit::git::other))]
     Other(#[from] git2::Error),
+}
+
+/// Why a `git fetch` failed: callers decide what that means (they go on without the history).
+#[derive(Debug, Error)]
+pub enum FetchError {
+    /// git's own message.
+    #[error("{message}")]
+    Refused { message: String },
+    #[error("{}", .0.message())]
+    Reopen(git2::Error),
+    #[error("could not run git: {0}")]
+    Spawn(std::io::Error),
+    #[error("waiting for git: {0}")]
+    Wait(std::io::Error),
+    #[error(
+        "git fetch did not finish within {}s ({} sets the deadline)",
+        within.as_secs(),
+        crate::env_vars::SHIPIT_HTTP_TIMEOUT
+    )]
+    Deadline { within: std::time::Duration },
 }
 
 /// One commit of a range, with the paths it changed.
@@ -201,7 +221,7 @@ impl Repo {
         let tree = |oid: Oid| -> Result<Oid, GitError> {
             let missing = |e: git2::Error| GitError::MissingObject {
                 oid: oid.to_string(),
-                why: e.message().to_string(),
+                cause: e,
             };
             Ok(repo.find_commit(oid).map_err(missing)?.tree_id())
         };
@@ -251,7 +271,7 @@ impl Repo {
             .and_then(|c| c.tree())
             .map_err(|e| GitError::MissingObject {
                 oid: commit.to_string(),
-                why: e.message().to_string(),
+                cause: e,
             })?;
         let mut out = Vec::new();
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
@@ -282,7 +302,7 @@ impl Repo {
             .find_blob(entry.id())
             .map_err(|e| GitError::MissingObject {
                 oid: entry.id().to_string(),
-                why: e.message().to_string(),
+                cause: e,
             })?;
         Ok(Some(blob.content().to_vec()))
     }
@@ -332,7 +352,7 @@ impl Repo {
                     repo.find_blob(id)
                         .map_err(|e| GitError::MissingObject {
                             oid: id.to_string(),
-                            why: e.message().to_string(),
+                            cause: e,
                         })?
                         .content()
                         .to_vec(),
@@ -481,7 +501,7 @@ impl Repo {
                 repo.find_blob(id)
                     .map_err(|e| GitError::MissingObject {
                         oid: id.to_string(),
-                        why: e.message().to_string(),
+                        cause: e,
                     })?
                     .content()
                     .to_vec()
@@ -559,9 +579,9 @@ impl Repo {
         remote: &str,
         refspecs: &[String],
         depth: Option<u32>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FetchError> {
         self.fetch_cli(remote, refspecs, depth)?;
-        let reopened = Repository::open(self.repo().path()).map_err(|e| e.message().to_string())?;
+        let reopened = Repository::open(self.repo().path()).map_err(FetchError::Reopen)?;
         *self.cell.borrow_mut() = reopened;
         Ok(())
     }
@@ -571,7 +591,7 @@ impl Repo {
         remote: &str,
         refspecs: &[String],
         depth: Option<u32>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FetchError> {
         let mut cmd = Command::new("git");
         // A fetch has deadlines too: an HTTP transfer slower than 1 KB/s for the answer deadline
         // is abandoned, the whole fetch is bounded below, and git never waits for a password.
@@ -600,7 +620,9 @@ impl Repo {
         if output.status.success() {
             Ok(())
         } else {
-            Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+            Err(FetchError::Refused {
+                message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            })
         }
     }
 }
@@ -609,7 +631,7 @@ impl Repo {
 fn output_within(
     mut cmd: Command,
     limit: std::time::Duration,
-) -> Result<std::process::Output, String> {
+) -> Result<std::process::Output, FetchError> {
     use std::io::Read;
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
@@ -619,7 +641,7 @@ fn output_within(
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("could not run git: {e}"))?;
+        .map_err(FetchError::Spawn)?;
     let mut stderr = child.stderr.take();
     let reader = std::thread::spawn(move || {
         let mut text = Vec::new();
@@ -641,13 +663,9 @@ fn output_within(
                     libc::kill(-(child.id() as i32), libc::SIGKILL);
                 }
                 let _ = child.wait();
-                return Err(format!(
-                    "git fetch did not finish within {}s ({} sets the deadline)",
-                    limit.as_secs(),
-                    crate::env_vars::SHIPIT_HTTP_TIMEOUT
-                ));
+                return Err(FetchError::Deadline { within: limit });
             }
-            Err(e) => return Err(format!("waiting for git: {e}")),
+            Err(e) => return Err(FetchError::Wait(e)),
         }
     };
     Ok(std::process::Output {

@@ -14,9 +14,13 @@ pub struct Env {
 }
 
 impl Env {
+    /// The process's environment. A variable whose name or value is not Unicode is left out (as
+    /// if unset): `std::env::vars` would panic on it.
     pub fn from_process() -> Env {
         Env {
-            vars: std::env::vars().collect(),
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
         }
     }
 
@@ -29,6 +33,12 @@ impl Env {
         }
     }
 
+    /// A variable's value, set even when empty (a build secret may be empty).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// A variable's value when it is set and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars
             .get(name)
@@ -49,7 +59,7 @@ pub struct Event {
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("could not read the GitHub event payload at {}: {why}", path.display())]
+#[error("could not read the GitHub event payload at {}: {cause}", path.display())]
 #[diagnostic(
     code(shipit::github::event),
     help(
@@ -58,7 +68,16 @@ pub struct Event {
 )]
 pub struct EventError {
     pub path: PathBuf,
-    pub why: String,
+    pub cause: EventCause,
+}
+
+/// Why the event payload could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EventCause {
+    #[error("{0}")]
+    Read(crate::limits::ReadError),
+    #[error("{0}")]
+    NotJson(serde_json::Error),
 }
 
 impl Event {
@@ -77,11 +96,11 @@ impl Event {
                 let text = crate::limits::read_to_string(&path, crate::limits::EVENT_PAYLOAD)
                     .map_err(|e| EventError {
                         path: path.clone(),
-                        why: e.to_string(),
+                        cause: EventCause::Read(e),
                     })?;
                 serde_json::from_str(&text).map_err(|e| EventError {
                     path,
-                    why: e.to_string(),
+                    cause: EventCause::NotJson(e),
                 })?
             }
         };

@@ -72,10 +72,19 @@ pub fn literal_path(path: &str) -> String {
     out
 }
 
+/// A pattern that is not a glob.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("an empty pattern matches nothing")]
+    Empty,
+    #[error("{0}")]
+    Invalid(globset::ErrorKind),
+}
+
 /// Checks one pattern, as the config loader does for every glob it reads.
-pub fn check(pattern: &str) -> Result<(), String> {
+pub fn check(pattern: &str) -> Result<(), PatternError> {
     if pattern.trim().is_empty() {
-        return Err("an empty pattern matches nothing".to_string());
+        return Err(PatternError::Empty);
     }
     if plain(pattern) {
         return Ok(());
@@ -83,7 +92,7 @@ pub fn check(pattern: &str) -> Result<(), String> {
     for glob in expand(pattern) {
         // Literal text, `*`, `?` and whole `**` components are always a valid glob.
         if Simple::parse(&glob).is_none() {
-            compile(&glob).map_err(|e| e.kind().to_string())?;
+            compile(&glob).map_err(|e| PatternError::Invalid(e.kind().clone()))?;
         }
     }
     Ok(())

@@ -59,7 +59,7 @@ pub fn main() -> ExitCode {
         }
     };
     install_tracing();
-    // Read once here and passed down. (The AWS SDK and bollard read their own variables.)
+    // Read once here and passed down. (The AWS SDK reads its own variables.)
     let env = github::Env::from_process();
     let result = commands::run(args.into_invocation(), &env);
     match &result {

@@ -84,32 +84,6 @@ pub fn engine_timeout() -> Duration {
     timeout().saturating_mul(2).max(Duration::from_secs(120))
 }
 
-/// `DOCKER_HOST` when it names an engine on another machine reached without TLS: whatever is
-/// handed to it (an ECR token in `X-Registry-Auth`) travels in clear.
-pub fn plain_remote_engine(env: &Env) -> Option<String> {
-    let host = env.get(env_vars::DOCKER_HOST)?;
-    if env.get(env_vars::DOCKER_TLS_VERIFY).is_some() {
-        return None;
-    }
-    let url = url::Url::parse(host).ok()?;
-    if !matches!(url.scheme(), "tcp" | "http") {
-        return None;
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        // `tcp://` is no special scheme: its host comes as text, an address included.
-        Some(url::Host::Domain(d)) => {
-            d == "localhost"
-                || d.trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        None => true,
-    };
-    (!loopback).then(|| host.to_string())
-}
-
 /// The wait before attempt `attempt + 1` (1-based): exponential from 200ms, capped at 5s, with
 /// full jitter so that concurrent callers do not retry in step.
 pub fn backoff(attempt: u32) -> Duration {
@@ -171,30 +145,6 @@ mod tests {
             assert!(b <= Duration::from_secs(5), "{b:?}");
             assert!(b >= Duration::from_millis(100), "{b:?}");
         }
-    }
-
-    #[test]
-    fn plain_tcp_to_another_machine_is_named() {
-        let env = |pairs: &[(&'static str, &'static str)]| Env::from_pairs(pairs.iter().copied());
-        let remote = env(&[("DOCKER_HOST", "tcp://10.0.0.5:2375")]);
-        assert_eq!(
-            plain_remote_engine(&remote).as_deref(),
-            Some("tcp://10.0.0.5:2375")
-        );
-        let tls = env(&[
-            ("DOCKER_HOST", "tcp://10.0.0.5:2376"),
-            ("DOCKER_TLS_VERIFY", "1"),
-        ]);
-        assert_eq!(plain_remote_engine(&tls), None);
-        assert_eq!(
-            plain_remote_engine(&env(&[("DOCKER_HOST", "tcp://127.0.0.1:2375")])),
-            None
-        );
-        assert_eq!(
-            plain_remote_engine(&env(&[("DOCKER_HOST", "unix:///var/run/docker.sock")])),
-            None
-        );
-        assert_eq!(plain_remote_engine(&env(&[])), None);
     }
 
     #[test]

@@ -112,26 +112,42 @@ pub fn next(
     }
 }
 
+/// Why a version file holds no version.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionFileError {
+    #[error("not TOML: {0}")]
+    NotToml(toml::de::Error),
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("package.version is inherited from the workspace or not a string")]
+    NotAString,
+    /// The key (or keys) that should hold the version, as the message names them.
+    #[error("no {key}")]
+    NoKey { key: &'static str },
+    #[error("`{text}` is not a version: {cause}")]
+    NotAVersion { text: String, cause: semver::Error },
+}
+
 /// Reads the version out of a version file, by its name: `Cargo.toml` (`package.version`),
 /// `package.json` (`version`), `pyproject.toml` (`project.version` or `tool.poetry.version`), or a
 /// `VERSION` file holding just the version (an optional leading `v`).
-pub fn read_version_file(file_name: &str, text: &str) -> Result<Version, String> {
+pub fn read_version_file(file_name: &str, text: &str) -> Result<Version, VersionFileError> {
     let raw: String = match file_name {
         "Cargo.toml" => {
-            let doc: toml::Table = text.parse().map_err(|e| format!("not TOML: {e}"))?;
+            let doc: toml::Table = text.parse().map_err(VersionFileError::NotToml)?;
             let v = doc.get("package").and_then(|p| p.get("version"));
             match v {
                 Some(toml::Value::String(s)) => s.clone(),
-                Some(_) => {
-                    return Err(
-                        "package.version is inherited from the workspace or not a string".into(),
-                    );
+                Some(_) => return Err(VersionFileError::NotAString),
+                None => {
+                    return Err(VersionFileError::NoKey {
+                        key: "package.version",
+                    });
                 }
-                None => return Err("no package.version".into()),
             }
         }
         "pyproject.toml" => {
-            let doc: toml::Table = text.parse().map_err(|e| format!("not TOML: {e}"))?;
+            let doc: toml::Table = text.parse().map_err(VersionFileError::NotToml)?;
             let project = doc.get("project").and_then(|p| p.get("version"));
             let poetry = doc
                 .get("tool")
@@ -140,22 +156,27 @@ pub fn read_version_file(file_name: &str, text: &str) -> Result<Version, String>
             project
                 .or(poetry)
                 .and_then(|v| v.as_str())
-                .ok_or("no project.version or tool.poetry.version")?
+                .ok_or(VersionFileError::NoKey {
+                    key: "project.version or tool.poetry.version",
+                })?
                 .to_string()
         }
         "package.json" => {
             let doc: serde_json::Value =
-                serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+                serde_json::from_str(text).map_err(VersionFileError::NotJson)?;
             doc.get("version")
                 .and_then(|v| v.as_str())
-                .ok_or("no \"version\"")?
+                .ok_or(VersionFileError::NoKey { key: "\"version\"" })?
                 .to_string()
         }
         _ => text.trim().to_string(),
     };
     let raw = raw.trim();
     let raw = raw.strip_prefix('v').unwrap_or(raw);
-    Version::parse(raw).map_err(|e| format!("`{raw}` is not a version: {e}"))
+    Version::parse(raw).map_err(|cause| VersionFileError::NotAVersion {
+        text: raw.to_string(),
+        cause,
+    })
 }
 
 #[cfg(test)]
@@ -241,7 +262,7 @@ mod tests {
     fn version_files(name: &str, text: &str, expected: Result<&str, &str>) {
         match (read_version_file(name, text), expected) {
             (Ok(got), Ok(want)) => assert_eq!(got, v(want)),
-            (Err(got), Err(want)) => assert!(got.contains(want), "{got}"),
+            (Err(got), Err(want)) => assert!(got.to_string().contains(want), "{got}"),
             (got, want) => panic!("{got:?} vs {want:?}"),
         }
     }

@@ -150,7 +150,7 @@ async fn context(
         .any(|s| s.action == crate::plan::Action::Build)
         && !skip.contains(&Stage::Build);
     let engine = match builds {
-        true => Some(crate::docker::Engine::connect().await?),
+        true => Some(crate::docker::Engine::connect(env).await?),
         false => None,
     };
     // ECS is asked only by the stages after push; without them no AWS setup is needed.
@@ -170,6 +170,7 @@ async fn context(
         registry,
         labels: labels(env, repo, plan, args.allow_dirty),
         commit: (!args.allow_dirty).then(|| plan.head.clone()),
+        env: env.clone(),
     }))
 }
 

@@ -34,7 +34,7 @@ fn load(repo: &Repo, file: &Path) -> Result<Config, Error> {
     let config = Config::load(
         file,
         repo.root(),
-        Checks::Files(crate::ecs::render::check_file),
+        Checks::Files(crate::ecs::render::check_file_text),
     )?;
     crate::build_inputs::check_artifacts(&config, repo)?;
     Ok(config)

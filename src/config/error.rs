@@ -34,7 +34,7 @@ pub enum ConfigError {
         code(shipit::config::not_a_file),
         help("ci.toml must be a regular file inside the repository")
     )]
-    NotAFile { path: PathBuf, why: String },
+    NotAFile { path: PathBuf, why: NotAFile },
 
     #[error("refusing to read {}: it is larger than {limit}", path.display())]
     #[diagnostic(
@@ -235,4 +235,15 @@ mod tests {
         let short = Problem::new("`a` and `b`", 0..1, "here");
         assert_eq!(short.message, "`a` and `b`");
     }
+}
+
+/// Why ci.toml is not read: it is not a regular file inside the repository.
+#[derive(Debug, Error)]
+pub enum NotAFile {
+    #[error("it is a symlink that cannot be followed ({0})")]
+    BrokenLink(std::io::Error),
+    #[error("it is a symlink to {}, outside the repository", .0.display())]
+    LinkOutside(PathBuf),
+    #[error("it is not a regular file")]
+    NotRegular,
 }

@@ -113,13 +113,41 @@ pub enum FileKind {
     ServiceDefinition,
 }
 
+/// A `registry` address that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryAddressError {
+    #[error(
+        "`{host}` is not an ECR registry host: write it as ACCOUNT.dkr.ecr.REGION.amazonaws.com (the account's 12 digits, its region)"
+    )]
+    NotEcrHost { host: String },
+    #[error("it is neither \"ecr\", an ecr:// nor an oci:// address")]
+    UnknownScheme,
+    #[error(
+        "the host is missing or malformed (credentials go in the environment, not the address)"
+    )]
+    MalformedHost,
+    #[error("`{port}` is not a port")]
+    BadPort { port: String },
+    #[error(
+        "`{host}` would be read as a Docker Hub name, not a registry host: write the host with its domain or port (`{host}.example.com`, `{host}:5000`)"
+    )]
+    DockerHubName { host: String },
+    #[error(
+        "`{prefix}` is not a valid repository prefix: {problem} ({})",
+        super::values::REPOSITORY_RULE
+    )]
+    BadPrefix {
+        prefix: String,
+        /// What [`super::values::repository_problem`] says of it.
+        problem: String,
+    },
+}
+
 /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (or `.amazonaws.com.cn`): a central ECR registry.
-pub fn parse_ecr_host(host: &str) -> Result<super::Registry, String> {
+pub fn parse_ecr_host(host: &str) -> Result<super::Registry, RegistryAddressError> {
     let host = host.trim_end_matches('/');
-    let wrong = || {
-        format!(
-            "`{host}` is not an ECR registry host: write it as ACCOUNT.dkr.ecr.REGION.amazonaws.com (the account's 12 digits, its region)"
-        )
+    let wrong = || RegistryAddressError::NotEcrHost {
+        host: host.to_string(),
     };
     let rest = host
         .strip_suffix(".amazonaws.com")

@@ -12,7 +12,8 @@ use super::{ConfigError, Service, cycles, shared};
 /// ci.toml must be a regular file inside the repository: a symlink out of it (to a credentials
 /// file, say) or a device or a FIFO is refused, without reading it, so none of its content shows.
 pub(super) fn check_file(file: &Path, root: &Path) -> Result<(), ConfigError> {
-    let refuse = |why: String| ConfigError::NotAFile {
+    use super::error::NotAFile;
+    let refuse = |why: NotAFile| ConfigError::NotAFile {
         path: file.to_path_buf(),
         why,
     };
@@ -20,19 +21,15 @@ pub(super) fn check_file(file: &Path, root: &Path) -> Result<(), ConfigError> {
         return Ok(()); // missing: `load` says so
     };
     if link.file_type().is_symlink() {
-        let target = std::fs::canonicalize(file)
-            .map_err(|e| refuse(format!("it is a symlink that cannot be followed ({e})")))?;
+        let target = std::fs::canonicalize(file).map_err(|e| refuse(NotAFile::BrokenLink(e)))?;
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         if !target.starts_with(&root) {
-            return Err(refuse(format!(
-                "it is a symlink to {}, outside the repository",
-                target.display()
-            )));
+            return Err(refuse(NotAFile::LinkOutside(target)));
         }
     }
     match std::fs::metadata(file) {
         Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(refuse("it is not a regular file".into())),
+        Ok(_) => Err(refuse(NotAFile::NotRegular)),
         Err(_) => Ok(()),
     }
 }

@@ -100,7 +100,8 @@ pub(crate) fn repository_problem(name: &str) -> Option<String> {
     None
 }
 
-pub(super) fn parse_registry(s: &str) -> Result<Registry, String> {
+pub(super) fn parse_registry(s: &str) -> Result<Registry, shared::RegistryAddressError> {
+    use shared::RegistryAddressError as Bad;
     if s == "ecr" {
         return Ok(Registry::Ecr);
     }
@@ -108,37 +109,37 @@ pub(super) fn parse_registry(s: &str) -> Result<Registry, String> {
         return shared::parse_ecr_host(host);
     }
     let Some(rest) = s.strip_prefix("oci://") else {
-        return Err("it is neither \"ecr\", an ecr:// nor an oci:// address".into());
+        return Err(Bad::UnknownScheme);
     };
     let (host, prefix) = match rest.split_once('/') {
         Some((h, p)) => (h, Some(p.trim_end_matches('/'))),
         None => (rest, None),
     };
     if host.is_empty() || host.contains(['@', '?', '#', ' ']) {
-        return Err(
-            "the host is missing or malformed (credentials go in the environment, not the address)"
-                .into(),
-        );
+        return Err(Bad::MalformedHost);
     }
     if let Some((_, port)) = host.rsplit_once(':')
         && port.parse::<u16>().is_err()
     {
-        return Err(format!("`{port}` is not a port"));
+        return Err(Bad::BadPort {
+            port: port.to_string(),
+        });
     }
     // Docker and ECS read the first part of `name/...` as a registry only when it has a dot or a
     // port, or is `localhost`: any other would send the image to Docker Hub.
     if !(host.contains(['.', ':']) || host == "localhost") {
-        return Err(format!(
-            "`{host}` would be read as a Docker Hub name, not a registry host: write the host with its domain or port (`{host}.example.com`, `{host}:5000`)"
-        ));
+        return Err(Bad::DockerHubName {
+            host: host.to_string(),
+        });
     }
     let prefix = prefix.filter(|p| !p.is_empty());
     if let Some(p) = prefix
-        && let Some(why) = repository_problem(p)
+        && let Some(problem) = repository_problem(p)
     {
-        return Err(format!(
-            "`{p}` is not a valid repository prefix: {why} ({REPOSITORY_RULE})"
-        ));
+        return Err(Bad::BadPrefix {
+            prefix: p.to_string(),
+            problem,
+        });
     }
     Ok(Registry::Oci {
         host: host.to_string(),
@@ -177,6 +178,12 @@ mod tests {
         }
         // `registry/team/api` is Docker Hub's `registry/team/api` to the engine and to ECS.
         let err = parse_registry("oci://registry/team").unwrap_err();
-        assert!(err.contains("Docker Hub"), "{err}");
+        assert_eq!(
+            err,
+            shared::RegistryAddressError::DockerHubName {
+                host: "registry".into()
+            }
+        );
+        assert!(err.to_string().contains("Docker Hub"), "{err}");
     }
 }

@@ -6,9 +6,12 @@
 //! health check over gRPC on it, and sends `POST /build?version=2&session=ID` on a connection of its
 //! own, because bollard's session serves registry credentials only.
 //!
+//! The session reaches the engine where the engine client does, by one rule
+//! ([`super::endpoint::Endpoint`]): a `unix://` socket or plain `tcp://`; over TLS it refuses.
+//!
 //! Over 500 lines because the build session is one protocol: the h2c upgrade, the gRPC services it
 //! serves (secrets, auth, health) and the progress decoding that names a failing step share the
-//! session's types; the tests are the last hundred lines.
+//! session's types; the tests are in `buildkit/tests.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
@@ -36,6 +39,8 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tonic::{Request, Response, Status};
+
+use super::endpoint::{Address, Endpoint};
 
 /// What BuildKit's progress said so far: step numbers, and the step that failed.
 #[derive(Default)]
@@ -129,30 +134,41 @@ pub fn dockerfile_line(dockerfile: &str, step: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// Where the engine listens, for the connections shipit opens itself.
-#[derive(Debug, Clone)]
-enum Address {
-    Unix(String),
-    Tcp(String),
-}
-
-fn address() -> Result<Address, String> {
-    let host = std::env::var(crate::env_vars::DOCKER_HOST).unwrap_or_default();
-    if host.is_empty() {
-        return Ok(Address::Unix("/var/run/docker.sock".into()));
-    }
-    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
-    if let Some(path) = host.strip_prefix("unix://") {
-        Ok(Address::Unix(path.to_string()))
-    } else if let Some(addr) = host.strip_prefix("tcp://").filter(|_| !tls) {
-        Ok(Address::Tcp(addr.trim_end_matches('/').to_string()))
-    } else {
-        Err(
-            "build secrets need a build session, which shipit opens on a unix:// or plain \
-             tcp:// DOCKER_HOST only (not over TLS or ssh yet)"
-                .to_string(),
-        )
-    }
+/// Why a build with secrets could not start or its output broke off: what shipit was doing on its
+/// own connection to the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    NoAddress(#[from] super::endpoint::NoSessionAddress),
+    #[error("cannot connect to {address}: {cause}")]
+    Connect {
+        address: String,
+        cause: std::io::Error,
+    },
+    #[error("cannot open a build session: {cause}")]
+    Open { cause: std::io::Error },
+    #[error("the engine closed the build session")]
+    Closed,
+    #[error("the engine's answer to /session is too long")]
+    HeadTooLong,
+    #[error("the engine refused a build session: {status}")]
+    SessionRefused { status: String },
+    #[error("cannot talk to the engine: {cause}")]
+    Handshake { cause: hyper::Error },
+    #[error("{cause}")]
+    Request { cause: hyper::http::Error },
+    #[error("the engine did not take the build: {cause}")]
+    NotTaken { cause: hyper::Error },
+    #[error("the engine refused the build ({status}): {message}")]
+    BuildRefused {
+        status: hyper::StatusCode,
+        /// The engine's own words.
+        message: String,
+    },
+    #[error("the build's output broke off: {cause}")]
+    BrokeOff { cause: hyper::Error },
+    #[error("the engine sent an unreadable message: {cause}")]
+    Unreadable { cause: serde_json::Error },
 }
 
 /// A connection to the engine: a unix socket or TCP.
@@ -162,16 +178,20 @@ enum Conn {
 }
 
 impl Conn {
-    async fn open(address: &Address) -> Result<Conn, String> {
+    async fn open(address: &Address) -> Result<Conn, SessionError> {
+        let failed = |address: &str, cause| SessionError::Connect {
+            address: address.to_string(),
+            cause,
+        };
         match address {
             Address::Unix(path) => tokio::net::UnixStream::connect(path)
                 .await
                 .map(Conn::Unix)
-                .map_err(|e| format!("cannot connect to {path}: {e}")),
+                .map_err(|e| failed(path, e)),
             Address::Tcp(addr) => tokio::net::TcpStream::connect(addr)
                 .await
                 .map(Conn::Tcp)
-                .map_err(|e| format!("cannot connect to {addr}: {e}")),
+                .map_err(|e| failed(addr, e)),
         }
     }
 }
@@ -238,11 +258,12 @@ const HEALTH_METHOD: &str = "/grpc.health.v1.Health/Check";
 
 /// Opens a session serving `secrets` (id → value) and `credentials` (registry host → login).
 pub async fn open_session(
+    endpoint: &Endpoint,
     api_version: &str,
     secrets: BTreeMap<String, Vec<u8>>,
     credentials: HashMap<String, DockerCredentials>,
-) -> Result<Session, String> {
-    let address = address()?;
+) -> Result<Session, SessionError> {
+    let address = endpoint.session_address()?;
     let mut conn = Conn::open(&address).await?;
     let id = session_id();
     let mut request = format!(
@@ -258,27 +279,26 @@ pub async fn open_session(
     request.push_str("Content-Length: 0\r\n\r\n");
     conn.write_all(request.as_bytes())
         .await
-        .map_err(|e| format!("cannot open a build session: {e}"))?;
+        .map_err(|cause| SessionError::Open { cause })?;
     // The answer's head, byte by byte: nothing after it may be consumed (it is HTTP/2 already).
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
         match conn.read(&mut byte).await {
             Ok(1) => head.push(byte[0]),
-            Ok(_) => return Err("the engine closed the build session".into()),
-            Err(e) => return Err(format!("cannot open a build session: {e}")),
+            Ok(_) => return Err(SessionError::Closed),
+            Err(cause) => return Err(SessionError::Open { cause }),
         }
         if head.len() > 64 * 1024 {
-            return Err("the engine's answer to /session is too long".into());
+            return Err(SessionError::HeadTooLong);
         }
     }
     let head = String::from_utf8_lossy(&head);
     let status = head.lines().next().unwrap_or_default();
     if !status.contains(" 101 ") {
-        return Err(format!(
-            "the engine refused a build session: {}",
-            status.trim()
-        ));
+        return Err(SessionError::SessionRefused {
+            status: status.trim().to_string(),
+        });
     }
     let router = tonic::transport::Server::builder()
         .add_service(HealthServer::new(Healthy))
@@ -305,15 +325,16 @@ fn session_id() -> String {
 /// `POST /build` on a connection of shipit's own (with the `session` parameter bollard's request
 /// carries only for its own sessions): the engine's messages, one by one.
 pub async fn build(
+    endpoint: &Endpoint,
     api_version: &str,
     query: &str,
     context: Bytes,
-) -> Result<impl Stream<Item = Result<BuildInfo, String>> + use<>, String> {
-    let address = address()?;
+) -> Result<impl Stream<Item = Result<BuildInfo, SessionError>> + use<>, SessionError> {
+    let address = endpoint.session_address()?;
     let conn = Conn::open(&address).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(conn))
         .await
-        .map_err(|e| format!("cannot talk to the engine: {e}"))?;
+        .map_err(|cause| SessionError::Handshake { cause })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -321,11 +342,11 @@ pub async fn build(
         .header("Host", "docker")
         .header("Content-Type", "application/x-tar")
         .body(http_body_util::Full::new(context))
-        .map_err(|e| e.to_string())?;
+        .map_err(|cause| SessionError::Request { cause })?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("the engine did not take the build: {e}"))?;
+        .map_err(|cause| SessionError::NotTaken { cause })?;
     let status = response.status();
     let mut body = response.into_body();
     if !status.is_success() {
@@ -338,9 +359,7 @@ pub async fn build(
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_string))
             .unwrap_or(text);
-        return Err(format!(
-            "the engine refused the build ({status}): {message}"
-        ));
+        return Err(SessionError::BuildRefused { status, message });
     }
     Ok(async_stream(move |tx| async move {
         let mut pending: Vec<u8> = Vec::new();
@@ -348,7 +367,7 @@ pub async fn build(
             let frame = match body.frame().await {
                 None => break,
                 Some(Err(e)) => {
-                    let _ = tx.send(Err(format!("the build's output broke off: {e}")));
+                    let _ = tx.send(Err(SessionError::BrokeOff { cause: e }));
                     return;
                 }
                 Some(Ok(frame)) => frame,
@@ -363,7 +382,7 @@ pub async fn build(
                     continue;
                 }
                 let item = serde_json::from_slice::<BuildInfo>(&line)
-                    .map_err(|e| format!("the engine sent an unreadable message: {e}"));
+                    .map_err(|cause| SessionError::Unreadable { cause });
                 if tx.send(item).is_err() {
                     return;
                 }
@@ -372,7 +391,7 @@ pub async fn build(
         if !pending.iter().all(u8::is_ascii_whitespace) {
             let _ = tx.send(
                 serde_json::from_slice::<BuildInfo>(&pending)
-                    .map_err(|e| format!("the engine sent an unreadable message: {e}")),
+                    .map_err(|cause| SessionError::Unreadable { cause }),
             );
         }
     }))
@@ -508,107 +527,4 @@ pub fn needs_buildkit(dockerfile: &str) -> Option<(usize, &'static str)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_step_name_finds_its_dockerfile_line() {
-        let dockerfile = "FROM scratch AS base\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"false\"]\nRUN busybox sh -c \\\n  'exit 3'\n";
-        assert_eq!(
-            dockerfile_line(dockerfile, "[base 2/3] RUN [\"/bin/busybox\", \"false\"]"),
-            Some(3)
-        );
-        assert_eq!(
-            dockerfile_line(dockerfile, "[base 3/3] RUN busybox sh -c   'exit 3'"),
-            Some(4)
-        );
-        assert_eq!(
-            dockerfile_line(dockerfile, "[internal] load metadata"),
-            None
-        );
-    }
-
-    #[test]
-    fn progress_becomes_numbered_step_lines_and_names_the_failed_step() {
-        use bollard::moby::buildkit::v1::{Vertex, VertexLog};
-        let vertex = |digest: &str, name: &str| {
-            let mut v = Vertex {
-                digest: digest.into(),
-                name: name.into(),
-                started: Some(Default::default()),
-                ..Default::default()
-            };
-            if let Some(t) = v.started.as_mut() {
-                t.seconds = 10;
-            }
-            v
-        };
-        let done = |mut v: Vertex| {
-            v.completed = v.started;
-            if let Some(t) = v.completed.as_mut() {
-                t.seconds = 12;
-            }
-            v
-        };
-        let mut p = Progress::default();
-        let first = StatusResponse {
-            vertexes: vec![
-                Vertex {
-                    cached: true,
-                    ..done(vertex("a", "[1/3] COPY busybox /bin/busybox"))
-                },
-                vertex("b", "[2/3] RUN make"),
-            ],
-            logs: vec![VertexLog {
-                vertex: "b".into(),
-                msg: b"compiling\n".to_vec(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        assert_eq!(
-            p.lines(&first),
-            [
-                "#1 [1/3] COPY busybox /bin/busybox",
-                "#1 CACHED",
-                "#2 [2/3] RUN make",
-                "#2 compiling"
-            ]
-        );
-        let second = StatusResponse {
-            vertexes: vec![
-                Vertex {
-                    error: "context canceled".into(),
-                    ..vertex("c", "[other 1/1] RUN sleep 9")
-                },
-                Vertex {
-                    error: "exit code: 2".into(),
-                    ..done(vertex("b", "[2/3] RUN make"))
-                },
-            ],
-            ..Default::default()
-        };
-        assert_eq!(
-            p.lines(&second),
-            [
-                "#3 [other 1/1] RUN sleep 9",
-                "#3 ERROR: context canceled",
-                "#2 ERROR: exit code: 2"
-            ]
-        );
-        assert_eq!(p.failed.as_deref(), Some("[2/3] RUN make"));
-    }
-
-    #[test]
-    fn buildkit_only_syntax_is_found_with_its_line() {
-        assert_eq!(needs_buildkit("FROM scratch\nCOPY a /a\n"), None);
-        assert_eq!(
-            needs_buildkit("FROM scratch\nCOPY a /a\nRUN --mount=type=cache,target=/c true\n"),
-            Some((3, "`RUN --mount`"))
-        );
-        assert_eq!(
-            needs_buildkit("FROM x\ncopy --link a /a\n"),
-            Some((2, "`COPY --link`"))
-        );
-    }
-}
+mod tests;

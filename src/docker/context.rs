@@ -49,18 +49,85 @@ fn clean(pattern: &str) -> String {
     parts.join("/")
 }
 
-fn compile(glob: &str) -> Result<GlobMatcher, String> {
+/// A `.dockerignore` line that is not a pattern.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: `{text}`: {kind}")]
+pub struct IgnoreError {
+    pub line: usize,
+    pub text: String,
+    pub kind: globset::ErrorKind,
+}
+
+/// Why a build context could not be packed, with the file it was at.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error(".dockerignore {0}")]
+    Ignore(IgnoreError),
+    #[error("cannot read .dockerignore: {cause}")]
+    ReadIgnore { cause: std::io::Error },
+    #[error("cannot read {}: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    /// An entry could not be added to the archive.
+    #[error("{name}: {cause}")]
+    Entry { name: String, cause: std::io::Error },
+    #[error("cannot write the context: {cause}")]
+    Write { cause: std::io::Error },
+    #[error("{0}")]
+    Git(crate::git::GitError),
+    #[error("{0}")]
+    Commit(git2::Error),
+    #[error(
+        "the {what} `{path}` is not in commit {commit}: commit it (shipit builds from the committed tree)"
+    )]
+    NotInCommit {
+        /// `build context` or `Dockerfile`.
+        what: &'static str,
+        path: String,
+        commit: String,
+    },
+    #[error("artifacts: {0}")]
+    Artifacts(globset::Error),
+    #[error(
+        "{} is a Git LFS file whose committed content is not checked out: run `git lfs pull` (actions/checkout: `lfs: true`)",
+        path.display()
+    )]
+    LfsNotCheckedOut { path: PathBuf },
+    /// The packing task ended before it finished.
+    #[error("{0}")]
+    Stopped(tokio::task::JoinError),
+}
+
+impl ContextError {
+    fn entry(name: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> ContextError {
+        move |cause| ContextError::Entry {
+            name: name.to_string(),
+            cause,
+        }
+    }
+
+    fn read(path: &Path) -> impl FnOnce(std::io::Error) -> ContextError + '_ {
+        move |cause| ContextError::Read {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+}
+
+fn compile(glob: &str) -> Result<GlobMatcher, globset::ErrorKind> {
     GlobBuilder::new(glob)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| e.kind().to_string())
+        .map_err(|e| e.kind().clone())
 }
 
 impl DockerIgnore {
     /// Parses the text of a `.dockerignore`; an invalid pattern is an error naming its line.
-    pub fn parse(text: &str) -> Result<DockerIgnore, String> {
+    pub fn parse(text: &str) -> Result<DockerIgnore, IgnoreError> {
         let mut rules = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -75,10 +142,13 @@ impl DockerIgnore {
             if pattern.is_empty() {
                 continue;
             }
-            let matcher =
-                compile(&pattern).map_err(|e| format!("line {}: `{line}`: {e}", n + 1))?;
-            let under = compile(&format!("{pattern}/**"))
-                .map_err(|e| format!("line {}: `{line}`: {e}", n + 1))?;
+            let bad = |kind| IgnoreError {
+                line: n + 1,
+                text: line.to_string(),
+                kind,
+            };
+            let matcher = compile(&pattern).map_err(bad)?;
+            let under = compile(&format!("{pattern}/**")).map_err(bad)?;
             rules.push(Rule {
                 matcher,
                 under,
@@ -115,11 +185,11 @@ pub struct Context {
 }
 
 /// Packs `context_dir` with `.dockerignore` applied, and makes sure `dockerfile` is in it.
-pub fn pack(context_dir: &Path, dockerfile: &Path) -> Result<Context, String> {
+pub fn pack(context_dir: &Path, dockerfile: &Path) -> Result<Context, ContextError> {
     let ignore = match std::fs::read_to_string(context_dir.join(".dockerignore")) {
-        Ok(text) => DockerIgnore::parse(&text).map_err(|e| format!(".dockerignore {e}"))?,
+        Ok(text) => DockerIgnore::parse(&text).map_err(ContextError::Ignore)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
-        Err(e) => return Err(format!("cannot read .dockerignore: {e}")),
+        Err(cause) => return Err(ContextError::ReadIgnore { cause }),
     };
     let inside = dockerfile
         .strip_prefix(context_dir)
@@ -132,21 +202,21 @@ pub fn pack(context_dir: &Path, dockerfile: &Path) -> Result<Context, String> {
     while let Some(rel) = stack.pop() {
         let dir = context_dir.join(&rel);
         let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .map_err(ContextError::read(&dir))?
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+            .map_err(ContextError::read(&dir))?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let rel_path = rel.join(entry.file_name());
             let name = rel_path.to_string_lossy().replace('\\', "/");
-            let file_type = entry.file_type().map_err(|e| format!("{name}: {e}"))?;
+            let file_type = entry.file_type().map_err(ContextError::entry(&name))?;
             let always = name == ".dockerignore" || Some(name.as_str()) == inside.as_deref();
             let excluded = !always && ignore.excludes(&name);
             if file_type.is_dir() {
                 if !excluded {
                     builder
                         .append_dir(&rel_path, entry.path())
-                        .map_err(|e| format!("{name}: {e}"))?;
+                        .map_err(ContextError::entry(&name))?;
                 }
                 if !excluded || ignore.may_reinclude_under(&name) {
                     stack.push(rel_path);
@@ -158,24 +228,24 @@ pub fn pack(context_dir: &Path, dockerfile: &Path) -> Result<Context, String> {
             }
             builder
                 .append_path_with_name(entry.path(), &rel_path)
-                .map_err(|e| format!("{name}: {e}"))?;
+                .map_err(ContextError::entry(&name))?;
             files += 1;
         }
     }
     let dockerfile_in_tar = match inside {
         Some(p) => p,
         None => {
-            let mut file = std::fs::File::open(dockerfile)
-                .map_err(|e| format!("cannot read {}: {e}", dockerfile.display()))?;
+            let mut file =
+                std::fs::File::open(dockerfile).map_err(ContextError::read(dockerfile))?;
             builder
                 .append_file(OUTSIDE_DOCKERFILE, &mut file)
-                .map_err(|e| format!("{}: {e}", dockerfile.display()))?;
+                .map_err(ContextError::entry(dockerfile.display()))?;
             OUTSIDE_DOCKERFILE.to_string()
         }
     };
     let tar = builder
         .into_inner()
-        .map_err(|e| format!("cannot write the context: {e}"))?;
+        .map_err(|cause| ContextError::Write { cause })?;
     Ok(Context {
         tar,
         dockerfile: dockerfile_in_tar,
@@ -199,12 +269,12 @@ pub struct Committed {
 
 impl Committed {
     /// Reads the commit's tree under the context and packs it.
-    pub fn pack(&self) -> Result<Context, String> {
-        let repo = crate::git::Repo::discover(&self.root).map_err(|e| e.to_string())?;
-        let commit = git2::Oid::from_str(&self.commit).map_err(|e| e.to_string())?;
+    pub fn pack(&self) -> Result<Context, ContextError> {
+        let repo = crate::git::Repo::discover(&self.root).map_err(ContextError::Git)?;
+        let commit = git2::Oid::from_str(&self.commit).map_err(ContextError::Commit)?;
         let mut files = repo
             .files_under(commit, &self.context)
-            .map_err(|e| e.to_string())?;
+            .map_err(ContextError::Git)?;
         let dir = self.root.join(&self.context);
         for f in files.iter_mut() {
             if let Some(data) = lfs_content(&f.data, &dir.join(&f.path))? {
@@ -213,10 +283,11 @@ impl Committed {
         }
         add_artifacts(&mut files, &self.root, &self.context, &self.artifacts)?;
         if files.is_empty() {
-            return Err(format!(
-                "the build context `{}` is not in commit {}: commit it (shipit builds from the committed tree)",
-                self.context, self.commit
-            ));
+            return Err(ContextError::NotInCommit {
+                what: "build context",
+                path: self.context.clone(),
+                commit: self.commit.clone(),
+            });
         }
         let prefix = if self.context == "." {
             String::new()
@@ -229,14 +300,15 @@ impl Committed {
             }
             _ => match repo
                 .read_file(commit, &self.dockerfile)
-                .map_err(|e| e.to_string())?
+                .map_err(ContextError::Git)?
             {
                 Some(data) => CommittedDockerfile::Outside(data),
                 None => {
-                    return Err(format!(
-                        "the Dockerfile `{}` is not in commit {}: commit it (shipit builds from the committed tree)",
-                        self.dockerfile, self.commit
-                    ));
+                    return Err(ContextError::NotInCommit {
+                        what: "Dockerfile",
+                        path: self.dockerfile.clone(),
+                        commit: self.commit.clone(),
+                    });
                 }
             },
         };
@@ -253,12 +325,12 @@ fn add_artifacts(
     root: &Path,
     context: &str,
     artifacts: &[String],
-) -> Result<(), String> {
+) -> Result<(), ContextError> {
     if artifacts.is_empty() {
         return Ok(());
     }
     let patterns = artifacts.iter().map(|a| (format!("/{a}"), ()));
-    let matcher = crate::glob::Matcher::new(patterns).map_err(|e| format!("artifacts: {e}"))?;
+    let matcher = crate::glob::Matcher::new(patterns).map_err(ContextError::Artifacts)?;
     let mut scratch = crate::glob::Scratch::default();
     let prefix = match context {
         "." => String::new(),
@@ -278,11 +350,9 @@ fn add_artifacts(
                 continue;
             };
             if meta.is_dir() {
-                let entries = std::fs::read_dir(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let entries = std::fs::read_dir(&path).map_err(ContextError::read(&path))?;
                 for entry in entries {
-                    let entry =
-                        entry.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let entry = entry.map_err(ContextError::read(&path))?;
                     let name = entry.file_name().to_string_lossy().into_owned();
                     stack.push(match rel.as_str() {
                         "" => name,
@@ -301,8 +371,7 @@ fn add_artifacts(
     found.sort();
     found.dedup();
     for (inside, path) in found {
-        let data =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let data = std::fs::read(&path).map_err(ContextError::read(&path))?;
         #[cfg(unix)]
         let executable = {
             use std::os::unix::fs::PermissionsExt;
@@ -338,7 +407,7 @@ fn lfs_pointer(data: &[u8]) -> Option<(String, u64)> {
 
 /// The content of a Git LFS file: git holds a pointer, the checkout holds the content. The file on
 /// disk is used only when it is exactly the committed content (its SHA-256 is the pointer's).
-fn lfs_content(data: &[u8], on_disk: &Path) -> Result<Option<Vec<u8>>, String> {
+fn lfs_content(data: &[u8], on_disk: &Path) -> Result<Option<Vec<u8>>, ContextError> {
     use sha2::{Digest, Sha256};
     let Some((oid, size)) = lfs_pointer(data) else {
         return Ok(None);
@@ -348,10 +417,9 @@ fn lfs_content(data: &[u8], on_disk: &Path) -> Result<Option<Vec<u8>>, String> {
         .filter(|c| c.len() as u64 == size && hex::encode(Sha256::digest(c)) == oid);
     match content {
         Some(c) => Ok(Some(c)),
-        None => Err(format!(
-            "{} is a Git LFS file whose committed content is not checked out: run `git lfs pull` (actions/checkout: `lfs: true`)",
-            on_disk.display()
-        )),
+        None => Err(ContextError::LfsNotCheckedOut {
+            path: on_disk.to_path_buf(),
+        }),
     }
 }
 
@@ -371,10 +439,11 @@ pub fn pack_committed(
     files: &[crate::git::CommittedFile],
     dockerfile: &CommittedDockerfile,
     mtime: u64,
-) -> Result<Context, String> {
+) -> Result<Context, ContextError> {
     let ignore = match files.iter().find(|f| f.path == ".dockerignore") {
-        Some(f) => DockerIgnore::parse(&String::from_utf8_lossy(&f.data))
-            .map_err(|e| format!(".dockerignore {e}"))?,
+        Some(f) => {
+            DockerIgnore::parse(&String::from_utf8_lossy(&f.data)).map_err(ContextError::Ignore)?
+        }
         None => DockerIgnore::default(),
     };
     let inside = match dockerfile {
@@ -415,7 +484,7 @@ pub fn pack_committed(
                 builder.append_data(&mut h, &f.path, &f.data[..])
             }
         };
-        result.map_err(|e| format!("{}: {e}", f.path))?;
+        result.map_err(ContextError::entry(&f.path))?;
     }
     let dockerfile_in_tar = match dockerfile {
         CommittedDockerfile::Inside(p) => p.clone(),
@@ -423,13 +492,13 @@ pub fn pack_committed(
             let mut h = header(0o644, data.len() as u64, tar::EntryType::Regular);
             builder
                 .append_data(&mut h, OUTSIDE_DOCKERFILE, &data[..])
-                .map_err(|e| format!("{OUTSIDE_DOCKERFILE}: {e}"))?;
+                .map_err(ContextError::entry(OUTSIDE_DOCKERFILE))?;
             OUTSIDE_DOCKERFILE.to_string()
         }
     };
     let tar = builder
         .into_inner()
-        .map_err(|e| format!("cannot write the context: {e}"))?;
+        .map_err(|cause| ContextError::Write { cause })?;
     Ok(Context {
         tar,
         dockerfile: dockerfile_in_tar,
@@ -438,176 +507,4 @@ pub fn pack_committed(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use test_case::test_case;
-
-    #[test_case("*.log", "a.log", true; "star at the root")]
-    #[test_case("*.log", "dir/a.log", false; "star stays at its level")]
-    #[test_case("**/*.log", "dir/sub/a.log", true; "double star")]
-    #[test_case("node_modules", "node_modules/x/y.js", true; "a directory excludes its contents")]
-    #[test_case("/build", "build/out", true; "leading slash is dropped")]
-    #[test_case("./build", "build/out", true; "leading dot slash is dropped")]
-    #[test_case("docs/*.md", "docs/a.md", true; "segment star")]
-    #[test_case("docs/*.md", "docs/sub/a.md", false; "segment star does not cross")]
-    #[test_case("?.txt", "a.txt", true; "question mark")]
-    #[test_case("# a comment", "# a comment", false; "comments are not patterns")]
-    fn single_patterns(pattern: &str, path: &str, excluded: bool) {
-        assert_eq!(
-            DockerIgnore::parse(pattern).unwrap().excludes(path),
-            excluded,
-            "{pattern} / {path}"
-        );
-    }
-
-    #[test]
-    fn the_last_matching_pattern_wins() {
-        let ignore = DockerIgnore::parse("*.md\n!README.md\nREADME.md\n!docs/README.md").unwrap();
-        assert!(ignore.excludes("CHANGES.md"));
-        assert!(ignore.excludes("README.md"));
-        let ignore = DockerIgnore::parse("*.md\n!README.md").unwrap();
-        assert!(!ignore.excludes("README.md"));
-    }
-
-    #[test]
-    fn exceptions_inside_an_excluded_directory() {
-        let ignore = DockerIgnore::parse("assets\n!assets/keep.txt").unwrap();
-        assert!(ignore.excludes("assets/drop.txt"));
-        assert!(!ignore.excludes("assets/keep.txt"));
-    }
-
-    #[test]
-    fn a_bad_pattern_names_its_line() {
-        let err = DockerIgnore::parse("ok\n[bad").unwrap_err();
-        assert!(err.starts_with("line 2"), "{err}");
-    }
-
-    fn names(ctx: &Context) -> Vec<String> {
-        let mut archive = tar::Archive::new(&ctx.tar[..]);
-        let mut out: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| {
-                e.unwrap()
-                    .path()
-                    .unwrap()
-                    .to_string_lossy()
-                    .trim_end_matches('/')
-                    .to_string()
-            })
-            .collect();
-        out.sort();
-        out
-    }
-
-    #[test]
-    fn packing_honours_dockerignore_and_keeps_the_dockerfile() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        for (p, c) in [
-            ("Dockerfile", "FROM scratch"),
-            (
-                ".dockerignore",
-                "# ignore these\nDockerfile\n*.log\nassets\n!assets/keep.txt\n",
-            ),
-            ("app.bin", "x"),
-            ("debug.log", "x"),
-            ("assets/keep.txt", "x"),
-            ("assets/drop.txt", "x"),
-        ] {
-            std::fs::create_dir_all(root.join(p).parent().unwrap()).unwrap();
-            std::fs::write(root.join(p), c).unwrap();
-        }
-        let ctx = pack(root, &root.join("Dockerfile")).unwrap();
-        assert_eq!(ctx.dockerfile, "Dockerfile");
-        assert_eq!(
-            names(&ctx),
-            vec![".dockerignore", "Dockerfile", "app.bin", "assets/keep.txt"]
-        );
-    }
-
-    #[test]
-    fn a_committed_tree_packs_with_dockerignore_and_fixed_times() {
-        use crate::git::CommittedFile;
-        let f = |path: &str, mode: u32, data: &str| CommittedFile {
-            path: path.into(),
-            mode,
-            data: data.as_bytes().to_vec(),
-        };
-        let files = vec![
-            f(".dockerignore", 0o100644, "*.log\n"),
-            f("Dockerfile", 0o100644, "FROM scratch"),
-            f("bin", 0o040000, ""),
-            f("bin/run", 0o100755, "#!/bin/sh"),
-            f("debug.log", 0o100644, "x"),
-            f("link", 0o120000, "bin/run"),
-        ];
-        let inside = CommittedDockerfile::Inside("Dockerfile".into());
-        let ctx = pack_committed(&files, &inside, 1_700_000_000).unwrap();
-        assert_eq!(
-            names(&ctx),
-            vec![".dockerignore", "Dockerfile", "bin", "bin/run", "link"]
-        );
-        let mut archive = tar::Archive::new(&ctx.tar[..]);
-        for e in archive.entries().unwrap() {
-            let e = e.unwrap();
-            assert_eq!(e.header().mtime().unwrap(), 1_700_000_000);
-            if e.path().unwrap().to_string_lossy() == "bin/run" {
-                assert_eq!(e.header().mode().unwrap(), 0o755);
-            }
-            if e.path().unwrap().to_string_lossy() == "link" {
-                assert_eq!(e.link_name().unwrap().unwrap().to_string_lossy(), "bin/run");
-            }
-        }
-        let again = pack_committed(&files, &inside, 1_700_000_000).unwrap();
-        assert_eq!(
-            ctx.tar, again.tar,
-            "the same commit packs to the same bytes"
-        );
-        let outside = CommittedDockerfile::Outside(b"FROM scratch".to_vec());
-        let ctx = pack_committed(&files[2..4], &outside, 0).unwrap();
-        assert_eq!(ctx.dockerfile, OUTSIDE_DOCKERFILE);
-    }
-
-    #[test]
-    fn git_lfs_files_take_the_checked_out_content_only_when_it_is_the_committed_one() {
-        use sha2::{Digest, Sha256};
-        let dir = tempfile::tempdir().unwrap();
-        let content = b"big binary".to_vec();
-        let pointer = format!(
-            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n",
-            hex::encode(Sha256::digest(&content)),
-            content.len()
-        );
-        let path = dir.path().join("asset.bin");
-        assert!(
-            lfs_content(&pointer.clone().into_bytes(), &path).is_err(),
-            "not checked out"
-        );
-        std::fs::write(&path, &content).unwrap();
-        assert_eq!(
-            lfs_content(pointer.as_bytes(), &path).unwrap(),
-            Some(content.clone())
-        );
-        std::fs::write(&path, b"edited binary").unwrap();
-        assert!(
-            lfs_content(pointer.as_bytes(), &path).is_err(),
-            "an edit is not the commit"
-        );
-        assert_eq!(lfs_content(b"plain file", &path).unwrap(), None);
-    }
-
-    #[test]
-    fn a_dockerfile_outside_the_context_is_added() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("ctx")).unwrap();
-        std::fs::write(dir.path().join("ctx/a"), "a").unwrap();
-        std::fs::write(dir.path().join("Dockerfile.prod"), "FROM scratch").unwrap();
-        let ctx = pack(&dir.path().join("ctx"), &dir.path().join("Dockerfile.prod")).unwrap();
-        assert_eq!(ctx.dockerfile, OUTSIDE_DOCKERFILE);
-        assert_eq!(
-            names(&ctx),
-            vec![OUTSIDE_DOCKERFILE.to_string(), "a".to_string()]
-        );
-    }
-}
+mod tests;

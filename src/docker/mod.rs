@@ -4,6 +4,9 @@
 pub mod buildkit;
 pub mod context;
 pub mod dockerfile;
+pub mod endpoint;
+
+pub use endpoint::Endpoint;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,22 +24,28 @@ use thiserror::Error;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum DockerError {
-    #[error("cannot reach the Docker engine: {why}")]
+    #[error("cannot reach the Docker engine: {cause}")]
     #[diagnostic(
         code(shipit::docker::unreachable),
         help(
             "start Docker, or point DOCKER_HOST at a running engine (unix:///var/run/docker.sock, tcp://HOST:2375)"
         )
     )]
-    Unreachable { why: String },
+    Unreachable { cause: bollard::errors::Error },
 
-    #[error("cannot pack the build context of {service}: {why}")]
+    #[error("cannot pack the build context of {service}: {cause}")]
     #[diagnostic(code(shipit::docker::context))]
-    Context { service: String, why: String },
+    Context {
+        service: String,
+        cause: context::ContextError,
+    },
 
-    #[error("building {service} failed: {why}")]
+    #[error("building {service} failed: {cause}")]
     #[diagnostic(code(shipit::docker::build))]
-    Build { service: String, why: String },
+    Build {
+        service: String,
+        cause: BuildFailure,
+    },
 
     #[error("building {service} needs BuildKit: {dockerfile}:{line} uses {what}")]
     #[diagnostic(
@@ -52,9 +61,61 @@ pub enum DockerError {
         what: String,
     },
 
-    #[error("pushing {reference} failed: {why}")]
+    #[error("pushing {reference} failed: {cause}")]
     #[diagnostic(code(shipit::docker::push))]
-    Push { reference: String, why: String },
+    Push {
+        reference: String,
+        cause: PushFailure,
+    },
+}
+
+/// Why a build failed.
+#[derive(Debug, Error)]
+pub enum BuildFailure {
+    #[error("`secrets` need BuildKit, which this Docker engine does not have")]
+    SecretsNeedBuildKit,
+    /// shipit's own connection to the engine (a build with secrets).
+    #[error("{0}")]
+    Session(buildkit::SessionError),
+    #[error("{0}")]
+    Query(serde_urlencoded::ser::Error),
+    /// The engine's message, after the step that failed (its Dockerfile line under BuildKit, the
+    /// last `Step N/M` line under the legacy builder) when known.
+    #[error("{}", match step { Some(step) => format!("{step}: {error}"), None => error.clone() })]
+    Step {
+        step: Option<String>,
+        /// The engine's words.
+        error: String,
+    },
+    #[error("the engine returned no image")]
+    NoImage,
+}
+
+/// Why a push failed.
+#[derive(Debug, Error)]
+pub enum PushFailure {
+    #[error("could not tag the image: {0}")]
+    Tag(bollard::errors::Error),
+    #[error("{0}")]
+    Engine(bollard::errors::Error),
+    /// The engine's words.
+    #[error("{0}")]
+    Refused(String),
+    #[error(
+        "the engine's push did not finish within {}s ({} sets the deadline)",
+        within.as_secs(),
+        crate::env_vars::SHIPIT_HTTP_TIMEOUT
+    )]
+    Deadline { within: std::time::Duration },
+}
+
+/// An error of a build's stream: the engine's, through bollard or through shipit's own session.
+#[derive(Debug, Error)]
+enum StreamError {
+    #[error("{0}")]
+    Engine(bollard::errors::Error),
+    #[error("{0}")]
+    Session(buildkit::SessionError),
 }
 
 impl DockerError {
@@ -91,11 +152,17 @@ pub struct BuildRequest {
     pub credentials: HashMap<String, DockerCredentials>,
 }
 
-/// An error from bollard's build stream, as text.
-fn stream_error(e: bollard::errors::Error) -> String {
-    match e {
-        bollard::errors::Error::DockerStreamError { error } => error,
-        e => e.to_string(),
+/// An error from bollard's build stream: the engine's message as it wrote it.
+fn stream_error(e: bollard::errors::Error) -> StreamError {
+    StreamError::Engine(e)
+}
+
+impl StreamError {
+    fn into_message(self) -> String {
+        match self {
+            StreamError::Engine(bollard::errors::Error::DockerStreamError { error }) => error,
+            e => e.to_string(),
+        }
     }
 }
 
@@ -107,34 +174,32 @@ fn short_random() -> String {
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// Where the engine is: the build session connects there too.
+    endpoint: Endpoint,
     /// The local names this process gave images and has not removed yet: what a release stopped
     /// by a signal removes ([`Engine::remove_names_left`]).
     names: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Engine {
-    /// Connects to the engine at `DOCKER_HOST` (or the default socket) and agrees on an API version.
-    /// Over TLS when `DOCKER_TLS_VERIFY` is set (certificates from `DOCKER_CERT_PATH`, as the
-    /// docker CLI does); every request but a stream's body has a deadline (see [`crate::net`]).
-    pub async fn connect() -> Result<Engine, DockerError> {
-        let unreachable =
-            |e: bollard::errors::Error| DockerError::Unreachable { why: e.to_string() };
+    /// Connects to the engine the environment names ([`Endpoint::from_env`]: `DOCKER_HOST`, TLS
+    /// by `DOCKER_TLS_VERIFY` with the certificates of `DOCKER_CERT_PATH`, as the docker CLI
+    /// does) and agrees on an API version; every request but a stream's body has a deadline (see
+    /// [`crate::net`]). The build session reaches the engine by the same [`Endpoint`].
+    pub async fn connect(env: &crate::github::Env) -> Result<Engine, DockerError> {
+        let unreachable = |cause: bollard::errors::Error| DockerError::Unreachable { cause };
         // rustls has two crypto providers compiled in (the AWS SDK's and reqwest's): pick one.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let host = std::env::var(crate::env_vars::DOCKER_HOST).unwrap_or_default();
-        let tls =
-            std::env::var_os(crate::env_vars::DOCKER_TLS_VERIFY).is_some_and(|v| !v.is_empty());
-        let docker = if tls && (host.starts_with("tcp://") || host.starts_with("https://")) {
-            Docker::connect_with_ssl_defaults()
-        } else {
-            Docker::connect_with_defaults()
-        }
-        .map_err(unreachable)?
-        .with_timeout(crate::net::engine_timeout());
+        let endpoint = Endpoint::from_env(env);
+        let docker = endpoint
+            .client(crate::net::engine_timeout())
+            .map_err(unreachable)?
+            .with_timeout(crate::net::engine_timeout());
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
         Ok(Engine {
             docker,
+            endpoint,
             names: Default::default(),
         })
     }
@@ -161,9 +226,9 @@ impl Engine {
         req: &BuildRequest,
         mut log: impl FnMut(&str),
     ) -> Result<String, DockerError> {
-        let failed = |why: String| DockerError::Build {
+        let failed = |cause: BuildFailure| DockerError::Build {
             service: req.service.clone(),
-            why,
+            cause,
         };
         // The build names the image `req.tag`: the caller removes that name when done.
         self.names().insert(req.tag.clone());
@@ -179,9 +244,7 @@ impl Engine {
                 });
             }
             if !req.secrets.is_empty() {
-                return Err(failed(
-                    "`secrets` need BuildKit, which this Docker engine does not have".into(),
-                ));
+                return Err(failed(BuildFailure::SecretsNeedBuildKit));
             }
         }
         let context = {
@@ -194,11 +257,11 @@ impl Engine {
             .await
             .map_err(|e| DockerError::Context {
                 service: req.service.clone(),
-                why: e.to_string(),
+                cause: context::ContextError::Stopped(e),
             })?
-            .map_err(|why| DockerError::Context {
+            .map_err(|cause| DockerError::Context {
                 service: req.service.clone(),
-                why,
+                cause,
             })?
         };
         let build_args: HashMap<String, String> = req.build_args.clone().into_iter().collect();
@@ -235,7 +298,7 @@ impl Engine {
         };
         // Keeps the session open until the build ends.
         let mut _session = None;
-        let mut stream: futures_util::stream::BoxStream<'_, Result<BuildInfo, String>> =
+        let mut stream: futures_util::stream::BoxStream<'_, Result<BuildInfo, StreamError>> =
             if !buildkit {
                 self.docker
                     .build_image(options.build(), None, Some(bollard::body_full(body)))
@@ -259,27 +322,37 @@ impl Engine {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
                     .collect();
-                let session = buildkit::open_session(&api, values, req.credentials.clone())
-                    .await
-                    .map_err(failed)?;
+                let session =
+                    buildkit::open_session(&self.endpoint, &api, values, req.credentials.clone())
+                        .await
+                        .map_err(|e| failed(BuildFailure::Session(e)))?;
                 let options = options
                     .version(BuilderVersion::BuilderBuildKit)
                     .session(&session.id)
                     .build();
-                let query =
-                    serde_urlencoded::to_string(&options).map_err(|e| failed(e.to_string()))?;
+                let query = serde_urlencoded::to_string(&options)
+                    .map_err(|e| failed(BuildFailure::Query(e)))?;
                 _session = Some(session);
-                buildkit::build(&api, &query, body)
+                buildkit::build(&self.endpoint, &api, &query, body)
                     .await
-                    .map_err(failed)?
+                    .map_err(|e| failed(BuildFailure::Session(e)))?
+                    .map(|i| i.map_err(StreamError::Session))
                     .boxed()
             };
         let mut image_id = None;
         let mut last_lines: Vec<String> = Vec::new();
         let mut progress = buildkit::Progress::default();
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|why| {
-                self.explain(&mut log, &progress, &last_lines, &dockerfile_text, why, req)
+            let info = item.map_err(|e| {
+                let error = e.into_message();
+                self.explain(
+                    &mut log,
+                    &progress,
+                    &last_lines,
+                    &dockerfile_text,
+                    error,
+                    req,
+                )
             })?;
             if let Some(text) = &info.stream {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -324,7 +397,7 @@ impl Engine {
                 .and_then(|i| i.id)
                 .ok_or_else(|| DockerError::Build {
                     service: req.service.clone(),
-                    why: "the engine returned no image".into(),
+                    cause: BuildFailure::NoImage,
                 }),
         }
     }
@@ -359,16 +432,14 @@ impl Engine {
                 .find(|l| l.starts_with("Step "))
                 .cloned(),
         };
-        let mut why = match step {
-            Some(step) => format!("{step}: {error}"),
-            None => error,
-        };
+        let (mut step, mut error) = (step, error);
         for s in req.secrets.values().filter(|v| !v.is_empty()) {
-            why = why.replace(s.as_str(), "***");
+            error = error.replace(s.as_str(), "***");
+            step = step.map(|step| step.replace(s.as_str(), "***"));
         }
         DockerError::Build {
             service: req.service.clone(),
-            why,
+            cause: BuildFailure::Step { step, error },
         }
     }
 
@@ -400,7 +471,7 @@ impl Engine {
             .await
             .map_err(|e| DockerError::Push {
                 reference: format!("{repository}:{tag}"),
-                why: format!("could not tag the image: {e}"),
+                cause: PushFailure::Tag(e),
             })
     }
 
@@ -421,7 +492,7 @@ impl Engine {
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| DockerError::Push {
                 reference: reference.clone(),
-                why: e.to_string(),
+                cause: PushFailure::Engine(e),
             })?;
             if let Some(error) = info
                 .error
@@ -429,7 +500,7 @@ impl Engine {
             {
                 return Err(DockerError::Push {
                     reference,
-                    why: error,
+                    cause: PushFailure::Refused(error),
                 });
             }
             // The engine's last word on a push: "TAG: digest: sha256:… size: N".

@@ -25,7 +25,7 @@ pub enum EcsError {
     Aws(#[from] AwsError),
 
     /// A task definition or service definition file of ci.toml that cannot be read.
-    #[error("cannot read the {what} {path}: {why}")]
+    #[error("cannot read the {what} {path}: {cause}")]
     #[diagnostic(
         code(shipit::ecs::file),
         help(
@@ -38,7 +38,7 @@ pub enum EcsError {
         /// The key of ci.toml that names it.
         key: &'static str,
         path: String,
-        why: String,
+        cause: crate::limits::ReadError,
     },
 
     /// A service whose deployments CodeDeploy (or another controller) runs: UpdateService cannot

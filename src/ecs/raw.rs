@@ -52,7 +52,7 @@ fn no_answer(what: &str, why: &str) -> EcsError {
         service: "ecs".into(),
         what: what.into(),
         code: String::new(),
-        why: why.into(),
+        message: why.into(),
     })
 }
 

@@ -42,34 +42,44 @@ impl Entry<'_> {
     }
 }
 
+/// What is wrong with a tree's data.
+#[derive(Debug, thiserror::Error)]
+enum BadTree {
+    #[error("an entry has no mode")]
+    NoMode,
+    #[error("an entry has a mode that is not octal")]
+    ModeNotOctal,
+    #[error("an entry has no end")]
+    NoEnd,
+    #[error("an entry's id is cut short")]
+    IdCutShort,
+    #[error("{}", .0.message())]
+    Id(git2::Error),
+}
+
 /// The entries of a tree's data, in the order git stores them.
-fn entries(data: &[u8]) -> Result<Vec<Entry<'_>>, String> {
+fn entries(data: &[u8]) -> Result<Vec<Entry<'_>>, BadTree> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
         let space = rest
             .iter()
             .position(|&b| b == b' ')
-            .ok_or("an entry has no mode")?;
+            .ok_or(BadTree::NoMode)?;
         let mode = rest[..space]
             .iter()
             .try_fold(0u32, |m, &b| match b {
                 b'0'..=b'7' if m < 1 << 24 => Some(m * 8 + u32::from(b - b'0')),
                 _ => None,
             })
-            .ok_or("an entry has a mode that is not octal")?;
+            .ok_or(BadTree::ModeNotOctal)?;
         let after = &rest[space + 1..];
-        let nul = after
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or("an entry has no end")?;
-        let id = after
-            .get(nul + 1..nul + 21)
-            .ok_or("an entry's id is cut short")?;
+        let nul = after.iter().position(|&b| b == 0).ok_or(BadTree::NoEnd)?;
+        let id = after.get(nul + 1..nul + 21).ok_or(BadTree::IdCutShort)?;
         out.push(Entry {
             mode,
             name: &after[..nul],
-            id: Oid::from_bytes(id).map_err(|e| e.message().to_string())?,
+            id: Oid::from_bytes(id).map_err(BadTree::Id)?,
         });
         rest = &after[nul + 21..];
     }
@@ -98,7 +108,7 @@ impl<'o, 'r> Walk<'o, 'r> {
     fn read(&self, id: Oid) -> Result<OdbObject<'o>, GitError> {
         let object = self.odb.read(id).map_err(|e| GitError::MissingObject {
             oid: id.to_string(),
-            why: e.message().to_string(),
+            cause: e,
         })?;
         match object.kind() {
             ObjectType::Tree => Ok(object),
@@ -106,7 +116,7 @@ impl<'o, 'r> Walk<'o, 'r> {
         }
     }
 
-    fn corrupt(&self, id: Oid, why: &str) -> GitError {
+    fn corrupt(&self, id: Oid, why: &dyn std::fmt::Display) -> GitError {
         let at = match self.path.is_empty() {
             true => "the root".to_string(),
             false => self.path.trim_end_matches('/').to_string(),

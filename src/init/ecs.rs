@@ -100,7 +100,7 @@ impl Capture {
                     service: "ECS".into(),
                     what: what.into(),
                     code: "unreadable".into(),
-                    why: "the answer was not JSON".into(),
+                    message: "the answer was not JSON".into(),
                 }))
             })
     }

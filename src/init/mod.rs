@@ -97,7 +97,7 @@ pub fn init(
     let text = ci_toml(&found, &envs);
     // What init writes must be valid: checked before anything is written. The text was never
     // written, so its error is told without a snippet of it.
-    let checks = Checks::Files(crate::ecs::render::check_file);
+    let checks = Checks::Files(crate::ecs::render::check_file_text);
     let checked = match Config::parse(&text, &relative(root, ci), ci, root, checks) {
         Ok(c) => c,
         Err(e) => {

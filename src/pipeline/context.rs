@@ -38,4 +38,6 @@ pub struct Context {
     /// The commit whose tree every build context is taken from; `None` builds from the working
     /// tree (`release --allow-dirty`).
     pub commit: Option<String>,
+    /// The environment, read once at the top: build secrets are read from it.
+    pub env: crate::github::Env,
 }

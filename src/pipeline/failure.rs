@@ -12,6 +12,67 @@ use thiserror::Error;
 
 use crate::ecs::rollout::Ended;
 
+/// The error a stage met, kept as the error it is (its type, its fields, its causes: code can ask
+/// with [`Cause::downcast_ref`]); shown, compared and serialised as its message, so that a
+/// [`StageError`] stays a plain value that every report can carry.
+#[derive(Debug, Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause(std::sync::Arc::new(error))
+    }
+
+    /// The error, when it is a `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}
+
+impl Serialize for Cause {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Why a test command could not be run to its end.
+#[derive(Debug, Error)]
+pub enum NotRun {
+    #[error("could not start `sh -c {command}` in {}: {cause}", dir.display())]
+    Start {
+        command: String,
+        dir: std::path::PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("could not read the output of `{command}`")]
+    NoOutput { command: String },
+    #[error("waiting for `{command}`: {cause}")]
+    Wait {
+        command: String,
+        cause: std::io::Error,
+    },
+}
+
+/// How the rollouts of one service ended, as [`crate::ecs::rollout::describe`] tells it (or why
+/// none could start): the rollout stage's own account.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct RolloutEnded(pub String);
+
 /// How a test command ended when it did not pass.
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
@@ -36,7 +97,7 @@ pub enum TestFailure {
     Timeout { command: String, seconds: u64 },
     /// It could not be started or waited for.
     #[error("{why}")]
-    NotRun { command: String, why: String },
+    NotRun { command: String, why: Cause },
 }
 
 fn tail_text(tail: &[String]) -> String {
@@ -80,7 +141,7 @@ pub enum StageError {
         service: String,
         /// The repository the image was to be pushed to.
         image: String,
-        why: String,
+        why: Cause,
     },
 
     /// push: there is no registry to push to.
@@ -93,7 +154,7 @@ pub enum StageError {
         service: String,
         /// The repository pushed to (`host/name`).
         image: String,
-        why: String,
+        why: Cause,
     },
 
     /// push: another release wrote this version tag first, on another image. Nothing of this run
@@ -122,7 +183,7 @@ pub enum StageError {
     Retain {
         service: String,
         repository: String,
-        why: String,
+        why: Cause,
     },
 
     /// retain: the registry refused some of the removals.
@@ -142,7 +203,7 @@ pub enum StageError {
         image: String,
         /// The clusters where it did not end well.
         clusters: Vec<String>,
-        why: String,
+        why: Cause,
     },
 }
 
@@ -165,7 +226,7 @@ impl StageError {
     }
 
     /// A rollout that did not end well in `ended`'s failed clusters, described as `describe` does.
-    pub fn rollout(service: &str, image: &str, ended: &[(String, Ended)], why: String) -> Self {
+    pub fn rollout(service: &str, image: &str, ended: &[(String, Ended)], why: Cause) -> Self {
         StageError::Rollout {
             service: service.to_string(),
             image: image.to_string(),
@@ -250,7 +311,7 @@ mod tests {
             "api",
             "reg/api:stage-1.0.0",
             &ended,
-            "b: tasks stopped".into(),
+            Cause::new(RolloutEnded("b: tasks stopped".into())),
         );
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["kind"], "rollout");

@@ -64,7 +64,7 @@ fn preflight(
         .filter(|s| may_build(s))
         .filter_map(|s| s.build.as_ref().map(|b| (s, b)))
         .flat_map(|(s, b)| {
-            super::publish::unset_secrets(&b.secrets)
+            super::publish::unset_secrets(env, &b.secrets)
                 .into_iter()
                 .map(|(id, var)| format!("{var} (the build secret `{id}` of {})", s.name))
         })
@@ -211,7 +211,7 @@ pub fn check(
     }
     if builds
         && matches!(config.project.registry, crate::config::Registry::Ecr)
-        && let Some(host) = crate::net::plain_remote_engine(env)
+        && let Some(host) = crate::docker::Endpoint::from_env(env).plain_remote()
     {
         return Err(Error::bad_input(
             format!(

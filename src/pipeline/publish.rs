@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::events::{Event, Outcome, Stage, Status};
-use super::failure::StageError;
+use super::failure::{Cause, StageError};
 use super::service::Run;
 use super::test;
 use crate::docker::{BuildRequest, DockerError, Engine};
@@ -61,11 +61,9 @@ pub async fn push_fingerprint(
     .unwrap_or_else(|_| {
         Err(DockerError::Push {
             reference: format!("{}:{fp_tag}", target.reference),
-            why: format!(
-                "the engine's push did not finish within {}s ({} sets the deadline)",
-                crate::net::push_timeout().as_secs(),
-                crate::env_vars::SHIPIT_HTTP_TIMEOUT
-            ),
+            cause: crate::docker::PushFailure::Deadline {
+                within: crate::net::push_timeout(),
+            },
         })
     });
     engine
@@ -177,7 +175,7 @@ impl Run<'_> {
                 .entry("SOURCE_DATE_EPOCH".into())
                 .or_insert(epoch.unix_timestamp().to_string());
         }
-        let secrets = match build_secrets(&plan.name, &build.secrets) {
+        let secrets = match build_secrets(&self.ctx.env, &plan.name, &build.secrets) {
             Ok(s) => s,
             Err(error) => return Err(self.fail(Stage::Build, started, error)),
         };
@@ -241,7 +239,7 @@ impl Run<'_> {
                 let error = StageError::Build {
                     service,
                     image: self.repository(),
-                    why: e.to_string(),
+                    why: Cause::new(e),
                 };
                 return Err(self.fail(Stage::Build, started, error));
             }
@@ -252,7 +250,7 @@ impl Run<'_> {
             return Ok((None, Vec::new()));
         };
         let repository = self.repository();
-        let push_failed = |why: String| StageError::Push {
+        let push_failed = |why: Cause| StageError::Push {
             service: plan.name.clone(),
             image: repository.clone(),
             why,
@@ -261,7 +259,7 @@ impl Run<'_> {
             let target = registry
                 .push_target(&repository, &self.ctx.config)
                 .await
-                .map_err(|e| push_failed(e.to_string()))?;
+                .map_err(|e| push_failed(Cause::new(e)))?;
             if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone()) {
                 (self.sink)(Event::Secret(password));
             }
@@ -273,7 +271,7 @@ impl Run<'_> {
             let (digest, ours) =
                 push_fingerprint(engine, &registry, &target, &repository, &image, &push_tag)
                     .await
-                    .map_err(|e| push_failed(e.to_string()))?;
+                    .map_err(|e| push_failed(Cause::new(e)))?;
             let tags = self
                 .add_tags(
                     &registry,
@@ -349,7 +347,7 @@ impl Run<'_> {
         let push_failed = |e: RegistryError| StageError::Push {
             service: self.plan.name.clone(),
             image: repository.to_string(),
-            why: e.to_string(),
+            why: Cause::new(e),
         };
         let mut added = Vec::new();
         let (latest, claimed): (Vec<&String>, Vec<&String>) =
@@ -456,10 +454,11 @@ impl Run<'_> {
 /// The values of a build's secrets (`ID = "env:VAR"`), read from the environment now. (The
 /// release's pre-flight refused to start with one unset: see [`unset_secrets`].)
 fn build_secrets(
+    env: &crate::github::Env,
     service: &str,
     sources: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, StageError> {
-    if let Some((id, var)) = unset_secrets(sources).into_iter().next() {
+    if let Some((id, var)) = unset_secrets(env, sources).into_iter().next() {
         return Err(StageError::BuildSecret {
             service: service.to_string(),
             id: id.to_string(),
@@ -469,7 +468,10 @@ fn build_secrets(
     Ok(sources
         .iter()
         .map(|(id, source)| {
-            let value = std::env::var(secret_variable(source)).unwrap_or_default();
+            let value = env
+                .var(secret_variable(source))
+                .unwrap_or_default()
+                .to_string();
             (id.clone(), value)
         })
         .collect())
@@ -481,11 +483,14 @@ pub(super) fn secret_variable(source: &str) -> &str {
 }
 
 /// The build secrets whose variable is not set (or not Unicode): (id, variable).
-pub fn unset_secrets(sources: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+pub fn unset_secrets<'a>(
+    env: &crate::github::Env,
+    sources: &'a BTreeMap<String, String>,
+) -> Vec<(&'a str, &'a str)> {
     sources
         .iter()
         .map(|(id, source)| (id.as_str(), secret_variable(source)))
-        .filter(|(_, var)| std::env::var(var).is_err())
+        .filter(|(_, var)| env.var(var).is_none())
         .collect()
 }
 

@@ -298,7 +298,7 @@ fn read(
                 what: what(kind),
                 key: key(kind),
                 path: path.to_string(),
-                why: e.to_string(),
+                cause: e,
             })?;
     Ok(Some(SourceFile {
         path: path.to_string(),
@@ -334,7 +334,7 @@ pub fn check_files<'a>(
                 crate::limits::DEFINITION_FILE,
             )
             .map_err(|e| e.to_string())
-            .and_then(|text| check_file(kind, &text, &s.container));
+            .and_then(|text| check_file(kind, &text, &s.container).map_err(|e| e.to_string()));
             if let Err(why) = result {
                 problems.push(format!("the {} {path} of {name}: {why}", what(kind)));
             }

@@ -227,7 +227,7 @@ impl Run<'_> {
                 let error = StageError::Retain {
                     service: self.plan.name.clone(),
                     repository: self.repository(),
-                    why: e.to_string(),
+                    why: super::failure::Cause::new(e),
                 };
                 Err(self.fail(Stage::Retain, started, error))
             }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::context::Context;
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
-use super::failure::StageError;
+use super::failure::{Cause, RolloutEnded, StageError};
 use super::rollout;
 use super::stop::Stop;
 use crate::config::{Config, Environment};
@@ -174,7 +174,12 @@ fn finish(
             let detail = rollout::describe(&ended);
             let ok = ended.iter().all(|(_, e)| e.is_success());
             let error = (!ok).then(|| {
-                StageError::rollout(&r.service, &r.image.to_string(), &ended, detail.clone())
+                StageError::rollout(
+                    &r.service,
+                    &r.image.to_string(),
+                    &ended,
+                    Cause::new(RolloutEnded(detail.clone())),
+                )
             });
             (detail, error)
         }
@@ -184,7 +189,7 @@ fn finish(
                 service: r.service.clone(),
                 image: r.image.to_string(),
                 clusters: all_clusters(&r.service),
-                why: why.clone(),
+                why: Cause::new(RolloutEnded(why.clone())),
             }),
         ),
     };

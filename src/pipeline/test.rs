@@ -28,10 +28,10 @@ const DRAIN: Duration = Duration::from_secs(2);
 const WITHHELD: &[&str] = &[
     crate::env_vars::SHIPIT_REGISTRY_USERNAME,
     crate::env_vars::SHIPIT_REGISTRY_PASSWORD,
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
+    crate::env_vars::AWS_ACCESS_KEY_ID,
+    crate::env_vars::AWS_SECRET_ACCESS_KEY,
+    crate::env_vars::AWS_SESSION_TOKEN,
+    crate::env_vars::AWS_SECURITY_TOKEN,
 ];
 
 /// The process groups of the tests running now, and whether shipit is stopping on a signal.
@@ -126,9 +126,9 @@ pub async fn run(
     log: &Path,
     mut on_line: impl FnMut(&str),
 ) -> Result<(), TestFailure> {
-    let not_run = |why: String| TestFailure::NotRun {
+    let not_run = |why: super::failure::NotRun| TestFailure::NotRun {
         command: command.to_string(),
-        why,
+        why: super::failure::Cause::new(why),
     };
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -144,16 +144,19 @@ pub async fn run(
         cmd.env_remove(name);
     }
     let mut child = cmd.spawn().map_err(|e| {
-        not_run(format!(
-            "could not start `sh -c {command}` in {}: {e}",
-            dir.display()
-        ))
+        not_run(super::failure::NotRun::Start {
+            command: command.to_string(),
+            dir: dir.to_path_buf(),
+            cause: e,
+        })
     })?;
     let group = child.id().map(|pid| Group::new(pid as i32));
     let mut file = LogFile::append(log);
     file.line(&format!("$ {command}"));
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(not_run(format!("could not read the output of `{command}`")));
+        return Err(not_run(super::failure::NotRun::NoOutput {
+            command: command.to_string(),
+        }));
     };
     let mut out = BufReader::new(stdout).lines();
     let mut err = BufReader::new(stderr).lines();
@@ -204,7 +207,12 @@ pub async fn run(
     };
     let status = match tokio::time::timeout(timeout, work).await {
         Ok(Ok(status)) => status,
-        Ok(Err(e)) => return Err(not_run(format!("waiting for `{command}`: {e}"))),
+        Ok(Err(e)) => {
+            return Err(not_run(super::failure::NotRun::Wait {
+                command: command.to_string(),
+                cause: e,
+            }));
+        }
         Err(_) => {
             return Err(TestFailure::Timeout {
                 command: command.to_string(),

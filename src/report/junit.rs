@@ -84,18 +84,38 @@ impl ServiceReport {
     }
 }
 
+/// Why a test report could not be read, or found.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("not XML: {0}")]
+    NotXml(roxmltree::Error),
+    #[error("not a JUnit report: the root element is <{root}>, not <testsuites> or <testsuite>")]
+    NotJUnit { root: String },
+    #[error(
+        "<testsuite> elements nested more than {} deep: not a report shipit reads",
+        crate::limits::JUNIT_DEPTH
+    )]
+    TooDeep,
+    #[error("cannot read it: {0}")]
+    Read(crate::limits::ReadError),
+    #[error("not a valid glob: {0}")]
+    BadGlob(globset::Error),
+    #[error("more than {MAX_ENTRIES} files to search: make the glob name its folder")]
+    TooManyFiles,
+}
+
 /// Parses one JUnit XML document: `<testsuites>` or a lone `<testsuite>`, nested suites flattened
 /// (each suite that holds test cases is one suite, named by its path of names).
-pub fn parse(xml: &str) -> Result<Vec<Suite>, String> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("not XML: {e}"))?;
+pub fn parse(xml: &str) -> Result<Vec<Suite>, ReportError> {
+    let doc = roxmltree::Document::parse(xml).map_err(ReportError::NotXml)?;
     let root = doc.root_element();
     let mut suites = Vec::new();
     match root.tag_name().name() {
         "testsuites" | "testsuite" => collect_suites(root, None, 1, &mut suites)?,
         other => {
-            return Err(format!(
-                "not a JUnit report: the root element is <{other}>, not <testsuites> or <testsuite>"
-            ));
+            return Err(ReportError::NotJUnit {
+                root: other.to_string(),
+            });
         }
     }
     Ok(suites)
@@ -106,14 +126,11 @@ fn collect_suites(
     parent: Option<&str>,
     depth: usize,
     out: &mut Vec<Suite>,
-) -> Result<(), String> {
+) -> Result<(), ReportError> {
     // Depth-limited: a report nested thousands deep would overflow the stack (and the names of
     // its suites, each its parent's and its own, would grow with the square of the depth).
     if depth > crate::limits::JUNIT_DEPTH {
-        return Err(format!(
-            "<testsuite> elements nested more than {} deep: not a report shipit reads",
-            crate::limits::JUNIT_DEPTH
-        ));
+        return Err(ReportError::TooDeep);
     }
     if node.has_tag_name("testsuites") {
         // A collection: its name (often the tool's) prefixes nothing.
@@ -235,7 +252,7 @@ pub fn collect(root: &Path, service: &Service, since: SystemTime) -> ServiceRepo
             continue;
         }
         let suites = crate::limits::read_to_string(&file, crate::limits::JUNIT_REPORT)
-            .map_err(|e| format!("cannot read it: {e}"))
+            .map_err(ReportError::Read)
             .and_then(|xml| parse(&xml));
         match suites {
             Ok(suites) => {
@@ -249,9 +266,9 @@ pub fn collect(root: &Path, service: &Service, since: SystemTime) -> ServiceRepo
 }
 
 /// Files under `dir` whose path relative to it matches `pattern` (.gitignore semantics).
-fn find(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
-    let matcher = crate::glob::Matcher::new([(pattern.to_string(), ())])
-        .map_err(|e| format!("not a valid glob: {e}"))?;
+fn find(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, ReportError> {
+    let matcher =
+        crate::glob::Matcher::new([(pattern.to_string(), ())]).map_err(ReportError::BadGlob)?;
     // Walk from the longest folder prefix without glob characters.
     let mut start = PathBuf::new();
     let parts: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
@@ -272,9 +289,7 @@ fn find(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
         for entry in entries.flatten() {
             seen += 1;
             if seen > MAX_ENTRIES {
-                return Err(format!(
-                    "more than {MAX_ENTRIES} files to search: make the glob name its folder"
-                ));
+                return Err(ReportError::TooManyFiles);
             }
             let path = entry.path();
             let Ok(kind) = entry.file_type() else {

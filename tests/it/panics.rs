@@ -262,3 +262,21 @@ fn one_repository_for_several_image_services_is_refused_at_validate() {
         assert!(r.stderr.contains("has no `{service}`"), "{}", r.stderr);
     }
 }
+
+/// A variable that is not Unicode (a byte of Latin-1 in a CI runner's environment) is no reason to
+/// panic: shipit reads the environment once, and leaves such a variable out. Before, that one read
+/// was `std::env::vars()`, which panics on it.
+#[test]
+fn a_variable_that_is_not_unicode_does_not_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let repo = repo();
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(["affected", "--all", "--format", "names"]).env(
+        "SHIPIT_TEST_LATIN1",
+        std::ffi::OsStr::from_bytes(b"caf\xe9"),
+    );
+    let r = run(cmd);
+    no_panic(&r);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(r.stdout.lines().collect::<Vec<_>>(), ["api", "web"]);
+}
