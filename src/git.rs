@@ -5,7 +5,7 @@
 //! `git` program does it (see [`Repo::fetch`]). Nothing here ever writes the user's git
 //! configuration.
 //!
-//! Over 500 lines as the one adapter to git: every read shipit makes goes through `Repo`, so that
+//! Over 600 lines: the one adapter to git; every read shipit makes goes through `Repo`, so that
 //! no other module touches libgit2 (tree walks, merge bases, tree entries for build contexts, the
 //! bounded `git fetch`).
 
