@@ -299,6 +299,9 @@ impl Repo {
         let mut trees: std::collections::HashMap<&str, Option<git2::Tree<'_>>> =
             std::collections::HashMap::new();
         trees.insert("", Some(root.clone()));
+        // Many files hold the same text (one `.dockerignore` copied into every service): each blob
+        // is read once.
+        let mut blobs: std::collections::HashMap<Oid, Vec<u8>> = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(paths.len());
         for &path in paths {
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
@@ -328,15 +331,16 @@ impl Repo {
                 .and_then(Option::as_ref)
                 .and_then(|t| t.get_name(name).map(|e| (e.id(), e.kind())));
             let data = match entry {
-                Some((id, Some(git2::ObjectType::Blob))) => Some(
-                    repo.find_blob(id)
-                        .map_err(|e| GitError::MissingObject {
+                Some((id, Some(git2::ObjectType::Blob))) => Some(match blobs.get(&id) {
+                    Some(data) => data.clone(),
+                    None => {
+                        let blob = repo.find_blob(id).map_err(|e| GitError::MissingObject {
                             oid: id.to_string(),
                             why: e.message().to_string(),
-                        })?
-                        .content()
-                        .to_vec(),
-                ),
+                        })?;
+                        blobs.entry(id).or_insert(blob.content().to_vec()).clone()
+                    }
+                }),
                 _ => None,
             };
             out.push(data);

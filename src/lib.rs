@@ -15,6 +15,7 @@ pub mod docker;
 pub mod ecs;
 pub mod env_vars;
 pub mod error;
+pub mod fast;
 pub mod fingerprint;
 /// Entry points of the fuzz targets in `fuzz/`; not an API.
 #[doc(hidden)]

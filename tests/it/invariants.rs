@@ -23,13 +23,22 @@ fn sources() -> Vec<(PathBuf, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     walk(&root.join("src"), &mut files);
-    assert!(files.len() > 20, "found only {} source files under src/", files.len());
+    assert!(
+        files.len() > 20,
+        "found only {} source files under src/",
+        files.len()
+    );
     files
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-            (path.strip_prefix(root).expect("under the root").to_path_buf(), text)
+            (
+                path.strip_prefix(root)
+                    .expect("under the root")
+                    .to_path_buf(),
+                text,
+            )
         })
         .collect()
 }
@@ -65,4 +74,60 @@ fn breaks(rule: impl Fn(&Path, &str) -> bool) -> Vec<String> {
 fn no_debug_macro_is_left_in_the_code() {
     let found = breaks(|_, line| line.contains("dbg!("));
     assert!(found.is_empty(), "dbg! left in:\n{}", found.join("\n"));
+}
+
+/// Files other helpers are splitting in the house's second pass (issue 23): skipped until they
+/// land. The lead empties this list when they do.
+const PENDING: &[&str] = &[
+    "src/registry/oci.rs",
+    "src/docker/buildkit.rs",
+    "src/docker/context.rs",
+    "src/init/detect.rs",
+    "src/ecs/rollout.rs",
+];
+
+/// A source file over 600 lines says why at its top, in a line starting `//! Over 600 lines:`
+/// (its inline tests moved to a `tests.rs` beside it first).
+#[test]
+fn every_file_over_600_lines_says_why() {
+    let found: Vec<String> = sources()
+        .into_iter()
+        .filter(|(path, _)| !PENDING.iter().any(|p| Path::new(p) == path))
+        .filter_map(|(path, text)| {
+            let lines = text.lines().count();
+            let says_why = text
+                .lines()
+                .take_while(|line| line.starts_with("//!") || line.trim().is_empty())
+                .any(|line| line.starts_with("//! Over 600 lines:"));
+            (lines > 600 && !says_why).then(|| format!("{}: {lines} lines", path.display()))
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "over 600 lines without a `//! Over 600 lines:` line at the top (move its inline tests to \
+         a tests.rs beside it, or say why it is long):\n{}",
+        found.join("\n")
+    );
+}
+
+/// The speed tricks live in `src/fast.rs`, which says what each buys: nothing else leaks memory or
+/// moves threads between CPUs.
+#[test]
+fn speed_tricks_live_in_fast_rs() {
+    let found = breaks(|path, line| {
+        path != Path::new("src/fast.rs")
+            && [
+                "mem::forget",
+                "ManuallyDrop",
+                "Box::leak",
+                "sched_setaffinity",
+            ]
+            .iter()
+            .any(|trick| line.contains(trick))
+    });
+    assert!(
+        found.is_empty(),
+        "a speed trick outside src/fast.rs (put it there, measured):\n{}",
+        found.join("\n")
+    );
 }
