@@ -1,17 +1,15 @@
-//! Argument parsing and dispatch. Each command reads its inputs, calls the library, and hands the
-//! result to [`crate::report`].
+//! Argument parsing: clap's types, and their conversion into a [`commands::Invocation`], the
+//! request [`commands::run`] carries out. Nothing here reads a file, the environment or a
+//! repository.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::base::Request;
-use crate::config::{self, Checks, Config};
-use crate::git::Repo;
-use crate::github::{Env, Event};
-use crate::pipeline::{Stage, deploy, preflight, release, retain_command};
-use crate::report::{self, Style, affected::Format};
-use crate::{Error, Finished, env_vars};
+use crate::commands::{self, Invocation};
+use crate::pipeline::Stage;
+use crate::report::{self, affected::Format};
 
 /// CI/CD for monorepos: find the services a push affects, then test, build, push and roll them out.
 #[derive(Debug, Parser)]
@@ -193,17 +191,6 @@ struct WhatArgs {
     services: Vec<String>,
 }
 
-impl WhatArgs {
-    fn request(self, env: &Env, repo: &Repo) -> Result<crate::plan::inputs::PlanRequest, Error> {
-        Ok(crate::plan::inputs::PlanRequest {
-            branch: preflight::branch(env, repo, self.branch)?,
-            range: self.range.request(),
-            services: self.services,
-            allow_dirty: false,
-        })
-    }
-}
-
 /// Which commits to compare, as for `shipit affected`.
 #[derive(Debug, clap::Args)]
 struct RangeArgs {
@@ -219,12 +206,12 @@ struct RangeArgs {
     all: bool,
 }
 
-impl RangeArgs {
-    fn request(self) -> Request {
+impl From<RangeArgs> for Request {
+    fn from(args: RangeArgs) -> Request {
         Request {
-            base: self.base,
-            head: Some(self.head),
-            all: self.all,
+            base: args.base,
+            head: Some(args.head),
+            all: args.all,
         }
     }
 }
@@ -264,226 +251,112 @@ impl Args {
     }
 }
 
-pub fn run(args: Args, env: &Env) -> Result<Finished, Error> {
-    report::environment_secrets(env);
-    crate::net::configure(env)?;
-    // The commands that need no repository.
-    match &args.command {
-        Command::Schema => return crate::help::schema(),
-        Command::Completions(a) => {
-            return crate::help::completions(a.shell, <Args as clap::CommandFactory>::command());
-        }
-        Command::Man => return crate::help::man(<Args as clap::CommandFactory>::command()),
-        _ => {}
-    }
-    let cwd = std::env::current_dir()?;
-    let repo = Repo::discover(&cwd)?;
-    let file = match &args.config {
-        Some(path) => cwd.join(path),
-        None => repo.root().join(config::FILE_NAME),
-    };
-    let finished = match args.command {
-        Command::Affected(a) => affected(env, &repo, &file, a),
-        Command::Plan(a) => plan(env, &repo, &file, a),
-        Command::Release(a) => release(env, &repo, &file, a),
-        Command::Retain(a) => retain(env, &repo, &file, a),
-        Command::Deploy(a) => deploy(env, &repo, &file, a),
-        Command::Validate(a) => validate(env, &repo, &file, a),
-        Command::Init(a) => init(&repo, &file, a),
-        Command::Schema | Command::Completions(_) | Command::Man => Ok(Finished::Success),
-    };
-    // The process ends next: libgit2's pack files and caches are left for it to close and free.
-    crate::fast::free_at_exit(crate::fast::Tricks::from_env(env), repo);
-    finished
-}
-
-fn affected(
-    env: &Env,
-    repo: &Repo,
-    file: &std::path::Path,
-    args: AffectedArgs,
-) -> Result<Finished, Error> {
-    let request = args.range.request();
-    let tricks = crate::fast::Tricks::from_env(env);
-    let (result, built) = crate::affected::compute_from_file(env, repo, file, &request, tricks)?;
-    for w in &result.warnings {
-        report::warn(env, w);
-    }
-    let out = tracing::debug_span!("render").in_scope(|| {
-        report::affected::render(&result, args.format, args.explain, Style::for_stdout(env))
-    });
-    tracing::debug_span!("write").in_scope(|| report::stdout(&out))?;
-    if env.in_actions()
-        && let Some(path) = env.get(env_vars::GITHUB_OUTPUT)
-    {
-        report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
-    }
-    // The process ends next, and frees them whole.
-    crate::fast::free_at_exit(tricks, (result, built));
-    Ok(Finished::Success)
-}
-
-fn plan(env: &Env, repo: &Repo, file: &std::path::Path, args: PlanArgs) -> Result<Finished, Error> {
-    let config = Config::load(file, repo.root(), Checks::Load)?;
-    preflight::register_build_secrets(env, &config);
-    let event = Event::from_env(env)?;
-    let request = args.what.request(env, repo)?;
-    let plan = preflight::runtime()?.block_on(async {
-        let client = match args.offline {
-            true => None,
-            false => Some(crate::registry::Client::connect(&config, env).await?),
-        };
-        crate::plan::inputs::plan(repo, &config, event.as_ref(), &request, client.as_ref()).await
-    })?;
-    for w in &plan.warnings {
-        report::warn(env, w);
-    }
-    // What the release would refuse before anything runs, `plan` refuses too.
-    preflight::check(
-        env,
-        repo,
-        &config,
-        &plan,
-        &std::collections::BTreeSet::new(),
-        false,
-    )?;
-    report::stdout(&report::plan::render(
-        &plan,
-        args.format,
-        Style::for_stdout(env),
-    ))?;
-    Ok(Finished::Success)
-}
-
-fn release(
-    env: &Env,
-    repo: &Repo,
-    file: &std::path::Path,
-    args: ReleaseArgs,
-) -> Result<Finished, Error> {
-    let options = release::Options {
-        branch: args.what.branch,
-        range: args.what.range.request(),
-        services: args.what.services,
-        dry_run: args.dry_run,
-        jobs: args.jobs,
-        skip: args.skip.into_iter().map(Stage::from).collect(),
-        fail_fast: args.fail_fast,
-        report: args.report,
-        allow_dirty: args.allow_dirty,
-        format: args.format,
-        junit: args.junit,
-    };
-    release::run(env, repo, file, options)
-}
-
-fn deploy(
-    env: &Env,
-    repo: &Repo,
-    file: &std::path::Path,
-    args: DeployArgs,
-) -> Result<Finished, Error> {
-    let options = deploy::Options {
-        environment: args.environment,
-        service: args.service,
-        version: args.version,
-        force: args.force,
-        format: args.format,
-        report: args.report,
-    };
-    deploy::run(env, repo, file, options)
-}
-
-fn retain(
-    env: &Env,
-    repo: &Repo,
-    file: &std::path::Path,
-    args: RetainArgs,
-) -> Result<Finished, Error> {
-    let options = retain_command::Options {
-        envs: args.envs,
-        services: args.services,
-        apply: args.apply,
-        format: args.format,
-        report: args.report,
-    };
-    retain_command::run(env, repo, file, options)
-}
-
-fn init(repo: &Repo, file: &std::path::Path, args: InitArgs) -> Result<Finished, Error> {
-    match (args.from_ecs, args.service) {
-        (Some(target), Some(service)) => {
-            crate::init::ecs::from_ecs(repo.root(), file, &target, &service, args.force)
-        }
-        _ => {
-            // prod releases the default branch: origin's, else master in a repository that has
-            // it checked out, else main.
-            let default_branch = repo
-                .default_remote()
-                .and_then(|r| repo.remote_default_branch(&r))
-                .or_else(|| repo.current_branch().filter(|b| b == "master"))
-                .unwrap_or_else(|| "main".to_string());
-            crate::init::init(repo.root(), file, &default_branch, args.force)
-        }
-    }
-}
-
-fn validate(
-    env: &Env,
-    repo: &Repo,
-    file: &std::path::Path,
-    args: ValidateArgs,
-) -> Result<Finished, Error> {
-    if args.format == report::json::Format::Json {
-        let name = config::display_name(file);
-        let loaded = Config::load(file, repo.root(), Checks::Files)
-            .map_err(Error::from)
-            .and_then(|config| {
-                crate::build_inputs::check_artifacts(&config, repo)?;
-                Ok(config)
-            });
-        let (out, status) = match loaded {
-            Ok(config) => (
-                report::json::Validate::valid(name, &config),
-                Finished::Success,
-            ),
-            Err(e) => {
-                report::print_error(&e, env);
-                let refused = match e.is_bad_input() {
-                    true => Finished::Refused,
-                    false => Finished::StagesFailed,
-                };
-                (report::json::Validate::invalid(name, &e), refused)
+impl Args {
+    /// The command line as a request for [`commands::run`].
+    pub fn into_invocation(self) -> Invocation {
+        let command = match self.command {
+            Command::Affected(a) => commands::Command::Affected(a.into()),
+            Command::Plan(a) => commands::Command::Plan(a.into()),
+            Command::Release(a) => commands::Command::Release(a.into()),
+            Command::Retain(a) => commands::Command::Retain(a.into()),
+            Command::Deploy(a) => commands::Command::Deploy(a.into()),
+            Command::Validate(a) => {
+                commands::Command::Validate(commands::validate::Options { format: a.format })
             }
+            Command::Init(a) => commands::Command::Init(a.into()),
+            Command::Schema => commands::Command::Schema,
+            Command::Completions(a) => {
+                commands::Command::Completions(commands::completions::Options {
+                    shell: a.shell,
+                    command: Args::command(),
+                })
+            }
+            Command::Man => commands::Command::Man(commands::man::Options {
+                command: Args::command(),
+            }),
         };
-        report::stdout(&report::json::line(&out))?;
-        return Ok(status);
+        Invocation {
+            config: self.config,
+            command,
+        }
     }
-    let config = Config::load(file, repo.root(), Checks::Files)?;
-    crate::build_inputs::check_artifacts(&config, repo)?;
-    let libraries = config.services.iter().filter(|s| !s.image).count();
-    report::stdout(&format!(
-        "{} is valid: {} {} ({} {}), {} environments ({})\n",
-        config::display_name(file),
-        config.services.len(),
-        if config.services.len() == 1 {
-            "service"
-        } else {
-            "services"
-        },
-        libraries,
-        if libraries == 1 {
-            "library"
-        } else {
-            "libraries"
-        },
-        config.environments.len(),
-        config
-            .environments
-            .iter()
-            .map(|e| format!("{} ← {}", e.name, e.branch))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))?;
-    Ok(Finished::Success)
+}
+
+impl From<AffectedArgs> for commands::affected::Options {
+    fn from(args: AffectedArgs) -> Self {
+        commands::affected::Options {
+            range: args.range.into(),
+            format: args.format,
+            explain: args.explain,
+        }
+    }
+}
+
+impl From<PlanArgs> for commands::plan::Options {
+    fn from(args: PlanArgs) -> Self {
+        commands::plan::Options {
+            branch: args.what.branch,
+            range: args.what.range.into(),
+            services: args.what.services,
+            offline: args.offline,
+            format: args.format,
+        }
+    }
+}
+
+impl From<ReleaseArgs> for commands::release::Options {
+    fn from(args: ReleaseArgs) -> Self {
+        commands::release::Options {
+            branch: args.what.branch,
+            range: args.what.range.into(),
+            services: args.what.services,
+            dry_run: args.dry_run,
+            jobs: args.jobs,
+            skip: args.skip.into_iter().map(Stage::from).collect(),
+            fail_fast: args.fail_fast,
+            report: args.report,
+            allow_dirty: args.allow_dirty,
+            format: args.format,
+            junit: args.junit,
+        }
+    }
+}
+
+impl From<DeployArgs> for commands::deploy::Options {
+    fn from(args: DeployArgs) -> Self {
+        commands::deploy::Options {
+            environment: args.environment,
+            service: args.service,
+            version: args.version,
+            force: args.force,
+            format: args.format,
+            report: args.report,
+        }
+    }
+}
+
+impl From<RetainArgs> for commands::retain::Options {
+    fn from(args: RetainArgs) -> Self {
+        commands::retain::Options {
+            envs: args.envs,
+            services: args.services,
+            apply: args.apply,
+            format: args.format,
+            report: args.report,
+        }
+    }
+}
+
+impl From<InitArgs> for commands::init::Options {
+    fn from(args: InitArgs) -> Self {
+        // clap requires --service with --from-ecs, and the other way round.
+        let from_ecs = match (args.from_ecs, args.service) {
+            (Some(target), Some(service)) => Some(commands::init::FromEcs { target, service }),
+            _ => None,
+        };
+        commands::init::Options {
+            force: args.force,
+            from_ecs,
+        }
+    }
 }

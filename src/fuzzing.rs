@@ -29,7 +29,13 @@ pub fn ci_toml(data: &[u8], root: &Path) {
     };
     let file = root.join(crate::config::FILE_NAME);
     let name = crate::config::display_name(&file);
-    match Config::parse(text, &name, &file, root, Checks::Files) {
+    match Config::parse(
+        text,
+        &name,
+        &file,
+        root,
+        Checks::Files(crate::ecs::render::check_file),
+    ) {
         Err(e) => {
             let err = crate::Error::from(e);
             assert!(err.is_bad_input(), "a broken ci.toml is bad input: {err}");

@@ -2,7 +2,8 @@
 //!
 //! The pipeline reads top to bottom: [`config`] → [`changes`] (git diff → paths) → [`graph`]
 //! (affected services) → [`version`] → [`plan`] → [`pipeline`], with adapters at the edges:
-//! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`].
+//! [`git`], [`docker`], [`registry`], [`ecs`], and [`report`]. On top, [`cli`] parses the command
+//! line and [`commands`] runs each command: its inputs, the library, then `report`.
 
 pub mod affected;
 pub mod aws;
@@ -10,6 +11,7 @@ pub mod base;
 pub mod build_inputs;
 pub mod changes;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod docker;
 pub mod ecs;
@@ -24,7 +26,6 @@ pub mod git;
 pub mod github;
 pub mod glob;
 pub mod graph;
-pub mod help;
 pub mod image;
 pub mod init;
 pub mod limits;
@@ -59,7 +60,7 @@ pub fn main() -> ExitCode {
     install_tracing();
     // Read once here and passed down. (The AWS SDK and bollard read their own variables.)
     let env = github::Env::from_process();
-    let result = cli::run(args, &env);
+    let result = commands::run(args.into_invocation(), &env);
     match &result {
         // A reader that went away (`shipit affected | head`) is no news: exit quietly.
         Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::raw::{RawConfig, RawService, S};
 use super::resolve::Resolver;
+use super::shared::FileKind;
 use super::validate::check_file;
 use super::{Config, ConfigError, Problem, Problems};
 
@@ -13,13 +14,19 @@ use super::{Config, ConfigError, Problem, Problems};
 pub const FILE_NAME: &str = "ci.toml";
 
 /// How much checking a load does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Checks {
     /// What every command needs: the file itself and that service paths exist.
     Load,
-    /// `shipit validate`: also the files the services point at (Dockerfiles, task definitions, version files).
-    Files,
+    /// `shipit validate`: also the files the services point at (Dockerfiles, task definitions,
+    /// version files), the task and service definitions read by the check given (ECS's format is
+    /// not the config's to know: `validate` gives `ecs::render::check_file`).
+    Files(DefinitionCheck),
 }
+
+/// Checks the text of a task or service definition file for the container a service names; the
+/// problem, if any.
+pub type DefinitionCheck = fn(FileKind, &str, &str) -> Result<(), String>;
 
 impl Config {
     /// Reads and validates `file`; paths in it are relative to `root`.

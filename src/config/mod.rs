@@ -18,7 +18,7 @@ mod values;
 mod words;
 
 pub use error::{ConfigError, Problem, Problems};
-pub use load::{Checks, FILE_NAME, Later, display_name};
+pub use load::{Checks, DefinitionCheck, FILE_NAME, Later, display_name};
 pub use model::{
     Build, Config, Environment, Global, Project, Registry, Service, ServiceEnvironment,
 };

@@ -546,8 +546,10 @@ impl Resolver<'_> {
             None => self.contained_files(key, raw, &service),
         }
         // A missing path is reported already; the files under it would only repeat that.
-        if self.checks == Checks::Files && self.root.join(&service.path).is_dir() {
-            self.check_files(raw, &service);
+        if let Checks::Files(definitions) = self.checks
+            && self.root.join(&service.path).is_dir()
+        {
+            self.check_files(raw, &service, definitions);
         }
         service
     }

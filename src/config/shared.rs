@@ -106,17 +106,7 @@ fn span_of(raw: &BTreeMap<S<String>, RawService>, name: &str) -> std::ops::Range
         .unwrap_or(0..0)
 }
 
-/// Checks a task definition file (RegisterTaskDefinition request or describe output, holding
-/// `container`) or a service definition file (CreateService request); the problem, if any.
-pub fn check_file(kind: FileKind, text: &str, container: &str) -> Result<(), String> {
-    match kind {
-        FileKind::TaskDefinition => {
-            crate::ecs::render::Rendered::from_file(text).and_then(|r| r.has_container(container))
-        }
-        FileKind::ServiceDefinition => crate::ecs::render::service_definition(text).map(|_| ()),
-    }
-}
-
+/// The kinds of ECS file a service of ci.toml may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
     TaskDefinition,

@@ -289,7 +289,12 @@ impl Resolver<'_> {
     }
 
     /// `shipit validate`: the files a service points at exist and can be read.
-    pub(super) fn check_files(&mut self, raw: &RawService, service: &Service) {
+    pub(super) fn check_files(
+        &mut self,
+        raw: &RawService,
+        service: &Service,
+        definitions: super::DefinitionCheck,
+    ) {
         let dir = self.root.join(&service.path);
         let must_exist = |me: &mut Self, at: &S<String>, value: &str, what: &str, help: &str| {
             if !dir.join(value).exists() {
@@ -368,7 +373,7 @@ impl Resolver<'_> {
                 crate::limits::DEFINITION_FILE,
             );
             let checked = match &text {
-                Ok(text) => shared::check_file(kind, text, &service.container),
+                Ok(text) => definitions(kind, text, &service.container),
                 Err(e @ crate::limits::ReadError::TooLarge { .. }) => Err(e.to_string()),
                 Err(_) => Ok(()),
             };

@@ -9,6 +9,7 @@
 //! describe-only fields (ARN, revision, status, requiresAttributes, compatibilities,
 //! registeredAt/By, deregisteredAt) are dropped, `tags` kept. Empty strings and empty lists stay.
 
+use crate::config::shared::FileKind;
 use crate::image::ImageRef;
 use serde_json::{Map, Value};
 
@@ -252,6 +253,18 @@ pub fn service_definition(text: &str) -> Result<Map<String, Value>, String> {
         return Err("`desiredCount` is not a number".into());
     }
     Ok(body)
+}
+
+/// Checks a task definition file (RegisterTaskDefinition request or describe output, holding
+/// `container`) or a service definition file (CreateService request); the problem, if any.
+/// (`shipit validate` hands it to the config's file checks, [`crate::config::Checks::Files`].)
+pub fn check_file(kind: FileKind, text: &str, container: &str) -> Result<(), String> {
+    match kind {
+        FileKind::TaskDefinition => {
+            Rendered::from_file(text).and_then(|r| r.has_container(container))
+        }
+        FileKind::ServiceDefinition => service_definition(text).map(|_| ()),
+    }
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
 use serde_json::{Map, Value};
 
+use crate::Error;
 use crate::config::{self, Config};
 use crate::ecs::EcsError;
-use crate::{Error, Finished};
 
 pub const TASK_DEFINITION_FILE: &str = "deploy/task-definition.json";
 pub const SERVICE_DEFINITION_FILE: &str = "deploy/service-definition.json";
@@ -119,13 +119,16 @@ pub fn parse_target(target: &str) -> Result<(String, String), Error> {
     }
 }
 
+/// Writes the task and service definitions of the ECS service `target` (`CLUSTER/SERVICE`) beside
+/// the service `name` of ci.toml, and points ci.toml at them; returns what was written, for people.
 pub fn from_ecs(
     root: &Path,
     ci: &Path,
     target: &str,
     name: &str,
     force: bool,
-) -> Result<Finished, Error> {
+    rt: &tokio::runtime::Runtime,
+) -> Result<String, Error> {
     let (cluster, ecs_service) = parse_target(target)?;
     let config = Config::load(ci, root, config::Checks::Load)?;
     let service = config.service(name).ok_or_else(|| {
@@ -165,9 +168,6 @@ pub fn from_ecs(
         ));
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let (task_definition, service_definition) = rt.block_on(async {
         let sdk = crate::aws::sdk_config().await.map_err(EcsError::from)?;
         let client = aws_sdk_ecs::Client::new(&sdk);
@@ -220,15 +220,14 @@ pub fn from_ecs(
     std::fs::write(&files[0], pretty(&task_definition))?;
     std::fs::write(&files[1], pretty(&service_definition))?;
     let keys = point_at_files(ci, name, &ecs_service)?;
-    crate::report::stdout(&format!(
+    Ok(format!(
         "Wrote {} and {} from {cluster}/{ecs_service}, and set {} of [services.{name}] in {}.\n\
          Next: add `{cluster}` to `clusters` of its environment if it is not there, then `shipit validate`.\n",
         existing_or(root, &files[0]),
         existing_or(root, &files[1]),
         keys.join(", "),
         config::display_name(ci)
-    ))?;
-    Ok(Finished::Success)
+    ))
 }
 
 fn existing_or(root: &Path, f: &Path) -> String {

@@ -9,8 +9,8 @@ pub mod ecs;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::Error;
 use crate::config::{Checks, Config};
-use crate::{Error, Finished};
 
 use detect::{Found, Unit};
 
@@ -27,8 +27,9 @@ fn environments(default_branch: &str) -> Vec<(&'static str, String, bool)> {
     ]
 }
 
-/// Writes `ci` (with `#:schema` and the schema next to it) and the release workflow.
-pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result<Finished, Error> {
+/// Writes `ci` (with `#:schema` and the schema next to it) and the release workflow; returns what
+/// was found and written, for people.
+pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result<String, Error> {
     let schema = ci.parent().unwrap_or(root).join(crate::schema::FILE_NAME);
     let targets: Vec<PathBuf> = vec![ci.to_path_buf(), schema.clone(), root.join(WORKFLOW_PATH)];
     let existing: Vec<String> = targets
@@ -59,7 +60,8 @@ pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result
     }
     let text = ci_toml(&found, &envs);
     // What init writes must be valid: checked before anything is written.
-    let checked = Config::parse(&text, &relative(root, ci), ci, root, Checks::Files)?;
+    let checks = Checks::Files(crate::ecs::render::check_file);
+    let checked = Config::parse(&text, &relative(root, ci), ci, root, checks)?;
     let branches: Vec<String> = envs.iter().map(|(_, b, _)| b.clone()).collect();
     if let Some(dir) = ci.parent() {
         std::fs::create_dir_all(dir)?;
@@ -107,8 +109,7 @@ pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result
         "Next: read ci.toml (each guess has a comment), list your ECS clusters in `clusters`, then \
          `shipit validate` and `shipit affected --explain`."
     );
-    crate::report::stdout(&out)?;
-    Ok(Finished::Success)
+    Ok(out)
 }
 
 fn relative(root: &Path, p: &Path) -> String {

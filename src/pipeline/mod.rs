@@ -3,14 +3,12 @@
 //! on have finished, and a failure stops it and everything that depends on it while the others go
 //! on. Nothing here prints: progress goes out as [`Event`]s.
 
-pub mod deploy;
+mod context;
 mod events;
 pub mod failure;
 pub mod preflight;
 mod publish;
-pub mod release;
 pub mod retain;
-pub mod retain_command;
 pub mod rollout;
 mod schedule;
 mod service;
@@ -18,7 +16,8 @@ mod stage_rollout;
 pub mod stop;
 pub mod test;
 
+pub use context::{Context, Options};
 pub use events::{Event, Outcome, ServiceResult, Stage, StageRecord, Status};
 pub use failure::{StageError, TestFailure};
 pub use publish::short_digest;
-pub use schedule::{Context, Options, execute};
+pub use schedule::execute;

@@ -1,55 +1,11 @@
-//! What the commands that talk to services share: the checks made before anything is built or
-//! pushed (files on disk, output paths), the labels of a run's images, the ECS client, the runtime.
-
-use std::path::Path;
+//! What is checked before anything is built or pushed (files on disk, build secrets and build
+//! args, the engine a token would travel to, task and service definitions), and the labels of a
+//! run's images.
 
 use crate::config::Config;
 use crate::git::Repo;
 use crate::github::Env;
 use crate::{Error, env_vars};
-
-/// The branch a command is about: `--branch`, else GitHub's ref name, else the checked-out branch.
-pub fn branch(env: &Env, repo: &Repo, given: Option<String>) -> Result<String, Error> {
-    given
-        .or_else(|| {
-            env.in_actions()
-                .then(|| env.get(env_vars::GITHUB_REF_NAME).map(str::to_string))
-                .flatten()
-        })
-        .or_else(|| repo.current_branch())
-        .ok_or_else(|| {
-            Error::bad_input(
-                "no branch to release: HEAD is detached",
-                Some("pass --branch BRANCH".to_string()),
-            )
-        })
-}
-
-/// The one tokio runtime, built at the top for the commands that talk to services.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// An ECS client when any environment has clusters (shipit then needs to know what runs there).
-pub async fn ecs_client(config: &Config) -> Result<Option<crate::ecs::Ecs>, Error> {
-    let clusters = config.environments.iter().any(|e| {
-        !e.clusters.is_empty()
-            || config.services.iter().any(|s| {
-                s.environments
-                    .get(&e.name)
-                    .is_some_and(|o| o.clusters.as_ref().is_some_and(|c| !c.is_empty()))
-            })
-    });
-    if !clusters {
-        return Ok(None);
-    }
-    let sdk = crate::aws::sdk_config()
-        .await
-        .map_err(crate::registry::RegistryError::from)?;
-    Ok(Some(crate::ecs::Ecs::new(&sdk)))
-}
 
 /// Everything a build needs is on disk, for every service to build: checked before anything runs,
 /// so that a missing Dockerfile fails the release before anything is built or pushed.
@@ -217,20 +173,11 @@ pub fn build_secrets<'a>(env: &'a Env, config: &'a Config) -> Vec<BuildSecret<'a
     out
 }
 
-/// Registers every build secret ci.toml names with the redaction layer (and the runner's
-/// masking), before anything runs: a test that prints one, a service that is promoted or skipped,
-/// an error that quotes one, all find it masked.
-pub fn register_build_secrets(env: &Env, config: &Config) {
-    for s in build_secrets(env, config) {
-        crate::report::secret(env, s.value);
-    }
-}
-
 /// The pre-flight of a release, also run by `shipit plan` and `release --dry-run` so that they
 /// refuse what the release would refuse: everything that is checked before anything runs and that
 /// needs no network: files a build needs (in the commit unless `allow_dirty`), build secrets set
 /// and kept out of build args, the engine a token would travel to, the task and service
-/// definitions of the rollout.
+/// definitions of the rollout. What is worth a warning but no refusal goes to `warn`.
 pub fn check(
     env: &Env,
     repo: &Repo,
@@ -238,6 +185,7 @@ pub fn check(
     plan: &crate::plan::Plan,
     skip: &std::collections::BTreeSet<crate::pipeline::Stage>,
     allow_dirty: bool,
+    warn: &dyn Fn(&str),
 ) -> Result<(), Error> {
     use crate::pipeline::Stage;
     let builds = plan.services.iter().any(may_build) && !skip.contains(&Stage::Build);
@@ -257,7 +205,7 @@ pub fn check(
                 .filter_map(|s| s.build.as_ref().map(|b| b.context.clone()))
                 .collect();
             if let Some(w) = crate::provenance::uncommitted_warning(&repo.uncommitted(&contexts)) {
-                crate::report::warn(env, &w);
+                warn(&w);
             }
         }
     }
@@ -356,45 +304,6 @@ pub fn labels(
 /// searched; what is not a URL (`git@host:o/r`, scp-like) carries no password and stays.
 pub fn strip_credentials(url: &str) -> String {
     crate::redact::strip_url(url).unwrap_or_else(|| url.to_string())
-}
-
-/// Refuses an output path that cannot be written, naming it, before the run does anything: a file
-/// that is a directory, in a folder that does not exist, or in one shipit may not write to.
-pub fn check_writable(path: &Path, flag: &str) -> Result<(), Error> {
-    let existed = path.exists();
-    let opened = if path.is_dir() {
-        Err(std::io::Error::other("it is a directory"))
-    } else {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map(drop)
-    };
-    if !existed {
-        let _ = std::fs::remove_file(path);
-    }
-    opened.map_err(|e| output_error(path, flag, e))
-}
-
-pub fn output_error(path: &Path, flag: &str, e: std::io::Error) -> Error {
-    Error::bad_input(
-        format!("cannot write {flag} {}: {e}", path.display()),
-        Some(format!(
-            "give {flag} a file in a folder that exists and that shipit may write to"
-        )),
-    )
-}
-
-/// `--report FILE`: the command's JSON object, pretty, through the redaction layer.
-pub fn write_report(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), Error> {
-    let Some(path) = path else { return Ok(()) };
-    crate::report::write_file(
-        path,
-        &serde_json::to_string_pretty(value).unwrap_or_default(),
-        false,
-    )
-    .map_err(|e| output_error(path, "--report", e))
 }
 
 #[cfg(test)]

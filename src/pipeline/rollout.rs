@@ -254,7 +254,7 @@ pub fn check_files<'a>(
     env: &Environment,
     services: impl IntoIterator<Item = &'a str>,
 ) -> Vec<String> {
-    use crate::config::shared::{FileKind, check_file};
+    use crate::{config::shared::FileKind, ecs::render::check_file};
     let mut problems = Vec::new();
     for name in services {
         let Some(s) = config.service(name) else {

@@ -4,49 +4,18 @@
 //! [`Stop`]) nothing new starts and the services under way are abandoned where they are.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 
+use super::context::{Context, Options};
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord};
 use super::failure::{StageError, TestFailure};
-use super::retain;
 use super::service::run_service;
 use super::stage_rollout::roll_out;
 use super::stop::Stop;
 use crate::config::Config;
-use crate::docker::Engine;
 use crate::plan::{Plan, ServicePlan};
-use crate::registry::Client;
-
-/// How to run.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub jobs: usize,
-    pub skip: BTreeSet<Stage>,
-    pub fail_fast: bool,
-    /// Where the per-service logs go.
-    pub log_dir: PathBuf,
-    /// Signals: what has not started is cancelled, what runs is abandoned (rollouts excepted).
-    pub stop: Arc<Stop>,
-}
-
-/// What the stages need from outside.
-pub struct Context {
-    pub config: Arc<Config>,
-    pub engine: Option<Engine>,
-    pub registry: Option<Arc<Client>>,
-    /// Labels every image gets (`org.opencontainers.image.revision`, `.source`, …).
-    pub labels: BTreeMap<String, String>,
-    /// Retention after push; `None` for a branch with no environment.
-    pub retainer: Option<Arc<retain::Retainer>>,
-    /// ECS, when the environment has clusters.
-    pub ecs: Option<crate::ecs::Ecs>,
-    /// The commit whose tree every build context is taken from; `None` builds from the working
-    /// tree (`release --allow-dirty`).
-    pub commit: Option<String>,
-}
 
 /// Runs every service of the plan; returns one result per service, in plan order.
 pub async fn execute(
@@ -55,28 +24,10 @@ pub async fn execute(
     options: &Options,
     sink: Sink,
 ) -> Vec<ServiceResult> {
-    let names: BTreeSet<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
-    // What each planned service waits for: the planned services it depends on, transitively.
-    let waits: BTreeMap<&str, BTreeSet<String>> = plan
-        .services
-        .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                planned_dependencies(&ctx.config, &s.name, &names),
-            )
-        })
-        .collect();
+    let waits = waits(plan, &ctx.config);
     let stop = options.stop.clone();
     // Where each service is, from its own events: what a signal interrupts.
-    let seen = Arc::new(Seen::default());
-    let sink: Sink = {
-        let (inner, seen) = (sink, seen.clone());
-        Arc::new(move |e: Event| {
-            seen.event(&e);
-            inner(e)
-        })
-    };
+    let (seen, sink) = Seen::watching(sink);
     let mut results: BTreeMap<String, ServiceResult> = BTreeMap::new();
     let mut pending: Vec<&ServicePlan> = plan.services.iter().collect();
     let mut running = JoinSet::new();
@@ -90,20 +41,7 @@ pub async fn execute(
         while i < pending.len() {
             let s = pending[i];
             let deps = &waits[s.name.as_str()];
-            let failed_dep = deps
-                .iter()
-                .find(|d| results.get(*d).is_some_and(|r| r.outcome.is_failure()));
-            let blocked = match (stop.signal(), stopped, failed_dep) {
-                (Some(signal), _, _) => Some(Outcome::Interrupted {
-                    signal: signal.to_string(),
-                    stage: None,
-                    left_running: Vec::new(),
-                }),
-                (None, true, _) => Some(Outcome::Cancelled),
-                (None, false, Some(dep)) => Some(Outcome::Blocked { by: dep.clone() }),
-                (None, false, None) => None,
-            };
-            if let Some(outcome) = blocked {
+            if let Some(outcome) = blocked(&stop, stopped, deps, &results) {
                 results.insert(s.name.clone(), not_run(plan, s, outcome));
                 pending.remove(i);
                 continue;
@@ -138,34 +76,9 @@ pub async fn execute(
             break;
         };
         let result = match done {
-            Ok(result) => result,
-            Err(e) if e.is_cancelled() => {
-                let s = tasks[&e.id()];
-                let mut result = not_run(plan, s, Outcome::Cancelled);
-                let (stage, stages) = seen.of(&s.name);
-                result.stages = stages;
-                result.outcome = interrupted(&stop, stage);
-                result
-            }
+            Ok(result) => after_signal(result, &stop),
+            Err(e) if e.is_cancelled() => aborted(plan, tasks[&e.id()], &seen, &stop),
             Err(e) => panic!("a service task panicked: {e}"),
-        };
-        let result = match (&result.outcome, stop.signal()) {
-            // A test killed as the signal came, seen ending before its task was aborted.
-            (
-                Outcome::Failed {
-                    stage,
-                    error:
-                        StageError::Test {
-                            failure: TestFailure::Signal { .. },
-                            ..
-                        },
-                },
-                Some(_),
-            ) => ServiceResult {
-                outcome: interrupted(&stop, Some(*stage)),
-                ..result
-            },
-            _ => result,
         };
         if result.outcome.is_failure() && options.fail_fast {
             stopped = true;
@@ -176,15 +89,87 @@ pub async fn execute(
         // The builds and pushes abandoned did not remove the local names they gave images.
         engine.remove_names_left().await;
     }
-    let mut results: Vec<ServiceResult> = plan
-        .services
-        .iter()
-        .filter_map(|s| results.remove(&s.name))
-        .collect();
+    let mut results = in_plan_order(plan, results);
     if !options.skip.contains(&Stage::Rollout) {
         roll_out(plan, &ctx, &mut results, &sink, &stop).await;
     }
     results
+}
+
+/// What each planned service waits for: the planned services it depends on, transitively.
+fn waits<'a>(plan: &'a Plan, config: &Config) -> BTreeMap<&'a str, BTreeSet<String>> {
+    let names: BTreeSet<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
+    plan.services
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                planned_dependencies(config, &s.name, &names),
+            )
+        })
+        .collect()
+}
+
+/// Why a service that waits for `deps` is not to start, if it is not: a signal, `--fail-fast`
+/// after a failure (`stopped`), or a dependency that failed.
+fn blocked(
+    stop: &Stop,
+    stopped: bool,
+    deps: &BTreeSet<String>,
+    results: &BTreeMap<String, ServiceResult>,
+) -> Option<Outcome> {
+    let failed_dep = deps
+        .iter()
+        .find(|d| results.get(*d).is_some_and(|r| r.outcome.is_failure()));
+    match (stop.signal(), stopped, failed_dep) {
+        (Some(signal), _, _) => Some(Outcome::Interrupted {
+            signal: signal.to_string(),
+            stage: None,
+            left_running: Vec::new(),
+        }),
+        (None, true, _) => Some(Outcome::Cancelled),
+        (None, false, Some(dep)) => Some(Outcome::Blocked { by: dep.clone() }),
+        (None, false, None) => None,
+    }
+}
+
+/// A service that ended on its own; a test killed as the signal came, seen ending before its task
+/// was aborted, was interrupted rather than failed.
+fn after_signal(result: ServiceResult, stop: &Stop) -> ServiceResult {
+    match (&result.outcome, stop.signal()) {
+        (
+            Outcome::Failed {
+                stage,
+                error:
+                    StageError::Test {
+                        failure: TestFailure::Signal { .. },
+                        ..
+                    },
+            },
+            Some(_),
+        ) => ServiceResult {
+            outcome: interrupted(stop, Some(*stage)),
+            ..result
+        },
+        _ => result,
+    }
+}
+
+/// A service whose task a signal aborted: the stages it finished, and the one it was in.
+fn aborted(plan: &Plan, s: &ServicePlan, seen: &Seen, stop: &Stop) -> ServiceResult {
+    let mut result = not_run(plan, s, Outcome::Cancelled);
+    let (stage, stages) = seen.of(&s.name);
+    result.stages = stages;
+    result.outcome = interrupted(stop, stage);
+    result
+}
+
+/// The results, one per service, in the plan's order.
+fn in_plan_order(plan: &Plan, mut results: BTreeMap<String, ServiceResult>) -> Vec<ServiceResult> {
+    plan.services
+        .iter()
+        .filter_map(|s| results.remove(&s.name))
+        .collect()
 }
 
 /// What a signal made of a service that was in `stage` (or between stages).
@@ -204,6 +189,17 @@ struct Seen(Mutex<BTreeMap<String, Where>>);
 type Where = (Option<Stage>, Vec<StageRecord>);
 
 impl Seen {
+    /// A sink that tells `sink` every event, after noting where each service is.
+    fn watching(sink: Sink) -> (Arc<Seen>, Sink) {
+        let seen = Arc::new(Seen::default());
+        let watched = seen.clone();
+        let sink: Sink = Arc::new(move |e: Event| {
+            watched.event(&e);
+            sink(e)
+        });
+        (seen, sink)
+    }
+
     fn event(&self, e: &Event) {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match e {

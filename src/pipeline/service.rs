@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::context::{Context, Options};
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
 use super::failure::StageError;
-use super::schedule::{Context, Options};
 use super::test;
 use crate::plan::{Action, ServicePlan};
 

@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::context::Context;
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
 use super::failure::StageError;
 use super::rollout;
-use super::schedule::Context;
 use super::stop::Stop;
+use crate::config::{Config, Environment};
 use crate::plan::Plan;
 
 /// The rollout stage of every released service, after all of them are pushed (so that services of
@@ -29,23 +30,7 @@ pub(super) async fn roll_out(
     else {
         return;
     };
-    let mut requests = Vec::new();
-    for r in results.iter() {
-        let released = matches!(r.outcome, Outcome::Released | Outcome::Unchanged);
-        let service = ctx.config.service(&r.name).expect("results name services");
-        if !released || !service.image || service.build(env).clusters.is_empty() {
-            continue;
-        }
-        let (Some(image), Some(version)) = (&r.image, &r.version) else {
-            continue;
-        };
-        requests.push(rollout::Request {
-            service: r.name.clone(),
-            image: image.clone(),
-            version: version.parse().ok(),
-            force: false,
-        });
-    }
+    let requests = requests(&ctx.config, env, results);
     if requests.is_empty() {
         return;
     }
@@ -56,31 +41,7 @@ pub(super) async fn roll_out(
             .unwrap_or_default()
     };
     if let Some(signal) = stop.signal() {
-        for r in &requests {
-            let result = results
-                .iter_mut()
-                .find(|x| x.name == r.service)
-                .expect("requests come from results");
-            let detail = format!("not started: {signal}");
-            result.stages.push(StageRecord {
-                stage: Stage::Rollout,
-                status: Status::Skipped,
-                seconds: 0.0,
-                detail: detail.clone(),
-            });
-            result.outcome = Outcome::Interrupted {
-                signal: signal.to_string(),
-                stage: Some(Stage::Rollout),
-                left_running: Vec::new(),
-            };
-            sink(Event::Finished {
-                service: r.service.clone(),
-                stage: Stage::Rollout,
-                status: Status::Skipped,
-                elapsed: std::time::Duration::ZERO,
-                detail,
-            });
-        }
+        not_started(&signal.to_string(), &requests, results, sink);
         return;
     }
     for r in &requests {
@@ -130,51 +91,127 @@ pub(super) async fn roll_out(
             .iter_mut()
             .find(|x| x.name == r.service)
             .expect("requests come from results");
-        let (detail, error) = match &outcome {
-            Ok(by_service) => {
-                let ended = by_service.get(&r.service).cloned().unwrap_or_default();
-                let detail = rollout::describe(&ended);
-                let ok = ended.iter().all(|(_, e)| e.is_success());
-                let error = (!ok).then(|| {
-                    StageError::rollout(&r.service, &r.image.to_string(), &ended, detail.clone())
-                });
-                (detail, error)
-            }
-            Err(why) => (
-                why.clone(),
-                Some(StageError::Rollout {
-                    service: r.service.clone(),
-                    image: r.image.to_string(),
-                    clusters: all_clusters(&r.service),
-                    why: why.clone(),
-                }),
-            ),
+        finish(r, result, &outcome, started, sink, &all_clusters);
+    }
+}
+
+/// What rolls out: every service released (or unchanged) with an image and clusters.
+fn requests(
+    config: &Config,
+    env: &Environment,
+    results: &[ServiceResult],
+) -> Vec<rollout::Request> {
+    let mut requests = Vec::new();
+    for r in results {
+        let released = matches!(r.outcome, Outcome::Released | Outcome::Unchanged);
+        let service = config.service(&r.name).expect("results name services");
+        if !released || !service.image || service.build(env).clusters.is_empty() {
+            continue;
+        }
+        let (Some(image), Some(version)) = (&r.image, &r.version) else {
+            continue;
         };
-        let status = match error {
-            Some(_) => Status::Failed,
-            None => Status::Ok,
-        };
-        let elapsed = started.elapsed();
+        requests.push(rollout::Request {
+            service: r.name.clone(),
+            image: image.clone(),
+            version: version.parse().ok(),
+            force: false,
+        });
+    }
+    requests
+}
+
+/// A signal came before the stage: no rollout starts, each service says so.
+fn not_started(
+    signal: &str,
+    requests: &[rollout::Request],
+    results: &mut [ServiceResult],
+    sink: &Sink,
+) {
+    for r in requests {
+        let result = results
+            .iter_mut()
+            .find(|x| x.name == r.service)
+            .expect("requests come from results");
+        let detail = format!("not started: {signal}");
         result.stages.push(StageRecord {
             stage: Stage::Rollout,
-            status,
-            seconds: elapsed.as_secs_f64(),
+            status: Status::Skipped,
+            seconds: 0.0,
             detail: detail.clone(),
         });
-        if let Some(error) = error {
-            result.outcome = Outcome::Failed {
-                stage: Stage::Rollout,
-                error,
-            };
-        }
+        result.outcome = Outcome::Interrupted {
+            signal: signal.to_string(),
+            stage: Some(Stage::Rollout),
+            left_running: Vec::new(),
+        };
         sink(Event::Finished {
             service: r.service.clone(),
             stage: Stage::Rollout,
-            status,
-            elapsed,
+            status: Status::Skipped,
+            elapsed: std::time::Duration::ZERO,
             detail,
         });
     }
+}
+
+/// How each service's rollout ended, cluster by cluster.
+type ByService = std::collections::BTreeMap<String, Vec<(String, crate::ecs::rollout::Ended)>>;
+
+/// One service's rollout stage, from what the rollout of all of them ended with (by service), or
+/// why it could not run.
+fn finish(
+    r: &rollout::Request,
+    result: &mut ServiceResult,
+    outcome: &Result<ByService, String>,
+    started: Instant,
+    sink: &Sink,
+    all_clusters: &dyn Fn(&str) -> Vec<String>,
+) {
+    let (detail, error) = match outcome {
+        Ok(by_service) => {
+            let ended = by_service.get(&r.service).cloned().unwrap_or_default();
+            let detail = rollout::describe(&ended);
+            let ok = ended.iter().all(|(_, e)| e.is_success());
+            let error = (!ok).then(|| {
+                StageError::rollout(&r.service, &r.image.to_string(), &ended, detail.clone())
+            });
+            (detail, error)
+        }
+        Err(why) => (
+            why.clone(),
+            Some(StageError::Rollout {
+                service: r.service.clone(),
+                image: r.image.to_string(),
+                clusters: all_clusters(&r.service),
+                why: why.clone(),
+            }),
+        ),
+    };
+    let status = match error {
+        Some(_) => Status::Failed,
+        None => Status::Ok,
+    };
+    let elapsed = started.elapsed();
+    result.stages.push(StageRecord {
+        stage: Stage::Rollout,
+        status,
+        seconds: elapsed.as_secs_f64(),
+        detail: detail.clone(),
+    });
+    if let Some(error) = error {
+        result.outcome = Outcome::Failed {
+            stage: Stage::Rollout,
+            error,
+        };
+    }
+    sink(Event::Finished {
+        service: r.service.clone(),
+        stage: Stage::Rollout,
+        status,
+        elapsed,
+        detail,
+    });
 }
 
 /// A second signal: the rollouts under way are no longer watched. A service whose deployment was

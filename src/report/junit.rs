@@ -372,46 +372,51 @@ pub fn merged_xml(reports: &[ServiceReport]) -> String {
                 suite.time.map(|t| format!(" time=\"{t}\"")).unwrap_or_default()
             ));
             for case in &suite.cases {
-                out.push_str(&format!("    <testcase name=\"{}\"", attr(&case.name)));
-                if let Some(c) = &case.classname {
-                    out.push_str(&format!(" classname=\"{}\"", attr(c)));
-                }
-                if let Some(t) = case.time {
-                    out.push_str(&format!(" time=\"{t}\""));
-                }
-                if let Some(f) = &case.file {
-                    out.push_str(&format!(" file=\"{}\"", attr(f)));
-                }
-                if let Some(l) = case.line {
-                    out.push_str(&format!(" line=\"{l}\""));
-                }
-                match &case.result {
-                    CaseResult::Passed => out.push_str("/>\n"),
-                    CaseResult::Skipped { message } => {
-                        out.push_str(">\n      <skipped");
-                        if let Some(m) = message {
-                            out.push_str(&format!(" message=\"{}\"", attr(m)));
-                        }
-                        out.push_str("/>\n    </testcase>\n");
-                    }
-                    CaseResult::Failed {
-                        kind,
-                        message,
-                        text,
-                    } => {
-                        out.push_str(&format!(">\n      <{kind}"));
-                        if let Some(m) = message {
-                            out.push_str(&format!(" message=\"{}\"", attr(m)));
-                        }
-                        out.push_str(&format!(">{}</{kind}>\n    </testcase>\n", body(text)));
-                    }
-                }
+                testcase(&mut out, case);
             }
             out.push_str("  </testsuite>\n");
         }
     }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// One `<testcase>`, with its result.
+fn testcase(out: &mut String, case: &Case) {
+    out.push_str(&format!("    <testcase name=\"{}\"", attr(&case.name)));
+    if let Some(c) = &case.classname {
+        out.push_str(&format!(" classname=\"{}\"", attr(c)));
+    }
+    if let Some(t) = case.time {
+        out.push_str(&format!(" time=\"{t}\""));
+    }
+    if let Some(f) = &case.file {
+        out.push_str(&format!(" file=\"{}\"", attr(f)));
+    }
+    if let Some(l) = case.line {
+        out.push_str(&format!(" line=\"{l}\""));
+    }
+    match &case.result {
+        CaseResult::Passed => out.push_str("/>\n"),
+        CaseResult::Skipped { message } => {
+            out.push_str(">\n      <skipped");
+            if let Some(m) = message {
+                out.push_str(&format!(" message=\"{}\"", attr(m)));
+            }
+            out.push_str("/>\n    </testcase>\n");
+        }
+        CaseResult::Failed {
+            kind,
+            message,
+            text,
+        } => {
+            out.push_str(&format!(">\n      <{kind}"));
+            if let Some(m) = message {
+                out.push_str(&format!(" message=\"{}\"", attr(m)));
+            }
+            out.push_str(&format!(">{}</{kind}>\n    </testcase>\n", body(text)));
+        }
+    }
 }
 
 fn body(s: &str) -> String {

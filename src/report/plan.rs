@@ -1,6 +1,6 @@
 //! `shipit plan`: the plan as a table for people, or as JSON (the shape `shipit release` executes).
 
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, ServicePlan};
 
 use super::Style;
 
@@ -38,50 +38,7 @@ fn text(plan: &Plan, style: Style) -> String {
         out.push_str("  nothing to do: no service is affected\n");
         return out;
     }
-    let rows: Vec<[String; 5]> = plan
-        .services
-        .iter()
-        .map(|s| {
-            let action = match s.action {
-                Action::Build => "build",
-                Action::Promote => "promote",
-                Action::Skip => "skip",
-                Action::Test => "test",
-                Action::Unknown => "?",
-            };
-            let version = match (&s.last_version, &s.next_version, s.action) {
-                (_, _, Action::Test) => String::new(),
-                (_, _, Action::Unknown) => "unknown (offline)".to_string(),
-                (_, Some(n), Action::Skip) => format!("{n} (already released)"),
-                (Some(l), Some(n), _) => format!("{l} → {n}"),
-                (None, Some(n), _) => format!("new → {n}"),
-                _ => String::new(),
-            };
-            let tags = s
-                .tags
-                .iter()
-                .map(|t| {
-                    if t.starts_with("fp-") {
-                        "fp-…".to_string()
-                    } else {
-                        t.clone()
-                    }
-                })
-                .collect::<Vec<_>>();
-            let clusters = if s.clusters.is_empty() {
-                String::new()
-            } else {
-                format!("→ {}", s.clusters.join(", "))
-            };
-            [
-                s.name.clone(),
-                action.to_string(),
-                version,
-                tags.join(" "),
-                clusters,
-            ]
-        })
-        .collect();
+    let rows: Vec<[String; 5]> = plan.services.iter().map(row).collect();
     let widths: Vec<usize> = (0..5)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
@@ -104,4 +61,46 @@ fn text(plan: &Plan, style: Style) -> String {
         }
     }
     out
+}
+
+/// One service's row: name, action, version, tags, clusters.
+fn row(s: &ServicePlan) -> [String; 5] {
+    let action = match s.action {
+        Action::Build => "build",
+        Action::Promote => "promote",
+        Action::Skip => "skip",
+        Action::Test => "test",
+        Action::Unknown => "?",
+    };
+    let version = match (&s.last_version, &s.next_version, s.action) {
+        (_, _, Action::Test) => String::new(),
+        (_, _, Action::Unknown) => "unknown (offline)".to_string(),
+        (_, Some(n), Action::Skip) => format!("{n} (already released)"),
+        (Some(l), Some(n), _) => format!("{l} → {n}"),
+        (None, Some(n), _) => format!("new → {n}"),
+        _ => String::new(),
+    };
+    let tags = s
+        .tags
+        .iter()
+        .map(|t| {
+            if t.starts_with("fp-") {
+                "fp-…".to_string()
+            } else {
+                t.clone()
+            }
+        })
+        .collect::<Vec<_>>();
+    let clusters = if s.clusters.is_empty() {
+        String::new()
+    } else {
+        format!("→ {}", s.clusters.join(", "))
+    };
+    [
+        s.name.clone(),
+        action.to_string(),
+        version,
+        tags.join(" "),
+        clusters,
+    ]
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::preflight::{ecs_client, runtime, write_report};
+use super::{ecs_client, write_report};
 use crate::config::{Checks, Config};
 use crate::git::Repo;
 use crate::github::Env;
@@ -19,9 +19,15 @@ pub struct Options {
     pub report: Option<PathBuf>,
 }
 
-pub fn run(env: &Env, repo: &Repo, file: &Path, args: Options) -> Result<Finished, Error> {
+pub fn run(
+    env: &Env,
+    repo: &Repo,
+    file: &Path,
+    args: Options,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Finished, Error> {
     let config = std::sync::Arc::new(Config::load(file, repo.root(), Checks::Load)?);
-    let results = runtime()?.block_on(async {
+    let results = runtime.block_on(async {
         let registry = crate::registry::Client::connect(&config, env).await?;
         let ecs = ecs_client(&config).await?;
         crate::pipeline::retain::retain(

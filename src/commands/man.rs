@@ -1,26 +1,18 @@
-//! What helps people use shipit rather than run a release: ci.toml's JSON Schema, shell completions
-//! and the man page. None of them needs a repository.
+//! `shipit man`: shipit's man page (roff), with a section per command. Needs no repository.
 
 use std::io::Write;
 
 use crate::{Error, Finished};
 
-pub fn schema() -> Result<Finished, Error> {
-    write_stdout(crate::schema::json().as_bytes())
+/// What `shipit man` renders.
+#[derive(Debug)]
+pub struct Options {
+    /// The whole command line as the parser defines it
+    pub command: clap::Command,
 }
 
-/// Completions for `command` (the parser's own definition, handed in by `cli`).
-pub fn completions(
-    shell: clap_complete::Shell,
-    mut command: clap::Command,
-) -> Result<Finished, Error> {
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut command, "shipit", &mut out);
-    write_stdout(&out)
-}
-
-pub fn man(command: clap::Command) -> Result<Finished, Error> {
-    write_stdout(&man_page(command)?)
+pub fn run(options: Options) -> Result<Finished, Error> {
+    super::write_stdout(&man_page(options.command)?)
 }
 
 /// The man page (roff): shipit's, with a section per command.
@@ -48,13 +40,4 @@ pub fn man_page(command: clap::Command) -> Result<Vec<u8>, Error> {
     }
     man.render_version_section(&mut out)?;
     Ok(out)
-}
-
-/// Writes everything to stdout; a closed stdout (`| head`) is not an error.
-fn write_stdout(bytes: &[u8]) -> Result<Finished, Error> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(Finished::Success),
-    }
 }

@@ -1,0 +1,150 @@
+//! `shipit deploy`: rolls one released version of one service out in one environment, outside a
+//! release.
+
+use std::path::{Path, PathBuf};
+
+use super::{ecs_client, write_report};
+use crate::config::{Checks, Config, Environment, Service};
+use crate::git::Repo;
+use crate::github::Env;
+use crate::report;
+use crate::{Error, Finished};
+
+/// What `shipit deploy` was asked to do, as the command line gave it.
+#[derive(Debug)]
+pub struct Options {
+    pub environment: String,
+    pub service: String,
+    pub version: String,
+    pub force: bool,
+    pub format: report::json::Format,
+    pub report: Option<PathBuf>,
+}
+
+pub fn run(
+    env: &Env,
+    repo: &Repo,
+    file: &Path,
+    args: Options,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Finished, Error> {
+    let config = Config::load(file, repo.root(), Checks::Load)?;
+    let target = Target::check(&config, &args)?;
+    let (environment, service, version) = (target.environment, target.service, &target.version);
+    let tag = crate::version::tag(&environment.name, version);
+    let mut image = String::new();
+    let results = runtime.block_on(async {
+        let registry = crate::registry::Client::connect(&config, env).await?;
+        let wanted = released_image(&registry, &config, service, &tag).await?;
+        let Some(ecs) = ecs_client(&config).await? else {
+            return Err(Error::bad_input(
+                format!("{} has no clusters to deploy to", service.name),
+                Some("list them in `clusters` of the environment".to_string()),
+            ));
+        };
+        image = wanted.to_string();
+        let request = crate::pipeline::rollout::Request {
+            service: service.name.clone(),
+            image: wanted,
+            version: Some(version.clone()),
+            force: args.force,
+        };
+        // One line per poll per cluster, while it runs.
+        let progress = |p: crate::ecs::rollout::Progress| {
+            report::stderr(&format!("{}\n", p.line().replace(['\n', '\r'], " ")))
+        };
+        crate::pipeline::rollout::run(&ecs, &config, environment, &[request], &progress)
+            .await
+            .map_err(Error::from)
+    })?;
+    let ended = results.get(&service.name).cloned().unwrap_or_default();
+    let out = report::json::Deploy::new(&environment.name, &service.name, version, &image, &ended);
+    match args.format {
+        report::json::Format::Text => {
+            report::stdout(&format!("{}\n", crate::pipeline::rollout::describe(&ended)))?
+        }
+        report::json::Format::Json => report::stdout(&report::json::line(&out))?,
+    }
+    write_report(args.report.as_deref(), &out)?;
+    Ok(Finished::failed_if(!out.success))
+}
+
+/// What to deploy where, checked against ci.toml and the files it names before anything is asked.
+struct Target<'a> {
+    environment: &'a Environment,
+    service: &'a Service,
+    version: semver::Version,
+}
+
+impl<'a> Target<'a> {
+    fn check(config: &'a Config, args: &Options) -> Result<Target<'a>, Error> {
+        let environment = config
+            .environments
+            .iter()
+            .find(|e| e.name == args.environment)
+            .ok_or_else(|| {
+                let known: Vec<&str> = config
+                    .environments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect();
+                Error::bad_input(
+                    format!("`{}` is not an environment", args.environment),
+                    Some(format!("the environments are: {}", known.join(", "))),
+                )
+            })?;
+        let service = config
+            .service(&args.service)
+            .filter(|s| s.image)
+            .ok_or_else(|| {
+                Error::bad_input(
+                    format!("`{}` is not a service with an image", args.service),
+                    None,
+                )
+            })?;
+        let version = semver::Version::parse(&args.version).map_err(|e| {
+            Error::bad_input(
+                format!("`{}` is not a version: {e}", args.version),
+                Some("write it as X.Y.Z".to_string()),
+            )
+        })?;
+        if service.build(environment).clusters.is_empty() {
+            return Err(Error::bad_input(
+                format!("{} has no clusters in {}", service.name, environment.name),
+                Some("list them in `clusters` of the environment (or of the service's environment settings)".to_string()),
+            ));
+        }
+        let problems =
+            crate::pipeline::rollout::check_files(config, environment, [service.name.as_str()]);
+        if !problems.is_empty() {
+            return Err(Error::bad_input(
+                format!("nothing was deployed: {}", problems.join("; ")),
+                Some("fix the file (a RegisterTaskDefinition / CreateService request as JSON), or the service's `container`, `task_definition` or `service_definition` in ci.toml".to_string()),
+            ));
+        }
+        Ok(Target {
+            environment,
+            service,
+            version,
+        })
+    }
+}
+
+/// The image `tag` names in the service's repository; one that is not there is bad input.
+async fn released_image(
+    registry: &crate::registry::Client,
+    config: &Config,
+    service: &Service,
+    tag: &str,
+) -> Result<crate::image::ImageRef, Error> {
+    let repository = service.repository(&config.project);
+    let state = registry.list(&repository, &|t| t == tag).await?;
+    let wanted = state.address.tagged(tag);
+    if state.digest(tag).is_none() {
+        return Err(Error::bad_input(
+            format!("{wanted} is not in the registry"),
+            Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
+        ));
+    }
+    Ok(wanted)
+}

@@ -1,0 +1,41 @@
+//! What a run of the stages is given: how to run ([`Options`]) and what the stages need from
+//! outside ([`Context`]). The scheduler, each service's stages and the rollout stage all read them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::events::Stage;
+use super::retain;
+use super::stop::Stop;
+use crate::config::Config;
+use crate::docker::Engine;
+use crate::registry::Client;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub jobs: usize,
+    pub skip: BTreeSet<Stage>,
+    pub fail_fast: bool,
+    /// Where the per-service logs go.
+    pub log_dir: PathBuf,
+    /// Signals: what has not started is cancelled, what runs is abandoned (rollouts excepted).
+    pub stop: Arc<Stop>,
+}
+
+/// What the stages need from outside.
+pub struct Context {
+    pub config: Arc<Config>,
+    pub engine: Option<Engine>,
+    pub registry: Option<Arc<Client>>,
+    /// Labels every image gets (`org.opencontainers.image.revision`, `.source`, …).
+    pub labels: BTreeMap<String, String>,
+    /// Retention after push; `None` for a branch with no environment.
+    pub retainer: Option<Arc<retain::Retainer>>,
+    /// ECS, when the environment has clusters.
+    pub ecs: Option<crate::ecs::Ecs>,
+    /// The commit whose tree every build context is taken from; `None` builds from the working
+    /// tree (`release --allow-dirty`).
+    pub commit: Option<String>,
+}
