@@ -14,6 +14,10 @@
 //! - wildcard: the same, and every service also excludes a wildcard tail
 //!   (`services/svc-0001/src/*/*.txt`), read from `bench/ci-wildcard.toml` through `--config`.
 //!
+//! Then shipit again (prefix globs), once with each speed trick of `shipit::fast` turned off
+//! (`SHIPIT_TRICKS_OFF=NAME`), in the same rotation: what each trick buys is the difference of
+//! medians it prints (`--no-tricks-off` leaves these runs out).
+//!
 //! Run it with:
 //!
 //!     cargo build --release --bin shipit --bin shipit-bench-affected

@@ -364,6 +364,30 @@ fn nothing_below_the_commands_prints() {
     assert!(
         found.is_empty(),
         "printing outside src/report/ and src/commands/ (return the text, or send an event):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn yaml_is_loaded_only_through_the_guarded_loader() {
+    // init reads compose files, skaffold.yaml and workflows it did not write: only
+    // src/init/detect/yaml.rs calls the YAML loader, behind its limits on size, aliases and depth.
+    let found = breaks(|path, line| {
+        line.contains("YamlLoader") && !path.ends_with("src/init/detect/yaml.rs")
+    });
+    assert!(
+        found.is_empty(),
+        "YAML loaded outside src/init/detect/yaml.rs:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_init_guess_names_a_made_up_commit() {
+    // The workflow init writes pins the action to a real release commit or to forty zeros.
+    let found = breaks(|_, line| line.contains("0123456789abcdef0123456789abcdef01234567"));
+    assert!(found.is_empty(), "a made-up SHA:\n{}", found.join("\n"));
+}
 
 /// Files other helpers are splitting in the house's second pass (issue 23): skipped until they
 /// land. The lead empties this list when they do.
