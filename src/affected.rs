@@ -25,6 +25,10 @@ pub struct Affected {
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub counts: Counts,
+    /// A changed file that a rule dropped though a service's path or include holds it: which file,
+    /// which rule, which pattern (for saying why nothing is affected).
+    #[serde(skip)]
+    pub dropped: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +36,9 @@ pub struct AffectedService {
     pub name: String,
     pub path: String,
     pub image: bool,
+    /// Whether it has a test command (said in the matrix entries).
+    #[serde(skip)]
+    pub test: bool,
     pub reasons: Vec<Reason>,
 }
 
@@ -157,6 +164,7 @@ fn compute_while_loading<'c>(
         ..Counts::default()
     };
     let mut warnings = range.warnings;
+    let mut dropped = None;
     let hits = match (range.base, paths) {
         (None, _) => graph::all(
             config,
@@ -183,6 +191,7 @@ fn compute_while_loading<'c>(
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
             counts.unclaimed = classified.unclaimed;
+            dropped = dropped_by(config, &classified);
             graph::affected(config, classified)
         }
     };
@@ -194,6 +203,7 @@ fn compute_while_loading<'c>(
                 name: s.name.clone(),
                 path: s.path.clone(),
                 image: s.image,
+                test: s.test.is_some(),
                 reasons: hit.reasons,
             }
         })
@@ -206,16 +216,54 @@ fn compute_while_loading<'c>(
         services,
         warnings,
         counts,
+        dropped,
     }))
 }
 
+/// The first of `patterns` that matches `file`.
+fn matching<'a>(patterns: &'a [String], file: &str) -> Option<&'a str> {
+    let mut scratch = crate::glob::Scratch::default();
+    patterns.iter().map(String::as_str).find(|p| {
+        let mut hit = false;
+        if let Ok(m) = crate::glob::Matcher::new([(p.to_string(), ())]) {
+            m.for_each_match(file, &mut scratch, |_| hit = true);
+        }
+        hit
+    })
+}
+
+/// Says which rule dropped the first changed file that `global.ignore` or an `exclude` dropped.
+fn dropped_by(config: &Config, classified: &crate::changes::Classified) -> Option<String> {
+    if let Some(file) = &classified.first_ignored {
+        let pattern = matching(&config.global.ignore, file).unwrap_or("?");
+        let under = config.services.iter().find(|s| {
+            s.path == "." || (file.starts_with(&s.path) && file[s.path.len()..].starts_with('/'))
+        });
+        let under = under.map_or(String::new(), |s| format!(", under service `{}`,", s.name));
+        return Some(format!(
+            "`{file}`{under} is ignored by `global.ignore` pattern `{pattern}`"
+        ));
+    }
+    let (file, i) = classified.first_excluded.as_ref()?;
+    let s = &config.services[*i];
+    let pattern = matching(&s.exclude, file).unwrap_or("?");
+    Some(format!(
+        "`{file}` is excluded from service `{}` by its `exclude` pattern `{pattern}`",
+        s.name
+    ))
+}
+
 impl Affected {
-    /// The `{"include":[{"service","path"}]}` value for a GitHub Actions matrix.
+    /// The `{"include":[{"service","path","image","test"}]}` value for a GitHub Actions matrix:
+    /// `image` and `test` say whether the job builds an image and runs tests (a job's `if:` can
+    /// skip a library with no tests).
     pub fn matrix(&self) -> serde_json::Value {
         let include: Vec<_> = self
             .services
             .iter()
-            .map(|s| serde_json::json!({"service": s.name, "path": s.path}))
+            .map(|s| {
+                serde_json::json!({"service": s.name, "path": s.path, "image": s.image, "test": s.test})
+            })
             .collect();
         serde_json::json!({ "include": include })
     }
@@ -237,17 +285,21 @@ impl Affected {
             "no files differ between base and head".to_string()
         } else {
             let n = self.counts.changed_files;
-            let mut why = format!(
-                "{n} changed file{} but none under a service",
-                if n == 1 { "" } else { "s" }
-            );
-            if self.counts.ignored > 0 {
-                why.push_str(&format!(
-                    " ({} of them under global.ignore)",
-                    self.counts.ignored
-                ));
+            let files = format!("{n} changed file{}", if n == 1 { "" } else { "s" });
+            match &self.dropped {
+                // Under a service, or not, but a rule said to drop it: say which.
+                Some(dropped) => {
+                    let mut why = format!("{files}, none that a service takes: {dropped}");
+                    let more = (self.counts.ignored + self.counts.unclaimed).saturating_sub(1);
+                    if more > 0 {
+                        why.push_str(&format!(
+                            " (and {more} more ignored, excluded or outside every service)"
+                        ));
+                    }
+                    why
+                }
+                None => format!("{files} but none under a service"),
             }
-            why
         })
     }
 }

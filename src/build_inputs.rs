@@ -56,6 +56,7 @@ pub struct Build {
     pub dockerfile: String,
     pub context: String,
     pub build_args: BTreeMap<String, String>,
+    pub build_args_file: Option<String>,
 }
 
 /// The distinct builds of a service over the environments (a per-environment Dockerfile or build
@@ -73,6 +74,7 @@ pub fn builds(config: &Config, service: &Service) -> Vec<Build> {
                 dockerfile: b.dockerfile,
                 context: b.context,
                 build_args: b.build_args,
+                build_args_file: b.build_args_file,
             }
         })
         .collect();
@@ -81,6 +83,7 @@ pub fn builds(config: &Config, service: &Service) -> Vec<Build> {
             dockerfile: service.join(&service.dockerfile),
             context: service.join(&service.context),
             build_args: service.build_args.clone(),
+            build_args_file: service.build_args_file.as_deref().map(|f| service.join(f)),
         });
     }
     out.sort();
@@ -138,6 +141,9 @@ pub fn touched(config: &Config, changed: &[String]) -> Vec<usize> {
             s.image
                 && (any_under(&sorted, &s.join(&s.context))
                     || changed(&s.join(&s.dockerfile))
+                    || s.build_args_file
+                        .as_deref()
+                        .is_some_and(|f| changed(&s.join(f)))
                     || s.environments
                         .values()
                         .any(|o| o.dockerfile.as_deref().is_some_and(|d| changed(&s.join(d)))))
@@ -236,6 +242,10 @@ impl BuildInputs {
             };
             add(&mut out, glob::literal_path(&b.dockerfile), None, None);
             add(&mut out, glob::literal_path(&ignore_file), None, None);
+            if let Some(file) = &b.build_args_file {
+                // Its values are build args: an input whatever the service's globs say.
+                add(&mut out, glob::literal_path(file), None, None);
+            }
             let Some(Some(text)) = contents.get(b.dockerfile.as_str()) else {
                 continue;
             };

@@ -39,10 +39,17 @@ pub struct Classified {
     pub direct: Vec<Vec<String>>,
     /// Changed files under `global.triggers`.
     pub triggers: Vec<String>,
+    /// Per entry of `triggers`: the services whose `exclude` covers that file. `exclude` wins
+    /// over a trigger as it wins over a path: these services are not selected by that file.
+    pub excluded_triggers: Vec<Vec<usize>>,
     /// Changed files that `global.ignore` dropped.
     pub ignored: usize,
     /// Changed files that no rule claims.
     pub unclaimed: usize,
+    /// The first changed file that `global.ignore` dropped, and the first that a service's
+    /// `exclude` dropped (with the service), for saying why nothing is affected.
+    pub first_ignored: Option<String>,
+    pub first_excluded: Option<(String, usize)>,
     /// Per service: the changed files its build reads (its Dockerfiles' sources) that its own
     /// rules did not claim, each with the Dockerfile line that reads it.
     pub build: Vec<Vec<crate::build_inputs::Hit>>,
@@ -117,6 +124,11 @@ impl Rules {
         scratch.hits.contains(&Rule::Trigger)
     }
 
+    /// Whether the path last given to [`Rules::owners`] is under an `exclude` of service `i`.
+    pub fn is_excluded(scratch: &Scratch, i: usize) -> bool {
+        scratch.hits.contains(&Rule::Excludes(i))
+    }
+
     /// Classifies repository-relative paths (`/`-separated, no leading `/`).
     pub fn classify<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Classified {
         self.classify_with(paths, &BuildInputs::default())
@@ -160,10 +172,21 @@ impl Rules {
             });
             if ignored {
                 out.ignored += 1;
+                if out.first_ignored.is_none() {
+                    out.first_ignored = Some(path.to_string());
+                }
                 continue;
             }
             if hits.contains(&Rule::Trigger) {
                 out.triggers.push(path.to_string());
+                out.excluded_triggers.push(
+                    hits.iter()
+                        .filter_map(|r| match r {
+                            Rule::Excludes(i) => Some(*i),
+                            _ => None,
+                        })
+                        .collect(),
+                );
                 claimed = true;
             }
             for r in &hits {
@@ -174,6 +197,9 @@ impl Rules {
                     if !excluded && files.last().map(String::as_str) != Some(path) {
                         files.push(path.to_string());
                         claimed = true;
+                    }
+                    if excluded && out.first_excluded.is_none() {
+                        out.first_excluded = Some((path.to_string(), i));
                     }
                 }
             }

@@ -54,9 +54,13 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct InitArgs {
-    /// Overwrite files that exist
+    /// Overwrite files that exist (never the project's own .github/workflows/release.yml: with
+    /// one, the workflow is written as shipit.yml)
     #[arg(long)]
     force: bool,
+    /// Write no workflow, only ci.toml and its schema
+    #[arg(long, conflicts_with = "from_ecs")]
+    no_workflow: bool,
     /// Write the task definition and service definition of this running ECS service into the
     /// repository, and point `--service` at them in ci.toml
     #[arg(long, value_name = "CLUSTER/SERVICE", requires = "service")]
@@ -356,6 +360,7 @@ impl From<InitArgs> for commands::init::Options {
         };
         commands::init::Options {
             force: args.force,
+            no_workflow: args.no_workflow,
             from_ecs,
         }
     }

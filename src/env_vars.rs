@@ -38,3 +38,8 @@ pub const SHIPIT_HTTP_TIMEOUT: &str = "SHIPIT_HTTP_TIMEOUT";
 /// (`ca.pem`, `cert.pem`, `key.pem`), as the docker CLI does.
 pub const DOCKER_TLS_VERIFY: &str = "DOCKER_TLS_VERIFY";
 pub const DOCKER_CERT_PATH: &str = "DOCKER_CERT_PATH";
+
+/// Read at build time, not at run time: the release build sets it to the commit of the release's
+/// tag (`git rev-list -n1 vX.Y.Z`), and the workflow `shipit init` writes pins the action to it.
+/// Unset (any other build), init writes an obviously invalid placeholder instead.
+pub const SHIPIT_RELEASE_COMMIT: Option<&str> = option_env!("SHIPIT_RELEASE_COMMIT");

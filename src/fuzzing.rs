@@ -46,8 +46,11 @@ pub fn ci_toml(data: &[u8], root: &Path) {
             assert!(serde_json::from_str::<Value>(&json).is_ok(), "{json}");
         }
         Ok(config) => {
-            let json =
-                crate::report::json::line(&crate::report::json::Validate::valid(name, &config));
+            let json = crate::report::json::line(&crate::report::json::Validate::valid(
+                name,
+                &config,
+                Vec::new(),
+            ));
             assert!(serde_json::from_str::<Value>(&json).is_ok(), "{json}");
             let mut paths: Vec<String> = vec!["README.md".into(), "ci.toml".into()];
             for s in &config.services {

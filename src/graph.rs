@@ -13,8 +13,13 @@ use crate::config::Config;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Reason {
-    /// A changed file under the service's path or includes.
-    File { file: String },
+    /// A changed file under the service's path or includes; `include` names the pattern that
+    /// matched when the file is not under its path.
+    File {
+        file: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        include: Option<String>,
+    },
     /// A changed file under `global.triggers`.
     Trigger { file: String },
     /// A service it depends on is affected.
@@ -56,7 +61,26 @@ pub fn affected(config: &Config, changes: Classified) -> Vec<Hit> {
     let n = config.services.len();
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
     for (service, files) in changes.direct.into_iter().enumerate() {
-        reasons[service].extend(files.into_iter().map(|file| Reason::File { file }));
+        let s = &config.services[service];
+        let mut includes: Option<Option<crate::glob::Matcher<usize>>> = None;
+        let mut scratch = crate::glob::Scratch::default();
+        for file in files {
+            let under_path = s.path == "."
+                || (file.starts_with(&s.path) && file[s.path.len()..].starts_with('/'));
+            let mut include = None;
+            if !under_path {
+                // Compiled once per service, for the files its includes brought in.
+                let m = includes.get_or_insert_with(|| {
+                    crate::glob::Matcher::new(s.include.iter().cloned().zip(0..)).ok()
+                });
+                if let Some(m) = m {
+                    m.for_each_match(&file, &mut scratch, |&k| {
+                        include.get_or_insert_with(|| s.include[k].clone());
+                    });
+                }
+            }
+            reasons[service].push(Reason::File { file, include });
+        }
     }
     for (service, hits) in changes.build.into_iter().enumerate() {
         reasons[service].extend(hits.into_iter().map(|h| Reason::Build {
@@ -65,14 +89,13 @@ pub fn affected(config: &Config, changes: Classified) -> Vec<Hit> {
             line: h.line,
         }));
     }
-    if !changes.triggers.is_empty() {
-        for r in reasons.iter_mut() {
-            r.extend(
-                changes
-                    .triggers
-                    .iter()
-                    .map(|f| Reason::Trigger { file: f.clone() }),
-            );
+    // A trigger selects every service but those whose `exclude` covers the file: `exclude` wins
+    // over everything but a build's own reads.
+    for (file, excluded) in changes.triggers.iter().zip(&changes.excluded_triggers) {
+        for (service, r) in reasons.iter_mut().enumerate() {
+            if !excluded.contains(&service) {
+                r.push(Reason::Trigger { file: file.clone() });
+            }
         }
     }
 
@@ -137,7 +160,10 @@ mod tests {
     }
 
     fn file(f: &str) -> Reason {
-        Reason::File { file: f.into() }
+        Reason::File {
+            file: f.into(),
+            include: None,
+        }
     }
 
     #[test]
@@ -165,10 +191,18 @@ mod tests {
     }
 
     #[test]
-    fn includes_belong_to_the_service() {
+    fn includes_belong_to_the_service_and_are_named() {
         assert_eq!(
             names(&["proto/visits/v1/visit.proto"]),
             vec!["billing", "visits"]
+        );
+        let visits = affected(&["proto/visits/v1/visit.proto"]).pop().unwrap();
+        assert_eq!(
+            visits.1,
+            [Reason::File {
+                file: "proto/visits/v1/visit.proto".into(),
+                include: Some("proto/visits/**".into())
+            }]
         );
     }
 
@@ -189,6 +223,24 @@ mod tests {
         assert!(all.iter().all(|(_, r)| r.contains(&Reason::Trigger {
             file: "Cargo.lock".into()
         })));
+    }
+
+    #[test]
+    fn exclude_wins_over_a_trigger() {
+        // web reads no lockfile and says so: the lockfile trigger selects everyone else.
+        let mut config = config();
+        let web = config
+            .services
+            .iter()
+            .position(|s| s.name == "web")
+            .unwrap();
+        config.services[web].exclude.push("/Cargo.lock".into());
+        let classified = Rules::new(&config).classify(["Cargo.lock"]);
+        let names: Vec<&str> = super::affected(&config, classified)
+            .iter()
+            .map(|h| config.services[h.service].name.as_str())
+            .collect();
+        assert_eq!(names, ["billing", "common", "visits"]);
     }
 
     #[test]

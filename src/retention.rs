@@ -142,7 +142,10 @@ pub fn decide(images: &[Image], protected: &Protected, policy: &Policy<'_>) -> V
             }
             let gone: Vec<String> = gone.into_iter().cloned().collect();
             let still_used = staying.iter().any(|t| !t.starts_with("fp-"));
-            let why = format!("older than the newest {} versions", policy.retain);
+            let why = match policy.retain {
+                1 => "older than the newest version".to_string(),
+                n => format!("older than the newest {n} versions"),
+            };
             if still_used {
                 Decision::Untag {
                     digest: image.digest.clone(),
@@ -286,7 +289,7 @@ mod tests {
             Decision::Untag {
                 digest: "a".into(),
                 tags: vec!["stage-1.0.0".into()],
-                why: "older than the newest 1 versions".into()
+                why: "older than the newest version".into()
             }
         );
     }

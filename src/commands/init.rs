@@ -12,6 +12,8 @@ use crate::{Error, Finished};
 pub struct Options {
     /// Overwrite files that exist
     pub force: bool,
+    /// Write no workflow
+    pub no_workflow: bool,
     pub from_ecs: Option<FromEcs>,
 }
 
@@ -25,7 +27,7 @@ pub struct FromEcs {
 }
 
 /// A first ci.toml, its schema and the release workflow.
-pub fn run(repo: &Repo, file: &Path, force: bool) -> Result<Finished, Error> {
+pub fn run(repo: &Repo, file: &Path, force: bool, no_workflow: bool) -> Result<Finished, Error> {
     // prod releases the default branch: origin's, else master in a repository that has it checked
     // out, else main.
     let default_branch = repo
@@ -33,7 +35,7 @@ pub fn run(repo: &Repo, file: &Path, force: bool) -> Result<Finished, Error> {
         .and_then(|r| repo.remote_default_branch(&r))
         .or_else(|| repo.current_branch().filter(|b| b == "master"))
         .unwrap_or_else(|| "main".to_string());
-    let written = crate::init::init(repo.root(), file, &default_branch, force)?;
+    let written = crate::init::init(repo.root(), file, &default_branch, force, no_workflow)?;
     report::stdout(&written)?;
     Ok(Finished::Success)
 }

@@ -71,17 +71,22 @@ pub fn run(invocation: Invocation, env: &Env) -> Result<Finished, Error> {
         Command::Release(options) => {
             runtime().and_then(|rt| release::run(env, &repo, &file, options, &rt))
         }
+        // Bad input with `--format json`: a JSON error object on stdout too, as `validate` prints.
         Command::Retain(options) => {
-            runtime().and_then(|rt| retain::run(env, &repo, &file, options, &rt))
+            let format = options.format;
+            let done = runtime().and_then(|rt| retain::run(env, &repo, &file, options, &rt));
+            report::json::on_error("retain", format, done)
         }
         Command::Deploy(options) => {
-            runtime().and_then(|rt| deploy::run(env, &repo, &file, options, &rt))
+            let format = options.format;
+            let done = runtime().and_then(|rt| deploy::run(env, &repo, &file, options, &rt));
+            report::json::on_error("deploy", format, done)
         }
         Command::Init(options) => match options.from_ecs {
             Some(from) => {
                 runtime().and_then(|rt| init::from_ecs(&repo, &file, from, options.force, &rt))
             }
-            None => init::run(&repo, &file, options.force),
+            None => init::run(&repo, &file, options.force, options.no_workflow),
         },
         Command::Schema | Command::Completions(_) | Command::Man(_) => Ok(Finished::Success),
     };

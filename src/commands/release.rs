@@ -242,12 +242,10 @@ fn write_results(
     if let Some(path) = env.get(env_vars::GITHUB_OUTPUT) {
         let released =
             serde_json::to_string(&report::release::released(results)).unwrap_or_default();
-        let names: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
-        let affected = serde_json::to_string(&names).unwrap_or_default();
-        report::github::write_outputs(
-            path.as_ref(),
-            &[("released", released), ("affected", affected)],
-        )?;
+        // `matrix`, `all` and `count` too, as `affected` writes them (the README's outputs).
+        let mut outputs = vec![("released", released)];
+        outputs.extend(report::github::plan_outputs(plan, config));
+        report::github::write_outputs(path.as_ref(), &outputs)?;
     }
     if let Some(path) = env.get(env_vars::GITHUB_STEP_SUMMARY) {
         report::write_file(

@@ -20,6 +20,9 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, options: Options) -> Result<Fini
         report::json::Format::Json => json(env, repo, file),
         report::json::Format::Text => {
             let config = load(repo, file)?;
+            for w in crate::lint::warnings(&config, repo)? {
+                report::warn(env, &w);
+            }
             report::stdout(&summary(file, &config))?;
             Ok(Finished::Success)
         }
@@ -40,9 +43,13 @@ fn load(repo: &Repo, file: &Path) -> Result<Config, Error> {
 /// `--format json`: one object, valid or not; the problems also go to stderr as for text.
 fn json(env: &Env, repo: &Repo, file: &Path) -> Result<Finished, Error> {
     let name = config::display_name(file);
-    let (out, status) = match load(repo, file) {
-        Ok(config) => (
-            report::json::Validate::valid(name, &config),
+    let loaded = load(repo, file).and_then(|config| {
+        let warnings = crate::lint::warnings(&config, repo)?;
+        Ok((config, warnings))
+    });
+    let (out, status) = match loaded {
+        Ok((config, warnings)) => (
+            report::json::Validate::valid(name, &config, warnings),
             Finished::Success,
         ),
         Err(e) => {
@@ -69,11 +76,12 @@ fn summary(file: &Path, config: &Config) -> String {
         .map(|e| format!("{} ← {}", e.name, e.branch))
         .collect();
     format!(
-        "{} is valid: {services} {} ({libraries} {}), {} environments ({})\n",
+        "{} is valid: {services} {} ({libraries} {}), {} {} ({})\n",
         config::display_name(file),
         plural(services, "service", "services"),
         plural(libraries, "library", "libraries"),
         config.environments.len(),
+        plural(config.environments.len(), "environment", "environments"),
         environments.join(", ")
     )
 }

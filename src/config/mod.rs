@@ -24,3 +24,6 @@ pub use model::{
 };
 use resolve::Resolver;
 pub use values::parse_duration;
+/// The rules a service name and an image repository name follow, for what init proposes.
+#[cfg(test)]
+pub(crate) use values::{repository_problem, valid_service_name};

@@ -90,6 +90,8 @@ pub struct Service {
     /// Globs relative to `path`: files the test command produces (ignored by git) that the build
     /// context takes from the working tree, on top of the commit's tree.
     pub artifacts: Vec<String>,
+    /// Globs relative to `path`: changes there need the tests but no new image.
+    pub test_only: Vec<String>,
     /// False for libraries: tested when affected, never built, pushed or deployed.
     pub image: bool,
     /// Relative to `path`.
@@ -98,10 +100,15 @@ pub struct Service {
     pub context: String,
     pub target: Option<String>,
     pub build_args: BTreeMap<String, String>,
+    /// Relative to `path`: a dotenv file whose values (those an `ARG` names) are build args.
+    pub build_args_file: Option<String>,
     /// BuildKit secrets: id → where the value comes from (`env:VAR`).
     pub secrets: BTreeMap<String, String>,
     /// The registry layer cache (inline cache pushed, `cache_from` the likeliest images).
     pub cache: bool,
+    /// This service's own image repository (`{service}` not yet replaced), instead of the
+    /// project's template.
+    pub repository: Option<String>,
     pub ecs_service: String,
     pub container: String,
     /// Relative to `path`.
@@ -135,7 +142,12 @@ pub struct Build {
     pub context: String,
     pub target: Option<String>,
     /// The environment's, then the service's, then the service's for this environment: later wins.
+    /// In a plan, also the values of `build_args_file` that the Dockerfile's `ARG`s name (below
+    /// these).
     pub build_args: BTreeMap<String, String>,
+    /// Repository-relative: the dotenv file of build args.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_args_file: Option<String>,
     /// BuildKit secrets, id → `env:VAR`, merged like `build_args`; values are read at build time.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
@@ -194,6 +206,7 @@ impl Service {
                 .and_then(|o| o.target.clone())
                 .or_else(|| self.target.clone()),
             build_args,
+            build_args_file: self.build_args_file.as_deref().map(|f| self.join(f)),
             secrets,
             cache: self.cache,
             clusters: self.clusters_in(env).to_vec(),
@@ -208,9 +221,12 @@ impl Service {
         }
     }
 
-    /// The image repository of this service, from the project's template.
+    /// The image repository of this service: its own `repository`, else the project's template.
     pub fn repository(&self, project: &Project) -> String {
-        project.repository.replace("{service}", &self.name)
+        self.repository
+            .as_deref()
+            .unwrap_or(&project.repository)
+            .replace("{service}", &self.name)
     }
 }
 

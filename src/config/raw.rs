@@ -144,6 +144,12 @@ pub struct RawService {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub artifacts: Vec<S<String>>,
+    /// Globs, relative to `path`, of files whose changes need the tests but no new image (a
+    /// `tests/` folder): a service affected only through them is tested, not built, bumped, pushed
+    /// or rolled out. A file its Dockerfile copies still needs an image. Default: [].
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub test_only: Vec<S<String>>,
     /// true: a service with an image (built, pushed, rolled out); false: a library, only tested.
     /// Default: true.
     #[serde(default = "yes")]
@@ -151,7 +157,8 @@ pub struct RawService {
     /// The Dockerfile, relative to `path`. Default: "Dockerfile".
     #[schemars(with = "Option<String>")]
     pub dockerfile: Option<S<String>>,
-    /// The build context, relative to `path`. Default: ".".
+    /// The build context, relative to `path`; a leading `/` names it from the repository root
+    /// ("/" is the root itself, "/proto" a folder of it), like a root-anchored glob. Default: ".".
     #[schemars(with = "Option<String>")]
     pub context: Option<S<String>>,
     /// The build stage to build. Default: the last stage.
@@ -159,6 +166,13 @@ pub struct RawService {
     /// Docker build args for this service in every environment; wins over the environment's.
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// A dotenv file (compose's `.env`: `NAME=value` lines), relative to `path` or, with a leading
+    /// `/`, to the repository root, whose values are build args of every build of the service: only
+    /// the names an `ARG` of its Dockerfile declares, and below `build_args` written in ci.toml.
+    /// Read from the commit that ships; the file is an input of the service (`affected`, the
+    /// fingerprint). Default: none.
+    #[schemars(with = "Option<String>")]
+    pub build_args_file: Option<S<String>>,
     /// BuildKit build secrets for this service, added to the environment's: ID = "env:VAR", mounted
     /// by `RUN --mount=type=secret,id=ID`, the value read from VAR at build time. Default: {}.
     #[serde(default)]
@@ -167,6 +181,11 @@ pub struct RawService {
     /// The registry layer cache (inline cache pushed, earlier images as `cache_from`); false:
     /// neither. Default: true.
     pub cache: Option<bool>,
+    /// This service's image repository, instead of the `[project] repository` template (which
+    /// `{service}` in it stands for, as there); the registry's prefix still applies.
+    /// Default: the project's template.
+    #[schemars(with = "Option<String>")]
+    pub repository: Option<S<String>>,
     /// The ECS service to roll out in each cluster. Default: the service's name.
     pub ecs_service: Option<String>,
     /// The container whose image shipit replaces in the task definition. Default: the service's name.

@@ -13,8 +13,8 @@ use semver::Version;
 
 use super::raw::{self, RawConfig, RawEnvironment, RawService, RawServiceEnvironment, S};
 use super::values::{
-    REPOSITORY_RULE, closest, parse_duration, parse_registry, repository_problem, valid_repository,
-    valid_service_name, valid_tag_prefix,
+    REPOSITORY_RULE, closest, normalize, parse_duration, parse_registry, repository_problem,
+    valid_repository, valid_service_name, valid_tag_prefix,
 };
 use super::{
     Checks, Config, Environment, Global, Problem, Project, Registry, Service, ServiceEnvironment,
@@ -103,7 +103,11 @@ impl Resolver<'_> {
         }
         self.cycles(&raw.services);
         self.repositories(&raw.services, &services, &project);
-        let images = services.iter().filter(|s| s.image).count();
+        // Services with their own `repository` do not use the template.
+        let images = services
+            .iter()
+            .filter(|s| s.image && s.repository.is_none())
+            .count();
         if let Some(span) = repository_span
             && images > 1
             && !project.repository.contains("{service}")
@@ -149,11 +153,34 @@ impl Resolver<'_> {
             } if valid_repository(p) => Some(p.as_str()),
             _ => None,
         };
+        let mut taken: BTreeMap<String, (&str, bool)> = BTreeMap::new();
         for (name, service) in raw.keys().zip(services) {
             if !service.image || !valid_service_name(name.get_ref()) {
                 continue;
             }
             let repository = service.repository(project);
+            // Two images in one repository would share their `<env>-X.Y.Z` tags.
+            match taken.get(&repository) {
+                // (Two on the template alone are said at the template.)
+                Some((first, own)) if *own || service.repository.is_some() => {
+                    let first = first.to_string();
+                    self.problem_with_help(
+                        format!(
+                            "services `{first}` and `{}` would both push to the image repository `{repository}`",
+                            name.get_ref()
+                        ),
+                        name.span(),
+                        "repository used twice",
+                        "give each service with an image its own `repository`",
+                    );
+                }
+                _ => {
+                    taken.insert(
+                        repository.clone(),
+                        (name.get_ref(), service.repository.is_some()),
+                    );
+                }
+            }
             let full = match prefix {
                 Some(p) => format!("{p}/{repository}"),
                 None => repository.clone(),
@@ -399,6 +426,20 @@ impl Resolver<'_> {
     pub(super) fn globs(&mut self, raw: &[S<String>]) -> Vec<String> {
         let mut out = Vec::new();
         for g in raw {
+            if g.get_ref().starts_with('!') {
+                // .gitignore would re-include with it; matched as written it would name nothing,
+                // and dropped it would silently mean the opposite of what it says.
+                self.problem_with_help(
+                    format!(
+                        "`{}`: a pattern starting with `!` is not supported",
+                        g.get_ref()
+                    ),
+                    g.span(),
+                    "`!` is not supported",
+                    "write a narrower pattern instead (e.g. `docs/**/*.md` rather than `**/*.md` with a `!` exception); a Dockerfile's own sources count whatever `ignore` says",
+                );
+                continue;
+            }
             match crate::glob::check(g.get_ref()) {
                 Ok(()) => out.push(g.get_ref().clone()),
                 Err(why) => self.problem_with_help(
@@ -465,9 +506,35 @@ impl Resolver<'_> {
         let dockerfile = self
             .relative(raw.dockerfile.as_ref(), "dockerfile")
             .unwrap_or_else(|| "Dockerfile".into());
-        let context = self
-            .relative(raw.context.as_ref(), "context")
-            .unwrap_or_else(|| ".".into());
+        let context = match raw.context.as_ref() {
+            // `/…`: from the repository root, as `../..` counted from `path` would say.
+            Some(c) if c.get_ref().starts_with('/') => Some(from_root(&path, c.get_ref())),
+            other => self.relative(other, "context"),
+        }
+        .unwrap_or_else(|| ".".into());
+        let build_args_file = match raw.build_args_file.as_ref() {
+            Some(f) if f.get_ref().trim_start_matches('/').is_empty() => {
+                self.problem("`build_args_file` names no file", f.span(), "not a file");
+                None
+            }
+            Some(f) if f.get_ref().starts_with('/') => Some(from_root(&path, f.get_ref())),
+            other => self.relative(other, "build_args_file"),
+        };
+        let repository = raw.repository.as_ref().map(|r| {
+            let rendered = r.get_ref().replace("{service}", key);
+            if let Some(why) = repository_problem(&rendered) {
+                self.problem_with_help(
+                    format!(
+                        "`repository = \"{}\"` of service `{key}` is not a valid image repository: {why}",
+                        r.get_ref()
+                    ),
+                    r.span(),
+                    "invalid repository",
+                    REPOSITORY_RULE,
+                );
+            }
+            r.get_ref().clone()
+        });
         let task_definition = self.relative(raw.task_definition.as_ref(), "task_definition");
         let service_definition =
             self.relative(raw.service_definition.as_ref(), "service_definition");
@@ -526,13 +593,20 @@ impl Resolver<'_> {
                 .iter()
                 .filter_map(|a| self.inside_glob("artifacts", a))
                 .collect(),
+            test_only: raw
+                .test_only
+                .iter()
+                .filter_map(|a| self.inside_glob("test_only", a))
+                .collect(),
             image: raw.image,
             dockerfile,
             context,
             target: raw.target.clone(),
             build_args: raw.build_args.clone(),
+            build_args_file,
             secrets: self.secrets(&raw.secrets),
             cache: raw.cache.unwrap_or(true),
+            repository,
             ecs_service: raw.ecs_service.clone().unwrap_or_else(|| key.clone()),
             container: raw.container.clone().unwrap_or_else(|| key.clone()),
             task_definition,
@@ -619,6 +693,27 @@ impl Resolver<'_> {
         }
         out.extend(found);
         out
+    }
+}
+
+/// A path written from the repository root (`/`, `/proto`) as one relative to the service's
+/// `path` (`../..`, `../../proto`): what the rest of shipit reads. Normalised.
+fn from_root(path: &str, rooted: &str) -> String {
+    let rest = rooted.trim_start_matches('/');
+    let ups = match path {
+        "." => 0,
+        p => p.split('/').count(),
+    };
+    let mut out = vec![".."; ups].join("/");
+    if !rest.is_empty() {
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(rest);
+    }
+    match out.is_empty() {
+        true => ".".to_string(),
+        false => normalize(&out),
     }
 }
 

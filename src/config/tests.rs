@@ -164,6 +164,10 @@ fn everything_resolves() {
 #[test_case("[services.a]\npath = \"a\"\ndepends_on = [\"b\"]\n[services.b]\npath = \"b\"\ndepends_on = [\"a\"]\n", "cycle: a → b → a"; "cycle")]
 #[test_case("[services.a]\npath = \"a\"\nsecrets = { NPM = \"NPM_TOKEN\" }\n", "is not a source"; "secret without env prefix")]
 #[test_case("[services.a]\npath = \"a\"\nsecrets = { \"a b\" = \"env:X\" }\n", "is not a secret id"; "bad secret id")]
+#[test_case("[global]\nignore = [\"**/*.md\", \"!**/ATTRIBUTION.md\"]\n", "`!**/ATTRIBUTION.md`: a pattern starting with `!` is not supported"; "negated ignore")]
+#[test_case("[services.a]\npath = \"a\"\nexclude = [\"!a/keep\"]\n", "`!a/keep`: a pattern starting with `!` is not supported"; "negated exclude")]
+#[test_case("[services.a]\npath = \"a\"\nrepository = \"Team/a\"\n", "`repository = \"Team/a\"` of service `a` is not a valid image repository"; "invalid service repository")]
+#[test_case("[services.a]\npath = \"a\"\nrepository = \"b\"\n[services.b]\npath = \"b\"\n", "services `a` and `b` would both push to the image repository `b`"; "service repository taken")]
 fn problems(toml: &str, expected: &str) {
     let problems = parse(toml).unwrap_err();
     assert!(
@@ -190,6 +194,32 @@ fn a_context_one_level_up_inside_the_repository_is_fine() {
     let c = parse("[services.a]\npath = \"libs/c\"\ncontext = \"..\"\n").unwrap();
     assert_eq!(c.services[0].context, "..");
     assert_eq!(c.services[0].join(&c.services[0].context), "libs");
+}
+
+#[test]
+fn a_service_names_its_own_repository_and_the_root_as_its_context() {
+    let c = parse(indoc! {r#"
+        [project]
+        repository = "team/{service}"
+        [services.a]
+        path = "a"
+        repository = "legacy/{service}-api"
+        [services.b]
+        path = "libs/c"
+        context = "/"
+        [services.c]
+        path = "libs/c"
+        context = "/a"
+    "#})
+    .unwrap();
+    let [a, b, cc] = [0, 1, 2].map(|i| &c.services[i]);
+    assert_eq!(a.repository(&c.project), "legacy/a-api");
+    assert_eq!(b.repository(&c.project), "team/b");
+    assert_eq!(
+        (b.context.as_str(), b.join(&b.context).as_str()),
+        ("../..", ".")
+    );
+    assert_eq!(cc.join(&cc.context), "a");
 }
 
 #[cfg(unix)]

@@ -131,6 +131,9 @@ impl Resolver<'_> {
                 named.push((at, at.get_ref(), what));
             }
         }
+        if let (Some(at), Some(file)) = (&raw.build_args_file, &service.build_args_file) {
+            named.push((at, file, "build_args_file"));
+        }
         for over in raw.environments.values() {
             for (at, what) in [
                 (&over.dockerfile, "dockerfile"),
@@ -382,6 +385,29 @@ impl Resolver<'_> {
                     format!("{what} `{}`: {e}", at.get_ref()),
                     at.span(),
                     format!("not a {what} ECS takes"),
+                );
+            }
+        }
+        if let (Some(at), Some(file)) = (&raw.build_args_file, &service.build_args_file) {
+            must_exist(
+                self,
+                at,
+                file,
+                "build args file",
+                "create it or fix `build_args_file`",
+            );
+            let text =
+                crate::limits::read_to_string(&dir.join(file), crate::limits::DEFINITION_FILE);
+            if let Ok(text) = text
+                && let Err((line, why)) = crate::dotenv::parse(&text)
+            {
+                self.problem(
+                    format!(
+                        "build args file `{}`, line {line}: {why}",
+                        service.join(file)
+                    ),
+                    at.span(),
+                    "not a dotenv file",
                 );
             }
         }

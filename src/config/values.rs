@@ -33,7 +33,7 @@ pub(super) fn is_normal(p: &str) -> bool {
     !p.is_empty() && p.split('/').all(|c| !matches!(c, "" | "." | ".."))
 }
 
-pub(super) fn valid_service_name(name: &str) -> bool {
+pub(crate) fn valid_service_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -57,7 +57,7 @@ pub(super) const REPOSITORY_RULE: &str = "a repository name is parts separated b
 /// Why `name` is not a repository name of the OCI Distribution grammar,
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`, at most 255
 /// characters; `None` when it is one.
-pub(super) fn repository_problem(name: &str) -> Option<String> {
+pub(crate) fn repository_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("it is empty".into());
     }

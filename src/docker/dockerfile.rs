@@ -297,6 +297,19 @@ fn assignments(args: &str, keyword: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// The names the Dockerfile `text` declares with `ARG`, in any stage: the build args it takes.
+pub fn arg_names(text: &str) -> std::collections::BTreeSet<String> {
+    instructions(text)
+        .into_iter()
+        .filter(|ins| ins.keyword == "ARG")
+        .flat_map(|ins| {
+            assignments(&ins.args, "ARG")
+                .into_iter()
+                .map(|(name, _)| name)
+        })
+        .collect()
+}
+
 /// What the Dockerfile `text` reads from its context, with `build_args` as the build's args.
 pub fn reads(text: &str, build_args: &BTreeMap<String, String>) -> Reads {
     let mut out = Reads::default();

@@ -199,8 +199,9 @@ fn judge(service: &Service, ours: &str, max_failed_tasks: i32) -> Poll {
     }
     if mine.failed_tasks() > max_failed_tasks {
         return Poll::Failed(format!(
-            "{} tasks of the new deployment stopped (more than {max_failed_tasks}): they crash or fail their health checks",
-            mine.failed_tasks()
+            "{} task{} of the new deployment stopped (more than {max_failed_tasks}): they crash or fail their health checks",
+            mine.failed_tasks(),
+            if mine.failed_tasks() == 1 { "" } else { "s" }
         ));
     }
     let complete = matches!(state.as_deref(), None | Some("COMPLETED"));

@@ -1,12 +1,28 @@
-//! What `shipit init` finds in a repository: services (folders with a Dockerfile), libraries (the
-//! members of Cargo, npm and pnpm workspaces, and Python projects), each one's test command guessed
-//! from its files, and `depends_on` from the dependencies its manifest declares on the others.
-//!
-//! Over 500 lines for the workspace formats it reads (Cargo, npm, pnpm, yarn, Python), each a few
-//! dozen lines; the tests are the last sixty.
+//! What `shipit init` finds in a repository, trusting first what the project already says:
+//! the images its compose files ([`compose`]), `skaffold.yaml` ([`skaffold`]) and GitHub
+//! workflows ([`workflows`]) build, with their contexts, Dockerfiles, args and targets; then the
+//! Dockerfiles nothing names, each with the context its `COPY` sources need ([`dockerfiles`]);
+//! libraries (the members of Cargo, npm, pnpm and Go workspaces, Python and .NET projects), each
+//! one's test command from its build tool ([`build_tools`]), and `depends_on` from the
+//! dependencies its manifest declares on the others. Every guess keeps where it came from.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod build_tools;
+mod compose;
+mod dockerfiles;
+mod names;
+mod skaffold;
+mod test_commands;
+#[cfg(test)]
+mod tests;
+mod workflows;
+mod yaml;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use build_tools::{Manifest, Workspaces, manifests};
+use names::name_units;
+pub use names::sanitize;
 
 /// Folders never searched.
 const SKIP: [&str; 12] = [
@@ -23,6 +39,16 @@ const SKIP: [&str; 12] = [
     "site-packages",
     "bower_components",
 ];
+/// Folders that hold a service's Dockerfile or code but are not the service: a Dockerfile in
+/// `cart/src` or `worker/docker` is `cart`'s or `worker`'s.
+const HOLDERS: [&str; 6] = [
+    "src",
+    "docker",
+    "build",
+    "deploy",
+    "dockerfiles",
+    "container",
+];
 const MAX_DEPTH: usize = 6;
 const MAX_DIRS: usize = 20_000;
 
@@ -32,10 +58,20 @@ pub struct Unit {
     pub name: String,
     /// Repository-relative, `/`-separated.
     pub path: String,
-    /// True when the folder has a Dockerfile.
+    /// True when it builds an image.
     pub image: bool,
-    /// Why it is in: "Dockerfile", "Cargo workspace member", ...
+    /// Why it is in: "compose.yaml (service `ad`)", "a Cargo workspace member", ...
     pub found_by: String,
+    /// The Dockerfile relative to `path`, when not `Dockerfile`.
+    pub dockerfile: Option<String>,
+    /// The build context relative to `path`, when not `.`, and why.
+    pub context: Option<Guess>,
+    pub build_args: BTreeMap<String, String>,
+    /// The build args' values were read through a `.env` file.
+    pub args_from_env: bool,
+    pub target: Option<String>,
+    /// More globs that affect it, and where each came from.
+    pub include: Vec<Guess>,
     pub test: Option<Guess>,
     pub depends_on: Vec<Dependency>,
     pub version_file: Option<String>,
@@ -59,23 +95,35 @@ pub struct Dependency {
     pub from: String,
 }
 
+/// A Dockerfile that is not made a service, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    pub path: String,
+    pub why: &'static str,
+}
+
 /// What was found, and the root files whose change should affect every service.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
     pub units: Vec<Unit>,
     pub triggers: Vec<String>,
+    /// Dockerfiles of tools, tests and dev setups.
+    pub left_out: Vec<LeftOut>,
     /// Things worth telling the user (a folder skipped, a name changed).
     pub notes: Vec<String>,
 }
 
-/// The package a manifest declares, and the names of the packages it depends on.
-#[derive(Debug, Default)]
-struct Manifest {
-    file: &'static str,
-    package: Option<String>,
-    deps: BTreeSet<String>,
-    test: Option<Guess>,
-    version: bool,
+/// An image some file says the project builds (repository-relative paths).
+#[derive(Debug, Clone)]
+struct Image {
+    dockerfile: String,
+    /// The build context's folder, "" for the root.
+    context: String,
+    args: BTreeMap<String, String>,
+    args_from_env: bool,
+    target: Option<String>,
+    /// Where it was read, for the comment.
+    from: String,
 }
 
 pub fn detect(root: &Path, envs: &[String]) -> Found {
@@ -83,33 +131,99 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
     let dirs = walk(root, &mut found.notes);
     let workspace = Workspaces::read(root);
 
-    // Services: every folder with a Dockerfile.
-    let mut units: Vec<Unit> = Vec::new();
-    let mut taken: BTreeSet<String> = BTreeSet::new();
-    for dir in &dirs {
-        if root.join(dir).join("Dockerfile").is_file() {
-            units.push(unit(root, dir, true, "Dockerfile".to_string(), envs));
-        }
-    }
-    // Libraries: workspace members and Python projects without a Dockerfile, not inside a service.
-    for dir in &dirs {
-        if units.iter().any(|u| u.path == *dir) || dir.is_empty() {
+    // Images, in the order of trust: compose, skaffold, the workflows; then the Dockerfiles that
+    // none of them names. The first source to name a Dockerfile wins.
+    let mut named = Vec::new();
+    compose::read(root, &mut named, &mut found.notes);
+    skaffold::read(root, &mut named, &mut found.notes);
+    let mut filters = Vec::new();
+    workflows::read(root, &mut named, &mut filters, &mut found.notes);
+    let mut images: Vec<Image> = Vec::new();
+    for image in named {
+        if images.iter().any(|i| i.dockerfile == image.dockerfile) {
             continue;
         }
-        if units
-            .iter()
-            .any(|u| u.image && (u.path.is_empty() || dir.starts_with(&format!("{}/", u.path))))
+        // A workflow that publishes an image (build-push-action) outranks the name of its file.
+        let published = image.from.contains("docker/build-push-action");
+        if !published && let Some(why) = dockerfiles::not_deployable(&image.dockerfile) {
+            if !found.left_out.iter().any(|l| l.path == image.dockerfile) {
+                found.left_out.push(LeftOut {
+                    path: image.dockerfile.clone(),
+                    why,
+                });
+            }
+            continue;
+        }
+        images.push(image);
+    }
+    dockerfiles::read(root, &dirs, envs, &mut images, &mut found.left_out);
+    found
+        .left_out
+        .retain(|l| !images.iter().any(|i| i.dockerfile == l.path));
+    found.left_out.sort_by(|a, b| a.path.cmp(&b.path));
+    found.left_out.dedup();
+
+    // Services: one per image, in the folder that holds it (a Dockerfile in `x/src` is `x`'s).
+    let mut units: Vec<Unit> = Vec::new();
+    for image in &images {
+        let dir = parent(&image.dockerfile);
+        let path = match dir.rsplit_once('/') {
+            Some((up, holder)) if HOLDERS.contains(&holder) => up.to_string(),
+            _ => dir.to_string(),
+        };
+        let mut u = unit(root, &path, true, image.from.clone(), envs);
+        let dockerfile = relative(&image.dockerfile, &path);
+        u.dockerfile = (dockerfile != "Dockerfile").then_some(dockerfile);
+        let context = relative(&image.context, &path);
+        u.context = (context != ".").then(|| Guess {
+            value: context,
+            from: image.from.clone(),
+        });
+        u.build_args = image.args.clone();
+        u.args_from_env = image.args_from_env;
+        u.target = image.target.clone();
+        u.env_dockerfiles.clear();
+        let plain = image.dockerfile.ends_with("/Dockerfile") || image.dockerfile == "Dockerfile";
+        for env in envs {
+            let variant = join(dir, &format!("Dockerfile.{env}"));
+            if plain && root.join(&variant).is_file() {
+                u.env_dockerfiles
+                    .insert(env.clone(), relative(&variant, &path));
+            }
+        }
+        units.push(u);
+    }
+    let services: Vec<String> = units.iter().map(|u| u.path.clone()).collect();
+    // Libraries: workspace members, Python and .NET projects without an image, not inside a service.
+    for dir in &dirs {
+        if dir.is_empty()
+            || services
+                .iter()
+                .any(|s| s == dir || s.is_empty() || dir.starts_with(&format!("{s}/")))
         {
             continue;
         }
+        let has = |ext: &str| {
+            std::fs::read_dir(root.join(dir))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(ext))
+        };
         let why = if workspace.cargo.contains(dir) {
             Some("a Cargo workspace member")
         } else if workspace.npm.contains(dir) {
             Some(workspace.js_tool_member())
+        } else if workspace.go.contains(dir) {
+            Some("a Go workspace module")
+        } else if workspace.maven.contains(dir) {
+            Some("a Maven or Gradle module")
         } else if root.join(dir).join("pyproject.toml").is_file()
             || root.join(dir).join("setup.py").is_file()
         {
             Some("a Python project")
+        } else if has(".csproj") || has(".fsproj") {
+            Some("a .NET project")
         } else {
             None
         };
@@ -117,34 +231,29 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
             units.push(unit(root, dir, false, why.to_string(), envs));
         }
     }
-    units.sort_by(|a, b| a.path.cmp(&b.path));
+    units.sort_by(|a, b| {
+        (a.path.as_str(), a.dockerfile.as_deref()).cmp(&(b.path.as_str(), b.dockerfile.as_deref()))
+    });
+    name_units(root, &mut units, &mut found.notes);
 
-    // Names: the folder's, made valid, made unique with its parent's.
+    // `dorny/paths-filter` filters: a filter named as a service, or one that watches a folder of
+    // it, adds its globs outside the service's folder as `include`s.
     for u in &mut units {
-        let base = u.path.rsplit('/').next().unwrap_or("");
-        let base = if base.is_empty() {
-            root.file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_else(|| "app".to_string())
-        } else {
-            base.to_string()
-        };
-        let mut name = sanitize(&base);
-        if taken.contains(&name) {
-            let parent = u.path.rsplit('/').nth(1).unwrap_or("x");
-            name = sanitize(&format!("{parent}-{base}"));
-            let mut n = 2;
-            while taken.contains(&name) {
-                name = format!("{}-{n}", sanitize(&base));
-                n += 1;
+        for f in &filters {
+            let inside = |g: &str| u.path.is_empty() || g.starts_with(&format!("{}/", u.path));
+            if f.name != u.name && !f.globs.iter().any(|g| inside(g)) {
+                continue;
             }
-            found.notes.push(format!(
-                "{}: named `{name}`, as another folder is named `{}` too",
-                u.path, base
-            ));
+            for g in &f.globs {
+                if g.starts_with('!') || inside(g) || u.include.iter().any(|i| i.value == *g) {
+                    continue;
+                }
+                u.include.push(Guess {
+                    value: g.trim_start_matches("./").to_string(),
+                    from: format!("the `{}` paths filter in {}", f.name, f.from),
+                });
+            }
         }
-        taken.insert(name.clone());
-        u.name = name;
     }
 
     // depends_on: the packages each manifest depends on that another unit declares.
@@ -196,15 +305,52 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
         "go.sum",
     ] {
         if root.join(lock).is_file() {
-            found.triggers.push(lock.to_string());
+            // Root-anchored: a lockfile without `/` would be every lockfile at any depth, and one
+            // service's dependency bump would rebuild them all.
+            found.triggers.push(format!("/{lock}"));
         }
     }
     found.units = units;
     found
 }
 
-/// Every folder under the root (repository-relative, the root as ""), skipping hidden ones, build
-/// output and dependencies.
+/// `target` relative to `base` (both repository-relative folders or files, "" the root).
+pub(super) fn relative(target: &str, base: &str) -> String {
+    let t: Vec<&str> = target.split('/').filter(|p| !p.is_empty()).collect();
+    let b: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<&str> = vec![".."; b.len() - common];
+    parts.extend(&t[common..]);
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// `rel` (with `./`, `..`) joined to the repository folder `base`; `None` above the root or
+/// absolute.
+pub(super) fn join_clean(base: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for p in rel.split(['/', '\\']) {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
 fn walk(root: &Path, notes: &mut Vec<String>) -> Vec<String> {
     let mut out = vec![String::new()];
     let mut stack = vec![(PathBuf::new(), 0usize)];
@@ -245,29 +391,6 @@ fn slash(p: &Path) -> String {
         .join("/")
 }
 
-/// A valid service name: lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit.
-pub fn sanitize(name: &str) -> String {
-    let mut out: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    out = out
-        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
-    if out.is_empty() {
-        "app".to_string()
-    } else {
-        out
-    }
-}
-
 /// Package names compare as Python's do: case-insensitive, runs of `-_.` equal.
 fn normalize(name: &str) -> String {
     let name = name.rsplit('/').next().unwrap_or(name); // npm scopes: @org/x ~ x
@@ -306,6 +429,7 @@ fn unit(root: &Path, dir: &str, image: bool, found_by: String, envs: &[String]) 
                     from: "Makefile".to_string(),
                 })
         })
+        .or_else(|| test_commands::build_tool_test(root, dir))
         .or_else(|| {
             abs.join("go.mod").is_file().then(|| Guess {
                 value: "go test ./...".to_string(),
@@ -319,7 +443,13 @@ fn unit(root: &Path, dir: &str, image: bool, found_by: String, envs: &[String]) 
         "task-definition.json",
     ]
     .iter()
-    .find(|f| abs.join(f).is_file())
+    // One that is not a JSON object is not one shipit could render from: left for the user.
+    .find(|f| {
+        std::fs::read_to_string(abs.join(f))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v.is_object())
+    })
     .map(|f| (*f).to_string());
     let mut env_dockerfiles = BTreeMap::new();
     let mut env_task_definitions = BTreeMap::new();
@@ -343,6 +473,12 @@ fn unit(root: &Path, dir: &str, image: bool, found_by: String, envs: &[String]) 
         path: dir.to_string(),
         image,
         found_by,
+        dockerfile: None,
+        context: None,
+        build_args: BTreeMap::new(),
+        args_from_env: false,
+        target: None,
+        include: Vec::new(),
         test,
         depends_on: Vec::new(),
         version_file,
@@ -356,378 +492,10 @@ fn unit(root: &Path, dir: &str, image: bool, found_by: String, envs: &[String]) 
     }
 }
 
-/// The workspace members the root manifests list.
-#[derive(Debug, Default)]
-struct Workspaces {
-    cargo: BTreeSet<String>,
-    npm: BTreeSet<String>,
-    pnpm: bool,
-    yarn: bool,
-    /// `[workspace.dependencies]` of the root Cargo.toml: name → package name, for `workspace = true`.
-    cargo_workspace_deps: BTreeMap<String, String>,
-}
-
-impl Workspaces {
-    fn read(root: &Path) -> Workspaces {
-        let mut w = Workspaces {
-            pnpm: root.join("pnpm-workspace.yaml").is_file()
-                || root.join("pnpm-lock.yaml").is_file(),
-            yarn: root.join("yarn.lock").is_file(),
-            ..Workspaces::default()
-        };
-        if let Some(cargo) = read_toml(&root.join("Cargo.toml")) {
-            let members = strings(cargo.get("workspace").and_then(|w| w.get("members")));
-            let excluded = strings(cargo.get("workspace").and_then(|w| w.get("exclude")));
-            for dir in expand(root, &members) {
-                if !excluded.contains(&dir) && root.join(&dir).join("Cargo.toml").is_file() {
-                    w.cargo.insert(dir);
-                }
-            }
-            if let Some(deps) = cargo
-                .get("workspace")
-                .and_then(|w| w.get("dependencies"))
-                .and_then(|d| d.as_table())
-            {
-                for (key, value) in deps {
-                    let package = value.get("package").and_then(|p| p.as_str()).unwrap_or(key);
-                    if value.get("path").is_some() {
-                        w.cargo_workspace_deps
-                            .insert(key.clone(), package.to_string());
-                    }
-                }
-            }
-        }
-        let mut globs = Vec::new();
-        if let Some(pkg) = read_json(&root.join("package.json")) {
-            let ws = pkg.get("workspaces");
-            let list = ws
-                .and_then(|w| w.get("packages"))
-                .or(ws)
-                .and_then(|l| l.as_array())
-                .cloned()
-                .unwrap_or_default();
-            globs.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)));
-        }
-        if let Ok(text) = std::fs::read_to_string(root.join("pnpm-workspace.yaml")) {
-            globs.extend(pnpm_packages(&text));
-        }
-        for dir in expand(root, &globs) {
-            if root.join(&dir).join("package.json").is_file() {
-                w.npm.insert(dir);
-            }
-        }
-        w
-    }
-
-    fn js_tool(&self) -> &'static str {
-        if self.pnpm {
-            "pnpm"
-        } else if self.yarn {
-            "yarn"
-        } else {
-            "npm"
-        }
-    }
-
-    fn js_tool_member(&self) -> &'static str {
-        if self.pnpm {
-            "a pnpm workspace package"
-        } else {
-            "an npm workspace package"
-        }
-    }
-}
-
-/// The `packages:` list of a pnpm-workspace.yaml (the one key init needs; no YAML parser).
-fn pnpm_packages(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if !line.starts_with([' ', '\t', '-']) && !trimmed.is_empty() {
-            inside = trimmed.starts_with("packages:");
-            continue;
-        }
-        if inside && let Some(item) = trimmed.strip_prefix('-') {
-            let item = item.trim().trim_matches(['"', '\'']);
-            if !item.is_empty() && !item.starts_with('!') {
-                out.push(item.to_string());
-            }
-        }
-    }
-    out
-}
-
-/// Workspace member globs (`crates/*`, `packages/**`, `apps/web`) → existing folders.
-fn expand(root: &Path, globs: &[String]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for g in globs {
-        let g = g.trim_start_matches("./").trim_end_matches('/');
-        let parts: Vec<&str> = g.split('/').collect();
-        let mut current = vec![String::new()];
-        for part in parts {
-            let mut next = Vec::new();
-            for base in &current {
-                let dir = root.join(base);
-                if part == "**" {
-                    next.push(base.clone());
-                    next.extend(descendants(&dir, base, 3));
-                } else if part.contains(['*', '?']) {
-                    let Ok(matcher) = globset::Glob::new(part).map(|g| g.compile_matcher()) else {
-                        continue;
-                    };
-                    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                        let name = e.file_name().to_string_lossy().to_string();
-                        if e.file_type().is_ok_and(|t| t.is_dir()) && matcher.is_match(&name) {
-                            next.push(join(base, &name));
-                        }
-                    }
-                } else if dir.join(part).is_dir() {
-                    next.push(join(base, part));
-                }
-            }
-            current = next;
-        }
-        out.extend(current.into_iter().filter(|d| !d.is_empty()));
-    }
-    out
-}
-
-fn descendants(dir: &Path, base: &str, depth: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    if depth == 0 {
-        return out;
-    }
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if e.file_type().is_ok_and(|t| t.is_dir())
-            && !name.starts_with('.')
-            && !SKIP.contains(&name.as_str())
-        {
-            let rel = join(base, &name);
-            out.extend(descendants(&e.path(), &rel, depth - 1));
-            out.push(rel);
-        }
-    }
-    out
-}
-
 fn join(base: &str, name: &str) -> String {
     if base.is_empty() {
         name.to_string()
     } else {
         format!("{base}/{name}")
-    }
-}
-
-fn read_toml(path: &Path) -> Option<toml::Table> {
-    std::fs::read_to_string(path).ok()?.parse().ok()
-}
-
-fn read_json(path: &Path) -> Option<serde_json::Value> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-fn strings(v: Option<&toml::Value>) -> Vec<String> {
-    v.and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The manifests of one folder: what they are called and what they depend on.
-fn manifests(dir: &Path, root: &Path, ws: &Workspaces) -> Vec<Manifest> {
-    let mut out = Vec::new();
-    if let Some(cargo) = read_toml(&dir.join("Cargo.toml")) {
-        let mut m = Manifest {
-            file: "Cargo.toml",
-            package: cargo
-                .get("package")
-                .and_then(|p| p.get("name"))
-                .and_then(|n| n.as_str())
-                .map(str::to_string),
-            test: Some(Guess {
-                value: "cargo test".to_string(),
-                from: "Cargo.toml".to_string(),
-            }),
-            version: cargo
-                .get("package")
-                .and_then(|p| p.get("version"))
-                .is_some_and(|v| v.is_str()),
-            ..Manifest::default()
-        };
-        let mut tables: Vec<&toml::Table> = Vec::new();
-        for key in ["dependencies", "dev-dependencies", "build-dependencies"] {
-            if let Some(t) = cargo.get(key).and_then(|t| t.as_table()) {
-                tables.push(t);
-            }
-        }
-        for t in tables {
-            for (key, value) in t {
-                if value.get("path").is_some() {
-                    let package = value.get("package").and_then(|p| p.as_str()).unwrap_or(key);
-                    m.deps.insert(package.to_string());
-                } else if value.get("workspace").and_then(|w| w.as_bool()) == Some(true)
-                    && let Some(package) = ws.cargo_workspace_deps.get(key)
-                {
-                    m.deps.insert(package.clone());
-                }
-            }
-        }
-        out.push(m);
-    }
-    if let Some(pkg) = read_json(&dir.join("package.json")) {
-        let mut m = Manifest {
-            file: "package.json",
-            package: pkg.get("name").and_then(|n| n.as_str()).map(str::to_string),
-            version: pkg.get("version").is_some_and(|v| v.is_string()),
-            ..Manifest::default()
-        };
-        if pkg
-            .get("scripts")
-            .and_then(|s| s.get("test"))
-            .and_then(|t| t.as_str())
-            .is_some_and(|t| !t.contains("no test specified"))
-        {
-            m.test = Some(Guess {
-                value: format!("{} test", ws.js_tool()),
-                from: "package.json".to_string(),
-            });
-        }
-        for key in [
-            "dependencies",
-            "devDependencies",
-            "peerDependencies",
-            "optionalDependencies",
-        ] {
-            if let Some(deps) = pkg.get(key).and_then(|d| d.as_object()) {
-                m.deps.extend(deps.keys().cloned());
-            }
-        }
-        out.push(m);
-    }
-    if let Some(py) = read_toml(&dir.join("pyproject.toml")) {
-        let project = py.get("project");
-        let poetry = py.get("tool").and_then(|t| t.get("poetry"));
-        let mut m = Manifest {
-            file: "pyproject.toml",
-            package: project
-                .or(poetry)
-                .and_then(|p| p.get("name"))
-                .and_then(|n| n.as_str())
-                .map(str::to_string),
-            version: project
-                .or(poetry)
-                .and_then(|p| p.get("version"))
-                .is_some_and(|v| v.is_str()),
-            ..Manifest::default()
-        };
-        let mut requirements: Vec<String> = strings(project.and_then(|p| p.get("dependencies")));
-        if let Some(optional) = project
-            .and_then(|p| p.get("optional-dependencies"))
-            .and_then(|o| o.as_table())
-        {
-            for list in optional.values() {
-                requirements.extend(strings(Some(list)));
-            }
-        }
-        if let Some(groups) = py.get("dependency-groups").and_then(|g| g.as_table()) {
-            for list in groups.values() {
-                requirements.extend(strings(Some(list)));
-            }
-        }
-        for r in requirements {
-            let name: String = r
-                .trim()
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                .collect();
-            if !name.is_empty() {
-                m.deps.insert(name);
-            }
-        }
-        for key in ["dependencies", "dev-dependencies"] {
-            if let Some(t) = poetry.and_then(|p| p.get(key)).and_then(|t| t.as_table()) {
-                m.deps.extend(t.keys().filter(|k| *k != "python").cloned());
-            }
-        }
-        let mentions_pytest = std::fs::read_to_string(dir.join("pyproject.toml"))
-            .unwrap_or_default()
-            .contains("pytest");
-        if mentions_pytest || dir.join("tests").is_dir() {
-            m.test = Some(Guess {
-                value: "python -m pytest".to_string(),
-                from: if mentions_pytest {
-                    "pyproject.toml".to_string()
-                } else {
-                    "its tests/ folder".to_string()
-                },
-            });
-        }
-        out.push(m);
-    }
-    let _ = root;
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_made_valid() {
-        assert_eq!(sanitize("Billing API"), "billing-api");
-        assert_eq!(sanitize("_x"), "x");
-        assert_eq!(sanitize("@@"), "app");
-    }
-
-    #[test]
-    fn package_names_compare_as_python_and_npm_scopes_do() {
-        assert_eq!(normalize("My_Lib.core"), "my-lib-core");
-        assert_eq!(normalize("@clinic/common"), "common");
-    }
-
-    #[test]
-    fn npm_workspaces_with_yarn_give_libraries_services_and_yarn_test() {
-        let dir = tempfile::tempdir().unwrap();
-        let w = |p: &str, text: &str| {
-            let path = dir.path().join(p);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
-        w(
-            "package.json",
-            r#"{"workspaces": {"packages": ["libs/**"]}}"#,
-        );
-        w("yarn.lock", "");
-        w(
-            "libs/js/format/package.json",
-            r#"{"name": "@x/format", "scripts": {"test": "jest"}}"#,
-        );
-        w(
-            "libs/js/api/package.json",
-            r#"{"name": "api", "dependencies": {"@x/format": "1"}}"#,
-        );
-        w("libs/js/api/Dockerfile", "FROM scratch\n");
-        let found = detect(dir.path(), &["prod".to_string()]);
-        let names: Vec<(&str, bool)> = found
-            .units
-            .iter()
-            .map(|u| (u.name.as_str(), u.image))
-            .collect();
-        assert_eq!(names, [("api", true), ("format", false)]);
-        assert_eq!(found.units[1].test.as_ref().unwrap().value, "yarn test");
-        assert_eq!(found.units[0].depends_on[0].name, "format");
-        assert_eq!(found.triggers, ["ci.toml", "yarn.lock"]);
-    }
-
-    #[test]
-    fn pnpm_workspace_packages_are_read() {
-        let text =
-            "packages:\n  - 'apps/*'\n  - \"libs/**\"\n  - '!**/test/**'\ncatalog:\n  - nope\n";
-        assert_eq!(pnpm_packages(text), ["apps/*", "libs/**"]);
     }
 }

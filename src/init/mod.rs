@@ -17,6 +17,10 @@ use detect::{Found, Unit};
 /// The release workflow users copy, written by init with the environments' branches.
 const WORKFLOW: &str = include_str!("../../examples/workflows/release.yml");
 pub const WORKFLOW_PATH: &str = ".github/workflows/release.yml";
+/// The mark of a workflow init wrote (which a later `init --force` may overwrite).
+const WRITTEN_BY_INIT: &str = "written by `shipit init`";
+/// Where the workflow goes when the project has a release.yml of its own.
+pub const OWN_WORKFLOW_PATH: &str = ".github/workflows/shipit.yml";
 
 /// The environments init writes: (name, branch, latest).
 fn environments(default_branch: &str) -> Vec<(&'static str, String, bool)> {
@@ -27,11 +31,28 @@ fn environments(default_branch: &str) -> Vec<(&'static str, String, bool)> {
     ]
 }
 
-/// Writes `ci` (with `#:schema` and the schema next to it) and the release workflow; returns what
-/// was found and written, for people.
-pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result<String, Error> {
+/// Writes `ci` (with `#:schema` and the schema next to it) and the release workflow: `release.yml`,
+/// or `shipit.yml` when the project has a `release.yml` of its own; none with `no_workflow`. Returns
+/// what was found and written, for people.
+pub fn init(
+    root: &Path,
+    ci: &Path,
+    default_branch: &str,
+    force: bool,
+    no_workflow: bool,
+) -> Result<String, Error> {
     let schema = ci.parent().unwrap_or(root).join(crate::schema::FILE_NAME);
-    let targets: Vec<PathBuf> = vec![ci.to_path_buf(), schema.clone(), root.join(WORKFLOW_PATH)];
+    // The project's own release.yml is never ours to overwrite, even with --force.
+    let ours = std::fs::read_to_string(root.join(WORKFLOW_PATH))
+        .is_ok_and(|t| t.contains(WRITTEN_BY_INIT));
+    let workflow_path = if root.join(WORKFLOW_PATH).exists() && !ours {
+        OWN_WORKFLOW_PATH
+    } else {
+        WORKFLOW_PATH
+    };
+    let workflow = (!no_workflow).then(|| root.join(workflow_path));
+    let mut targets: Vec<PathBuf> = vec![ci.to_path_buf(), schema.clone()];
+    targets.extend(workflow.clone());
     let existing: Vec<String> = targets
         .iter()
         .filter(|p| p.exists())
@@ -54,25 +75,53 @@ pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result
     let envs = environments(default_branch);
     let env_names: Vec<String> = envs.iter().map(|(n, _, _)| n.to_string()).collect();
     let mut found = detect::detect(root, &env_names);
-    // The configuration itself is the first trigger, wherever it is.
+    // The configuration itself is the first trigger, wherever it is, anchored at the root: a
+    // bare `ci.toml` would also be any file of that name in any folder.
     if let Some(first) = found.triggers.first_mut() {
-        *first = relative(root, ci);
+        *first = format!("/{}", relative(root, ci));
+    }
+    let summary = summary(&found);
+    if !found.units.iter().any(|u| u.image) {
+        return Err(Error::bad_input(
+            format!(
+                "nothing written: no service to build here (no Dockerfile that builds a \
+                 deployable image)\n{summary}"
+            ),
+            Some(
+                "add a Dockerfile to each service's folder, or write ci.toml by hand from the \
+                 reference ci.toml in shipit's README"
+                    .to_string(),
+            ),
+        ));
     }
     let text = ci_toml(&found, &envs);
-    // What init writes must be valid: checked before anything is written.
+    // What init writes must be valid: checked before anything is written. The text was never
+    // written, so its error is told without a snippet of it.
     let checks = Checks::Files(crate::ecs::render::check_file);
-    let checked = Config::parse(&text, &relative(root, ci), ci, root, checks)?;
+    let checked = match Config::parse(&text, &relative(root, ci), ci, root, checks) {
+        Ok(c) => c,
+        Err(e) => {
+            let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
+            return Err(Error::bad_input(
+                format!(
+                    "nothing written: the ci.toml init would write is not valid: {e}\n{summary}"
+                ),
+                help,
+            ));
+        }
+    };
     let branches: Vec<String> = envs.iter().map(|(_, b, _)| b.clone()).collect();
     if let Some(dir) = ci.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(ci, &text)?;
     std::fs::write(&schema, crate::schema::json())?;
-    let workflow = root.join(WORKFLOW_PATH);
-    if let Some(dir) = workflow.parent() {
-        std::fs::create_dir_all(dir)?;
+    if let Some(workflow) = &workflow {
+        if let Some(dir) = workflow.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(workflow, workflow_yaml(&branches))?;
     }
-    std::fs::write(&workflow, workflow_yaml(&branches))?;
 
     let mut out = String::new();
     let libraries = checked.services.iter().filter(|s| !s.image).count();
@@ -89,27 +138,50 @@ pub fn init(root: &Path, ci: &Path, default_branch: &str, force: bool) -> Result
             "libraries"
         }
     );
-    let width = found.units.iter().map(|u| u.name.len()).max().unwrap_or(0);
-    for u in &found.units {
-        let path = if u.path.is_empty() { "." } else { &u.path };
-        let _ = writeln!(out, "  {:width$}  {path}  ({})", u.name, u.found_by);
+    out.push_str(&summary);
+    let written = match &workflow {
+        Some(_) => format!(
+            "Wrote {}, {} and {workflow_path}.",
+            relative(root, ci),
+            relative(root, &schema)
+        ),
+        None => format!(
+            "Wrote {} and {} (no workflow: --no-workflow).",
+            relative(root, ci),
+            relative(root, &schema)
+        ),
+    };
+    let _ = writeln!(out, "{written}");
+    if workflow_path == OWN_WORKFLOW_PATH && workflow.is_some() {
+        let _ = writeln!(
+            out,
+            "{WORKFLOW_PATH} is the project's own and was left as it is: shipit's workflow is \
+             {OWN_WORKFLOW_PATH}."
+        );
     }
-    for n in &found.notes {
-        let _ = writeln!(out, "  note: {n}");
-    }
-    let _ = writeln!(
-        out,
-        "Wrote {}, {} and {}.",
-        relative(root, ci),
-        relative(root, &schema),
-        WORKFLOW_PATH
-    );
     let _ = writeln!(
         out,
         "Next: read ci.toml (each guess has a comment), list your ECS clusters in `clusters`, then \
          `shipit validate` and `shipit affected --explain`."
     );
     Ok(out)
+}
+
+/// What was found, a line each: services and libraries, the Dockerfiles left out, the notes.
+fn summary(found: &Found) -> String {
+    let mut out = String::new();
+    let width = found.units.iter().map(|u| u.name.len()).max().unwrap_or(0);
+    for u in &found.units {
+        let path = if u.path.is_empty() { "." } else { &u.path };
+        let _ = writeln!(out, "  {:width$}  {path}  ({})", u.name, u.found_by);
+    }
+    for l in &found.left_out {
+        let _ = writeln!(out, "  left out: {} ({})", l.path, l.why);
+    }
+    for n in &found.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    out
 }
 
 fn relative(root: &Path, p: &Path) -> String {
@@ -197,6 +269,12 @@ retain = 10
 ",
         );
     }
+    if !found.left_out.is_empty() {
+        t.push_str("\n# Dockerfiles left out, not deployables (add one as a service if it is):\n");
+        for l in &found.left_out {
+            let _ = writeln!(t, "#   {} ({})", l.path, l.why);
+        }
+    }
     for u in &found.units {
         t.push('\n');
         service(&mut t, u);
@@ -207,7 +285,7 @@ retain = 10
 fn service(t: &mut String, u: &Unit) {
     let path = if u.path.is_empty() { "." } else { &u.path };
     if u.image {
-        let _ = writeln!(t, "# Found by its Dockerfile.");
+        let _ = writeln!(t, "# Found in {}.", u.found_by);
     } else {
         let _ = writeln!(
             t,
@@ -219,6 +297,50 @@ fn service(t: &mut String, u: &Unit) {
     let _ = writeln!(t, "path = {}", quote(path));
     if !u.image {
         let _ = writeln!(t, "image = false");
+    }
+    if let Some(d) = &u.dockerfile {
+        let _ = writeln!(t, "dockerfile = {}", quote(d));
+    }
+    if let Some(c) = &u.context {
+        if c.value.split('/').all(|p| p == "..") {
+            let _ = writeln!(
+                t,
+                "# The build context is the repository root (from {}), written as the way up to it.",
+                c.from
+            );
+        } else {
+            let _ = writeln!(t, "# The build context, from {}.", c.from);
+        }
+        let _ = writeln!(t, "context = {}", quote(&c.value));
+    }
+    if let Some(target) = &u.target {
+        let _ = writeln!(t, "target = {}", quote(target));
+    }
+    if !u.build_args.is_empty() {
+        if u.args_from_env {
+            let _ = writeln!(
+                t,
+                "# Build args as compose passes them, values read from .env today: keep them in step."
+            );
+        }
+        let _ = writeln!(
+            t,
+            "build_args = {{ {} }}",
+            u.build_args
+                .iter()
+                .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !u.include.is_empty() {
+        let froms: std::collections::BTreeSet<&str> =
+            u.include.iter().map(|i| i.from.as_str()).collect();
+        for f in froms {
+            let _ = writeln!(t, "# Also affected by what {f} watches.");
+        }
+        let globs: Vec<String> = u.include.iter().map(|i| i.value.clone()).collect();
+        let _ = writeln!(t, "include = {}", list(&globs));
     }
     match &u.test {
         Some(g) => {
@@ -279,7 +401,7 @@ pub fn workflow_yaml(branches: &[String]) -> String {
     let mut in_branches = false;
     for line in WORKFLOW.lines() {
         if line.starts_with("# Release what a push affects: copy this file") {
-            out.push_str("# Release what a push affects (written by `shipit init`).\n");
+            let _ = writeln!(out, "# Release what a push affects ({WRITTEN_BY_INIT}).");
             continue;
         }
         if line.trim() == "branches:" {
@@ -297,10 +419,32 @@ pub fn workflow_yaml(branches: &[String]) -> String {
             }
             in_branches = false;
         }
+        if let Some((indent, _)) = line.split_once("uses: shipit-dev/shipit@") {
+            out.push_str(&pin_line(indent, crate::env_vars::SHIPIT_RELEASE_COMMIT));
+            continue;
+        }
+        if line.contains("replace the zeros below (no commit has them)") {
+            continue;
+        }
         out.push_str(line);
         out.push('\n');
     }
     out
+}
+
+/// The action's `uses:` line: this binary's own release commit when its build knew it, else 40
+/// zeros, which no commit has, and a comment saying to replace them; never a made-up SHA.
+fn pin_line(indent: &str, release_commit: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match release_commit.filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit())) {
+        Some(commit) => format!("{indent}uses: shipit-dev/shipit@{commit} # v{version}\n"),
+        None => format!(
+            "{indent}# REPLACE the zeros below with the commit of the shipit release tag you use: this\n\
+             {indent}# shipit was not built from a release, so init does not know one.\n\
+             {indent}uses: shipit-dev/shipit@{} # vX.Y.Z\n",
+            "0".repeat(40)
+        ),
+    }
 }
 
 /// A branch name as a YAML scalar: plain when safe, else double-quoted.

@@ -65,7 +65,7 @@ pub async fn plan(
         .transpose()
         .map_err(git2_error)?;
 
-    let images: Vec<usize> = match environment {
+    let mut images: Vec<usize> = match environment {
         Some(_) => affected
             .services
             .iter()
@@ -95,6 +95,12 @@ pub async fn plan(
     // What every service's build reads, from the Dockerfiles of the commit that ships.
     let all: Vec<usize> = (0..config.services.len()).collect();
     let build = BuildInputs::new(config, &all, |files| repo.read_files(head, files))?;
+    // Affected only through `test_only` files that no build reads: tests, no new image.
+    images.retain(|&i| {
+        let s = &affected.services[i];
+        let idx = config.services.iter().position(|c| c.name == s.name);
+        !idx.is_some_and(|idx| super::only_tests(config, idx, &s.reasons, &build))
+    });
     let inputs = Inputs::new(config, &rules, &build, &repo.tree_entries(head)?);
     let bumps = bumps(repo, config, &rules, &build, base, head, &mut warnings)?;
     // Per image service, once: its index in the config and its fingerprint here.
@@ -195,7 +201,8 @@ pub async fn plan(
                 }
             }
         }
-        let build = service.build(env);
+        let mut build = service.build(env);
+        file_build_args(repo, head, &mut build)?;
         let p = &mut services[i];
         p.action = decision.action;
         p.repository = match state {
@@ -311,6 +318,7 @@ fn finish(
         base: affected.base.clone(),
         head: affected.head.clone(),
         base_source: affected.base_source.clone(),
+        all: affected.all,
         offline,
         services,
         warnings,
@@ -347,6 +355,36 @@ fn bumps(
         }
     }
     Ok(out)
+}
+
+/// The values of the build's `build_args_file` at head that an `ARG` of its Dockerfile names, added
+/// to its build args under the ones ci.toml writes.
+fn file_build_args(repo: &Repo, head: Oid, build: &mut crate::config::Build) -> Result<(), Error> {
+    let Some(file) = &build.build_args_file else {
+        return Ok(());
+    };
+    let help = || Some("commit it, or fix `build_args_file` in ci.toml".to_string());
+    let Some(bytes) = repo.read_file(head, file)? else {
+        return Err(Error::bad_input(
+            format!("the build args file `{file}` is not in the commit"),
+            help(),
+        ));
+    };
+    let values =
+        crate::dotenv::parse(&String::from_utf8_lossy(&bytes)).map_err(|(line, why)| {
+            Error::bad_input(
+                format!("the build args file `{file}`, line {line}: {why}"),
+                Some("write `NAME=value` lines (comments start with `#`)".to_string()),
+            )
+        })?;
+    let dockerfile = repo.read_file(head, &build.dockerfile)?.unwrap_or_default();
+    let names = crate::docker::dockerfile::arg_names(&String::from_utf8_lossy(&dockerfile));
+    for (name, value) in values {
+        if names.contains(&name) {
+            build.build_args.entry(name).or_insert(value);
+        }
+    }
+    Ok(())
 }
 
 /// The version in the service's version file at head, if it has one.

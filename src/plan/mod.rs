@@ -24,6 +24,8 @@ pub struct Plan {
     pub base: Option<String>,
     pub head: String,
     pub base_source: String,
+    /// True when every service was selected without looking at a diff (as `affected`'s `all`).
+    pub all: bool,
     /// True when the registry was not asked: versions and actions are unknown.
     pub offline: bool,
     pub services: Vec<ServicePlan>,
@@ -218,6 +220,39 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     }
 }
 
+/// Whether service `idx` is affected only through changed files under its `test_only` globs that
+/// none of its builds reads: then it needs its tests, not a new image. Any other reason (a trigger,
+/// a dependency, a file its Dockerfile copies, every service selected) needs the image.
+pub fn only_tests(
+    config: &crate::config::Config,
+    idx: usize,
+    reasons: &[Reason],
+    build: &crate::build_inputs::BuildInputs,
+) -> bool {
+    let service = &config.services[idx];
+    if service.test_only.is_empty() || reasons.is_empty() {
+        return false;
+    }
+    let globs = service
+        .test_only
+        .iter()
+        .map(|g| (format!("/{}", service.join(g)), ()));
+    let Ok(matcher) = crate::glob::Matcher::new(globs) else {
+        return false;
+    };
+    let mut scratch = crate::glob::Scratch::default();
+    reasons.iter().all(|r| {
+        let Reason::File { file, .. } = r else {
+            return false;
+        };
+        let mut test_only = false;
+        matcher.for_each_match(file, &mut scratch, |_| test_only = true);
+        let mut read = false;
+        build.for_each(file, &mut scratch, |r| read |= r.service == idx);
+        test_only && !read
+    })
+}
+
 /// The images a build of a service most likely shares layers with: its current version in
 /// `environment` (`last`) and its newest image in `default_environment`, as `repository:tag`.
 pub fn cache_from(
@@ -257,6 +292,65 @@ fn tags(f: &Facts<'_>, next: &Version, with_fingerprint: bool) -> Vec<String> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_change_under_test_only_needs_the_tests_and_no_image_unless_the_build_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("api")).unwrap();
+        let toml = "[services.api]\npath = \"api\"\ntest_only = [\"tests/**\", \"fixtures/\"]\n";
+        let c = crate::config::Config::parse(
+            toml,
+            "ci.toml",
+            std::path::Path::new("ci.toml"),
+            dir.path(),
+            crate::config::Checks::Load,
+        )
+        .unwrap();
+        let build = |dockerfile: &'static [u8]| {
+            let read = move |files: &[&str]| -> Result<Vec<Option<Vec<u8>>>, ()> {
+                Ok(files
+                    .iter()
+                    .map(|f| (*f == "api/Dockerfile").then(|| dockerfile.to_vec()))
+                    .collect())
+            };
+            crate::build_inputs::BuildInputs::new(&c, &[0], read).unwrap()
+        };
+        let file = |f: &str| Reason::File {
+            file: f.into(),
+            include: None,
+        };
+        let narrow = build(b"FROM scratch\nCOPY src/ /src/\nCOPY fixtures/seed.sql /\n");
+        let tests = [file("api/tests/a.rs"), file("api/fixtures/x.json")];
+        assert!(only_tests(&c, 0, &tests, &narrow));
+        // A file outside test_only, or one the Dockerfile copies, needs an image.
+        assert!(!only_tests(
+            &c,
+            0,
+            &[file("api/tests/a.rs"), file("api/src/main.rs")],
+            &narrow
+        ));
+        assert!(!only_tests(
+            &c,
+            0,
+            &[file("api/fixtures/seed.sql")],
+            &narrow
+        ));
+        assert!(!only_tests(
+            &c,
+            0,
+            &tests,
+            &build(b"FROM scratch\nCOPY . /app\n")
+        ));
+        let trigger = Reason::Trigger {
+            file: "ci.toml".into(),
+        };
+        assert!(!only_tests(
+            &c,
+            0,
+            &[file("api/tests/a.rs"), trigger],
+            &narrow
+        ));
+    }
 
     fn state(tags: &[(&str, &str)]) -> RepoState {
         RepoState {

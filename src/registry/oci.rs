@@ -735,8 +735,9 @@ impl Oci {
             self.protocol(
                 "manifests",
                 format!(
-                    "the manifests of {} images of {}/{} were not all read within {}s (ten times {})",
+                    "the manifests of {} image{} of {}/{} were not all read within {}s (ten times {})",
                     digests.len(),
+                    if digests.len() == 1 { "" } else { "s" },
                     self.host,
                     self.name(repository),
                     deadline.as_secs_f64(),

@@ -41,7 +41,7 @@ fn json(affected: &Affected) -> String {
         .iter()
         .flat_map(|s| &s.reasons)
         .map(|r| match r {
-            Reason::File { file } | Reason::Trigger { file } => file.len() + 32,
+            Reason::File { file, .. } | Reason::Trigger { file } => file.len() + 32,
             Reason::Dependency { service } => service.len() + 32,
             Reason::All { why } => why.len() + 32,
             Reason::Build {
@@ -126,12 +126,18 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
     for r in reasons {
         let build;
         let (rule, what) = match r {
-            Reason::File { file } => {
+            Reason::File { file, include } => {
                 shown_files += 1;
                 if shown_files > EXPLAIN_FILES {
                     continue;
                 }
-                ("changed", file.as_str())
+                match include {
+                    Some(pattern) => {
+                        build = format!("{file} (include `{pattern}`)");
+                        ("changed", build.as_str())
+                    }
+                    None => ("changed", file.as_str()),
+                }
             }
             Reason::Build {
                 file,
@@ -149,8 +155,13 @@ fn explain_reasons(out: &mut String, reasons: &[Reason], style: Style) {
                     None if file == dockerfile => {
                         format!("{} (a Dockerfile of the service)", visible(file))
                     }
-                    None => format!(
+                    None if file.ends_with(".dockerignore") => format!(
                         "{} (the .dockerignore of the context of {})",
+                        visible(file),
+                        visible(dockerfile)
+                    ),
+                    None => format!(
+                        "{} (the build_args_file of {})",
                         visible(file),
                         visible(dockerfile)
                     ),

@@ -31,3 +31,32 @@ pub fn affected_outputs(affected: &Affected) -> Vec<(&'static str, String)> {
         ("count", affected.services.len().to_string()),
     ]
 }
+
+/// The outputs of `shipit release` besides `released`: what `affected` writes (`affected`,
+/// `matrix`, `all`, `count`), for the services the plan took.
+pub fn plan_outputs(
+    plan: &crate::plan::Plan,
+    config: &crate::config::Config,
+) -> Vec<(&'static str, String)> {
+    let names: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
+    let include: Vec<_> = plan
+        .services
+        .iter()
+        .map(|s| {
+            let test = config.service(&s.name).is_some_and(|c| c.test.is_some());
+            serde_json::json!({"service": s.name, "path": s.path, "image": s.image, "test": test})
+        })
+        .collect();
+    vec![
+        (
+            "affected",
+            serde_json::to_string(&names).unwrap_or_default(),
+        ),
+        (
+            "matrix",
+            serde_json::json!({ "include": include }).to_string(),
+        ),
+        ("all", plan.all.to_string()),
+        ("count", plan.services.len().to_string()),
+    ]
+}

@@ -134,6 +134,8 @@ pub struct Validate {
     pub file: String,
     /// Why the file is not valid: every problem, where in the file it is when that is known.
     pub errors: Vec<Problem>,
+    /// What a valid file probably does not mean (see `crate::lint`).
+    pub warnings: Vec<String>,
     pub services: Vec<ValidService>,
     pub environments: Vec<ValidEnvironment>,
 }
@@ -165,13 +167,14 @@ pub struct ValidEnvironment {
 }
 
 impl Validate {
-    pub fn valid(file: String, config: &Config) -> Self {
+    pub fn valid(file: String, config: &Config, warnings: Vec<String>) -> Self {
         Validate {
             schema: SCHEMA,
             command: "validate",
             valid: true,
             file,
             errors: Vec::new(),
+            warnings,
             services: config
                 .services
                 .iter()
@@ -196,7 +199,53 @@ impl Validate {
     }
 
     pub fn invalid(file: String, error: &crate::Error) -> Self {
-        let errors = match error {
+        Validate {
+            schema: SCHEMA,
+            command: "validate",
+            valid: false,
+            file,
+            errors: problems(error),
+            warnings: Vec::new(),
+            services: Vec::new(),
+            environments: Vec::new(),
+        }
+    }
+}
+
+/// What `--format json` prints on stdout when a command stops on an error before its result
+/// (bad input, mostly): the command, and every problem as `validate` lists them. The error is
+/// said on stderr too, and the exit status is the error's.
+#[derive(Debug, Serialize)]
+pub struct Failed {
+    pub schema: u32,
+    pub command: &'static str,
+    pub success: bool,
+    pub errors: Vec<Problem>,
+}
+
+/// `result` as it is; when it is an error and the format is JSON, its JSON object printed first.
+pub fn on_error<T>(
+    command: &'static str,
+    format: Format,
+    result: Result<T, crate::Error>,
+) -> Result<T, crate::Error> {
+    if let (Err(e), Format::Json) = (&result, format) {
+        let failed = Failed {
+            schema: SCHEMA,
+            command,
+            success: false,
+            errors: problems(e),
+        };
+        // The error itself still goes to stderr and decides the exit status.
+        let _ = super::stdout(&line(&failed));
+    }
+    result
+}
+
+/// Every problem of an error, where in ci.toml it is when that is known.
+fn problems(error: &crate::Error) -> Vec<Problem> {
+    {
+        match error {
             crate::Error::Config(crate::config::ConfigError::Invalid(problems)) => {
                 let text: &str = problems.source.inner();
                 problems
@@ -219,15 +268,6 @@ impl Validate {
                 column: None,
                 help: miette::Diagnostic::help(other).map(|h| h.to_string()),
             }],
-        };
-        Validate {
-            schema: SCHEMA,
-            command: "validate",
-            valid: false,
-            file,
-            errors,
-            services: Vec::new(),
-            environments: Vec::new(),
         }
     }
 }

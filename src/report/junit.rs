@@ -4,8 +4,8 @@
 //! Actions, each failing test an error annotation at its file and line when the report has them.
 //! A report that is missing, stale or unreadable is named, never silently left out.
 //!
-//! Over 500 lines: reading JUnit XML (its dialects), merging, counting and annotating are one format's
-//! code; the tests are the last eighty lines.
+//! Over 600 lines: reading JUnit XML (its dialects), merging, counting and annotating are one
+//! format's code; its tests are in `junit/tests.rs`.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -433,6 +433,20 @@ fn attr(s: &str) -> String {
         .replace('\t', "&#9;")
 }
 
+/// How many report files a line or a summary cell names before "and N more" (a service can
+/// write thousands: one per test class).
+const FILES_SHOWN: usize = 5;
+
+/// The first [`FILES_SHOWN`] of `files`, comma-separated, then how many more there are.
+fn capped(files: impl ExactSizeIterator<Item = String>) -> String {
+    let n = files.len();
+    let mut out = files.take(FILES_SHOWN).collect::<Vec<_>>().join(", ");
+    if n > FILES_SHOWN {
+        out.push_str(&format!(" and {} more", n - FILES_SHOWN));
+    }
+    out
+}
+
 /// For people: one line per service with a report, and each problem.
 pub fn text(reports: &[ServiceReport]) -> String {
     let mut out = String::new();
@@ -445,7 +459,7 @@ pub fn text(reports: &[ServiceReport]) -> String {
                 c.passed,
                 c.failed,
                 c.skipped,
-                r.files.join(", ")
+                capped(r.files.iter().cloned())
             ));
         }
         for p in &r.problems {
@@ -465,7 +479,8 @@ pub fn markdown(reports: &[ServiceReport]) -> String {
     );
     for r in reports {
         let c = r.counts();
-        let mut note: Vec<String> = r.files.iter().map(|f| format!("`{f}`")).collect();
+        let mut note: Vec<String> = vec![capped(r.files.iter().map(|f| format!("`{f}`")))];
+        note.retain(|n| !n.is_empty());
         note.extend(
             r.problems
                 .iter()

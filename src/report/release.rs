@@ -199,8 +199,9 @@ impl Progress {
                 }
                 out.push_str(&format!("::{token}::\n"));
             }
-            if !detail.is_empty() {
-                out.push_str(&format!("{detail}\n"));
+            // The detail of a failed test ends with the output's last lines: shown above.
+            for l in detail.lines().filter(|l| !output.iter().any(|o| o == l)) {
+                out.push_str(&format!("{l}\n"));
             }
             out.push_str("::endgroup::\n");
             if status == Status::Failed {
@@ -231,7 +232,13 @@ impl Progress {
             for l in &output[start..] {
                 text.push_str(&format!("\n      {}", self.style.dim(l)));
             }
-            for l in detail.lines().skip(1) {
+            // The detail of a failed test ends with the output's last lines: shown once.
+            let shown = &output[start..];
+            for l in detail
+                .lines()
+                .skip(1)
+                .filter(|l| !shown.iter().any(|o| o == l))
+            {
                 text.push_str(&format!("\n      {}", self.style.dim(l)));
             }
         }

@@ -542,8 +542,8 @@ fn affected_through_the_action_writes_the_step_outputs() {
     assert_eq!(
         json(matrix_line),
         json!({"include": [
-            {"service": "api", "path": "services/api"},
-            {"service": "common", "path": "libs/common"},
+            {"service": "api", "path": "services/api", "image": true, "test": false},
+            {"service": "common", "path": "libs/common", "image": false, "test": false},
         ]})
     );
 

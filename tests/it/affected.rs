@@ -276,7 +276,7 @@ fn push_event_compares_with_before() {
     assert!(outputs.contains("affected=[\"worker\"]\n"), "{outputs}");
     assert!(
         outputs.contains(
-            "matrix={\"include\":[{\"path\":\"services/worker\",\"service\":\"worker\"}]}\n"
+            "matrix={\"include\":[{\"image\":true,\"path\":\"services/worker\",\"service\":\"worker\",\"test\":false}]}\n"
         ),
         "{outputs}"
     );

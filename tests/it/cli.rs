@@ -346,3 +346,81 @@ fn colour_only_when_asked_and_never_with_no_color() {
     assert!(run_with(&[("CLICOLOR_FORCE", "1")]).contains("\x1b[1m"));
     assert!(!run_with(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'));
 }
+
+/// `validate` says "1 environment", and warns about a lockfile trigger that matches inside a
+/// service and an ignore pattern that hides a file a Dockerfile copies (text and JSON).
+#[test]
+fn validate_warns_about_triggers_inside_services_and_ignored_copies() {
+    let toml = CONFIG
+        .replace(
+            "triggers = [\"/ci.toml\"]",
+            "triggers = [\"/ci.toml\", \"Cargo.lock\"]",
+        )
+        .replace(
+            "ignore = [\"*.md\"]",
+            "ignore = [\"*.md\"]\n\n[environments.prod]\nbranch = \"main\"",
+        );
+    let repo = TestRepo::with_config(&toml, DIRS);
+    for d in ["services/visits", "services/billing", "services/web"] {
+        repo.write(&format!("{d}/Dockerfile"), "FROM scratch\n");
+    }
+    repo.write(
+        "services/web/Dockerfile",
+        "FROM scratch\nCOPY ATTRIBUTION.md /\n",
+    );
+    repo.write("services/web/ATTRIBUTION.md", "licences");
+    repo.write("services/billing/Cargo.lock", "# lock");
+    repo.commit("dockerfiles");
+    assert_snapshot!(transcript(&repo, &shipit_run(&repo.dir, &["validate"])));
+    let json = shipit_run(&repo.dir, &["validate", "--format", "json"]);
+    assert_eq!(json.code, 0, "{}", json.transcript());
+    assert_eq!(
+        json.json()["warnings"].as_array().unwrap().len(),
+        2,
+        "{}",
+        json.stdout
+    );
+}
+
+/// A `!` pattern is refused, not silently taken as a pattern that means the opposite.
+#[test]
+fn error_negated_pattern() {
+    let toml = CONFIG.replace(
+        "ignore = [\"*.md\"]",
+        "ignore = [\"*.md\", \"!ATTRIBUTION.md\"]",
+    );
+    assert_snapshot!(with_config(&toml, &["validate"]));
+}
+
+/// `--explain` names the include pattern that brought a file in; a trigger file that a service
+/// excludes does not select it (`exclude` wins, as the README says).
+#[test]
+fn explain_names_the_include_and_exclude_wins_over_a_trigger() {
+    let toml = CONFIG
+        .replace(
+            "triggers = [\"/ci.toml\"]",
+            "triggers = [\"/ci.toml\", \"/go.work\"]",
+        )
+        .replace(
+            "[services.web]\npath = \"services/web\"\n",
+            "[services.web]\npath = \"services/web\"\nexclude = [\"/go.work\"]\n",
+        );
+    let repo = TestRepo::with_config(&toml, DIRS);
+    let base = repo.head();
+    repo.write("proto/visits/v1.proto", "syntax");
+    repo.commit("proto");
+    let explain = shipit_run(&repo.dir, &["affected", "--base", &base, "--explain"]);
+    assert_snapshot!(transcript(&repo, &explain));
+    let base = repo.head();
+    repo.change("go.work", "go 1.22", "go: workspace");
+    let names = shipit_run(
+        &repo.dir,
+        &["affected", "--base", &base, "--format", "names"],
+    );
+    assert_eq!(
+        names.stdout,
+        "billing\ncommon\nvisits\n",
+        "{}",
+        names.transcript()
+    );
+}

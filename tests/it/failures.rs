@@ -194,3 +194,31 @@ secrets = {{ NPM_TOKEN = "env:SHIPIT_TEST_UNSET_TOKEN" }}
     let tags = Oci::new(&registry(), None).tags(&format!("{prefix}/api"));
     assert!(tags.is_empty(), "nothing pushed: {tags:?}");
 }
+
+/// A failed test's output is printed once in a terminal and once in its log group under Actions,
+/// not again as the failure's detail.
+#[test]
+fn a_failed_tests_output_is_printed_once() {
+    let repo = TestRepo::with_config(
+        // The command's text is not its output (`BOOM-42`), which the failure's first line names.
+        "[services.api]\npath = \"services/api\"\ntest = \"echo BOOM-$((40+2)); exit 3\"\n",
+        &["services/api"],
+    );
+    repo.git(&["switch", "-q", "-c", "feature"]);
+    for actions in [false, true] {
+        let mut cmd = shipit(&repo.dir);
+        cmd.args(["release", "--all", "--branch", "feature"]);
+        if actions {
+            cmd.env("GITHUB_ACTIONS", "true");
+        }
+        let r = run(cmd);
+        assert_eq!(r.code, 1, "{}", r.transcript());
+        let all = format!("{}{}", r.stdout, r.stderr);
+        // Under Actions the annotation says it once more, on its own `::error` line.
+        let shown = all
+            .lines()
+            .filter(|l| l.contains("BOOM-42") && !l.starts_with("::error"))
+            .count();
+        assert_eq!(shown, 1, "{}", r.transcript());
+    }
+}

@@ -235,7 +235,8 @@ fn it_reads_cargo_npm_pnpm_and_python_workspaces() {
     let triggers = toml["global"]["triggers"].as_array().unwrap();
     assert_eq!(
         triggers,
-        &vec![toml::Value::from("ci.toml"), "Cargo.lock".into()]
+        &vec![toml::Value::from("/ci.toml"), "/Cargo.lock".into()],
+        "the root's lockfile alone: `Cargo.lock` would be every one at any depth"
     );
     assert!(text.contains("# Its Cargo.toml depends on these"), "{text}");
     // What it says is what a change selects: the library's change reaches the service.
@@ -373,4 +374,416 @@ fn from_ecs_writes_the_running_services_definitions_and_the_keys() {
         "{}",
         unknown.stderr
     );
+}
+
+/// The written ci.toml, its services table, after `init` and `validate` both succeeded.
+fn init_and_validate(repo: &TestRepo, args: &[&str]) -> (String, toml::Table) {
+    let mut all = vec!["init"];
+    all.extend(args);
+    let r = shipit_run(&repo.dir, &all);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let text = std::fs::read_to_string(repo.dir.join("ci.toml")).unwrap();
+    let v = shipit_run(&repo.dir, &["validate"]);
+    assert_eq!(v.code, 0, "{}\n{text}", v.transcript());
+    let toml: toml::Table = text.parse().unwrap();
+    let services = toml["services"].as_table().unwrap().clone();
+    (text, services)
+}
+
+fn affected(repo: &TestRepo) -> Vec<String> {
+    names(&shipit_run(
+        &repo.dir,
+        &["affected", "--base", "HEAD~1", "--format", "names"],
+    ))
+}
+
+fn value(services: &toml::Table, service: &str, key: &str) -> Option<String> {
+    services[service]
+        .get(key)
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+}
+
+/// The shape of a repository whose images all build from the root (`compose.yaml`: `context: ./`,
+/// `dockerfile: ${X_DOCKERFILE}` from `.env`), one with its Dockerfile in `x/src`, protoc and test
+/// runner Dockerfiles beside them.
+#[test]
+fn compose_root_contexts_and_dockerfiles_are_read_and_tools_left_out() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".env",
+        "API_DOCKERFILE=./src/api/Dockerfile\nCART_DOCKERFILE=./src/cart/src/Dockerfile\nGO_VERSION=1.22\n",
+    );
+    repo.write(
+        "compose.yaml",
+        "x-logging: &logging\n  driver: json-file\nservices:\n  api:\n    build:\n      context: ./\n      dockerfile: ${API_DOCKERFILE}\n      args:\n        GO_VERSION: ${GO_VERSION}\n    logging: *logging\n    command: [\n      \"serve\"\n    ]\n  cart:\n    build:\n      context: ./\n      dockerfile: ${CART_DOCKERFILE}\n  redis:\n    image: redis\n",
+    );
+    repo.write(
+        "src/api/Dockerfile",
+        "FROM golang\nCOPY ./src/api/ /app\nCOPY ./pb/ /app/pb\n",
+    );
+    repo.write("src/api/main.go", "package main\n");
+    repo.write("src/api/genproto/Dockerfile", "FROM golang\nCOPY x /\n");
+    repo.write(
+        "src/cart/src/Dockerfile",
+        "FROM dotnet\nCOPY ./src/cart/ /app\n",
+    );
+    repo.write("src/cart/cart.sln", "Test\n");
+    repo.write(
+        "src/cart/tests/CartTests.csproj",
+        "<Project><PackageReference Include=\"xunit\" /></Project>\n",
+    );
+    repo.write("src/web/Dockerfile", "FROM node\nCOPY . .\n");
+    repo.write("src/web/Dockerfile.cypress", "FROM cypress\nCOPY . .\n");
+    repo.write("pb/demo.proto", "syntax = \"proto3\";\n");
+    // An APK builder nothing publishes, and a template a build tool fills in per module.
+    repo.write("mobile/Dockerfile.android", "FROM android\nCOPY . .\n");
+    repo.write(
+        "docker/Dockerfile",
+        "FROM jre\nARG ARTIFACT_NAME\nCOPY ${ARTIFACT_NAME}.jar app.jar\n",
+    );
+
+    let (text, services) = init_and_validate(&repo, &[]);
+    let keys: Vec<&String> = services.keys().collect();
+    assert_eq!(keys, ["api", "cart", "web"], "{text}");
+    assert_eq!(value(&services, "api", "path").as_deref(), Some("src/api"));
+    assert_eq!(value(&services, "api", "context").as_deref(), Some("../.."));
+    assert_eq!(
+        value(&services, "cart", "path").as_deref(),
+        Some("src/cart")
+    );
+    assert_eq!(
+        value(&services, "cart", "dockerfile").as_deref(),
+        Some("src/Dockerfile")
+    );
+    assert_eq!(
+        value(&services, "cart", "context").as_deref(),
+        Some("../..")
+    );
+    assert_eq!(
+        value(&services, "cart", "test").as_deref(),
+        Some("dotnet test")
+    );
+    assert_eq!(
+        services["api"]["build_args"]["GO_VERSION"].as_str(),
+        Some("1.22")
+    );
+    assert_eq!(value(&services, "web", "context"), None, "{text}");
+    // Every guess says where it came from; what is left out is listed.
+    assert!(
+        text.contains("# Found in compose.yaml (service `api`)."),
+        "{text}"
+    );
+    assert!(
+        text.contains("#   src/api/genproto/Dockerfile (a tool image"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#   mobile/Dockerfile.android (a variant that no compose file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#   docker/Dockerfile (a template:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#   src/web/Dockerfile.cypress (a test runner)"),
+        "{text}"
+    );
+    // The root context is what makes a change to the shared protos reach the api.
+    repo.commit("initial import");
+    repo.write("pb/demo.proto", "syntax = \"proto3\";\npackage demo;\n");
+    repo.commit("feat(pb): a package");
+    assert_eq!(affected(&repo), ["api"]);
+}
+
+/// skaffold artifacts, a Dockerfile whose COPY sources only resolve at the root, folders with the
+/// same name in two places, and folder names that are no valid image names.
+#[test]
+fn skaffold_and_dockerfile_contexts_and_names_that_are_valid_and_consistent() {
+    let repo = TestRepo::new();
+    repo.write(
+        "skaffold.yaml",
+        "apiVersion: skaffold/v4beta1\nkind: Config\nbuild:\n  artifacts:\n  - image: shop\n    context: apps/shop\n    docker:\n      dockerfile: docker/Dockerfile\n      target: runtime\n---\napiVersion: skaffold/v4beta1\nkind: Config\nbuild:\n  artifacts:\n  - image: jib-one\n    context: apps/jib\n    jib: {}\n",
+    );
+    repo.write(
+        "apps/shop/docker/Dockerfile",
+        "FROM x AS runtime\nCOPY app.py /\n",
+    );
+    repo.write("apps/shop/app.py", "\n");
+    repo.write(
+        "api/users/Dockerfile",
+        "FROM python\nCOPY libs/common /common\nCOPY api/users /app\n",
+    );
+    repo.write("admin/users/Dockerfile", "FROM python\nCOPY main.py /\n");
+    repo.write("admin/users/main.py", "\n");
+    repo.write("libs/common/x.py", "\n");
+    repo.write("ünï/Dockerfile", "FROM scratch\n");
+    repo.write("x..y/Dockerfile", "FROM scratch\n");
+
+    let (text, services) = init_and_validate(&repo, &[]);
+    let keys: Vec<&String> = services.keys().collect();
+    assert_eq!(
+        keys,
+        ["admin-users", "api-users", "n", "shop", "x-y"],
+        "{text}"
+    );
+    assert_eq!(
+        value(&services, "shop", "path").as_deref(),
+        Some("apps/shop")
+    );
+    assert_eq!(
+        value(&services, "shop", "dockerfile").as_deref(),
+        Some("docker/Dockerfile")
+    );
+    assert_eq!(value(&services, "shop", "context"), None, "{text}");
+    assert_eq!(
+        value(&services, "shop", "target").as_deref(),
+        Some("runtime")
+    );
+    assert_eq!(
+        value(&services, "api-users", "context").as_deref(),
+        Some("../..")
+    );
+    assert!(
+        text.contains("every COPY source is there, not all in the Dockerfile's folder"),
+        "{text}"
+    );
+    assert_eq!(value(&services, "admin-users", "context"), None, "{text}");
+    repo.commit("initial import");
+    repo.write("libs/common/x.py", "print(1)\n");
+    repo.commit("fix(common): print");
+    assert_eq!(affected(&repo), ["api-users"]);
+}
+
+/// A workflow that publishes images from a matrix (a cypress image among them), one with a
+/// `docker build` line, and paths filters that watch more than the service's folder.
+#[test]
+fn workflows_name_published_images_and_paths_filters_become_includes() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".github/workflows/images.yml",
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    strategy:\n      matrix:\n        file_tag:\n          - file: ./web/Dockerfile.cypress\n            context: ./web\n          - file: ./web/Dockerfile\n            context: ./web\n    steps:\n      - uses: dorny/paths-filter@v3\n        with:\n          filters: |\n            worker:\n              - 'worker/**'\n              - 'shared/queue/**'\n      - uses: docker/build-push-action@v6\n        with:\n          context: ${{ matrix.file_tag.context }}\n          file: ${{ matrix.file_tag.file }}\n  other:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n          docker build -t worker:dev -f worker/build/Dockerfile .\n",
+    );
+    repo.write("web/Dockerfile", "FROM node\nCOPY . .\n");
+    repo.write("web/Dockerfile.cypress", "FROM cypress\nCOPY . .\n");
+    repo.write("worker/build/Dockerfile", "FROM go\nCOPY worker /w\n");
+    repo.write("shared/queue/q.go", "package queue\n");
+
+    let (text, services) = init_and_validate(&repo, &[]);
+    let keys: Vec<&String> = services.keys().collect();
+    assert_eq!(keys, ["web", "web-cypress", "worker"], "{text}");
+    assert_eq!(
+        value(&services, "web-cypress", "dockerfile").as_deref(),
+        Some("Dockerfile.cypress")
+    );
+    assert_eq!(
+        value(&services, "worker", "path").as_deref(),
+        Some("worker")
+    );
+    assert_eq!(value(&services, "worker", "context").as_deref(), Some(".."));
+    assert_eq!(
+        services["worker"]["include"].as_array().unwrap(),
+        &vec![toml::Value::from("shared/queue/**")],
+        "{text}"
+    );
+    assert!(
+        text.contains("# Also affected by what the `worker` paths filter"),
+        "{text}"
+    );
+    repo.commit("initial import");
+    repo.write("shared/queue/q.go", "package queue\n\nvar X = 1\n");
+    repo.commit("feat(queue): X");
+    assert_eq!(affected(&repo), ["worker"]);
+}
+
+/// Test commands from the build tools: wrappers, `dotnet test`, uv, go.work members; a script that
+/// is `exit 0` is none; .NET projects that reference each other are libraries with `depends_on`.
+#[test]
+fn test_commands_and_libraries_come_from_the_build_tools() {
+    let repo = TestRepo::new();
+    repo.write("orders/Dockerfile", "FROM maven\nCOPY . .\n");
+    repo.write(
+        "orders/pom.xml",
+        "<project><artifactId>orders</artifactId></project>\n",
+    );
+    repo.write("orders/mvnw", "#!/bin/sh\n");
+    repo.write("ads/Dockerfile", "FROM gradle\nCOPY . .\n");
+    repo.write("ads/build.gradle", "plugins {}\n");
+    repo.write("ads/gradlew", "#!/bin/sh\n");
+    repo.write("py/Dockerfile", "FROM python\nCOPY . .\n");
+    repo.write(
+        "py/pyproject.toml",
+        "[project]\nname = \"py\"\n[dependency-groups]\ndev = [\"pytest\"]\n",
+    );
+    repo.write("py/uv.lock", "\n");
+    repo.write("ui/Dockerfile", "FROM node\nCOPY . .\n");
+    repo.write(
+        "ui/package.json",
+        "{\"name\": \"ui\", \"scripts\": {\"test\": \"echo \\\"no tests\\\" && exit 0\"}}\n",
+    );
+    repo.write("go.work", "go 1.22\n\nuse (\n\t./svc\n\t./libs/log\n)\n");
+    repo.write("svc/Dockerfile", "FROM go\nCOPY . .\n");
+    repo.write("svc/go.mod", "module example.com/svc\n");
+    repo.write("libs/log/go.mod", "module example.com/log\n");
+    repo.write("Basket.API/Dockerfile", "FROM dotnet\nCOPY . .\n");
+    repo.write(
+        "Basket.API/Basket.API.csproj",
+        "<Project><ItemGroup><ProjectReference Include=\"..\\EventBus\\EventBus.csproj\" /></ItemGroup></Project>\n",
+    );
+    repo.write("EventBus/EventBus.csproj", "<Project></Project>\n");
+
+    let (text, services) = init_and_validate(&repo, &[]);
+    let keys: Vec<&String> = services.keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "ads",
+            "basket.api",
+            "eventbus",
+            "log",
+            "orders",
+            "py",
+            "svc",
+            "ui"
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        value(&services, "orders", "test").as_deref(),
+        Some("./mvnw test")
+    );
+    assert_eq!(
+        value(&services, "ads", "test").as_deref(),
+        Some("./gradlew test")
+    );
+    assert_eq!(
+        value(&services, "py", "test").as_deref(),
+        Some("uv run pytest")
+    );
+    assert_eq!(value(&services, "ui", "test"), None, "{text}");
+    assert_eq!(
+        value(&services, "svc", "test").as_deref(),
+        Some("go test ./...")
+    );
+    assert_eq!(value(&services, "log", "image").as_deref(), Some("false"));
+    assert_eq!(
+        value(&services, "eventbus", "image").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        services["basket.api"]["depends_on"].as_array().unwrap(),
+        &vec![toml::Value::from("eventbus")],
+        "{text}"
+    );
+}
+
+/// The project's own release.yml is left alone: the workflow goes to shipit.yml, or nowhere with
+/// --no-workflow; the action is pinned to 40 zeros with a comment, never a SHA that looks real.
+#[test]
+fn an_existing_release_workflow_is_never_overwritten() {
+    let repo = TestRepo::new();
+    repo.write("api/Dockerfile", "FROM scratch\n");
+    repo.write(".github/workflows/release.yml", "# the project's own\n");
+    let r = shipit_run(&repo.dir, &["init", "--no-workflow"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("(no workflow: --no-workflow)"),
+        "{}",
+        r.stdout
+    );
+    assert!(!repo.dir.join(".github/workflows/shipit.yml").exists());
+
+    let r = shipit_run(&repo.dir, &["init", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("shipit's workflow is .github/workflows/shipit.yml"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.dir.join(".github/workflows/release.yml")).unwrap(),
+        "# the project's own\n"
+    );
+    let ours = repo.dir.join(".github/workflows/shipit.yml");
+    let text = std::fs::read_to_string(&ours).unwrap();
+    assert!(
+        text.contains(&format!(
+            "uses: shipit-dev/shipit@{} # vX.Y.Z",
+            "0".repeat(40)
+        )),
+        "{text}"
+    );
+    assert!(text.contains("# REPLACE the zeros below"), "{text}");
+    assert!(!text.contains("0123456789abcdef"), "{text}");
+    lint(
+        "check-jsonschema",
+        &["--builtin-schema", "vendor.github-workflows"],
+        &ours,
+    );
+    lint("zizmor", &["--offline"], &ours);
+}
+
+/// A .NET solution with projects and no Dockerfile: init says what it found and writes nothing.
+#[test]
+fn with_no_service_it_says_what_it_found_and_writes_nothing() {
+    let repo = TestRepo::new();
+    repo.write("App.sln", "\n");
+    repo.write("src/Core/Core.csproj", "<Project></Project>\n");
+    repo.write("tools/genproto/Dockerfile", "FROM protoc\n");
+    let r = shipit_run(&repo.dir, &["init"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("nothing written: no service to build here"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("core  src/core  (a .NET project)") || r.stderr.contains("src/Core"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("left out: tools/genproto/Dockerfile"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("Found 0 services"), "{}", r.stdout);
+    for f in ["ci.toml", "ci.schema.json", ".github/workflows/release.yml"] {
+        assert!(!repo.dir.join(f).exists(), "{f}");
+    }
+}
+
+/// A task definition file that is not JSON is not pointed at (before, init failed with a snippet
+/// of a ci.toml line it had never written).
+#[test]
+fn a_broken_task_definition_is_not_pointed_at_and_no_phantom_snippet_is_shown() {
+    let repo = TestRepo::new();
+    repo.write("api/Dockerfile", "FROM scratch\n");
+    repo.write("api/deploy/task-definition.json", "{ not json");
+    let r = shipit_run(&repo.dir, &["init"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(!r.stderr.contains("ci.toml:"), "{}", r.stderr);
+    let text = std::fs::read_to_string(repo.dir.join("ci.toml")).unwrap();
+    assert!(!text.contains("task_definition ="), "{text}");
+    // JSON that ECS would not take: init refuses, naming the file, with no snippet of a ci.toml
+    // that does not exist, and writes nothing.
+    let repo = TestRepo::new();
+    repo.write("api/Dockerfile", "FROM scratch\n");
+    repo.write(
+        "api/deploy/task-definition.json",
+        "{\"containerDefinitions\": 5}",
+    );
+    let r = shipit_run(&repo.dir, &["init"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("nothing written: the ci.toml init would write is not valid"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("no `family`"), "{}", r.stderr);
+    assert!(!r.stderr.contains("ci.toml:"), "{}", r.stderr);
+    assert!(!repo.dir.join("ci.toml").exists());
 }

@@ -387,6 +387,28 @@ fn no_init_guess_names_a_made_up_commit() {
     // The workflow init writes pins the action to a real release commit or to forty zeros.
     let found = breaks(|_, line| line.contains("0123456789abcdef0123456789abcdef01234567"));
     assert!(found.is_empty(), "a made-up SHA:\n{}", found.join("\n"));
+    // Nor do the example workflows users copy: their pin is forty zeros (which no commit has) until
+    // a user puts the release's commit there.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pins = 0;
+    for name in ["release.yml", "release-matrix.yml"] {
+        let path = root.join("examples/workflows").join(name);
+        let text = std::fs::read_to_string(&path).expect("the example workflow");
+        for (number, line) in text.lines().enumerate() {
+            if let Some((_, pin)) = line.split_once("uses: shipit-dev/shipit@") {
+                pins += 1;
+                let sha = pin.split_whitespace().next().unwrap_or_default();
+                assert_eq!(
+                    sha,
+                    "0".repeat(40),
+                    "{}:{}: the example pins shipit to a commit that looks real",
+                    path.display(),
+                    number + 1
+                );
+            }
+        }
+    }
+    assert_eq!(pins, 3, "the example workflows' shipit steps");
 }
 
 /// Files other helpers are splitting in the house's second pass (issue 23): skipped until they

@@ -295,3 +295,50 @@ fn validate_prints_the_configuration_or_every_problem_with_its_place() {
     assert_eq!(errors[1]["column"], json!(10), "{out}");
     assert!(r.stderr.contains("services/ap"), "{}", r.stderr);
 }
+
+/// `deploy` and `retain` with `--format json` and bad input print a JSON object naming the
+/// problem on stdout, as `validate` does (stderr still says it; exit 2; nothing asked of a service).
+#[test]
+fn deploy_and_retain_print_a_json_error_for_bad_input() {
+    let repo = image_repo("oci://127.0.0.1:1/never-asked");
+    for (args, command, says) in [
+        (
+            &[
+                "deploy",
+                "--env",
+                "qa",
+                "--service",
+                "api",
+                "--version",
+                "1.0.0",
+            ][..],
+            "deploy",
+            "`qa` is not an environment",
+        ),
+        (
+            &[
+                "deploy",
+                "--env",
+                "prod",
+                "--service",
+                "api",
+                "--version",
+                "1.x",
+            ][..],
+            "deploy",
+            "`1.x` is not a version",
+        ),
+        (&["retain", "--env", "qa"][..], "retain", "qa"),
+    ] {
+        let mut cmd = shipit(&repo.dir);
+        cmd.args(args).args(["--format", "json"]);
+        let r = run(cmd);
+        assert_eq!(r.code, 2, "{}", r.transcript());
+        let out = object(&r.stdout);
+        assert_eq!(out["command"], json!(command));
+        assert_eq!(out["success"], json!(false));
+        let message = out["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+        assert!(r.stderr.contains(says), "{}", r.transcript());
+    }
+}

@@ -473,3 +473,39 @@ fn a_manifest_over_4_mib_is_refused_with_its_url() {
         r.stderr
     );
 }
+
+/// A ci.toml nested 200,000 deep, on one line or on 200,000: the error's snippet is a bounded
+/// window, not the whole line or file.
+#[test]
+fn a_ci_toml_nested_200000_deep_gets_a_bounded_snippet() {
+    for config in [
+        format!(
+            "[global]\ntriggers = {}{}\n",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        ),
+        format!(
+            "[global]\ntriggers = {}{}",
+            "[\n".repeat(200_000),
+            "]\n".repeat(200_000)
+        ),
+    ] {
+        let repo = TestRepo::with_config(&config, &[]);
+        let (r, _) = run_within(shipit_run_cmd(&repo, &["validate"]), LIMIT);
+        no_panic(&r);
+        assert_eq!(r.code, 2, "{}", r.transcript());
+        assert!(says(&r.stderr, "max recursion depth met"), "{}", r.stderr);
+        assert!(
+            r.stderr.len() < 2_000,
+            "{} bytes: {}",
+            r.stderr.len(),
+            r.stderr
+        );
+    }
+}
+
+fn shipit_run_cmd(repo: &TestRepo, args: &[&str]) -> std::process::Command {
+    let mut cmd = shipit(&repo.dir);
+    cmd.args(args);
+    cmd
+}

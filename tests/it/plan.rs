@@ -463,3 +463,71 @@ fn plan_text_is_a_table() {
         .replace(&prefix, "[PREFIX]");
     insta::assert_snapshot!(text);
 }
+
+/// The keys for real repositories, against the Distribution registry: a service with its own
+/// repository name, built from the repository root (`context = "/"`), with build args from a
+/// dotenv file (only the names its Dockerfile's `ARG`s declare) and `test_only` globs.
+#[test]
+fn repository_root_context_build_args_file_and_test_only() {
+    let prefix = unique("plan-keys");
+    let config = format!(
+        r#"[project]
+registry = "oci://{}/{prefix}"
+
+[services.api]
+path = "services/api"
+repository = "legacy-{{service}}"
+context = "/"
+build_args_file = "/.env"
+test_only = ["tests/**"]
+test = "true"
+"#,
+        registry()
+    );
+    let repo = TestRepo::with_config(&config, &["services/api/src", "services/api/tests"]);
+    repo.write(
+        "services/api/Dockerfile",
+        "FROM scratch\nARG API_URL\nCOPY services/api/src /src\n",
+    );
+    repo.write(".env", "API_URL=https://one.example\nDB_PASSWORD=hunter2\n");
+    let base = repo.commit("chore: api");
+    let mut cmd = shipit(&repo.dir);
+    cmd.arg("validate");
+    let v = run(cmd);
+    assert_eq!(v.code, 0, "{}", v.transcript());
+
+    // Only a test changed: the tests run, no image.
+    let tests = repo.change("services/api/tests/a.rs", "1", "test(api): a");
+    let p = plan(&repo, &["--branch", "develop", "--base", &base]);
+    let api = service(&p, "api");
+    assert_eq!(api["action"], json!("test"), "{p}");
+    assert_eq!(api["tags"], json!([]));
+
+    // A source changed: an image, built from the root, in its own repository.
+    let src = repo.change("services/api/src/main.rs", "1", "fix(api): a");
+    let p = plan(&repo, &["--branch", "develop", "--base", &tests]);
+    let api = service(&p, "api");
+    assert_eq!(api["action"], json!("build"), "{p}");
+    assert_eq!(
+        api["repository"],
+        json!(format!("{}/{prefix}/legacy-api", registry()))
+    );
+    assert_eq!(api["build"]["context"], json!("."));
+    assert_eq!(api["build"]["dockerfile"], json!("services/api/Dockerfile"));
+    assert_eq!(api["build"]["build_args_file"], json!(".env"));
+    assert_eq!(
+        api["build"]["build_args"],
+        json!({"API_URL": "https://one.example"})
+    );
+
+    // The dotenv file is an input of the service, outside its path.
+    repo.change(".env", "API_URL=https://two.example\n", "chore: api url");
+    let p = plan(&repo, &["--branch", "develop", "--base", &src]);
+    let api = service(&p, "api");
+    assert_eq!(api["action"], json!("build"), "{p}");
+    assert_eq!(
+        api["build"]["build_args"],
+        json!({"API_URL": "https://two.example"})
+    );
+    assert_eq!(api["reasons"][0]["file"], json!(".env"));
+}

@@ -577,6 +577,23 @@ fn under_github_actions_outputs_summary_report_groups_and_masks() {
         .find_map(|l| l.strip_prefix("released="))
         .expect("a released output");
     let released: serde_json::Value = serde_json::from_str(released).unwrap();
+    // The README's outputs: `matrix`, `all` and `count` too, as `affected` writes them.
+    let output = |name: &str| {
+        outputs
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in GITHUB_OUTPUT:\n{outputs}"))
+    };
+    assert_eq!(output("all"), "true");
+    let matrix: serde_json::Value = serde_json::from_str(output("matrix")).unwrap();
+    let include = matrix["include"].as_array().unwrap();
+    assert_eq!(output("count"), include.len().to_string());
+    assert!(
+        include.contains(
+            &json!({"service": "api", "path": "services/api", "image": true, "test": true})
+        ),
+        "{matrix}"
+    );
     assert_eq!(released[0]["service"], json!("api"));
     assert_eq!(released[0]["environment"], json!("stage"));
     assert_eq!(released[0]["version"], json!("0.1.0"));

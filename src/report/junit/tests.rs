@@ -36,9 +36,9 @@ fn a_lone_suite_and_nested_suites_are_read() {
     let lone = parse(r#"<testsuite name="a"><testcase name="x"/></testsuite>"#).unwrap();
     assert_eq!(lone[0].name, "a");
     let nested = parse(
-            r#"<testsuites><testsuite name="outer"><testsuite name="inner"><testcase name="y"><error message="boom"/></testcase></testsuite></testsuite></testsuites>"#,
-        )
-        .unwrap();
+        r#"<testsuites><testsuite name="outer"><testsuite name="inner"><testcase name="y"><error message="boom"/></testcase></testsuite></testsuite></testsuites>"#,
+    )
+    .unwrap();
     assert_eq!(nested.len(), 1);
     assert_eq!(nested[0].name, "outer.inner");
     assert!(
@@ -71,4 +71,30 @@ fn the_merged_report_escapes_and_round_trips() {
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].name, "billing/pytest");
     assert_eq!(back[0].cases, parse(PYTEST).unwrap()[0].cases);
+}
+
+#[test]
+fn thousands_of_report_files_are_named_up_to_a_few_then_counted() {
+    let files: Vec<String> = (0..3000)
+        .map(|i| format!("svc/reports/TEST-{i}.xml"))
+        .collect();
+    let report = ServiceReport {
+        service: "svc".into(),
+        files,
+        suites: Vec::new(),
+        problems: Vec::new(),
+    };
+    let line = text(std::slice::from_ref(&report));
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.ends_with("svc/reports/TEST-4.xml and 2995 more)\n"),
+        "{line}"
+    );
+    let table = markdown(std::slice::from_ref(&report));
+    let cell = table.lines().last().unwrap();
+    assert!(
+        cell.contains("`svc/reports/TEST-4.xml` and 2995 more"),
+        "{cell}"
+    );
+    assert!(!cell.contains("TEST-5.xml"), "{cell}");
 }
