@@ -14,6 +14,10 @@
 //! - wildcard: the same, and every service also excludes a wildcard tail
 //!   (`services/svc-0001/src/*/*.txt`), read from `bench/ci-wildcard.toml` through `--config`.
 //!
+//! Then shipit again (prefix globs), once with each speed trick of `shipit::fast` turned off
+//! (`SHIPIT_TRICKS_OFF=NAME`), in the same rotation: what each trick buys is the difference of
+//! medians it prints (`--no-tricks-off` leaves these runs out).
+//!
 //! Run it with:
 //!
 //!     cargo build --release --bin shipit --bin shipit-bench-affected
@@ -25,12 +29,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
-usage: shipit-bench-affected [--runs N] [--shipit PATH] [--keep DIR]
+usage: shipit-bench-affected [--runs N] [--shipit PATH] [--keep DIR] [--no-tricks-off]
 
-  --runs N       timed runs of each command (default 15, after 2 warm-ups)
-  --shipit PATH  the shipit binary (default: $SHIPIT_BIN, else target/release/shipit)
-  --keep DIR     build the repository in DIR (absent or empty) and keep it, e.g. for profiling
-  --help         print this help";
+  --runs N          timed runs of each command (default 15, after 2 warm-ups)
+  --shipit PATH     the shipit binary (default: $SHIPIT_BIN, else target/release/shipit)
+  --keep DIR        build the repository in DIR (absent or empty) and keep it, e.g. for profiling
+  --no-tricks-off   do not also time shipit with each speed trick of shipit::fast turned off
+  --help            print this help";
 
 const SERVICES: usize = 1000;
 const LIBS: usize = 50;
@@ -73,12 +78,14 @@ struct Options {
     runs: usize,
     shipit: PathBuf,
     keep: Option<PathBuf>,
+    /// Also time shipit with each speed trick off.
+    tricks: bool,
 }
 
 /// The options, or None for `--help`.
 fn parse_args() -> Res<Option<Options>> {
     let mut shipit = std::env::var_os("SHIPIT_BIN").map(PathBuf::from);
-    let (mut runs, mut keep) = (15, None);
+    let (mut runs, mut keep, mut tricks) = (15, None, true);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
@@ -91,6 +98,7 @@ fn parse_args() -> Res<Option<Options>> {
             }
             "--shipit" => shipit = Some(PathBuf::from(value()?)),
             "--keep" => keep = Some(PathBuf::from(value()?)),
+            "--no-tricks-off" => tricks = false,
             _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
         }
     }
@@ -107,7 +115,12 @@ fn parse_args() -> Res<Option<Options>> {
             shipit.display()
         ));
     }
-    Ok(Some(Options { runs, shipit, keep }))
+    Ok(Some(Options {
+        runs,
+        shipit,
+        keep,
+        tricks,
+    }))
 }
 
 /// Generates the repository in `dir`, runs both commands and prints the report.
@@ -147,19 +160,29 @@ fn bench(opts: &Options, dir: &Path) -> Res<i32> {
         "--format",
         "json",
     ];
-    let commands: [(&Path, &[&str]); 4] = [
-        (Path::new("git"), &git_args),
-        (Path::new("git"), &no_renames_args),
-        (&opts.shipit, &shipit_args),
-        (&opts.shipit, &wildcard_args),
+    // The four measured commands, then `shipit affected` (prefix globs) with each speed trick of
+    // `shipit::fast` turned off in turn, unless `--no-tricks-off`.
+    let mut commands: Vec<(&Path, &[&str], Option<&str>)> = vec![
+        (Path::new("git"), &git_args, None),
+        (Path::new("git"), &no_renames_args, None),
+        (&opts.shipit, &shipit_args, None),
+        (&opts.shipit, &wildcard_args, None),
     ];
-    let mut samples: [Vec<(Duration, u64)>; 4] = Default::default();
-    let mut outputs: [Vec<u8>; 4] = Default::default();
+    if opts.tricks {
+        for trick in shipit::fast::TRICKS {
+            commands.push((&opts.shipit, &shipit_args, Some(trick.name)));
+        }
+    }
+    let n = commands.len();
+    let mut samples: Vec<Vec<(Duration, u64)>> = vec![Vec::new(); n];
+    let mut outputs: Vec<Vec<u8>> = vec![Vec::new(); n];
     for round in 0..WARMUPS + opts.runs {
-        for which in [0, 1, 2, 3].map(|k| (k + round) % 4) {
-            let (program, args) = commands[which];
+        for which in (0..n).map(|k| (k + round) % n) {
+            let (program, args, off) = commands[which];
             let mut cmd = Command::new(program);
             cmd.args(args).current_dir(dir);
+            // Always set, so that every shipit run has the same environment size.
+            cmd.env(shipit::env_vars::SHIPIT_TRICKS_OFF, off.unwrap_or(""));
             let (wall, max_rss_kb, stdout) = measure(cmd)?;
             if round >= WARMUPS {
                 samples[which].push((wall, max_rss_kb));
@@ -223,6 +246,27 @@ fn bench(opts: &Options, dir: &Path) -> Res<i32> {
         println!("  goal ratio <= 1.5 against --no-renames: {strict_goal} ({strict:.2})");
         let rss_goal = met(rss < 100.0);
         println!("  goal shipit peak RSS < 100 MB: {rss_goal} ({rss:.1} MB)");
+    }
+    if opts.tricks {
+        println!(
+            "speed tricks (shipit::fast): shipit affected, prefix globs, with one trick off \
+             ({}=NAME), against all on",
+            shipit::env_vars::SHIPIT_TRICKS_OFF
+        );
+        let (on, _, _) = summarize(&samples[2]);
+        for (k, trick) in shipit::fast::TRICKS.iter().enumerate() {
+            let which = 4 + k;
+            let (off, min, _) = summarize(&samples[which]);
+            if outputs[which] != outputs[2] {
+                eprintln!("error: with {} off shipit answered differently", trick.name);
+                failed = true;
+            }
+            println!(
+                "  {:<10} off: median {off:8.1} ms  min {min:8.1} ms  buys {:+.1} ms",
+                trick.name,
+                off - on
+            );
+        }
     }
     Ok(i32::from(failed))
 }

@@ -6,6 +6,7 @@ use crate::base::{self, Request};
 use crate::build_inputs::{self, BuildInputs};
 use crate::changes::Rules;
 use crate::config::Config;
+use crate::fast;
 use crate::git::{GitError, Repo};
 use crate::github::Event;
 use crate::graph::{self, Reason};
@@ -67,38 +68,38 @@ pub fn compute(
 /// paths the services name stay inside the repository while the changed paths are matched. A
 /// broken ci.toml is reported first, whatever git said.
 ///
-/// Made for a process that ends soon after (`shipit affected`): the config, its compiled globs and
-/// what the checks read are left for the exit to free. Freeing a large config's hundred thousand
-/// small allocations one by one took 2 of the 20 ms `shipit-bench-affected` measures.
-pub fn compute_from_file(
+/// The answer comes with what was built to find it ([`Built`]), for the caller to free; see
+/// [`fast`] for `tricks`.
+pub fn compute_from_file<'r>(
     env: &crate::github::Env,
-    repo: &Repo,
+    repo: &'r Repo,
     file: &std::path::Path,
     request: &Request,
-) -> Result<Affected, crate::Error> {
-    let root = repo.root().to_path_buf();
+    tricks: fast::Tricks,
+) -> Result<(Affected, Built<'r>), crate::Error> {
+    let root = repo.root();
     let _span = tracing::debug_span!("affected").entered();
-    let main_cpu = current_cpu();
+    let main_cpu = fast::current_cpu();
     std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel(1);
         let loading = scope.spawn(move || {
-            if let Some(cpu) = main_cpu
-                && current_cpu() == Some(cpu)
-            {
-                move_off(cpu);
-            }
-            let (config, mut later) = Config::load_checking_later(file, &root)?;
+            fast::move_off(tricks, main_cpu);
+            let (config, mut later) = match tricks.later {
+                true => Config::load_checking_later(file, root).map(|(c, l)| (c, Some(l)))?,
+                false => (Config::load(file, root, crate::config::Checks::Load)?, None),
+            };
             let rules = tracing::debug_span!("compile globs").in_scope(|| Rules::new(&config));
             let config = std::sync::Arc::new(config);
             // Gone only when the answer is no longer wanted.
             let _ = send.send((config.clone(), rules));
-            let checked = later.finish(&config);
-            std::mem::forget(later);
-            checked
+            if let Some(later) = &mut later {
+                later.finish(&config)?;
+            }
+            Ok::<_, crate::config::ConfigError>(later)
         });
         // Should the new thread have been put on this CPU, this lets it run now and move off.
         std::thread::yield_now();
-        let received = std::mem::ManuallyDrop::new(std::cell::OnceCell::new());
+        let received = std::cell::OnceCell::new();
         let loaded = || {
             received
                 .get_or_init(|| {
@@ -118,50 +119,25 @@ pub fn compute_from_file(
             Ok(checked) => checked,
             Err(panic) => std::panic::resume_unwind(panic),
         };
+        let built = |later| Built {
+            _loaded: received.into_inner().flatten(),
+            _later: later,
+        };
         match (answer, checked) {
             (_, Err(e)) => Err(e.into()),
-            (Err(e), Ok(())) => Err(e),
-            (Ok(Some(answer)), Ok(())) => Ok(answer),
-            (Ok(None), Ok(())) => Err(crate::Error::bad_input("ci.toml could not be loaded", None)),
+            (Err(e), Ok(_)) => Err(e),
+            (Ok(Some(answer)), Ok(later)) => Ok((answer, built(later))),
+            (Ok(None), Ok(_)) => Err(crate::Error::bad_input("ci.toml could not be loaded", None)),
         }
     })
 }
 
-/// The CPU the calling thread runs on, where the system says.
-fn current_cpu() -> Option<usize> {
-    #[cfg(target_os = "linux")]
-    // SAFETY: sched_getcpu takes no arguments and only reads the calling thread's state.
-    return usize::try_from(unsafe { libc::sched_getcpu() }).ok();
-    #[cfg(not(target_os = "linux"))]
-    None
-}
-
-/// Moves the calling thread to another CPU than `cpu`, and leaves it free to move again. Linux
-/// starts a new thread on its parent's CPU when the other one is busy for a moment; both threads
-/// of `affected` are then "cache hot", and the load balancer let them share that CPU for 4 ms
-/// while the other sat idle: in half the runs of `shipit-bench-affected`.
-fn move_off(cpu: usize) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: a zeroed cpu_set_t is an empty set; both calls read or write exactly one set of
-    // `size` bytes, for the calling thread (pid 0), and `cpu` is checked to be inside a set.
-    unsafe {
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        if cpu >= libc::CPU_SETSIZE as usize
-            || libc::sched_getaffinity(0, size, &mut allowed) != 0
-            || libc::CPU_COUNT(&allowed) < 2
-            || !libc::CPU_ISSET(cpu, &allowed)
-        {
-            return;
-        }
-        let mut elsewhere = allowed;
-        libc::CPU_CLR(cpu, &mut elsewhere);
-        if libc::sched_setaffinity(0, size, &elsewhere) == 0 {
-            libc::sched_setaffinity(0, size, &allowed);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cpu;
+/// What [`compute_from_file`] built on the way to its answer: the config, its compiled globs and
+/// what the checks left for later read. Large on a large monorepo; a command about to exit hands
+/// it to [`fast::free_at_exit`].
+pub struct Built<'r> {
+    _loaded: Option<(std::sync::Arc<Config>, Rules)>,
+    _later: Option<crate::config::Later<'r>>,
 }
 
 /// [`compute`] with ci.toml still loading: `loaded` waits for it, and is asked only once the diff
@@ -325,46 +301,5 @@ impl Affected {
                 None => format!("{files} but none under a service"),
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(target_os = "linux")]
-    fn allowed() -> Vec<usize> {
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        // SAFETY: reads one zero-initialised cpu_set_t of `size` bytes for the calling thread.
-        let set = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
-            set
-        };
-        // SAFETY: every index is below CPU_SETSIZE, within the set.
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-            .collect()
-    }
-
-    /// The thread leaves the CPU when it has another to go to, and is not pinned afterwards.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn moving_off_a_cpu_leaves_the_thread_free() {
-        std::thread::spawn(|| {
-            let before = allowed();
-            let here = current_cpu().expect("Linux says which CPU a thread runs on");
-            move_off(here);
-            if before.len() > 1 {
-                assert_ne!(
-                    current_cpu(),
-                    Some(here),
-                    "still on CPU {here} of {before:?}"
-                );
-            }
-            assert_eq!(allowed(), before);
-        })
-        .join()
-        .unwrap();
     }
 }

@@ -188,8 +188,11 @@ impl BuildInputs {
         let mut patterns: Vec<(String, usize)> = Vec::new();
         let mut seen: std::collections::HashSet<(usize, String, String)> =
             std::collections::HashSet::new();
-        let mut parsed: BTreeMap<(&str, &BTreeMap<String, String>), dockerfile::Reads> =
-            BTreeMap::new();
+        // By text: many services share one Dockerfile's text.
+        let mut parsed: std::collections::HashMap<
+            (&[u8], &BTreeMap<String, String>),
+            dockerfile::Reads,
+        > = std::collections::HashMap::new();
         for (service, b) in &builds {
             let ignore_file = match b.context.as_str() {
                 "." => ".dockerignore".to_string(),
@@ -247,7 +250,7 @@ impl BuildInputs {
                 continue;
             };
             let reads = parsed
-                .entry((b.dockerfile.as_str(), &b.build_args))
+                .entry((text.as_slice(), &b.build_args))
                 .or_insert_with(|| {
                     dockerfile::reads(&String::from_utf8_lossy(text), &b.build_args)
                 });

@@ -27,6 +27,10 @@ pub const DOCKER_HOST: &str = "DOCKER_HOST";
 pub const SHIPIT_REGISTRY_USERNAME: &str = "SHIPIT_REGISTRY_USERNAME";
 pub const SHIPIT_REGISTRY_PASSWORD: &str = "SHIPIT_REGISTRY_PASSWORD";
 
+/// Speed tricks to turn off, for measuring what each buys (`shipit-bench-affected`): names from
+/// `shipit::fast::TRICKS`, comma-separated, or `all`. Unset: all are on.
+pub const SHIPIT_TRICKS_OFF: &str = "SHIPIT_TRICKS_OFF";
+
 /// Log filter for shipit's own diagnostics (tracing), e.g. `shipit=debug`.
 pub const SHIPIT_LOG: &str = "SHIPIT_LOG";
 

@@ -5,7 +5,7 @@
 //! `git` program does it (see [`Repo::fetch`]). Nothing here ever writes the user's git
 //! configuration.
 //!
-//! Over 500 lines as the one adapter to git: every read shipit makes goes through `Repo`, so that
+//! Over 600 lines: the one adapter to git; every read shipit makes goes through `Repo`, so that
 //! no other module touches libgit2 (tree walks, merge bases, tree entries for build contexts, the
 //! bounded `git fetch`).
 
@@ -319,6 +319,9 @@ impl Repo {
         let mut trees: std::collections::HashMap<&str, Option<git2::Tree<'_>>> =
             std::collections::HashMap::new();
         trees.insert("", Some(root.clone()));
+        // Many files hold the same text (one `.dockerignore` copied into every service): each blob
+        // is read once.
+        let mut blobs: std::collections::HashMap<Oid, Vec<u8>> = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(paths.len());
         for &path in paths {
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
@@ -348,15 +351,16 @@ impl Repo {
                 .and_then(Option::as_ref)
                 .and_then(|t| t.get_name(name).map(|e| (e.id(), e.kind())));
             let data = match entry {
-                Some((id, Some(git2::ObjectType::Blob))) => Some(
-                    repo.find_blob(id)
-                        .map_err(|e| GitError::MissingObject {
+                Some((id, Some(git2::ObjectType::Blob))) => Some(match blobs.get(&id) {
+                    Some(data) => data.clone(),
+                    None => {
+                        let blob = repo.find_blob(id).map_err(|e| GitError::MissingObject {
                             oid: id.to_string(),
                             cause: e,
-                        })?
-                        .content()
-                        .to_vec(),
-                ),
+                        })?;
+                        blobs.entry(id).or_insert(blob.content().to_vec()).clone()
+                    }
+                }),
                 _ => None,
             };
             out.push(data);

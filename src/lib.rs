@@ -18,6 +18,7 @@ pub mod dotenv;
 pub mod ecs;
 pub mod env_vars;
 pub mod error;
+pub mod fast;
 pub mod fingerprint;
 /// Entry points of the fuzz targets in `fuzz/`; not an API.
 #[doc(hidden)]

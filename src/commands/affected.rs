@@ -18,7 +18,9 @@ pub struct Options {
 }
 
 pub fn run(env: &Env, repo: &Repo, file: &Path, options: Options) -> Result<Finished, Error> {
-    let result = crate::affected::compute_from_file(env, repo, file, &options.range)?;
+    let tricks = crate::fast::Tricks::from_env(env);
+    let (result, built) =
+        crate::affected::compute_from_file(env, repo, file, &options.range, tricks)?;
     for w in &result.warnings {
         report::warn(env, w);
     }
@@ -36,7 +38,7 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, options: Options) -> Result<Fini
     {
         report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
     }
-    // The process ends next, and frees it whole (see `compute_from_file`).
-    std::mem::forget(result);
+    // The process ends next, and frees them whole.
+    crate::fast::free_at_exit(tricks, (result, built));
     Ok(Finished::Success)
 }

@@ -1,8 +1,8 @@
 //! The second phase: raw values in, resolved values out, problems collected on the way.
 //!
-//! One file: the resolver is one pass over the raw config whose rules (defaults, per-environment
-//! overrides, globs, names, cross-references) share its problem list and spans; split, each part
-//! would take and return the same state.
+//! Over 600 lines: the resolver is one pass over the raw config whose rules (defaults,
+//! per-environment overrides, globs, names, cross-references) share its problem list and spans;
+//! split, each part would take and return the same state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;

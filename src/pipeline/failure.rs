@@ -60,6 +60,8 @@ pub enum NotRun {
     },
     #[error("could not read the output of `{command}`")]
     NoOutput { command: String },
+    #[error("`{command}` has no process id")]
+    NoProcessId { command: String },
     #[error("waiting for `{command}`: {cause}")]
     Wait {
         command: String,

@@ -6,17 +6,21 @@
 //! the release is dropped, and on SIGINT/SIGTERM ([`kill_all`], see [`super::stop`]). The command never inherits
 //! shipit's credentials.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 pub use super::failure::TestFailure;
+use group::Group;
+pub use group::kill_all;
+
+mod group;
+#[cfg(test)]
+mod tests;
 
 /// How many of the last output lines a failure message carries.
 const TAIL: usize = 20;
@@ -33,65 +37,6 @@ const WITHHELD: &[&str] = &[
     crate::env_vars::AWS_SESSION_TOKEN,
     crate::env_vars::AWS_SECURITY_TOKEN,
 ];
-
-/// The process groups of the tests running now, and whether shipit is stopping on a signal.
-struct Groups {
-    running: BTreeSet<i32>,
-    stopping: bool,
-}
-
-static GROUPS: Mutex<Groups> = Mutex::new(Groups {
-    running: BTreeSet::new(),
-    stopping: false,
-});
-
-fn groups() -> std::sync::MutexGuard<'static, Groups> {
-    match GROUPS.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-/// Kills every test's process group: for SIGINT/SIGTERM, before shipit exits. A test started
-/// after this (its shell spawned as the signal came) is killed as soon as its group is known.
-pub fn kill_all() {
-    let mut groups = groups();
-    groups.stopping = true;
-    for pgid in std::mem::take(&mut groups.running) {
-        kill_group(pgid);
-    }
-}
-
-fn kill_group(pgid: i32) {
-    if pgid > 1 {
-        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
-}
-
-/// A test's process group, killed whole when dropped: on every way out of [`run`].
-struct Group(i32);
-
-impl Group {
-    fn new(pgid: i32) -> Group {
-        let mut groups = groups();
-        if groups.stopping {
-            kill_group(pgid);
-        } else {
-            groups.running.insert(pgid);
-        }
-        Group(pgid)
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        groups().running.remove(&self.0);
-        kill_group(self.0);
-    }
-}
 
 /// A log file written line by line; a file that cannot be written is skipped, never fatal.
 pub struct LogFile(Option<std::fs::File>);
@@ -150,7 +95,12 @@ pub async fn run(
             cause: e,
         })
     })?;
-    let group = child.id().map(|pid| Group::new(pid as i32));
+    let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) else {
+        return Err(not_run(super::failure::NotRun::NoProcessId {
+            command: command.to_string(),
+        }));
+    };
+    let mut group = Group::new(pid);
     let mut file = LogFile::append(log);
     file.line(&format!("$ {command}"));
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
@@ -169,12 +119,14 @@ pub async fn run(
             tail.remove(0);
         }
     };
-    // Done when the shell exits: then what is left of its group is killed, and the output already
-    // written is read to its end (for a short while only, should a process have left the group).
+    // Done when the shell exits: then what is left of its group is killed, the shell reaped, and
+    // the output already written read to its end (for a short while only, should a process have
+    // left the group). The group is killed before the shell is reaped: see `group`.
     let work = async {
         let (mut out_done, mut err_done) = (false, false);
         let mut status = None;
         let mut drain = None;
+        let mut leader_exited = std::pin::pin!(group::exited(pid));
         while !(out_done && err_done) {
             tokio::select! {
                 line = out.next_line(), if !out_done => match line {
@@ -185,12 +137,10 @@ pub async fn run(
                     Ok(Some(l)) => keep(l, &mut file, &mut on_line),
                     _ => err_done = true,
                 },
-                exit = child.wait(), if status.is_none() => {
-                    if let Some(g) = &group {
-                        kill_group(g.0);
-                    }
+                () = &mut leader_exited, if status.is_none() => {
+                    group.kill_and_release();
+                    status = Some(child.wait().await);
                     drain = Some(Box::pin(tokio::time::sleep(DRAIN)));
-                    status = Some(exit);
                 },
                 _ = async {
                     match drain.as_mut() {
@@ -202,7 +152,11 @@ pub async fn run(
         }
         match status {
             Some(s) => s,
-            None => child.wait().await,
+            None => {
+                leader_exited.await;
+                group.kill_and_release();
+                child.wait().await
+            }
         }
     };
     let status = match tokio::time::timeout(timeout, work).await {

@@ -4,8 +4,8 @@
 //! Actions, each failing test an error annotation at its file and line when the report has them.
 //! A report that is missing, stale or unreadable is named, never silently left out.
 //!
-//! Over 500 lines: reading JUnit XML (its dialects), merging, counting and annotating are one format's
-//! code; the tests are the last eighty lines.
+//! Over 600 lines: reading JUnit XML (its dialects), merging, counting and annotating are one
+//! format's code; its tests are in `junit/tests.rs`.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
