@@ -5,8 +5,27 @@
 
 use std::collections::BTreeMap;
 
+/// A line of a dotenv file that is not a pair, with its number (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {kind}")]
+pub struct DotenvError {
+    pub line: usize,
+    pub kind: BadLine,
+}
+
+/// Why a line is not `NAME=value`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadLine {
+    #[error("not `NAME=value`")]
+    NotAPair,
+    #[error("`{0}` is not a variable name")]
+    BadName(String),
+    #[error("the value's {0} quote is not closed on its line")]
+    Unclosed(char),
+}
+
 /// The pairs of a dotenv text, later lines winning, or the first line that is not one, with why.
-pub fn parse(text: &str) -> Result<BTreeMap<String, String>, (usize, String)> {
+pub fn parse(text: &str) -> Result<BTreeMap<String, String>, DotenvError> {
     let mut out = BTreeMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -15,7 +34,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, (usize, String)> {
         }
         let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
         let Some((name, value)) = line.split_once('=') else {
-            return Err((i + 1, "not `NAME=value`".to_string()));
+            return Err(DotenvError {
+                line: i + 1,
+                kind: BadLine::NotAPair,
+            });
         };
         let name = name.trim();
         let valid = name
@@ -24,18 +46,21 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, (usize, String)> {
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err((i + 1, format!("`{name}` is not a variable name")));
+            return Err(DotenvError {
+                line: i + 1,
+                kind: BadLine::BadName(name.to_string()),
+            });
         }
         out.insert(
             name.to_string(),
-            value_of(value.trim()).map_err(|w| (i + 1, w))?,
+            value_of(value.trim()).map_err(|kind| DotenvError { line: i + 1, kind })?,
         );
     }
     Ok(out)
 }
 
-fn value_of(v: &str) -> Result<String, String> {
-    let unclosed = |q: char| format!("the value's {q} quote is not closed on its line");
+fn value_of(v: &str) -> Result<String, BadLine> {
+    let unclosed = BadLine::Unclosed;
     if let Some(rest) = v.strip_prefix('\'') {
         return match rest.find('\'') {
             Some(end) => Ok(rest[..end].to_string()),
@@ -88,15 +113,24 @@ mod tests {
     fn a_line_that_is_not_a_pair_is_named() {
         assert_eq!(
             parse("A=1\njust words\n"),
-            Err((2, "not `NAME=value`".into()))
+            Err(DotenvError {
+                line: 2,
+                kind: BadLine::NotAPair
+            })
         );
         assert_eq!(
             parse("1A=x"),
-            Err((1, "`1A` is not a variable name".into()))
+            Err(DotenvError {
+                line: 1,
+                kind: BadLine::BadName("1A".into())
+            })
         );
         assert_eq!(
             parse("A=\"open"),
-            Err((1, "the value's \" quote is not closed on its line".into()))
+            Err(DotenvError {
+                line: 1,
+                kind: BadLine::Unclosed('"')
+            })
         );
     }
 }

@@ -396,7 +396,8 @@ impl Resolver<'_> {
             let text =
                 crate::limits::read_to_string(&dir.join(file), crate::limits::DEFINITION_FILE);
             if let Ok(text) = text
-                && let Err((line, why)) = crate::dotenv::parse(&text)
+                && let Err(crate::dotenv::DotenvError { line, kind: why }) =
+                    crate::dotenv::parse(&text)
             {
                 self.problem(
                     format!(

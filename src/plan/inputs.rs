@@ -370,13 +370,12 @@ fn file_build_args(repo: &Repo, head: Oid, build: &mut crate::config::Build) -> 
             help(),
         ));
     };
-    let values =
-        crate::dotenv::parse(&String::from_utf8_lossy(&bytes)).map_err(|(line, why)| {
-            Error::bad_input(
-                format!("the build args file `{file}`, line {line}: {why}"),
-                Some("write `NAME=value` lines (comments start with `#`)".to_string()),
-            )
-        })?;
+    let values = crate::dotenv::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+        Error::bad_input(
+            format!("the build args file `{file}`, {e}"),
+            Some("write `NAME=value` lines (comments start with `#`)".to_string()),
+        )
+    })?;
     let dockerfile = repo.read_file(head, &build.dockerfile)?.unwrap_or_default();
     let names = crate::docker::dockerfile::arg_names(&String::from_utf8_lossy(&dockerfile));
     for (name, value) in values {

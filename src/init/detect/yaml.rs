@@ -13,30 +13,45 @@ const MAX_ALIASES: usize = 64;
 /// Each level of block nesting takes at least one column, and dropping a node recurses per level.
 const MAX_INDENT: usize = 512;
 
+/// Why a YAML file was not read (said in init's notes, after the file's name).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum YamlError {
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    #[error("it is larger than {MAX_BYTES} bytes")]
+    TooLarge,
+    #[error("it has more than {MAX_ALIASES} aliases")]
+    TooManyAliases,
+    #[error("it is indented more than {MAX_INDENT} columns")]
+    TooDeep,
+    #[error("{0}")]
+    Syntax(#[from] yaml_rust2::ScanError),
+}
+
 /// The documents of the YAML file at `path`, or why they were not read.
-pub(super) fn load(path: &Path) -> Result<Vec<Yaml>, String> {
-    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+pub(super) fn load(path: &Path) -> Result<Vec<Yaml>, YamlError> {
+    let len = std::fs::metadata(path)?.len();
     if len > MAX_BYTES {
-        return Err(format!("it is larger than {MAX_BYTES} bytes"));
+        return Err(YamlError::TooLarge);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(path)?;
     parse(&text)
 }
 
-pub(super) fn parse(text: &str) -> Result<Vec<Yaml>, String> {
+pub(super) fn parse(text: &str) -> Result<Vec<Yaml>, YamlError> {
     let aliases = text
         .as_bytes()
         .windows(2)
         .filter(|w| matches!(w[0], b' ' | b'\t' | b'[' | b',' | b'{' | b'\n') && w[1] == b'*')
         .count();
     if aliases > MAX_ALIASES {
-        return Err(format!("it has more than {MAX_ALIASES} aliases"));
+        return Err(YamlError::TooManyAliases);
     }
     if text
         .lines()
         .any(|l| l.len() - l.trim_start().len() > MAX_INDENT)
     {
-        return Err(format!("it is indented more than {MAX_INDENT} columns"));
+        return Err(YamlError::TooDeep);
     }
     YamlLoader::load_from_str(text).or_else(|e| {
         // yaml-rust2 refuses a flow collection closed at its key's indentation (`command: [` …
@@ -58,7 +73,7 @@ pub(super) fn parse(text: &str) -> Result<Vec<Yaml>, String> {
             }
             fixed.push('\n');
         }
-        YamlLoader::load_from_str(&fixed).map_err(|_| e.to_string())
+        YamlLoader::load_from_str(&fixed).map_err(|_| YamlError::Syntax(e))
     })
 }
 
