@@ -101,9 +101,23 @@ pub fn strategy(service: &Service) -> &str {
         .unwrap_or("ROLLING")
 }
 
-/// A native (blue/green, linear, canary) deployment still under way on `service`: starting another
-/// one on top would cut it short; the refusal says so.
-pub fn busy(target: &Target, service: &Service) -> Option<String> {
+/// A native (blue/green, linear, canary) deployment still under way on a service: starting another
+/// one on top would cut it short, so the rollout of it is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "a {strategy} deployment of {target} is still under way{}: shipit does not start a deployment on top of it (wait for it to finish, or end it with `shipit deploy --continue` or `--rollback` when it waits at a hook)",
+    service_deployment.as_ref().map(|a| format!(" ({a})")).unwrap_or_default()
+)]
+pub struct Busy {
+    pub target: Target,
+    /// BLUE_GREEN, LINEAR or CANARY.
+    pub strategy: String,
+    /// The service deployment under way, where ECS names it.
+    pub service_deployment: Option<String>,
+}
+
+/// The native deployment still under way on `service`, if there is one.
+pub fn busy(target: &Target, service: &Service) -> Option<Busy> {
     let strategy = service
         .deployment_configuration()
         .and_then(|c| c.strategy());
@@ -116,15 +130,10 @@ pub fn busy(target: &Target, service: &Service) -> Option<String> {
             d.rollout_state()
                 .is_some_and(|s| s.as_str() == "IN_PROGRESS")
         });
-    in_progress.then(|| {
-        format!(
-            "a {} deployment of {target} is still under way{}: shipit does not start a deployment on top of it (wait for it to finish, or end it with `shipit deploy --continue` or `--rollback` when it waits at a hook)",
-            strategy.map(|s| s.as_str()).unwrap_or_default(),
-            service
-                .current_service_deployment()
-                .map(|a| format!(" ({a})"))
-                .unwrap_or_default()
-        )
+    in_progress.then(|| Busy {
+        target: target.clone(),
+        strategy: strategy.map(|s| s.as_str()).unwrap_or_default().to_string(),
+        service_deployment: service.current_service_deployment().map(str::to_string),
     })
 }
 
@@ -152,22 +161,41 @@ pub fn judge(sd: &ServiceDeployment, wait_shifted: bool) -> Verdict {
     }
 }
 
+/// Why the rollback shipit asked for (StopServiceDeployment with ROLLBACK) did not bring the
+/// previous revision back.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RollbackError {
+    #[error("ECS's rollback failed: {reasons}")]
+    Failed {
+        service_deployment: String,
+        /// [`reasons`]: the alarms, the circuit breaker, ECS's words.
+        reasons: String,
+    },
+    /// It finished before the stop took hold: the new revision stays.
+    #[error("the deployment finished before the rollback took hold: the new revision runs")]
+    FinishedFirst { service_deployment: String },
+    #[error("the deployment was stopped without a rollback: {reasons}")]
+    StoppedWithoutRollback {
+        service_deployment: String,
+        reasons: String,
+    },
+}
+
 /// Judges the rollback shipit asked for (StopServiceDeployment with ROLLBACK): `Some(Ok)` when
 /// the previous revision is back, `Some(Err(why))` when ECS could not, `None` while it goes on.
-pub fn judge_rollback(sd: &ServiceDeployment) -> Option<Result<(), String>> {
+pub fn judge_rollback(sd: &ServiceDeployment) -> Option<Result<(), RollbackError>> {
+    let service_deployment = sd.service_deployment_arn().unwrap_or_default().to_string();
     match sd.status() {
         Some(Status::RollbackSuccessful) => Some(Ok(())),
-        Some(Status::RollbackFailed) => {
-            Some(Err(format!("ECS's rollback failed: {}", reasons(sd))))
-        }
-        // It finished before the stop took hold: the new revision stays.
-        Some(Status::Successful) => Some(Err(
-            "the deployment finished before the rollback took hold: the new revision runs".into(),
-        )),
-        Some(Status::Stopped) => Some(Err(format!(
-            "the deployment was stopped without a rollback: {}",
-            reasons(sd)
-        ))),
+        Some(Status::RollbackFailed) => Some(Err(RollbackError::Failed {
+            service_deployment,
+            reasons: reasons(sd),
+        })),
+        Some(Status::Successful) => Some(Err(RollbackError::FinishedFirst { service_deployment })),
+        Some(Status::Stopped) => Some(Err(RollbackError::StoppedWithoutRollback {
+            service_deployment,
+            reasons: reasons(sd),
+        })),
         _ => None,
     }
 }

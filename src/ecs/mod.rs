@@ -6,6 +6,8 @@ mod raw;
 pub mod render;
 pub mod rollout;
 
+pub use raw::CreateError;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};

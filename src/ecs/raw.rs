@@ -9,11 +9,36 @@ use aws_sdk_ecs::config::http::HttpRequest;
 use aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecs::error::BoxError;
+use aws_sdk_ecs::operation::create_service::CreateServiceError;
 use aws_sdk_ecs::types::TaskDefinitionField;
 use serde_json::{Map, Value};
 
 use super::render::Rendered;
 use super::{Ecs, EcsError, classify};
+
+/// Why CreateService created nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// ECS answered that the cluster does not exist (shipit never creates clusters).
+    #[error("{cause}")]
+    ClusterMissing { cluster: String, cause: EcsError },
+    /// Any other refusal (or no answer).
+    #[error("{cause}")]
+    Refused {
+        cluster: String,
+        service: String,
+        cause: EcsError,
+    },
+}
+
+/// A missing cluster is told by the SDK's typed variant (`ClusterNotFoundException` of
+/// CreateService's error), as ECS (and moto 5, which the tests run) answers it. This text match is
+/// only the fallback, for an endpoint that answers it untyped (an emulator that says it in its own
+/// words under another code).
+fn says_cluster_not_found(cause: &EcsError) -> bool {
+    let text = cause.to_string();
+    text.contains("ClusterNotFound") || text.contains("Cluster not found")
+}
 
 /// Keeps the body of the last answer.
 #[derive(Debug, Clone, Default)]
@@ -117,7 +142,7 @@ impl Ecs {
         service: &str,
         definition: &Map<String, Value>,
         task_definition: &str,
-    ) -> Result<Option<String>, EcsError> {
+    ) -> Result<Option<String>, CreateError> {
         let mut body = definition.clone();
         body.insert("cluster".into(), Value::String(cluster.into()));
         body.insert(
@@ -141,7 +166,23 @@ impl Ecs {
             .mutate_request(with_body(bytes))
             .send()
             .await
-            .map_err(|e| classify("CreateService", e))?;
+            .map_err(|e| {
+                let typed = e
+                    .as_service_error()
+                    .is_some_and(CreateServiceError::is_cluster_not_found_exception);
+                let cause = classify("CreateService", e);
+                match typed || says_cluster_not_found(&cause) {
+                    true => CreateError::ClusterMissing {
+                        cluster: cluster.to_string(),
+                        cause,
+                    },
+                    false => CreateError::Refused {
+                        cluster: cluster.to_string(),
+                        service: service.to_string(),
+                        cause,
+                    },
+                }
+            })?;
         Ok(answer
             .service()
             .and_then(|s| s.current_service_deployment())

@@ -80,14 +80,6 @@ pub enum RenderError {
     DesiredCountNotANumber,
 }
 
-/// Until `ecs/rollout.rs` gives its own failures types (another change), its `String` errors
-/// take a render's message as they did.
-impl From<RenderError> for String {
-    fn from(e: RenderError) -> String {
-        e.to_string()
-    }
-}
-
 /// A task definition ready to register: the RegisterTaskDefinition request body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {

@@ -75,6 +75,21 @@ pub enum NotRun {
 #[error("{0}")]
 pub struct RolloutEnded(pub String);
 
+/// Why no rollout of an environment ran at all: the same for every service it would have rolled
+/// out.
+#[derive(Debug, Clone, Error)]
+pub enum RolloutNotRun {
+    /// The release has no ECS client (the plan rolls out, ECS was not connected).
+    #[error("ECS is not available")]
+    NoEcs { environment: String },
+    /// ECS refused before any deployment started (bad credentials, an unreadable file, …).
+    #[error("{cause}")]
+    Refused {
+        environment: String,
+        cause: std::sync::Arc<crate::ecs::EcsError>,
+    },
+}
+
 /// How a test command ended when it did not pass.
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]

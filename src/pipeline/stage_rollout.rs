@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::context::Context;
 use super::events::{Event, Outcome, ServiceResult, Sink, Stage, StageRecord, Status};
-use super::failure::{Cause, RolloutEnded, StageError};
+use super::failure::{Cause, RolloutEnded, RolloutNotRun, StageError};
 use super::rollout;
 use super::stop::Stop;
 use crate::config::{Config, Environment};
@@ -70,7 +70,10 @@ pub(super) async fn roll_out(
             let progress = rollout::progress_to(&ctx.config, env, &requests, watched);
             tokio::select! {
                 out = rollout::run(ecs, &ctx.config, env, &requests, &progress) => {
-                    out.map_err(|e| e.to_string())
+                    out.map_err(|cause| RolloutNotRun::Refused {
+                        environment: env.name.clone(),
+                        cause: Arc::new(cause),
+                    })
                 }
                 _ = stop.abandoned() => {
                     let polled = polled.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -84,7 +87,9 @@ pub(super) async fn roll_out(
                 }
             }
         }
-        None => Err("ECS is not available".to_string()),
+        None => Err(RolloutNotRun::NoEcs {
+            environment: env.name.clone(),
+        }),
     };
     for r in &requests {
         let result = results
@@ -163,7 +168,7 @@ type ByService = std::collections::BTreeMap<String, Vec<(String, crate::ecs::rol
 fn finish(
     r: &rollout::Request,
     result: &mut ServiceResult,
-    outcome: &Result<ByService, String>,
+    outcome: &Result<ByService, RolloutNotRun>,
     started: Instant,
     sink: &Sink,
     all_clusters: &dyn Fn(&str) -> Vec<String>,
@@ -184,12 +189,12 @@ fn finish(
             (detail, error)
         }
         Err(why) => (
-            why.clone(),
+            why.to_string(),
             Some(StageError::Rollout {
                 service: r.service.clone(),
                 image: r.image.to_string(),
                 clusters: all_clusters(&r.service),
-                why: Cause::new(RolloutEnded(why.clone())),
+                why: Cause::new(why.clone()),
             }),
         ),
     };

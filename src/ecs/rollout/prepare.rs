@@ -4,9 +4,9 @@
 use aws_sdk_ecs::types::Service;
 use semver::Version;
 
-use super::super::deployment;
-use super::super::render::{Rendered, service_definition};
-use super::super::{Ecs, EcsError, Target, classify};
+use super::super::deployment::{self, Busy};
+use super::super::render::{RenderError, Rendered, service_definition};
+use super::super::{CreateError, Ecs, EcsError, Target, classify};
 use super::{Deploy, short_td};
 
 pub(super) enum Prepared {
@@ -25,15 +25,110 @@ fn running_version(image: &str, environment: &str) -> Option<Version> {
     crate::version::parse_tag(environment, &tag)
 }
 
-/// RegisterTaskDefinition refused a render: ECS's message, with the file (or the live revision)
-/// and the services of ci.toml.
-fn register_refused(deploy: &Deploy, previous: &str, e: EcsError) -> String {
-    let from = match &deploy.file {
-        Some(f) => format!("the task definition {}", f.path),
-        None => format!("the task definition rendered from {}", short_td(previous)),
-    };
-    let services: Vec<&str> = deploy.changes.iter().map(|c| c.service.as_str()).collect();
-    format!("{e} ({from}, service {})", services.join(", "))
+/// What a render started from: a file of the repository, or the live revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum RenderedFrom {
+    File(String),
+    /// The task definition ARN the service runs.
+    Live(String),
+}
+
+impl std::fmt::Display for RenderedFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RenderedFrom::File(path) => write!(f, "the task definition {path}"),
+            RenderedFrom::Live(arn) => {
+                write!(f, "the task definition rendered from {}", short_td(arn))
+            }
+        }
+    }
+}
+
+/// Why one service was not rolled out, having changed nothing (or, for `Update` and `Create`,
+/// nothing that ECS says went through).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PrepareError {
+    #[error("the task definition {path}: {cause}")]
+    TaskDefinitionFile { path: String, cause: RenderError },
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error("the service {target} has no task definition")]
+    NoTaskDefinition { target: Target },
+    #[error("{cause}")]
+    Describe {
+        task_definition: String,
+        cause: EcsError,
+    },
+    #[error(
+        "{target} runs {running}, which is higher than {new}: refusing to go back (use `shipit deploy --force` to roll back on purpose)"
+    )]
+    Downgrade {
+        target: Target,
+        running: Version,
+        new: Version,
+    },
+    /// A render that cannot take the new image (no such container, …).
+    #[error("{cause}")]
+    Render { target: Target, cause: RenderError },
+    /// RegisterTaskDefinition refused a render: ECS's message, with the file (or the live
+    /// revision) and the services of ci.toml.
+    #[error("{cause} ({from}, service {})", services.join(", "))]
+    Register {
+        target: Target,
+        from: RenderedFrom,
+        services: Vec<String>,
+        cause: EcsError,
+    },
+    #[error("{cause}")]
+    Update {
+        target: Target,
+        task_definition: String,
+        cause: EcsError,
+    },
+    #[error(
+        "the service {target} does not exist (DescribeServices reports it MISSING): add `service_definition` (a CreateService request, kept in the repository) to the service in ci.toml, and shipit creates the ECS service `{}` in the cluster `{}` on its first rollout (shipit never creates clusters)",
+        target.service, target.cluster
+    )]
+    NoServiceDefinition { target: Target },
+    #[error(
+        "the service {target} does not exist, and there is no task definition to create it with: set `task_definition` (a RegisterTaskDefinition request, kept in the repository) beside `service_definition`"
+    )]
+    NothingToCreateWith { target: Target },
+    #[error("the service definition {path}: {cause}")]
+    ServiceDefinitionFile { path: String, cause: RenderError },
+    #[error(
+        "the service definition {path} names the service `{named}`, but ci.toml rolls out `{}`: make them the same (or drop `serviceName`)",
+        target.service
+    )]
+    ServiceNameDiffers {
+        path: String,
+        named: String,
+        target: Target,
+    },
+    #[error(
+        "{cause}: the cluster `{}` does not exist (shipit never creates clusters: that is the infrastructure's job)",
+        target.cluster
+    )]
+    ClusterMissing { target: Target, cause: CreateError },
+    #[error("creating {target} from {path}: {cause}")]
+    Create {
+        target: Target,
+        path: String,
+        cause: CreateError,
+    },
+}
+
+/// RegisterTaskDefinition refused a render: of the file, or of the live revision `previous`.
+fn register_refused(deploy: &Deploy, previous: &str, cause: EcsError) -> PrepareError {
+    PrepareError::Register {
+        target: deploy.target.clone(),
+        from: match &deploy.file {
+            Some(f) => RenderedFrom::File(f.path.clone()),
+            None => RenderedFrom::Live(previous.to_string()),
+        },
+        services: deploy.changes.iter().map(|c| c.service.clone()).collect(),
+        cause,
+    }
 }
 
 impl Ecs {
@@ -43,30 +138,39 @@ impl Ecs {
         &self,
         deploy: &Deploy,
         service: Option<&Service>,
-    ) -> Result<Prepared, String> {
+    ) -> Result<Prepared, PrepareError> {
+        let target = &deploy.target;
         let file = match &deploy.file {
-            Some(f) => Some(
-                Rendered::from_file(&f.text)
-                    .map_err(|why| format!("the task definition {}: {why}", f.path))?,
-            ),
+            Some(f) => Some(Rendered::from_file(&f.text).map_err(|cause| {
+                PrepareError::TaskDefinitionFile {
+                    path: f.path.clone(),
+                    cause,
+                }
+            })?),
             None => None,
         };
         let Some(service) = service else {
             return self.create(deploy, file).await;
         };
-        if let Some(why) = deployment::busy(&deploy.target, service) {
-            return Err(why);
+        if let Some(busy) = deployment::busy(target, service) {
+            return Err(busy.into());
         }
         let Some(previous) = service.task_definition().map(str::to_string) else {
-            return Err(format!(
-                "the service {} has no task definition",
-                deploy.target
-            ));
+            return Err(PrepareError::NoTaskDefinition {
+                target: target.clone(),
+            });
+        };
+        let render = |cause| PrepareError::Render {
+            target: target.clone(),
+            cause,
         };
         let live = self
             .describe_task_definition(&previous)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|cause| PrepareError::Describe {
+                task_definition: previous.clone(),
+                cause,
+            })?;
         for c in &deploy.changes {
             if let (Some(new), Some(running)) = (
                 &c.version,
@@ -75,15 +179,16 @@ impl Ecs {
             ) && *new < running
                 && !deploy.force
             {
-                return Err(format!(
-                    "{} runs {running}, which is higher than {new}: refusing to go back (use `shipit deploy --force` to roll back on purpose)",
-                    deploy.target
-                ));
+                return Err(PrepareError::Downgrade {
+                    target: target.clone(),
+                    running,
+                    new: new.clone(),
+                });
             }
         }
         if file.is_none() {
             for c in &deploy.changes {
-                live.has_container(&c.container)?;
+                live.has_container(&c.container).map_err(render)?;
             }
             if deploy
                 .changes
@@ -99,11 +204,11 @@ impl Ecs {
             if let Some(image) = live.image_of(k)
                 && rendered.image_of(k).is_some()
             {
-                rendered = rendered.keep_image(k, image)?;
+                rendered = rendered.keep_image(k, image).map_err(render)?;
             }
         }
         for c in &deploy.changes {
-            rendered = rendered.set_image(&c.container, &c.image)?;
+            rendered = rendered.set_image(&c.container, &c.image).map_err(render)?;
         }
         let ours = self
             .register(&rendered)
@@ -112,8 +217,8 @@ impl Ecs {
         let updated = self
             .client
             .update_service()
-            .cluster(&deploy.target.cluster)
-            .service(&deploy.target.service)
+            .cluster(&target.cluster)
+            .service(&target.service)
             .task_definition(&ours)
             .send()
             .await;
@@ -123,12 +228,16 @@ impl Ecs {
                 .and_then(|s| s.current_service_deployment())
                 .map(str::to_string),
             Err(e) => {
-                let why = classify("UpdateService", e).to_string();
+                let cause = classify("UpdateService", e);
                 // An answer lost on the way (a timeout) may hide an update that went through: look
                 // before calling it not started. When ECS does not say either, the update is
                 // watched (and rolled back) as if it had gone through.
-                if self.runs(&deploy.target, &ours).await == Some(false) {
-                    return Err(why);
+                if self.runs(target, &ours).await == Some(false) {
+                    return Err(PrepareError::Update {
+                        target: target.clone(),
+                        task_definition: ours,
+                        cause,
+                    });
                 }
                 None
             }
@@ -154,31 +263,44 @@ impl Ecs {
 
     /// The first rollout of a service that does not exist yet: from its files, or an error that
     /// names the key to add.
-    async fn create(&self, deploy: &Deploy, file: Option<Rendered>) -> Result<Prepared, String> {
+    async fn create(
+        &self,
+        deploy: &Deploy,
+        file: Option<Rendered>,
+    ) -> Result<Prepared, PrepareError> {
         let target = &deploy.target;
         let Some(definition) = &deploy.service_definition else {
-            return Err(format!(
-                "the service {target} does not exist (DescribeServices reports it MISSING): add `service_definition` (a CreateService request, kept in the repository) to the service in ci.toml, and shipit creates the ECS service `{}` in the cluster `{}` on its first rollout (shipit never creates clusters)",
-                target.service, target.cluster
-            ));
+            return Err(PrepareError::NoServiceDefinition {
+                target: target.clone(),
+            });
         };
         let Some(mut rendered) = file else {
-            return Err(format!(
-                "the service {target} does not exist, and there is no task definition to create it with: set `task_definition` (a RegisterTaskDefinition request, kept in the repository) beside `service_definition`"
-            ));
+            return Err(PrepareError::NothingToCreateWith {
+                target: target.clone(),
+            });
         };
-        let body = service_definition(&definition.text)
-            .map_err(|why| format!("the service definition {}: {why}", definition.path))?;
+        let body = service_definition(&definition.text).map_err(|cause| {
+            PrepareError::ServiceDefinitionFile {
+                path: definition.path.clone(),
+                cause,
+            }
+        })?;
         if let Some(name) = body.get("serviceName").and_then(|v| v.as_str())
             && name != target.service
         {
-            return Err(format!(
-                "the service definition {} names the service `{name}`, but ci.toml rolls out `{}`: make them the same (or drop `serviceName`)",
-                definition.path, target.service
-            ));
+            return Err(PrepareError::ServiceNameDiffers {
+                path: definition.path.clone(),
+                named: name.to_string(),
+                target: target.clone(),
+            });
         }
         for c in &deploy.changes {
-            rendered = rendered.set_image(&c.container, &c.image)?;
+            rendered = rendered
+                .set_image(&c.container, &c.image)
+                .map_err(|cause| PrepareError::Render {
+                    target: target.clone(),
+                    cause,
+                })?;
         }
         let ours = self
             .register(&rendered)
@@ -190,17 +312,17 @@ impl Ecs {
         let deployment = match created {
             Ok(d) => d,
             Err(_) if self.runs(target, &ours).await != Some(false) => None,
-            Err(e) => {
-                return Err({
-                    let text = e.to_string();
-                    if text.contains("ClusterNotFound") || text.contains("Cluster not found") {
-                        format!(
-                            "{text}: the cluster `{}` does not exist (shipit never creates clusters: that is the infrastructure's job)",
-                            target.cluster
-                        )
-                    } else {
-                        format!("creating {target} from {}: {text}", definition.path)
-                    }
+            Err(cause @ CreateError::ClusterMissing { .. }) => {
+                return Err(PrepareError::ClusterMissing {
+                    target: target.clone(),
+                    cause,
+                });
+            }
+            Err(cause) => {
+                return Err(PrepareError::Create {
+                    target: target.clone(),
+                    path: definition.path.clone(),
+                    cause,
                 });
             }
         };

@@ -193,7 +193,7 @@ fn a_native_deployment_under_way_is_busy_a_rolling_one_is_not() {
     };
     let two = || vec![deployment(OURS, "PRIMARY", 0), deployment(OLD, "ACTIVE", 0)];
     let native = service(Some(DeploymentStrategy::Canary), two());
-    let why = deployment::busy(&target, &native).unwrap();
+    let why = deployment::busy(&target, &native).unwrap().to_string();
     assert!(
         why.contains("a CANARY deployment of c/api is still under way"),
         "{why}"

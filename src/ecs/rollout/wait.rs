@@ -8,8 +8,21 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::Service;
 
 use super::super::deployment::{self, Verdict};
-use super::super::{Ecs, Target};
+use super::super::{Ecs, EcsError, Target};
 use super::{Pending, Poll, Progress, Report, Settings, by, short_td};
+
+/// Why one poll of the service deployments under way (DescribeServiceDeployments) failed. A
+/// failed poll does not end the wait: the deadline does.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PollError {
+    #[error("DescribeServiceDeployments got no answer before the deadline")]
+    Deadline { service_deployments: Vec<String> },
+    #[error("{cause}")]
+    Refused {
+        service_deployments: Vec<String>,
+        cause: EcsError,
+    },
+}
 
 /// Judges one DescribeServices answer for the deployment of `ours`.
 pub(super) fn judge(service: &Service, ours: &str, max_failed_tasks: i32) -> Poll {
@@ -100,7 +113,7 @@ fn judge_undo(sd: &aws_sdk_ecs::types::ServiceDeployment) -> Poll {
     match deployment::judge_rollback(sd) {
         None => Poll::Waiting,
         Some(Ok(())) => Poll::Done,
-        Some(Err(why)) => Poll::Failed(why),
+        Some(Err(why)) => Poll::Failed(why.to_string()),
     }
 }
 
@@ -197,7 +210,8 @@ impl Ecs {
                 .collect();
             let deployments = match self.poll_deployments(&arns, deadline).await {
                 Ok(d) => d,
-                Err(text) => {
+                Err(e) => {
+                    let text = e.to_string();
                     report(Progress {
                         cluster: cluster.to_string(),
                         services: vec![("poll failed:".into(), text.clone())],
@@ -257,19 +271,24 @@ impl Ecs {
         (outcomes, last_error)
     }
 
-    /// The service deployments of one poll, by ARN (none asked, no call); a refused or late
-    /// answer as the text of a failed poll.
+    /// The service deployments of one poll, by ARN (none asked, no call); or why the poll
+    /// failed.
     async fn poll_deployments(
         &self,
         arns: &[String],
         deadline: Instant,
-    ) -> Result<BTreeMap<String, aws_sdk_ecs::types::ServiceDeployment>, String> {
+    ) -> Result<BTreeMap<String, aws_sdk_ecs::types::ServiceDeployment>, PollError> {
         if arns.is_empty() {
             return Ok(BTreeMap::new());
         }
         match by(deadline, self.service_deployments(arns)).await {
-            None => Err("DescribeServiceDeployments got no answer before the deadline".into()),
-            Some(Err(e)) => Err(e.to_string()),
+            None => Err(PollError::Deadline {
+                service_deployments: arns.to_vec(),
+            }),
+            Some(Err(cause)) => Err(PollError::Refused {
+                service_deployments: arns.to_vec(),
+                cause,
+            }),
             Some(Ok(found)) => Ok(found
                 .into_iter()
                 .filter_map(|sd| Some((sd.service_deployment_arn()?.to_string(), sd)))
