@@ -345,7 +345,7 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
     let read_by_a_root_build = |files: &[&str]| {
         root_builds
             .iter()
-            .any(|t| files.iter().any(|f| copies_root_file(t, f)))
+            .any(|t| files.iter().any(|f| dockerfiles::copies_root_file(t, f)))
     };
     let root_service = service_paths.iter().any(|s| s.is_empty());
     for (lock, members, manifests) in [
@@ -388,43 +388,6 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
     }
     found.units = units;
     found
-}
-
-/// Whether a Dockerfile built from the root copies the root's `file` (`COPY go.mod go.sum ./`,
-/// `COPY package*.json ./`, `COPY . .`).
-fn copies_root_file(dockerfile: &str, file: &str) -> bool {
-    dockerfile.lines().any(|line| {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let Some((first, rest)) = words.split_first() else {
-            return false;
-        };
-        if !first.eq_ignore_ascii_case("COPY") && !first.eq_ignore_ascii_case("ADD") {
-            return false;
-        }
-        let sources: Vec<&str> = rest
-            .iter()
-            .copied()
-            .filter(|w| !w.starts_with("--"))
-            .collect();
-        let Some((_, sources)) = sources.split_last() else {
-            return false;
-        };
-        sources.iter().any(|s| {
-            let s = s
-                .trim_matches(['"', '[', ']', ','])
-                .trim_start_matches("./");
-            match s.split_once('*') {
-                _ if s.is_empty() || s == "." => true,
-                Some((pre, post)) => {
-                    !s.contains('/')
-                        && file.len() >= pre.len() + post.len()
-                        && file.starts_with(pre)
-                        && file.ends_with(post.trim_start_matches('*'))
-                }
-                None => s == file,
-            }
-        })
-    })
 }
 
 /// `target` relative to `base` (both repository-relative folders or files, "" the root).
