@@ -25,7 +25,7 @@ use names::name_units;
 pub use names::sanitize;
 
 /// Folders never searched.
-const SKIP: [&str; 12] = [
+pub(super) const SKIP: [&str; 12] = [
     "node_modules",
     "target",
     "dist",
@@ -72,6 +72,9 @@ pub struct Unit {
     pub target: Option<String>,
     /// More globs that affect it, and where each came from.
     pub include: Vec<Guess>,
+    /// Globs a paths filter watches that are not made `include`s (another unit's folder, a
+    /// workflow, a filter not named as the service): told in a comment.
+    pub watched: Vec<Guess>,
     pub test: Option<Guess>,
     pub depends_on: Vec<Dependency>,
     pub version_file: Option<String>,
@@ -111,6 +114,9 @@ pub struct Found {
     pub left_out: Vec<LeftOut>,
     /// Things worth telling the user (a folder skipped, a name changed).
     pub notes: Vec<String>,
+    /// Why the default `global.ignore = ["**/*.md"]` is left out: it would hide a file a
+    /// Dockerfile copies (`validate`'s warning).
+    pub ignore_left_out: Option<String>,
 }
 
 /// An image some file says the project builds (repository-relative paths).
@@ -236,22 +242,40 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
     });
     name_units(root, &mut units, &mut found.notes);
 
-    // `dorny/paths-filter` filters: a filter named as a service, or one that watches a folder of
-    // it, adds its globs outside the service's folder as `include`s.
+    // `dorny/paths-filter` filters: only a filter named as the service gives it `include`s, and
+    // only its globs outside every other unit's folder (another service, another language's SDK)
+    // and outside the workflows (a workflow file is in no image). The rest is told in a comment.
+    let folders: Vec<(String, String)> = units
+        .iter()
+        .map(|u| (u.name.clone(), u.path.clone()))
+        .collect();
     for u in &mut units {
+        let inside = |g: &str, path: &str| path.is_empty() || g.starts_with(&format!("{path}/"));
         for f in &filters {
-            let inside = |g: &str| u.path.is_empty() || g.starts_with(&format!("{}/", u.path));
-            if f.name != u.name && !f.globs.iter().any(|g| inside(g)) {
+            let own = f.name == u.name;
+            if !own && !f.globs.iter().any(|g| inside(g, &u.path)) {
                 continue;
             }
+            let from = format!("the `{}` paths filter in {}", f.name, f.from);
             for g in &f.globs {
-                if g.starts_with('!') || inside(g) || u.include.iter().any(|i| i.value == *g) {
+                let g = g.trim_start_matches("./");
+                if g.starts_with('!') || inside(g, &u.path) {
                     continue;
                 }
-                u.include.push(Guess {
-                    value: g.trim_start_matches("./").to_string(),
-                    from: format!("the `{}` paths filter in {}", f.name, f.from),
-                });
+                let elsewhere = folders
+                    .iter()
+                    .any(|(name, path)| *name != u.name && !path.is_empty() && inside(g, path));
+                let guess = Guess {
+                    value: g.to_string(),
+                    from: from.clone(),
+                };
+                if own && !elsewhere && !g.starts_with(".github/") {
+                    if !u.include.iter().any(|i| i.value == g) {
+                        u.include.push(guess);
+                    }
+                } else if !u.watched.iter().any(|i| i.value == g) {
+                    u.watched.push(guess);
+                }
             }
         }
     }
@@ -261,11 +285,13 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
         .iter()
         .map(|u| manifests(&root.join(&u.path), root, &workspace))
         .collect();
-    let mut by_package: BTreeMap<String, String> = BTreeMap::new();
+    // Keyed by the manifest kind too: a Cargo dependency `svix` is the Cargo package `svix`,
+    // never a Python project of that name.
+    let mut by_package: BTreeMap<(&str, String), String> = BTreeMap::new();
     for (u, ms) in units.iter().zip(&manifests) {
         for m in ms {
             if let Some(p) = &m.package {
-                by_package.insert(normalize(p), u.name.clone());
+                by_package.insert((m.file, normalize(p)), u.name.clone());
             }
         }
     }
@@ -273,7 +299,7 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
         let mut deps = BTreeMap::new();
         for m in ms {
             for d in &m.deps {
-                if let Some(target) = by_package.get(&normalize(d))
+                if let Some(target) = by_package.get(&(m.file, normalize(d)))
                     && *target != u.name
                 {
                     deps.entry(target.clone())
@@ -293,21 +319,71 @@ pub fn detect(root: &Path, envs: &[String]) -> Found {
         }
     }
 
-    // Root files whose change affects everything: ci.toml itself and the lockfiles.
+    // Root files whose change affects everything: ci.toml itself, and the root lockfiles of a
+    // root workspace or manifest that holds services (a root package.json with only a linter in
+    // it is no service's; its lockfile would rebuild them all for nothing).
     found.triggers.push("ci.toml".to_string());
-    for lock in [
-        "Cargo.lock",
-        "package-lock.json",
-        "pnpm-lock.yaml",
-        "yarn.lock",
-        "uv.lock",
-        "poetry.lock",
-        "go.sum",
+    let service_paths: Vec<&str> = units
+        .iter()
+        .filter(|u| u.image)
+        .map(|u| u.path.as_str())
+        .collect();
+    let holds = |members: &std::collections::BTreeSet<String>| {
+        members.iter().any(|m| {
+            service_paths
+                .iter()
+                .any(|s| s.is_empty() || m == s || m.starts_with(&format!("{s}/")))
+        })
+    };
+    // The Dockerfiles that build from the root, as text: one that names a root manifest builds
+    // from it.
+    let root_builds: Vec<String> = images
+        .iter()
+        .filter(|i| i.context.is_empty())
+        .filter_map(|i| std::fs::read_to_string(root.join(&i.dockerfile)).ok())
+        .collect();
+    let read_by_a_root_build = |files: &[&str]| {
+        root_builds
+            .iter()
+            .any(|t| files.iter().any(|f| dockerfiles::copies_root_file(t, f)))
+    };
+    let root_service = service_paths.iter().any(|s| s.is_empty());
+    for (lock, members, manifests) in [
+        (
+            "Cargo.lock",
+            Some(&workspace.cargo),
+            &["Cargo.toml", "Cargo.lock"][..],
+        ),
+        (
+            "package-lock.json",
+            Some(&workspace.npm),
+            &["package.json", "package-lock.json"][..],
+        ),
+        (
+            "pnpm-lock.yaml",
+            Some(&workspace.npm),
+            &["package.json", "pnpm-lock.yaml"][..],
+        ),
+        (
+            "yarn.lock",
+            Some(&workspace.npm),
+            &["package.json", "yarn.lock"][..],
+        ),
+        ("uv.lock", None, &["pyproject.toml", "uv.lock"][..]),
+        ("poetry.lock", None, &["pyproject.toml", "poetry.lock"][..]),
+        ("go.sum", Some(&workspace.go), &["go.mod", "go.sum"][..]),
     ] {
-        if root.join(lock).is_file() {
+        if !root.join(lock).is_file() {
+            continue;
+        }
+        if root_service || members.is_some_and(holds) || read_by_a_root_build(manifests) {
             // Root-anchored: a lockfile without `/` would be every lockfile at any depth, and one
             // service's dependency bump would rebuild them all.
             found.triggers.push(format!("/{lock}"));
+        } else {
+            found.notes.push(format!(
+                "/{lock} is not a trigger: the root workspace it locks holds no service"
+            ));
         }
     }
     found.units = units;
@@ -479,6 +555,7 @@ fn unit(root: &Path, dir: &str, image: bool, found_by: String, envs: &[String]) 
         args_from_env: false,
         target: None,
         include: Vec::new(),
+        watched: Vec::new(),
         test,
         depends_on: Vec::new(),
         version_file,

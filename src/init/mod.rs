@@ -15,6 +15,8 @@ use crate::config::{Checks, Config};
 use detect::{Found, Unit};
 
 /// The release workflow users copy, written by init with the environments' branches.
+/// The most files of the working tree read to check the default `global.ignore`.
+const MAX_FILES: usize = 200_000;
 const WORKFLOW: &str = include_str!("../../examples/workflows/release.yml");
 pub const WORKFLOW_PATH: &str = ".github/workflows/release.yml";
 /// The mark of a workflow init wrote (which a later `init --force` may overwrite).
@@ -94,11 +96,20 @@ pub fn init(
             ),
         ));
     }
-    let text = ci_toml(&found, &envs);
+    let mut text = ci_toml(&found, &envs);
     // What init writes must be valid: checked before anything is written. The text was never
     // written, so its error is told without a snippet of it.
     let checks = Checks::Files(crate::ecs::render::check_file_text);
-    let checked = match Config::parse(&text, &relative(root, ci), ci, root, checks) {
+    let parse = |text: &str| Config::parse(text, &relative(root, ci), ci, root, checks);
+    // And clean: `**/*.md` is left out when a build copies a file it would hide (validate would
+    // warn on init's own output).
+    if let Ok(config) = parse(&text)
+        && let Some(hidden) = hidden_by_ignore(&config, root)
+    {
+        found.ignore_left_out = Some(hidden);
+        text = ci_toml(&found, &envs);
+    }
+    let checked = match parse(&text) {
         Ok(c) => c,
         Err(e) => {
             let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
@@ -165,6 +176,48 @@ pub fn init(
          `shipit validate` and `shipit affected --explain`."
     );
     Ok(out)
+}
+
+/// `validate`'s warning about `global.ignore` on `config`, over the working tree's files (what
+/// init read) rather than HEAD's, which may not hold them yet.
+fn hidden_by_ignore(config: &Config, root: &Path) -> Option<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name == ".git" || detect::SKIP.contains(&name.as_str()) {
+                continue;
+            }
+            let child = rel.join(&name);
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(child);
+            } else if files.len() < MAX_FILES {
+                files.push(
+                    child
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().to_string())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
+            }
+        }
+    }
+    let paths: Vec<&str> = files.iter().map(String::as_str).collect();
+    let images: Vec<usize> = (0..config.services.len()).collect();
+    let read = |wanted: &[&str]| -> Result<Vec<Option<Vec<u8>>>, std::convert::Infallible> {
+        Ok(wanted
+            .iter()
+            .map(|p| std::fs::read(root.join(p)).ok())
+            .collect())
+    };
+    let build = crate::build_inputs::BuildInputs::new(config, &images, read).ok()?;
+    crate::lint::check(config, &paths, &build)
+        .into_iter()
+        .find(|w| w.starts_with("`global.ignore`"))
 }
 
 /// What was found, a line each: services and libraries, the Dockerfiles left out, the notes.
@@ -254,11 +307,23 @@ retain = 10
         "# A change to any of these affects every service: this file and the lockfiles at the root."
     );
     let _ = writeln!(t, "triggers = {}", list(&found.triggers));
-    let _ = writeln!(
-        t,
-        "# Changes to these affect nothing: documentation is in no image. Remove it if yours is."
-    );
-    let _ = writeln!(t, "ignore = [\"**/*.md\"]");
+    match &found.ignore_left_out {
+        None => {
+            let _ = writeln!(
+                t,
+                "# Changes to these affect nothing: documentation is in no image. Remove it if yours is."
+            );
+            let _ = writeln!(t, "ignore = [\"**/*.md\"]");
+        }
+        Some(why) => {
+            let _ = writeln!(
+                t,
+                "# Not `[\"**/*.md\"]`: a Dockerfile copies documentation. {}",
+                why.replace('\n', " ")
+            );
+            let _ = writeln!(t, "ignore = []");
+        }
+    }
     if found.units.is_empty() {
         t.push_str(
             "\n# No service found: no folder with a Dockerfile, no workspace member, no Python project.
@@ -341,6 +406,24 @@ fn service(t: &mut String, u: &Unit) {
         }
         let globs: Vec<String> = u.include.iter().map(|i| i.value.clone()).collect();
         let _ = writeln!(t, "include = {}", list(&globs));
+    }
+    if !u.watched.is_empty() {
+        let froms: std::collections::BTreeSet<&str> =
+            u.watched.iter().map(|i| i.from.as_str()).collect();
+        for f in froms {
+            let globs: Vec<String> = u
+                .watched
+                .iter()
+                .filter(|i| i.from == f)
+                .map(|i| i.value.clone())
+                .collect();
+            let _ = writeln!(
+                t,
+                "# Not included, though {f} watches them (another unit's folder, a workflow, or a \
+                 filter of another name): {}",
+                list(&globs)
+            );
+        }
     }
     match &u.test {
         Some(g) => {

@@ -787,3 +787,155 @@ fn a_broken_task_definition_is_not_pointed_at_and_no_phantom_snippet_is_shown() 
     assert!(!r.stderr.contains("ci.toml:"), "{}", r.stderr);
     assert!(!repo.dir.join("ci.toml").exists());
 }
+
+fn triggers(text: &str) -> Vec<String> {
+    let toml: toml::Table = text.parse().unwrap();
+    toml["global"]["triggers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A root lockfile is a trigger only when the root workspace or manifest it locks holds a
+/// service: not a root package.json that only holds a linter, nor a poetry.lock nothing builds
+/// from; yes for an npm workspace with a service in it, and for a root go.mod that a service's
+/// Dockerfile builds from the root.
+#[test]
+fn root_lockfiles_are_triggers_only_for_a_root_workspace_that_holds_services() {
+    let lint_only = TestRepo::new();
+    lint_only.write(
+        "package.json",
+        "{\"private\": true, \"devDependencies\": {\"markdownlint-cli\": \"^0.39\"}}\n",
+    );
+    lint_only.write("package-lock.json", "{}\n");
+    lint_only.write("poetry.lock", "\n");
+    lint_only.write("api/Dockerfile", "FROM node\nCOPY . .\n");
+    lint_only.write("api/package.json", "{\"name\": \"api\"}\n");
+    let (text, _) = init_and_validate(&lint_only, &[]);
+    assert_eq!(triggers(&text), ["/ci.toml"], "{text}");
+
+    let holds = TestRepo::new();
+    holds.write(
+        "package.json",
+        "{\"private\": true, \"workspaces\": [\"apps/*\"]}\n",
+    );
+    holds.write("package-lock.json", "{}\n");
+    holds.write("apps/web/package.json", "{\"name\": \"web\"}\n");
+    holds.write("apps/web/Dockerfile", "FROM node\nCOPY . .\n");
+    holds.write("go.mod", "module example.com/m\n\ngo 1.22\n");
+    holds.write("go.sum", "\n");
+    holds.write(
+        "compose.yaml",
+        "services:\n  pay:\n    build:\n      context: ./\n      dockerfile: ./pay/Dockerfile\n",
+    );
+    holds.write(
+        "pay/Dockerfile",
+        "FROM golang\nCOPY go.mod go.sum ./\nCOPY pay ./pay\n",
+    );
+    let (text, _) = init_and_validate(&holds, &[]);
+    assert_eq!(
+        triggers(&text),
+        ["/ci.toml", "/package-lock.json", "/go.sum"],
+        "{text}"
+    );
+}
+
+/// A Cargo dependency resolves to the Cargo package of that name, never to a Python project
+/// that happens to share it.
+#[test]
+fn depends_on_resolves_within_one_ecosystem() {
+    let repo = TestRepo::new();
+    repo.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"server\", \"rust\"]\n",
+    );
+    repo.write(
+        "server/Cargo.toml",
+        "[package]\nname = \"server\"\nversion = \"1.0.0\"\n\n[dependencies]\nsvix = { path = \"../rust\" }\n",
+    );
+    repo.write("server/Dockerfile", "FROM rust\nCOPY . .\n");
+    repo.write(
+        "rust/Cargo.toml",
+        "[package]\nname = \"svix\"\nversion = \"1.0.0\"\n",
+    );
+    repo.write(
+        "sdks/python/pyproject.toml",
+        "[project]\nname = \"svix\"\nversion = \"1.0.0\"\n",
+    );
+    let (text, services) = init_and_validate(&repo, &[]);
+    assert_eq!(
+        services["server"]["depends_on"].as_array().unwrap(),
+        &vec![toml::Value::from("rust")],
+        "{text}"
+    );
+}
+
+/// A paths filter named as the service gives it only the globs outside every other unit's folder
+/// and outside the workflows; the rest, and a filter of another name that watches the service's
+/// folder, are a comment.
+#[test]
+fn paths_filters_never_include_other_units_or_workflows() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".github/workflows/server.yml",
+        "on: push\njobs:\n  changes:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: dorny/paths-filter@v3\n        with:\n          filters: |\n            server:\n              - 'server/**'\n              - 'rust/**'\n              - 'cli/**'\n              - '.github/workflows/server.yml'\n              - 'openapi/**'\n            javascript:\n              - 'javascript/**'\n              - 'server/openapi.json'\n",
+    );
+    repo.write("server/Dockerfile", "FROM rust\nCOPY . .\n");
+    repo.write("cli/Dockerfile", "FROM rust\nCOPY . .\n");
+    repo.write(
+        "rust/Cargo.toml",
+        "[package]\nname = \"sdk\"\nversion = \"1.0.0\"\n",
+    );
+    repo.write("Cargo.toml", "[workspace]\nmembers = [\"rust\"]\n");
+    repo.write("openapi/spec.json", "{}\n");
+    repo.write("javascript/package.json", "{\"name\": \"sdk-js\"}\n");
+    let (text, services) = init_and_validate(&repo, &[]);
+    assert_eq!(
+        services["server"]["include"].as_array().unwrap(),
+        &vec![toml::Value::from("openapi/**")],
+        "{text}"
+    );
+    assert!(services["cli"].get("include").is_none(), "{text}");
+    assert!(
+        text.contains(
+            "watches them (another unit's folder, a workflow, or a filter of another name): [\"rust/**\", \"cli/**\", \".github/workflows/server.yml\"]"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("the `javascript` paths filter"), "{text}");
+}
+
+/// `global.ignore = ["**/*.md"]` is left out when a Dockerfile copies a .md file (validate would
+/// warn on init's own output), and kept when none does.
+#[test]
+fn the_default_ignore_never_hides_what_a_dockerfile_copies() {
+    let repo = TestRepo::new();
+    repo.write("web/Dockerfile", "FROM node\nCOPY . .\n");
+    repo.write("web/README.md", "# web\n");
+    repo.write("api/Dockerfile", "FROM go\nCOPY main.go .\n");
+    repo.write("api/main.go", "package main\n");
+    repo.write("README.md", "# all\n");
+    repo.commit("initial import");
+    let (text, _) = init_and_validate(&repo, &[]);
+    let toml: toml::Table = text.parse().unwrap();
+    assert_eq!(
+        toml["global"]["ignore"].as_array().unwrap(),
+        &Vec::<toml::Value>::new(),
+        "{text}"
+    );
+    assert!(text.contains("web/README.md"), "{text}");
+    let v = shipit_run(&repo.dir, &["validate"]);
+    assert!(!v.stderr.contains("warning"), "{}", v.transcript());
+
+    let clean = TestRepo::new();
+    clean.write("api/Dockerfile", "FROM go\nCOPY main.go .\n");
+    clean.write("api/main.go", "package main\n");
+    clean.write("api/README.md", "# api\n");
+    clean.commit("initial import");
+    let (text, _) = init_and_validate(&clean, &[]);
+    assert!(text.contains("ignore = [\"**/*.md\"]"), "{text}");
+    let v = shipit_run(&clean.dir, &["validate"]);
+    assert!(!v.stderr.contains("warning"), "{}", v.transcript());
+}

@@ -185,3 +185,40 @@ fn exists(root: &Path, base: &str, source: &str) -> bool {
         .flatten()
         .any(|e| matcher.is_match(e.file_name().to_string_lossy().as_ref()))
 }
+
+/// Whether a Dockerfile built from the root copies the root's `file` (`COPY go.mod go.sum ./`,
+/// `COPY package*.json ./`, `COPY . .`).
+pub(super) fn copies_root_file(dockerfile: &str, file: &str) -> bool {
+    dockerfile.lines().any(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some((first, rest)) = words.split_first() else {
+            return false;
+        };
+        if !first.eq_ignore_ascii_case("COPY") && !first.eq_ignore_ascii_case("ADD") {
+            return false;
+        }
+        let sources: Vec<&str> = rest
+            .iter()
+            .copied()
+            .filter(|w| !w.starts_with("--"))
+            .collect();
+        let Some((_, sources)) = sources.split_last() else {
+            return false;
+        };
+        sources.iter().any(|s| {
+            let s = s
+                .trim_matches(['"', '[', ']', ','])
+                .trim_start_matches("./");
+            match s.split_once('*') {
+                _ if s.is_empty() || s == "." => true,
+                Some((pre, post)) => {
+                    !s.contains('/')
+                        && file.len() >= pre.len() + post.len()
+                        && file.starts_with(pre)
+                        && file.ends_with(post.trim_start_matches('*'))
+                }
+                None => s == file,
+            }
+        })
+    })
+}
