@@ -146,6 +146,11 @@ pub struct ServiceResult {
     /// The image of this release in the registry (`host/name:ENV-X.Y.Z`): what a rollout runs.
     pub image: Option<crate::image::ImageRef>,
     pub clusters: Vec<String>,
+    /// The clusters whose native deployment shifted production traffic and that ECS bakes on
+    /// after shipit stopped watching (`rollout_wait = "traffic-shifted"`): ECS may still roll
+    /// them back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub baking: Vec<String>,
     pub outcome: Outcome,
     pub stages: Vec<StageRecord>,
     /// The file holding the service's test and build output.

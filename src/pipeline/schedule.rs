@@ -262,6 +262,7 @@ fn not_run(plan: &Plan, s: &ServicePlan, outcome: Outcome) -> ServiceResult {
         repository: s.repository.clone(),
         image: plan.environment.as_deref().and_then(|e| s.image(e)),
         clusters: s.clusters.clone(),
+        baking: Vec::new(),
         outcome,
         stages: Vec::new(),
         log: None,

@@ -59,6 +59,7 @@ pub(super) async fn run_service(
         repository: plan.repository.clone(),
         image,
         clusters: plan.clusters.clone(),
+        baking: Vec::new(),
         outcome,
         stages: run.stages,
         log: log.exists().then_some(log),

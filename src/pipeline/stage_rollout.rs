@@ -176,6 +176,11 @@ fn finish(
     let (detail, error) = match outcome {
         Ok(by_service) => {
             let ended = by_service.get(&r.service).cloned().unwrap_or_default();
+            result.baking = ended
+                .iter()
+                .filter(|(_, e)| matches!(e, crate::ecs::rollout::Ended::Shifted { .. }))
+                .map(|(cluster, _)| cluster.clone())
+                .collect();
             let detail = rollout::describe(&ended);
             let ok = ended.iter().all(|(_, e)| e.is_success());
             let error = (!ok).then(|| {

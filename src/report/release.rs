@@ -466,6 +466,10 @@ pub struct Released<'a> {
     /// `host/name:ENV-X.Y.Z`, the image a rollout runs.
     pub image: Option<&'a crate::image::ImageRef>,
     pub clusters: &'a [String],
+    /// Clusters where ECS bakes the new revision on after shipit exits (and may still roll it
+    /// back); left out when none.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub baking: &'a [String],
     pub result: String,
 }
 
@@ -481,7 +485,53 @@ pub fn released(results: &[ServiceResult]) -> Vec<Released<'_>> {
             digest: r.digest.as_deref(),
             image: r.image.as_ref(),
             clusters: &r.clusters,
+            baking: &r.baking,
             result: result_text(r),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(baking: &[&str]) -> ServiceResult {
+        ServiceResult {
+            name: "api".into(),
+            action: Action::Build,
+            environment: Some("prod".into()),
+            version: Some("1.0.0".into()),
+            digest: Some(format!("sha256:{}", "a".repeat(64))),
+            tags: vec!["prod-1.0.0".into()],
+            repository: None,
+            image: None,
+            clusters: vec!["eu".into(), "us".into()],
+            baking: baking.iter().map(|c| c.to_string()).collect(),
+            outcome: Outcome::Released,
+            stages: Vec::new(),
+            log: None,
+            seconds: 1.0,
+        }
+    }
+
+    /// `rollout_wait = "traffic-shifted"`: the `released` output (GITHUB_OUTPUT) and the JSON
+    /// report say which clusters ECS still bakes, and say nothing of baking when none does.
+    #[test]
+    fn released_says_which_clusters_ecs_still_bakes() {
+        let baking = [result(&["eu"])];
+        let json = serde_json::to_value(released(&baking)).unwrap();
+        assert_eq!(json[0]["baking"], serde_json::json!(["eu"]), "{json}");
+        let report = serde_json::to_value(&baking[0]).unwrap();
+        assert_eq!(report["baking"], serde_json::json!(["eu"]), "{report}");
+
+        let done = [result(&[])];
+        let json = serde_json::to_value(released(&done)).unwrap();
+        assert!(json[0].get("baking").is_none(), "{json}");
+        assert!(
+            serde_json::to_value(&done[0])
+                .unwrap()
+                .get("baking")
+                .is_none()
+        );
+    }
 }
