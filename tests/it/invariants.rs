@@ -619,3 +619,47 @@ fn speed_tricks_live_in_fast_rs() {
         found.join("\n")
     );
 }
+
+/// The fuzz crate (`fuzz/`, its own lock file) builds shipit with the versions shipit's own lock
+/// file names: a lock that kept an older SDK once built a shipit whose code called operations that
+/// SDK does not have, and `scripts/fuzz` failed to compile in CI.
+#[test]
+fn the_fuzz_lock_file_names_the_same_versions_as_shipits() {
+    fn packages(path: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+        let text = std::fs::read_to_string(path).expect("a lock file");
+        let lock: toml::Table = text.parse().expect("a lock file is TOML");
+        let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for package in lock["package"].as_array().expect("[[package]]") {
+            let name = package["name"].as_str().expect("a name").to_string();
+            let version = package["version"].as_str().expect("a version").to_string();
+            out.entry(name).or_default().push(version);
+        }
+        out
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipit = packages(&root.join("Cargo.lock"));
+    let fuzz = packages(&root.join("fuzz/Cargo.lock"));
+    let differ: Vec<String> = shipit
+        .iter()
+        .filter_map(|(name, versions)| {
+            // shipit's dev-dependencies may add versions the fuzz crate has no use for.
+            let theirs = fuzz.get(name)?;
+            let stale = theirs.iter().any(|v| !versions.contains(v));
+            stale.then(|| format!("{name}: {versions:?} here, {theirs:?} in fuzz/"))
+        })
+        .collect();
+    assert!(
+        shipit
+            .keys()
+            .filter(|name| fuzz.contains_key(*name))
+            .count()
+            > 100,
+        "the fuzz lock file shares almost nothing with shipit's"
+    );
+    assert!(
+        differ.is_empty(),
+        "fuzz/Cargo.lock differs from Cargo.lock (copy Cargo.lock to fuzz/Cargo.lock, then run \
+         `cargo +nightly metadata` in fuzz/ to add the fuzzer's own crates):\n{}",
+        differ.join("\n")
+    );
+}
