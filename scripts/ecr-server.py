@@ -11,6 +11,10 @@ the AWS JSON 1.1 protocol (`X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.O
 tags and digests are the registry's. ACCOUNT is the registry's account ID: a call with another
 `registryId` is refused, as ECR refuses a registry the caller cannot reach.
 
+Artifacts attached to an image (OCI referrers) are put through the registry by digest, untagged;
+ECR lists them among the images, and answers `ListImageReferrers`: the stand-in reads both from
+the referrers tag schema (`sha256-<hex>` indexes) the client keeps in the registry.
+
 What the registry cannot say, the stand-in keeps: which repositories were created (with their
 tag mutability and lifecycle policy), and the digests it has seen, so that an image whose last tag
 went is listed untagged, as ECR lists it. Removing one tag of an image (ECR's untag) is done the only
@@ -90,8 +94,16 @@ def images(name):
         digest, media, body = m
         entry = out.setdefault(digest, {"tags": [], "media": media, "size": len(body)})
         entry["tags"].append(tag)
+    # Artifacts (a provenance, an SBOM) are put by digest through the registry, untagged; ECR
+    # lists them as images. The stand-in learns them from the referrers tag schema's indexes.
+    artifacts = set()
+    for digest, i in out.items():
+        if any(t.startswith("sha256-") for t in i["tags"]):
+            m = manifest(name, digest)
+            if m is not None:
+                artifacts.update(d.get("digest") for d in json.loads(m[2] or b"{}").get("manifests") or [])
     with lock:
-        known = set(seen.setdefault(name, set()))
+        known = set(seen.setdefault(name, set())) | (artifacts - {None})
         seen[name].update(out)
     for digest in known - set(out):
         m = manifest(name, digest)
