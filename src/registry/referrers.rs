@@ -218,7 +218,7 @@ impl Client {
                 },
             )
         })?;
-        self.blob(repository, &layer.digest().to_string()).await
+        self.blob(repository, layer.digest().as_ref()).await
     }
 
     /// The artifacts whose subject is `subject` in `repository` (of `artifact_type` only, when
