@@ -43,7 +43,9 @@ fn check(statement: &[u8], sbom: &[u8]) -> Result<(), String> {
         .arg(&s)
         .arg(&b)
         .output()
-        .unwrap_or_else(|e| panic!("python3 could not run ({e}): run the tests through scripts/test"));
+        .unwrap_or_else(|e| {
+            panic!("python3 could not run ({e}): run the tests through scripts/test")
+        });
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -61,7 +63,8 @@ fn check(statement: &[u8], sbom: &[u8]) -> Result<(), String> {
 
 const PACKAGE_LOCK: &str = r#"{"lockfileVersion": 3, "packages": {"": {"name": "api"},
     "node_modules/left-pad": {"version": "1.3.0"}, "node_modules/@types/node": {"version": "22.1.0"}}}"#;
-const GO_SUM: &str = "github.com/pkg/errors v0.9.1 h1:abc=\ngithub.com/pkg/errors v0.9.1/go.mod h1:def=\n";
+const GO_SUM: &str =
+    "github.com/pkg/errors v0.9.1 h1:abc=\ngithub.com/pkg/errors v0.9.1/go.mod h1:def=\n";
 const CARGO_LOCK: &str = "version = 3\n[[package]]\nname = \"serde\"\nversion = \"1.0.200\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n";
 
 #[test]
@@ -175,7 +178,7 @@ fn a_release_attaches_provenance_and_sbom_to_the_image_it_pushes_and_a_promotion
     let document = one(sbom::ARTIFACT_TYPE);
     check(&statement, &document).unwrap();
     let parsed = provenance::Statement::parse(&statement).unwrap();
-    assert_eq!(parsed.subject_digests(), [digest.clone()]);
+    assert_eq!(parsed.subject_digests(), std::slice::from_ref(&digest));
     assert_eq!(parsed.commit(), Some(head.as_str()));
     assert_eq!(parsed.service(), Some("api"));
     let tags = Oci::new(&registry(), None).tags(&format!("{prefix}/api"));
