@@ -47,29 +47,47 @@ fn now() -> String {
         .unwrap_or_default()
 }
 
+/// What is made before the push: the SBOM (a service's own file is checked then, so that a bad
+/// one stops the release before anything is pushed) and the base images.
+pub struct Prepared {
+    sbom: Vec<u8>,
+    base_images: Vec<provenance::BaseImage>,
+    started_on: String,
+}
+
 impl Run<'_> {
-    /// Makes the provenance and SBOM of the image `digest` this run pushed to `repository`, and
-    /// attaches both to it.
+    /// The SBOM and base images of the image about to be pushed.
+    pub(super) async fn prepare_attestations(&self) -> Result<Prepared, AttestError> {
+        let started_on = now();
+        let base_images = self.base_images().await;
+        let sbom = self.sbom(base_images.clone(), started_on.clone())?;
+        Ok(Prepared {
+            sbom,
+            base_images,
+            started_on,
+        })
+    }
+
+    /// Makes the provenance of the image `digest` this run pushed to `repository`, and attaches
+    /// it and the SBOM to it.
     pub(super) async fn attest(
         &self,
         registry: &Client,
         repository: &str,
         digest: &str,
+        prepared: Prepared,
     ) -> Result<Attached, AttestError> {
         let image = format!("{repository}@{digest}");
         let reg = |source| AttestError::Registry {
             image: image.clone(),
             source: Box::new(source),
         };
-        let started_on = now();
-        let base_images = self.base_images().await;
         let address = registry.repository(repository).await.map_err(reg)?;
         let inputs = self
-            .provenance_inputs(base_images.clone(), started_on.clone())
+            .provenance_inputs(prepared.base_images, prepared.started_on)
             .await;
         let statement =
             provenance::statement(&[(address.to_string(), digest.to_string())], &inputs);
-        let sbom = self.sbom(base_images, started_on)?;
         let subject = registry.descriptor(repository, digest).await.map_err(reg)?;
         let annotations = BTreeMap::new();
         let provenance = registry
@@ -89,7 +107,7 @@ impl Run<'_> {
                 &subject,
                 sbom::ARTIFACT_TYPE,
                 sbom::ARTIFACT_TYPE,
-                Bytes::from(sbom),
+                Bytes::from(prepared.sbom),
                 &annotations,
             )
             .await
