@@ -35,10 +35,30 @@ pub enum AttestError {
     Sbom {
         service: String,
         path: String,
-        why: String,
+        #[source]
+        why: SbomFile,
     },
-    #[error("reading the lockfiles of {service} for its SBOM: {why}")]
-    Lockfiles { service: String, why: String },
+    #[error("reading the lockfiles of {service} for its SBOM: {source}")]
+    Lockfiles {
+        service: String,
+        #[source]
+        source: Box<crate::git::GitError>,
+    },
+    #[error("the commit {commit} being released is not a commit id: {source}")]
+    Commit {
+        commit: String,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+/// Why a service's own SBOM file cannot be attached.
+#[derive(Debug, thiserror::Error)]
+pub enum SbomFile {
+    #[error("{0}")]
+    Read(crate::limits::ReadError),
+    #[error("{0}")]
+    Format(sbom::SbomError),
 }
 
 fn now() -> String {
@@ -229,22 +249,17 @@ impl Run<'_> {
             .expect("planned services exist");
         if let Some(path) = &service.sbom {
             let file = config.root.join(service.join(path));
-            let refuse = |why: String| AttestError::Sbom {
+            let refuse = |why: SbomFile| AttestError::Sbom {
                 service: service.name.clone(),
                 path: file.display().to_string(),
                 why,
             };
             let text = crate::limits::read_to_string(&file, crate::limits::BLOB as u64)
-                .map_err(|e| refuse(e.to_string()))?;
-            sbom::check_cyclonedx(text.as_bytes()).map_err(|e| refuse(e.to_string()))?;
+                .map_err(|e| refuse(SbomFile::Read(e)))?;
+            sbom::check_cyclonedx(text.as_bytes()).map_err(|e| refuse(SbomFile::Format(e)))?;
             return Ok(text.into_bytes());
         }
-        let packages = self
-            .lockfile_packages()
-            .map_err(|why| AttestError::Lockfiles {
-                service: service.name.clone(),
-                why,
-            })?;
+        let packages = self.lockfile_packages()?;
         let subject = sbom::Subject {
             service: service.name.clone(),
             version: self
@@ -264,7 +279,7 @@ impl Run<'_> {
 
     /// The packages of every lockfile the service's build copies (from the commit being
     /// released; the working tree's HEAD for a dirty build).
-    fn lockfile_packages(&self) -> Result<Vec<sbom::Package>, String> {
+    fn lockfile_packages(&self) -> Result<Vec<sbom::Package>, AttestError> {
         let config = &self.ctx.config;
         let Some(index) = config
             .services
@@ -273,16 +288,23 @@ impl Run<'_> {
         else {
             return Ok(Vec::new());
         };
-        let repo = Repo::discover(&config.root).map_err(|e| e.to_string())?;
+        let git = |source| AttestError::Lockfiles {
+            service: self.plan.name.clone(),
+            source: Box::new(source),
+        };
+        let repo = Repo::discover(&config.root).map_err(git)?;
         let commit = match &self.ctx.commit {
-            Some(c) => git2::Oid::from_str(c).map_err(|e| e.to_string())?,
-            None => repo.resolve("HEAD").map_err(|e| e.to_string())?,
+            Some(c) => git2::Oid::from_str(c).map_err(|source| AttestError::Commit {
+                commit: c.clone(),
+                source,
+            })?,
+            None => repo.resolve("HEAD").map_err(git)?,
         };
         let inputs = BuildInputs::new(config, &[index], |files| repo.read_files(commit, files))
-            .map_err(|e| e.to_string())?;
+            .map_err(git)?;
         let mut scratch = crate::glob::Scratch::default();
         let mut packages = Vec::new();
-        for entry in repo.tree_entries(commit).map_err(|e| e.to_string())? {
+        for entry in repo.tree_entries(commit).map_err(git)? {
             if !sbom::is_lockfile(&entry.path) {
                 continue;
             }
@@ -291,10 +313,7 @@ impl Run<'_> {
             if !copied {
                 continue;
             }
-            let Some(bytes) = repo
-                .read_file(commit, &entry.path)
-                .map_err(|e| e.to_string())?
-            else {
+            let Some(bytes) = repo.read_file(commit, &entry.path).map_err(git)? else {
                 continue;
             };
             packages.extend(sbom::packages(
