@@ -5,6 +5,7 @@ pub mod buildkit;
 pub mod context;
 pub mod dockerfile;
 pub mod endpoint;
+mod inspect;
 
 pub use endpoint::Endpoint;
 

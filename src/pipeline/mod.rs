@@ -3,6 +3,7 @@
 //! on have finished, and a failure stops it and everything that depends on it while the others go
 //! on. Nothing here prints: progress goes out as [`Event`]s.
 
+mod attest;
 mod context;
 mod events;
 pub mod failure;
