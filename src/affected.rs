@@ -59,8 +59,15 @@ pub fn compute(
 ) -> Result<Affected, GitError> {
     // The config is at hand: the answer is always there.
     let rules = Rules::new(config);
-    compute_while_loading(repo, &|| Some((config, &rules)), request, event, None)
-        .map(Option::unwrap_or_default)
+    compute_while_loading(
+        repo,
+        &|| Some((config, &rules)),
+        request,
+        event,
+        None,
+        false,
+    )
+    .map(Option::unwrap_or_default)
 }
 
 /// ci.toml is parsed, and its globs compiled, on a thread of its own while git finds the range and
@@ -97,7 +104,9 @@ pub fn compute_from_file<'r>(
             let _ = send.send((config.clone(), rules));
             // The builds from the repository's root read whatever changed: their Dockerfiles are
             // read while git still diffs, once the commit to read them from is known.
-            if let Ok(head) = receive_head.recv() {
+            if let Ok(head) = receive_head.recv()
+                && tricks.ahead
+            {
                 let _span = tracing::debug_span!("read root Dockerfiles").entered();
                 let services = root_builds(&config);
                 let _ = send_ahead.send(build_reads(reopen.clone(), &config, head, &services));
@@ -122,11 +131,11 @@ pub fn compute_from_file<'r>(
         let answer = Event::from_env(env)
             .map_err(crate::Error::from)
             .and_then(|event| {
-                let ahead = ReadAhead {
+                let ahead = tricks.ahead.then_some(ReadAhead {
                     head: send_head,
                     read: receive_ahead,
-                };
-                compute_while_loading(repo, &loaded, request, event.as_ref(), Some(ahead))
+                });
+                compute_while_loading(repo, &loaded, request, event.as_ref(), ahead, tricks.split)
                     .map_err(crate::Error::from)
             });
         let checked = match loading.join() {
@@ -162,6 +171,7 @@ fn compute_while_loading<'c>(
     request: &Request,
     event: Option<&Event>,
     ahead: Option<ReadAhead>,
+    split: bool,
 ) -> Result<Option<Affected>, GitError> {
     let config = || loaded().map(|(config, _)| config);
     let range = base::detect(repo, &config, request, event)?;
@@ -197,33 +207,40 @@ fn compute_while_loading<'c>(
             // builds that could read a changed path are read on a thread of their own while the
             // rules are matched: the two cost about the same on a large monorepo.
             let ahead = ahead.and_then(|read| read.recv().ok());
-            let (builds, hits) = std::thread::scope(|scope| {
-                let reopen = repo.reopen();
-                let (head, paths, read_ahead) = (range.head, &paths, ahead.is_some());
-                let reading = scope.spawn(move || {
-                    let _span = tracing::debug_span!("read Dockerfiles").entered();
-                    let mut services = build_inputs::touched(config, paths);
-                    if read_ahead {
-                        let root = root_builds(config);
-                        services.retain(|i| !root.contains(i));
-                    }
-                    let build = build_reads(reopen, config, head, &services);
+            let (reopen, paths) = (repo.reopen(), &paths);
+            let read_ahead = ahead.is_some();
+            let reading = move || {
+                let _span = tracing::debug_span!("read Dockerfiles").entered();
+                let mut services = build_inputs::touched(config, paths);
+                if read_ahead {
+                    let root = root_builds(config);
+                    services.retain(|i| !root.contains(i));
+                }
+                let build = build_reads(reopen, config, range.head, &services);
+                let reads = build.0.reads_of(paths);
+                (build, reads)
+            };
+            let matching = || {
+                let _span = tracing::debug_span!("match", paths = paths.len()).entered();
+                let hits = rules.hits(paths);
+                let ahead = ahead.map(|build| {
                     let reads = build.0.reads_of(paths);
                     (build, reads)
                 });
-                let hits = tracing::debug_span!("match", paths = paths.len()).in_scope(|| {
-                    let hits = rules.hits(paths);
-                    let ahead = ahead.map(|build| {
-                        let reads = build.0.reads_of(paths);
-                        (build, reads)
-                    });
-                    (hits, ahead)
-                });
-                match reading.join() {
-                    Ok(read) => ([Some(read), hits.1], hits.0),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            });
+                (hits, ahead)
+            };
+            let (read, (hits, ahead)) = match split {
+                true => std::thread::scope(|scope| {
+                    let reading = scope.spawn(reading);
+                    let matched = matching();
+                    match reading.join() {
+                        Ok(read) => (read, matched),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }),
+                false => (reading(), matching()),
+            };
+            let builds = [Some(read), ahead];
             let builds: Vec<_> = builds.into_iter().flatten().collect();
             let mut both = Vec::new();
             for ((build, warning), reads) in &builds {

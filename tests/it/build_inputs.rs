@@ -342,3 +342,34 @@ fn a_feature_in_a_copied_shared_folder_bumps_the_service() {
         .unwrap_or_else(|| panic!("checkout not planned: {plan}"));
     assert_eq!(checkout["next_version"], json!("1.3.0"), "{plan}");
 }
+
+/// The speed tricks of `affected` (the root builds' Dockerfiles read while git diffs, the others
+/// read while the rules are matched, …) change when things are done, never the answer: each
+/// turned off, and all of them, give the same JSON.
+#[test]
+fn the_answer_is_the_same_with_any_speed_trick_turned_off() {
+    let repo = repo();
+    let base = repo.head();
+    repo.write("pb/demo.proto", "syntax = \"proto3\"; // v2");
+    repo.write("src/cart/cart.cs", "class Cart { int n; }");
+    repo.write("ATTRIBUTION.md", "thanks again");
+    repo.write("docs/guide.md", "ignored, and copied by no build");
+    repo.commit("three services' inputs");
+    let answer = |off: &str| {
+        let mut cmd = shipit(&repo.dir);
+        cmd.args([
+            "affected", "--base", &base, "--head", "HEAD", "--format", "json",
+        ]);
+        cmd.env(shipit::env_vars::SHIPIT_TRICKS_OFF, off);
+        let r = run(cmd);
+        assert_eq!(r.code, 0, "{off}: {}", r.transcript());
+        r.json()
+    };
+    let all_on = answer("");
+    assert_eq!(names(&all_on), vec!["cart", "checkout"], "{all_on}");
+    let mut offs: Vec<&str> = shipit::fast::TRICKS.iter().map(|t| t.name).collect();
+    offs.push("all");
+    for off in offs {
+        assert_eq!(answer(off), all_on, "with {off} off");
+    }
+}
