@@ -248,7 +248,7 @@ fn compute_while_loading<'c>(
                 warnings.extend(build.warnings.iter().cloned());
                 both.push((build, reads));
             }
-            let classified = rules.classify_hits(&paths, &hits, &both);
+            let classified = rules.classify_hits(paths, &hits, &both);
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
             counts.unclaimed = classified.unclaimed;
