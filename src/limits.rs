@@ -105,3 +105,7 @@ mod tests {
         assert_eq!(size(300), "300 bytes");
     }
 }
+
+/// One platform's image read out of the engine (`docker save`'s tar), held in memory to upload its
+/// blobs: 8 GiB, more than any image a service should ship.
+pub const EXPORTED_IMAGE: usize = 8 << 30;

@@ -5,6 +5,7 @@ pub mod buildkit;
 pub mod context;
 pub mod dockerfile;
 pub mod endpoint;
+pub mod export;
 
 pub use endpoint::Endpoint;
 
@@ -59,6 +60,13 @@ pub enum DockerError {
         dockerfile: String,
         line: usize,
         what: String,
+    },
+
+    #[error("cannot read the image {image} out of the engine: {cause}")]
+    #[diagnostic(code(shipit::docker::export))]
+    Export {
+        image: String,
+        cause: export::ExportFailure,
     },
 
     #[error("pushing {reference} failed: {cause}")]
@@ -150,6 +158,8 @@ pub struct BuildRequest {
     pub cache_from: Vec<String>,
     /// Registry host → login, for pulling `cache_from` images.
     pub credentials: HashMap<String, DockerCredentials>,
+    /// The platform to build for (`os/arch[/variant]`); `None`: the engine's own.
+    pub platform: Option<String>,
 }
 
 /// An error from bollard's build stream: the engine's message as it wrote it.
@@ -276,6 +286,9 @@ impl Engine {
             .target(req.target.as_deref().unwrap_or(""));
         if !req.cache_from.is_empty() {
             options = options.cachefrom(&req.cache_from);
+        }
+        if let Some(platform) = &req.platform {
+            options = options.platform(platform);
         }
         // Secret values never reach a log line, whatever the build prints.
         let secrets: Vec<String> = req
