@@ -362,3 +362,21 @@ fn a_task_definition_on_an_architecture_the_image_lacks_stops_before_anything_is
             .contains(&"RegisterTaskDefinition".to_string())
     );
 }
+
+/// `shipit validate` refuses a platform that is not `os/arch[/variant]`, and one listed twice:
+/// exit 2, each with its line and column.
+#[test]
+fn validate_points_at_a_bad_platform() {
+    let repo = repo(
+        "oci://registry.example",
+        "platforms = [\"linux/amd64\", \"linux-arm64\", \"linux/amd64\"]\n",
+        "",
+    );
+    let mut cmd = shipit(&repo.dir);
+    cmd.arg("validate");
+    let r = run(cmd);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(r.stderr.contains("`linux-arm64` is not a platform"), "{}", r.stderr);
+    assert!(r.stderr.contains("platform `linux/amd64` is listed twice"), "{}", r.stderr);
+    assert!(r.stderr.contains("ci.toml:3:"), "{}", r.stderr);
+}
