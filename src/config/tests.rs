@@ -471,7 +471,12 @@ fn platforms_are_taken_from_the_nearest_level_and_absent_means_none() {
     assert_eq!(platforms(1, prod), ["linux/arm64/v8"]);
     assert_eq!(platforms(1, stage), ["linux/amd64", "linux/arm64"]);
     let none = parse("[services.a]\npath = \"a\"\n").unwrap();
-    assert!(none.services[0].build(&none.environments[0]).platforms.is_empty());
+    assert!(
+        none.services[0]
+            .build(&none.environments[0])
+            .platforms
+            .is_empty()
+    );
 }
 
 #[test_case(r#"platforms = ["linux"]"#, "`linux` is not a platform" ; "no arch")]

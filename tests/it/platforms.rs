@@ -376,7 +376,15 @@ fn validate_points_at_a_bad_platform() {
     cmd.arg("validate");
     let r = run(cmd);
     assert_eq!(r.code, 2, "{}", r.transcript());
-    assert!(r.stderr.contains("`linux-arm64` is not a platform"), "{}", r.stderr);
-    assert!(r.stderr.contains("platform `linux/amd64` is listed twice"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`linux-arm64` is not a platform"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("platform `linux/amd64` is listed twice"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("ci.toml:3:"), "{}", r.stderr);
 }
