@@ -4,6 +4,7 @@
 //! on. Nothing here prints: progress goes out as [`Event`]s.
 
 pub mod architecture;
+mod attest;
 mod context;
 mod events;
 pub mod failure;

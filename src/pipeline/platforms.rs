@@ -163,7 +163,7 @@ impl Run<'_> {
             .put_index(&registry, &repository, &push_tag, fingerprint, &legs)
             .await
         {
-            Ok((digest, tags, forgotten)) => {
+            Ok((digest, tags, forgotten, attached)) => {
                 let children: Vec<String> = legs
                     .iter()
                     .map(|l| format!("{} {}", l.platform, short_digest(&l.digest)))
@@ -176,6 +176,9 @@ impl Run<'_> {
                     false => format!("{} {}", tags.join(" "), short_digest(&digest)),
                 };
                 detail.push_str(&format!(" (index of {})", children.join(", ")));
+                if !attached.is_empty() {
+                    detail.push_str(&format!(" ({attached})"));
+                }
                 if !forgotten.is_empty() {
                     detail.push_str(&format!(
                         "; records not deleted (retention removes them): {}",
@@ -242,7 +245,7 @@ impl Run<'_> {
         push_tag: &str,
         fingerprint: &str,
         legs: &[Leg],
-    ) -> Result<(String, Vec<String>, Vec<String>), StageError> {
+    ) -> Result<(String, Vec<String>, Vec<String>, String), StageError> {
         let push_failed = |e: RegistryError| StageError::Push {
             service: self.plan.name.clone(),
             image: repository.to_string(),
@@ -264,11 +267,30 @@ impl Run<'_> {
             fingerprint,
         });
         let tags = self.add_tags(registry, repository, &digest, pushed).await?;
+        // The index this run wrote gets its provenance and SBOM, as a single image does.
+        let attached = match ours {
+            true => {
+                let a = self
+                    .attest(registry, repository, &digest)
+                    .await
+                    .map_err(|e| StageError::Push {
+                        service: self.plan.name.clone(),
+                        image: repository.to_string(),
+                        why: Cause::new(e),
+                    })?;
+                format!(
+                    "provenance {}, SBOM {}",
+                    short_digest(&a.provenance),
+                    short_digest(&a.sbom)
+                )
+            }
+            false => String::new(),
+        };
         let platforms: Vec<String> = legs.iter().map(|l| l.platform.clone()).collect();
         let forgotten = registry
             .forget_legs(repository, push_tag, &platforms)
             .await
             .unwrap_or_else(|e| vec![e.to_string()]);
-        Ok((digest, tags, forgotten))
+        Ok((digest, tags, forgotten, attached))
     }
 }

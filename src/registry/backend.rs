@@ -127,6 +127,32 @@ impl Backend {
         }
     }
 
+    /// The registry's Distribution API (`/v2/…`), where content is written and read by digest:
+    /// the registry itself, or ECR's registry host with the ECR token (as the engine pushes).
+    pub(super) async fn api(&self) -> Result<&oci::Oci, RegistryError> {
+        match self {
+            Backend::Ecr(c) => c.api().await,
+            Backend::Oci(c) => Ok(c),
+        }
+    }
+
+    /// The referrers of `subject` where the backend has its own call for them (ECR's
+    /// `ListImageReferrers`); `None` where the Distribution API is asked.
+    pub(super) async fn listed_referrers(
+        &self,
+        repository: &str,
+        subject: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<oci_spec::image::Descriptor>>, RegistryError> {
+        match self {
+            Backend::Ecr(c) => c
+                .referrers(repository, subject, artifact_type)
+                .await
+                .map(Some),
+            Backend::Oci(_) => Ok(None),
+        }
+    }
+
     /// Deletes `ids`; returns what could not be done.
     pub(super) async fn delete(
         &self,

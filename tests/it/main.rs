@@ -3,6 +3,7 @@
 
 mod action;
 mod affected;
+mod attest;
 mod build_inputs;
 mod cli;
 mod deadlines;
