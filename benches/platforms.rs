@@ -113,7 +113,7 @@ fn repository(root: &Path, registry: &str, prefix: &str, platforms: bool) -> Res
         ),
     )?;
     write(service.join("Dockerfile"), DOCKERFILE)?;
-    write(service.join("src.txt"), "0")?;
+    write(service.join("src.txt"), "first")?;
     std::fs::copy(BUSYBOX, service.join("busybox")).map_err(|e| format!("{BUSYBOX}: {e}"))?;
     sh(&dir, "git", &["init", "-q", "-b", "develop"])?;
     sh(&dir, "git", &["add", "-A"])?;

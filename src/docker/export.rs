@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use thiserror::Error;
 
-use super::{DockerError, Engine};
+use super::Engine;
 
 /// One image as blobs: the config (its bytes as the engine stored them: their digest is the
 /// image's ID) and each layer gzipped, bottom first.
@@ -17,6 +17,14 @@ use super::{DockerError, Engine};
 pub struct Exported {
     pub config: Bytes,
     pub layers: Vec<Bytes>,
+}
+
+/// The image `image` could not be read out of the engine.
+#[derive(Debug, Error)]
+#[error("cannot read the image {image} out of the engine: {cause}")]
+pub struct ExportError {
+    pub image: String,
+    pub cause: ExportFailure,
 }
 
 /// Why an exported image could not be read.
@@ -43,8 +51,8 @@ struct SavedImage {
 
 impl Engine {
     /// The image `image` (an ID or a name) as blobs, read from the engine's export.
-    pub async fn export(&self, image: &str) -> Result<Exported, DockerError> {
-        let failed = |cause: ExportFailure| DockerError::Export {
+    pub async fn export(&self, image: &str) -> Result<Exported, ExportError> {
+        let failed = |cause: ExportFailure| ExportError {
             image: image.to_string(),
             cause,
         };

@@ -6,11 +6,12 @@ pub mod context;
 pub mod dockerfile;
 pub mod endpoint;
 pub mod export;
+mod request;
 
 pub use endpoint::Endpoint;
+pub use request::BuildRequest;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
@@ -60,13 +61,6 @@ pub enum DockerError {
         dockerfile: String,
         line: usize,
         what: String,
-    },
-
-    #[error("cannot read the image {image} out of the engine: {cause}")]
-    #[diagnostic(code(shipit::docker::export))]
-    Export {
-        image: String,
-        cause: export::ExportFailure,
     },
 
     #[error("pushing {reference} failed: {cause}")]
@@ -136,30 +130,6 @@ impl DockerError {
                 | DockerError::NeedsBuildKit { .. }
         )
     }
-}
-
-/// What to build.
-#[derive(Debug, Clone)]
-pub struct BuildRequest {
-    pub service: String,
-    pub context: PathBuf,
-    pub dockerfile: PathBuf,
-    pub target: Option<String>,
-    pub build_args: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-    /// The local name the image gets (`repository:tag`).
-    pub tag: String,
-    /// Build from this commit's tree (the release's); `None` builds from the working tree
-    /// (`release --allow-dirty`).
-    pub committed: Option<context::Committed>,
-    /// BuildKit secrets: id → value, served over the build session, never in the image.
-    pub secrets: BTreeMap<String, String>,
-    /// Images whose inline cache the build may reuse (`repository:tag`).
-    pub cache_from: Vec<String>,
-    /// Registry host → login, for pulling `cache_from` images.
-    pub credentials: HashMap<String, DockerCredentials>,
-    /// The platform to build for (`os/arch[/variant]`); `None`: the engine's own.
-    pub platform: Option<String>,
 }
 
 /// An error from bollard's build stream: the engine's message as it wrote it.

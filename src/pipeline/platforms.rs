@@ -29,6 +29,11 @@ pub enum LegError {
         source: crate::docker::DockerError,
     },
     #[error("{platform}: {source}")]
+    Export {
+        platform: String,
+        source: crate::docker::export::ExportError,
+    },
+    #[error("{platform}: {source}")]
     Registry {
         platform: String,
         source: RegistryError,
@@ -224,7 +229,13 @@ impl Run<'_> {
         let Some(registry) = registry else {
             return Ok(None);
         };
-        let exported = engine.export(&image).await.map_err(docker)?;
+        let exported = engine
+            .export(&image)
+            .await
+            .map_err(|source| LegError::Export {
+                platform: platform.clone(),
+                source,
+            })?;
         registry
             .push_leg(repository, &platform, exported.config, &exported.layers)
             .await

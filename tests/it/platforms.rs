@@ -191,7 +191,11 @@ fn platform_legs_are_recorded_then_assembled_into_one_index_and_the_records_go()
         "{}",
         early.transcript()
     );
-    assert!(tags_of(&oci, &name).is_empty(), "{:?}", tags_of(&oci, &name));
+    assert!(
+        tags_of(&oci, &name).is_empty(),
+        "{:?}",
+        tags_of(&oci, &name)
+    );
 
     let mut legs = Vec::new();
     for platform in ["linux/arm64", "linux/amd64"] {
