@@ -12,6 +12,10 @@ tags and digests are the registry's. As ECR, it refuses to delete an image that 
 still lists (`ImageReferencedByManifestList`), and lists the manifests an index names. ACCOUNT is the registry's account ID: a call with another
 `registryId` is refused, as ECR refuses a registry the caller cannot reach.
 
+Artifacts attached to an image (OCI referrers) are put through the registry by digest, untagged;
+ECR lists them among the images, and answers `ListImageReferrers`: the stand-in reads both from
+the referrers tag schema (`sha256-<hex>` indexes) the client keeps in the registry.
+
 What the registry cannot say, the stand-in keeps: which repositories were created (with their
 tag mutability and lifecycle policy), and the digests it has seen, so that an image whose last tag
 went is listed untagged, as ECR lists it. Removing one tag of an image (ECR's untag) is done the only
@@ -91,8 +95,16 @@ def images(name):
         digest, media, body = m
         entry = out.setdefault(digest, {"tags": [], "media": media, "size": len(body)})
         entry["tags"].append(tag)
+    # Artifacts (a provenance, an SBOM) are put by digest through the registry, untagged; ECR
+    # lists them as images. The stand-in learns them from the referrers tag schema's indexes.
+    artifacts = set()
+    for digest, i in out.items():
+        if any(t.startswith("sha256-") for t in i["tags"]):
+            m = manifest(name, digest)
+            if m is not None:
+                artifacts.update(d.get("digest") for d in json.loads(m[2] or b"{}").get("manifests") or [])
     with lock:
-        known = set(seen.setdefault(name, set()))
+        known = set(seen.setdefault(name, set())) | (artifacts - {None})
         seen[name].update(out)
     for digest in known - set(out):
         m = manifest(name, digest)
@@ -250,6 +262,9 @@ def op_put_image(req):
     tag = req.get("imageTag")
     import hashlib
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    if req.get("imageDigest") not in (None, digest):
+        raise ApiError("ImageDigestDoesNotMatchException",
+                       f"The specified image digest '{req['imageDigest']}' does not match the digest '{digest}' that Amazon ECR calculated for the image")
     if tag is not None:
         current = manifest(name, tag)
         if current is not None and current[0] == digest:

@@ -182,7 +182,7 @@ fn npm_lock(text: &str, path: &str) -> Vec<Package> {
 /// pnpm-lock.yaml's `packages:` keys: `/name@1.0.0` (v6), `name@1.0.0` (v9), `/name/1.0.0`
 /// (v5), with a peer suffix `(…)` or `_…` left off.
 fn pnpm_lock(text: &str, path: &str) -> Vec<Package> {
-    let Ok(docs) = yaml_rust2::YamlLoader::load_from_str(text) else {
+    let Ok(docs) = crate::init::detect::yaml::parse(text) else {
         return Vec::new();
     };
     let Some(packages) = docs.first().and_then(|d| d["packages"].as_hash()) else {
@@ -366,6 +366,22 @@ pub fn document(subject: &Subject, packages: &[Package]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn no_lockfile_text_panics(text in "\\PC*", i in 0usize..8) {
+            let _ = packages(LOCKFILES[i], &text);
+        }
+
+        #[test]
+        fn lockfile_shaped_text_parses_without_panic(
+            text in "[a-z@/\"=:._ \n\\[\\]{}0-9-]{0,200}",
+            i in 0usize..8,
+        ) {
+            let _ = packages(LOCKFILES[i], &text);
+        }
+    }
 
     fn purls(path: &str, text: &str) -> Vec<String> {
         packages(path, text).into_iter().map(|p| p.purl).collect()

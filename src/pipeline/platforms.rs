@@ -72,6 +72,15 @@ impl Run<'_> {
             image: repository.clone(),
             why,
         };
+        // The SBOM before anything is pushed (a service's own file that is no CycloneDX stops the
+        // release here), for the index this run will write; a leg alone gets none.
+        let prepared = match (&registry, &self.options.legs) {
+            (Some(_), Legs::All | Legs::Assemble) => match self.prepare_attestations().await {
+                Ok(p) => Some(p),
+                Err(e) => return Err(self.fail(Stage::Build, started, push_failed(Cause::new(e)))),
+            },
+            _ => None,
+        };
         // What is recorded already (a job of the matrix, an earlier attempt): reused, not built.
         let mut legs: std::collections::BTreeMap<String, Leg> = Default::default();
         if let Some(registry) = &registry {
@@ -165,7 +174,14 @@ impl Run<'_> {
             return Ok((None, Vec::new()));
         }
         match self
-            .put_index(&registry, &repository, &push_tag, fingerprint, &legs)
+            .put_index(
+                &registry,
+                &repository,
+                &push_tag,
+                fingerprint,
+                &legs,
+                prepared,
+            )
             .await
         {
             Ok((digest, tags, forgotten, attached)) => {
@@ -256,6 +272,7 @@ impl Run<'_> {
         push_tag: &str,
         fingerprint: &str,
         legs: &[Leg],
+        prepared: Option<super::attest::Prepared>,
     ) -> Result<(String, Vec<String>, Vec<String>, String), StageError> {
         let push_failed = |e: RegistryError| StageError::Push {
             service: self.plan.name.clone(),
@@ -279,10 +296,10 @@ impl Run<'_> {
         });
         let tags = self.add_tags(registry, repository, &digest, pushed).await?;
         // The index this run wrote gets its provenance and SBOM, as a single image does.
-        let attached = match ours {
-            true => {
+        let attached = match (ours, prepared) {
+            (true, Some(prepared)) => {
                 let a = self
-                    .attest(registry, repository, &digest)
+                    .attest(registry, repository, &digest, prepared)
                     .await
                     .map_err(|e| StageError::Push {
                         service: self.plan.name.clone(),
@@ -295,7 +312,7 @@ impl Run<'_> {
                     short_digest(&a.sbom)
                 )
             }
-            false => String::new(),
+            _ => String::new(),
         };
         let platforms: Vec<String> = legs.iter().map(|l| l.platform.clone()).collect();
         let forgotten = registry

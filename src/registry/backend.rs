@@ -44,6 +44,12 @@ impl Backend {
         matches!(self, Backend::Ecr(_))
     }
 
+    /// True when the registry lists untagged images too (ECR's `DescribeImages`); an OCI
+    /// registry lists tags only.
+    pub(super) fn lists_untagged(&self) -> bool {
+        matches!(self, Backend::Ecr(_))
+    }
+
     /// True when the registry refuses a second writer of a tag itself (the ECR repositories
     /// shipit creates have immutable tags).
     pub(super) fn guards_tags(&self) -> bool {

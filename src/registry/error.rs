@@ -357,7 +357,9 @@ pub enum Problem {
         expected: String,
         got: String,
     },
-    #[error("the manifest {reference} is not an image index shipit can read: {error}")]
+    #[error("the artifact {reference} has no layer: it holds no payload")]
+    NoLayer { reference: String },
+    #[error("the manifest {reference} is not one shipit can read: {error}")]
     NotAnIndex {
         reference: String,
         error: serde_json::Error,

@@ -186,6 +186,41 @@ impl Client {
         ))
     }
 
+    /// The payload of the artifact `digest` (a referrer [`Client::referrers`] found): its
+    /// manifest's one layer, read back checked against its digest.
+    pub async fn artifact_payload(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Bytes, RegistryError> {
+        let m = self
+            .backend
+            .manifest(repository, digest)
+            .await?
+            .ok_or_else(|| self.not_there(repository, digest))?;
+        let manifest: oci_spec::image::ImageManifest =
+            serde_json::from_slice(&m.bytes).map_err(|error| {
+                RegistryError::protocol(
+                    &self.backend.name(),
+                    Request::Artifact,
+                    Problem::NotAnIndex {
+                        reference: format!("{repository}@{digest}"),
+                        error,
+                    },
+                )
+            })?;
+        let layer = manifest.layers().first().ok_or_else(|| {
+            RegistryError::protocol(
+                &self.backend.name(),
+                Request::Artifact,
+                Problem::NoLayer {
+                    reference: format!("{repository}@{digest}"),
+                },
+            )
+        })?;
+        self.blob(repository, layer.digest().as_ref()).await
+    }
+
     /// The artifacts whose subject is `subject` in `repository` (of `artifact_type` only, when
     /// given): the registry's referrers API, or the tag schema where it has none.
     pub async fn referrers(
@@ -261,8 +296,9 @@ impl Client {
 
     /// What refers to each image of `images` (one repository's, as [`Client::images`] lists
     /// them), for retention: the referrers tag schema's indexes (`sha256-<hex>` tags) with the
-    /// artifacts they list, and, where the registry has a referrers API, what it answers for each
-    /// other image.
+    /// artifacts they list; on ECR, which lists untagged images, each untagged one whose
+    /// manifest names a `subject`; elsewhere, what the registry's referrers API answers for each
+    /// image, where it has one.
     pub async fn referrers_by_subject(
         &self,
         repository: &str,
@@ -288,6 +324,29 @@ impl Client {
                 entry.artifacts.push(d.digest().to_string());
             }
         }
+        if self.backend.lists_untagged() {
+            // ECR lists every image, the artifacts among them (untagged): each names its subject
+            // in its own manifest, a fact read from the registry, not asked of a list.
+            let untagged: Vec<String> = images
+                .iter()
+                .filter(|i| i.tags.is_empty() && !artifacts.contains(&i.digest))
+                .map(|i| i.digest.clone())
+                .collect();
+            for m in self.backend.manifests(repository, &untagged).await? {
+                let subject = serde_json::from_slice::<serde_json::Value>(&m.bytes)
+                    .ok()
+                    .and_then(|j| Some(j.get("subject")?.get("digest")?.as_str()?.to_string()));
+                if let Some(subject) = subject {
+                    let entry = out.entry(subject).or_default();
+                    if !entry.artifacts.contains(&m.digest) {
+                        entry.artifacts.push(m.digest);
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        // A registry that lists tags only: the artifacts are untagged, so unlisted; its
+        // referrers API names them, where it has one.
         let subjects: Vec<&crate::retention::Image> = images
             .iter()
             .filter(|i| {
@@ -295,28 +354,25 @@ impl Client {
                     && !i.tags.iter().any(|t| schema_subject(t).is_some())
             })
             .collect();
+        let api = self.backend.api().await?;
         for (n, image) in subjects.iter().enumerate() {
-            let listed = match self
-                .backend
-                .listed_referrers(repository, &image.digest, None)
-                .await?
-            {
-                Some(listed) => listed,
-                None => match self
-                    .backend
-                    .api()
-                    .await?
-                    .referrers(repository, &image.digest, None)
-                    .await?
-                {
-                    Referrers::Index(json) => serde_json::from_value::<ImageIndex>(json)
-                        .map(|i| i.manifests().clone())
-                        .unwrap_or_default(),
-                    // No referrers API: the tag schema, read above, is all there is. One answer
-                    // says it for the registry.
-                    Referrers::Unsupported if n == 0 => break,
-                    Referrers::Unsupported => Vec::new(),
-                },
+            let listed = match api.referrers(repository, &image.digest, None).await? {
+                Referrers::Index(json) => serde_json::from_value::<ImageIndex>(json)
+                    .map(|i| i.manifests().clone())
+                    .map_err(|error| {
+                        RegistryError::protocol(
+                            &self.backend.name(),
+                            Request::Referrers,
+                            Problem::NotAnIndex {
+                                reference: format!("{repository}@{} referrers", image.digest),
+                                error,
+                            },
+                        )
+                    })?,
+                // No referrers API: the tag schema, read above, is all there is. One answer
+                // says it for the registry.
+                Referrers::Unsupported if n == 0 => break,
+                Referrers::Unsupported => Vec::new(),
             };
             for d in listed {
                 let digest = d.digest().to_string();

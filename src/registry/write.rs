@@ -27,6 +27,16 @@ impl Client {
             .await
     }
 
+    /// The manifest a tag or digest names in `repository`, as stored (bytes, media type,
+    /// digest); `None` when there is none.
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>, RegistryError> {
+        self.backend.manifest(repository, reference).await
+    }
+
     /// Puts the manifest `body` (of `media_type`) under its own digest, no tag; its digest. The
     /// blobs it references must be there.
     pub async fn put_manifest_by_digest(

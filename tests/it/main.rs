@@ -4,6 +4,7 @@
 mod action;
 mod affected;
 mod attest;
+mod attestations;
 mod build_inputs;
 mod cli;
 mod deadlines;
