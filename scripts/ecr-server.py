@@ -8,7 +8,8 @@ REGISTRY (HOST:PORT) is a Distribution registry behind htpasswd with USER:PASSWO
 the AWS JSON 1.1 protocol (`X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.OPERATION`) on
 127.0.0.1:PORT; signatures are not checked. GetAuthorizationToken answers base64(USER:PASSWORD) and
 `proxyEndpoint` http://REGISTRY, so the engine pushes to the registry itself; repositories,
-tags and digests are the registry's. ACCOUNT is the registry's account ID: a call with another
+tags and digests are the registry's. As ECR, it refuses to delete an image that an image index
+still lists (`ImageReferencedByManifestList`), and lists the manifests an index names. ACCOUNT is the registry's account ID: a call with another
 `registryId` is refused, as ECR refuses a registry the caller cannot reach.
 
 Artifacts attached to an image (OCI referrers) are put through the registry by digest, untagged;
@@ -20,8 +21,8 @@ tag mutability and lifecycle policy), and the digests it has seen, so that an im
 went is listed untagged, as ECR lists it. Removing one tag of an image (ECR's untag) is done the only
 way Distribution allows: the manifest is deleted and put back under its other tags and its digest.
 
-GET /calls lists every call as {"operation", "registryId", "registryIds", "repositoryName"} (for the
-tests' assertions).
+GET /calls lists every call as {"operation", "registryId", "registryIds", "repositoryName",
+"failures"} (the failure codes of a batch's answer; for the tests' assertions).
 """
 import base64
 import datetime
@@ -109,7 +110,30 @@ def images(name):
         m = manifest(name, digest)
         if m is not None:
             out[digest] = {"tags": [], "media": m[1], "size": len(m[2])}
+    # ECR lists every manifest, those pushed by digest alone too: an index's children among them.
+    for digest in list(out):
+        for child in children(name, digest, out[digest]["media"]):
+            if child in out:
+                continue
+            m = manifest(name, child)
+            if m is not None:
+                out[child] = {"tags": [], "media": m[1], "size": len(m[2])}
+                with lock:
+                    seen[name].add(child)
     return out
+
+
+def children(name, digest, media):
+    """The digests an image index lists (none for an image)."""
+    if not media or ("list" not in media and "index" not in media):
+        return []
+    m = manifest(name, digest)
+    if m is None:
+        return []
+    try:
+        return [c.get("digest") for c in json.loads(m[2]).get("manifests") or []]
+    except ValueError:
+        return []
 
 
 def repo(req):
@@ -273,6 +297,12 @@ def op_batch_delete_image(req):
                              "failureReason": "Requested image not found"})
             continue
         info = current[digest]
+        parents = [d for d, i in current.items() if d != digest and digest in children(name, d, i["media"])]
+        if parents and (tag is None or info["tags"] == [tag]):
+            # As ECR: an image an index still lists cannot go before the index.
+            failures.append({"imageId": wanted, "failureCode": "ImageReferencedByManifestList",
+                             "failureReason": f"Requested image referenced by manifest list: {parents}"})
+            continue
         m = manifest(name, digest)
         status, _, _ = reg("DELETE", f"/v2/{name}/manifests/{digest}")
         if status not in (200, 202):
@@ -403,10 +433,11 @@ class Handler(BaseHTTPRequestHandler):
             req = json.loads(raw or b"{}")
         except ValueError:
             return self.send(400, {"__type": "SerializationException", "message": "not JSON"})
+        entry = {"operation": target, "registryId": req.get("registryId"),
+                 "registryIds": req.get("registryIds"),
+                 "repositoryName": req.get("repositoryName")}
         with lock:
-            calls.append({"operation": target, "registryId": req.get("registryId"),
-                          "registryIds": req.get("registryIds"),
-                          "repositoryName": req.get("repositoryName")})
+            calls.append(entry)
         wanted = [req["registryId"]] if "registryId" in req else (req.get("registryIds") or [])
         for w in wanted:
             if w != account:
@@ -416,7 +447,10 @@ class Handler(BaseHTTPRequestHandler):
         if op is None:
             return self.send(400, {"__type": "UnknownOperationException", "message": f"the stand-in does not know {target}"})
         try:
-            self.send(200, op(req))
+            answer = op(req)
+            with lock:
+                entry["failures"] = [f.get("failureCode") for f in answer.get("failures") or []]
+            self.send(200, answer)
         except ApiError as e:
             self.send(e.status, {"__type": e.code, "message": e.message})
 

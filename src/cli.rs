@@ -157,6 +157,15 @@ struct ReleaseArgs {
     /// images get their own fingerprint and the label dev.shipit.dirty
     #[arg(long)]
     allow_dirty: bool,
+    /// Build and push only this platform's image of each service with `platforms` (one job of a
+    /// matrix on native runners), by digest, recorded for `--assemble`: no tag, no retention, no
+    /// rollout
+    #[arg(long, value_name = "OS/ARCH", conflicts_with = "assemble")]
+    platform: Option<String>,
+    /// After the `--platform` jobs: put each service's recorded platform images under one image
+    /// index, tag it and roll it out (services without `platforms` are built as usual)
+    #[arg(long)]
+    assemble: bool,
     /// How to print the result: a summary for people, or one JSON object (progress stays on
     /// stderr)
     #[arg(long, value_enum, default_value_t = report::json::Format::Text)]
@@ -330,6 +339,11 @@ impl From<ReleaseArgs> for commands::release::Options {
             allow_dirty: args.allow_dirty,
             format: args.format,
             junit: args.junit,
+            legs: match (args.platform, args.assemble) {
+                (Some(p), _) => crate::pipeline::Legs::One(p),
+                (None, true) => crate::pipeline::Legs::Assemble,
+                (None, false) => crate::pipeline::Legs::All,
+            },
         }
     }
 }

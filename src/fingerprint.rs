@@ -166,6 +166,11 @@ impl Inputs {
         for (k, v) in &build.build_args {
             h.update(format!("arg {}={}\0", k, v));
         }
+        // Another set of platforms is another image (an index of other children); none leaves the
+        // fingerprint as it was before `platforms` existed.
+        if !build.platforms.is_empty() {
+            h.update(format!("platforms {}\n", build.platforms.join(" ")));
+        }
         let mut out = hex::encode(h.finalize());
         out.truncate(LENGTH);
         out

@@ -86,6 +86,10 @@ pub fn read_to_string(path: &Path, limit: u64) -> Result<String, ReadError> {
     })
 }
 
+/// One platform's image read out of the engine (`docker save`'s tar), held in memory to upload its
+/// blobs: 8 GiB, more than any image a service should ship.
+pub const EXPORTED_IMAGE: usize = 8 << 30;
+
 #[cfg(test)]
 mod tests {
     use super::*;

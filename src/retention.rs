@@ -103,6 +103,10 @@ pub fn decide(images: &[Image], protected: &Protected, policy: &Policy<'_>) -> V
             .find_map(|env| version::parse_tag(env, tag).map(|v| !kept.contains(&(env.clone(), v))))
             .unwrap_or(false)
     };
+    let every_tag: BTreeSet<&str> = images
+        .iter()
+        .flat_map(|i| i.tags.iter().map(String::as_str))
+        .collect();
     images
         .iter()
         .map(|image| {
@@ -119,6 +123,20 @@ pub fn decide(images: &[Image], protected: &Protected, policy: &Policy<'_>) -> V
             }
             if image.tags.iter().any(|t| t == "latest") {
                 return keep("tagged latest".into());
+            }
+            // The record of one platform's image (`registry::index`), left by a matrix whose
+            // index was written after all (its tag is there): the index lists the image itself.
+            if !image.tags.is_empty()
+                && image.tags.iter().all(|t| {
+                    t.split_once(".leg.")
+                        .is_some_and(|(index_tag, _)| every_tag.contains(index_tag))
+                })
+            {
+                return Decision::Delete {
+                    digest: image.digest.clone(),
+                    tags: image.tags.clone(),
+                    why: "the record of a platform's image, whose index is written".into(),
+                };
             }
             if image.tags.is_empty() {
                 return Decision::Delete {
@@ -261,6 +279,19 @@ mod tests {
             matches!(&d[5], Decision::Delete { .. }),
             "an expired index takes its children"
         );
+    }
+
+    #[test]
+    fn a_platform_record_goes_once_its_index_is_written_and_stays_before() {
+        let images = vec![
+            img("index", &["fp-1", "stage-1.0.0"]),
+            img("record", &["fp-1.leg.linux-arm64"]),
+            img("pending", &["fp-2.leg.linux-arm64"]),
+        ];
+        let d = run(&images, &Protected::default(), 1);
+        assert!(matches!(&d[0], Decision::Keep { .. }), "{d:?}");
+        assert!(matches!(&d[1], Decision::Delete { .. }), "{d:?}");
+        assert!(matches!(&d[2], Decision::Keep { .. }), "{d:?}");
     }
 
     #[test]

@@ -47,7 +47,28 @@ pub fn run(
     let mut image = String::new();
     let results = runtime.block_on(async {
         let registry = crate::registry::Client::connect(&config, env).await?;
-        let wanted = released_image(&registry, &config, service, &tag).await?;
+        let (wanted, digest) = released_image(&registry, &config, service, &tag).await?;
+        // Before anything is registered: the task definition's CPU architecture is one the
+        // image was built for.
+        let platforms = match service.build(environment).task_definition {
+            Some(_) => {
+                registry
+                    .platforms(&service.repository(&config.project), &digest)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let wrong = crate::pipeline::architecture::check(
+            &config,
+            environment,
+            &[(service.name.as_str(), platforms.as_slice())],
+        );
+        if !wrong.is_empty() {
+            return Err(Error::bad_input(
+                format!("nothing was registered: {}", wrong.join("; ")),
+                Some(crate::pipeline::architecture::HELP.to_string()),
+            ));
+        }
         let Some(ecs) = ecs_client(&config).await? else {
             return Err(Error::bad_input(
                 format!("{} has no clusters to deploy to", service.name),
@@ -142,23 +163,23 @@ impl<'a> Target<'a> {
     }
 }
 
-/// The image `tag` names in the service's repository; one that is not there is bad input.
+/// The image `tag` names in the service's repository, and its digest; one that is not there is bad input.
 async fn released_image(
     registry: &crate::registry::Client,
     config: &Config,
     service: &Service,
     tag: &str,
-) -> Result<crate::image::ImageRef, Error> {
+) -> Result<(crate::image::ImageRef, String), Error> {
     let repository = service.repository(&config.project);
     let state = registry.list(&repository, &|t| t == tag).await?;
     let wanted = state.address.tagged(tag);
-    if state.digest(tag).is_none() {
+    let Some(digest) = state.digest(tag).map(str::to_string) else {
         return Err(Error::bad_input(
             format!("{wanted} is not in the registry"),
             Some("deploy a version that was released to this environment (`shipit plan` shows the last one)".to_string()),
         ));
-    }
-    Ok(wanted)
+    };
+    Ok((wanted, digest))
 }
 
 /// `shipit deploy --continue` / `--rollback`: in every cluster of the service, the deployment paused

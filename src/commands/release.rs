@@ -34,13 +34,15 @@ pub struct Options {
     pub allow_dirty: bool,
     pub format: report::json::Format,
     pub junit: Option<PathBuf>,
+    /// `--platform P` / `--assemble`: which platforms' images of a service with `platforms`.
+    pub legs: pipeline::Legs,
 }
 
 pub fn run(
     env: &Env,
     repo: &Repo,
     file: &Path,
-    args: Options,
+    mut args: Options,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Finished, Error> {
     if args.allow_dirty && env.in_actions() {
@@ -52,6 +54,11 @@ pub fn run(
         ));
     }
     let config = Arc::new(Config::load(file, repo.root(), Checks::Load)?);
+    check_platform(&config, &args.legs)?;
+    if let pipeline::Legs::One(_) = args.legs {
+        // One platform's job: the assembling run prunes and rolls out, once.
+        args.skip.extend([Stage::Retain, Stage::Rollout]);
+    }
     // Before anything runs: a test that prints a build secret finds it masked.
     register_build_secrets(env, &config);
     let event = Event::from_env(env)?;
@@ -97,6 +104,37 @@ pub fn run(
         let ctx = context(env, repo, &config, &plan, registry, &args).await?;
         execute(env, &config, &plan, ctx, &args).await
     })
+}
+
+/// `--platform P` names a platform that a service of ci.toml lists in `platforms`.
+fn check_platform(config: &Config, legs: &pipeline::Legs) -> Result<(), Error> {
+    let pipeline::Legs::One(platform) = legs else {
+        return Ok(());
+    };
+    let listed: BTreeSet<String> = config
+        .services
+        .iter()
+        .flat_map(|s| {
+            config
+                .environments
+                .iter()
+                .map(move |e| s.build(e).platforms)
+        })
+        .flatten()
+        .collect();
+    if listed.contains(platform) {
+        return Ok(());
+    }
+    Err(Error::bad_input(
+        format!("--platform {platform}: no service of ci.toml lists it in `platforms`"),
+        Some(match listed.is_empty() {
+            true => "add `platforms = [\"linux/amd64\", \"linux/arm64\"]` to [project] (or a service) in ci.toml, or drop --platform".to_string(),
+            false => format!(
+                "name one of {}",
+                listed.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    ))
 }
 
 /// A release to an environment ships the branch's reviewed tip, checked out.
@@ -192,6 +230,7 @@ async fn execute(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         skip: args.skip.clone(),
         fail_fast: args.fail_fast,
+        legs: args.legs.clone(),
         log_dir: std::env::temp_dir().join(format!(
             "shipit-{}-{}",
             &plan.head[..12],

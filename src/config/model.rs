@@ -37,6 +37,8 @@ pub struct Project {
     pub immutable_tags: bool,
     /// ECR: a lifecycle policy that expires untagged images this many days old, as a backstop.
     pub untagged_expiry_days: Option<u32>,
+    /// `platforms`: empty for one image of the engine's own platform.
+    pub platforms: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub struct Environment {
     pub build_args: BTreeMap<String, String>,
     /// BuildKit secrets: id → where the value comes from (`env:VAR`).
     pub secrets: BTreeMap<String, String>,
+    /// `platforms` of this environment, else the project's (empty: one image, the engine's own).
+    pub platforms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,6 +115,8 @@ pub struct Service {
     pub secrets: BTreeMap<String, String>,
     /// The registry layer cache (inline cache pushed, `cache_from` the likeliest images).
     pub cache: bool,
+    /// `platforms` of the service, when it sets them.
+    pub platforms: Option<Vec<String>>,
     /// This service's own image repository (`{service}` not yet replaced), instead of the
     /// project's template.
     pub repository: Option<String>,
@@ -136,6 +142,7 @@ pub struct ServiceEnvironment {
     pub clusters: Option<Vec<String>>,
     pub task_definition: Option<String>,
     pub service_definition: Option<String>,
+    pub platforms: Option<Vec<String>>,
 }
 
 /// What building one service for one environment takes, with the overrides resolved.
@@ -163,6 +170,10 @@ pub struct Build {
     pub task_definition: Option<String>,
     /// Repository-relative.
     pub service_definition: Option<String>,
+    /// The platforms built, each pushed by digest under one image index; empty: one image, the
+    /// engine's own platform (and no index).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
 }
 
 impl Service {
@@ -223,6 +234,10 @@ impl Service {
                 .and_then(|o| o.service_definition.as_deref())
                 .or(self.service_definition.as_deref())
                 .map(|t| self.join(t)),
+            platforms: over
+                .and_then(|o| o.platforms.clone())
+                .or_else(|| self.platforms.clone())
+                .unwrap_or_else(|| env.platforms.clone()),
         }
     }
 

@@ -63,6 +63,12 @@ pub struct RawProject {
     /// ECR only: a lifecycle policy expiring untagged images this many days old. Optional.
     #[schemars(with = "Option<i64>")]
     pub untagged_expiry_days: Option<S<i64>>,
+    /// The platforms each image is built for, as `os/arch[/variant]` ("linux/amd64",
+    /// "linux/arm64"): one build per platform, pushed by digest, under one image index. The nearest
+    /// wins: a service's environment, the service, the environment, the project. Default: one image
+    /// for the engine's own platform.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub platforms: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -100,6 +106,12 @@ pub struct RawEnvironment {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
     pub secrets: BTreeMap<String, S<String>>,
+    /// The platforms each image is built for, as `os/arch[/variant]` ("linux/amd64",
+    /// "linux/arm64"): one build per platform, pushed by digest, under one image index. The nearest
+    /// wins: a service's environment, the service, the environment, the project. Default: one image
+    /// for the engine's own platform.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub platforms: Option<S<Vec<S<String>>>>,
 }
 
 /// How long a release waits for a native ECS deployment (`rollout_wait`).
@@ -203,6 +215,12 @@ pub struct RawService {
     /// The registry layer cache (inline cache pushed, earlier images as `cache_from`); false:
     /// neither. Default: true.
     pub cache: Option<bool>,
+    /// The platforms each image is built for, as `os/arch[/variant]` ("linux/amd64",
+    /// "linux/arm64"): one build per platform, pushed by digest, under one image index. The nearest
+    /// wins: a service's environment, the service, the environment, the project. Default: one image
+    /// for the engine's own platform.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub platforms: Option<S<Vec<S<String>>>>,
     /// This service's image repository, instead of the `[project] repository` template (which
     /// `{service}` in it stands for, as there); the registry's prefix still applies.
     /// Default: the project's template.
@@ -259,6 +277,12 @@ pub struct RawServiceEnvironment {
     /// A service definition file (CreateService request) for this environment, relative to `path`.
     #[schemars(with = "Option<String>")]
     pub service_definition: Option<S<String>>,
+    /// The platforms each image is built for, as `os/arch[/variant]` ("linux/amd64",
+    /// "linux/arm64"): one build per platform, pushed by digest, under one image index. The nearest
+    /// wins: a service's environment, the service, the environment, the project. Default: one image
+    /// for the engine's own platform.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub platforms: Option<S<Vec<S<String>>>>,
 }
 
 fn yes() -> bool {

@@ -88,7 +88,10 @@ impl Resolver<'_> {
     ) -> (Config, BTreeMap<S<String>, RawService>) {
         let repository_span = raw.project.repository.as_ref().map(|r| r.span());
         let project = self.project(raw.project);
-        let environments = self.environments(raw.environments);
+        let mut environments = self.environments(raw.environments);
+        for env in environments.iter_mut().filter(|e| e.platforms.is_empty()) {
+            env.platforms = project.platforms.clone();
+        }
         let global = Global {
             triggers: self.globs(&raw.global.triggers),
             ignore: self.globs(&raw.global.ignore),
@@ -285,6 +288,7 @@ impl Resolver<'_> {
             scan_on_push: raw.scan_on_push.unwrap_or(true),
             immutable_tags: raw.immutable_tags.unwrap_or(false),
             untagged_expiry_days,
+            platforms: self.platforms(raw.platforms.as_ref()).unwrap_or_default(),
         }
     }
 
@@ -383,6 +387,7 @@ impl Resolver<'_> {
                 rollout_wait: env.rollout_wait.unwrap_or_default(),
                 build_args: env.build_args,
                 secrets: self.secrets(&env.secrets),
+                platforms: self.platforms(env.platforms.as_ref()).unwrap_or_default(),
             });
         }
         out
@@ -608,6 +613,7 @@ impl Resolver<'_> {
             build_args_file,
             secrets: self.secrets(&raw.secrets),
             cache: raw.cache.unwrap_or(true),
+            platforms: self.platforms(raw.platforms.as_ref()),
             repository,
             ecs_service: raw.ecs_service.clone().unwrap_or_else(|| key.clone()),
             container: raw.container.clone().unwrap_or_else(|| key.clone()),
@@ -640,7 +646,43 @@ impl Resolver<'_> {
             task_definition: self.relative(raw.task_definition.as_ref(), "task_definition"),
             service_definition: self
                 .relative(raw.service_definition.as_ref(), "service_definition"),
+            platforms: self.platforms(raw.platforms.as_ref()),
         }
+    }
+
+    /// `platforms = ["os/arch[/variant]", ...]`: each one a platform, none twice, not empty.
+    fn platforms(&mut self, raw: Option<&S<Vec<S<String>>>>) -> Option<Vec<String>> {
+        let raw = raw?;
+        if raw.get_ref().is_empty() {
+            self.problem_with_help(
+                "`platforms` is empty",
+                raw.span(),
+                "no platform",
+                "name at least one platform, such as \"linux/amd64\", or leave the key out",
+            );
+            return None;
+        }
+        let mut out: Vec<String> = Vec::new();
+        for p in raw.get_ref() {
+            if !super::values::is_platform(p.get_ref()) {
+                self.problem_with_help(
+                    format!("`{}` is not a platform", p.get_ref()),
+                    p.span(),
+                    "not os/arch[/variant]",
+                    "write os/arch or os/arch/variant in lowercase, such as \"linux/amd64\" or \"linux/arm64\"",
+                );
+            } else if out.contains(p.get_ref()) {
+                self.problem_with_help(
+                    format!("platform `{}` is listed twice", p.get_ref()),
+                    p.span(),
+                    "repeated",
+                    "list each platform once",
+                );
+            } else {
+                out.push(p.get_ref().clone());
+            }
+        }
+        Some(out)
     }
 
     /// `secrets = { ID = "env:VAR" }`: an id BuildKit accepts, and a value naming where it comes from.
@@ -731,6 +773,7 @@ fn default_environments() -> Vec<Environment> {
         rollout_wait: Default::default(),
         build_args: BTreeMap::new(),
         secrets: BTreeMap::new(),
+        platforms: Vec::new(),
     };
     vec![
         env("dev", "development", false),

@@ -439,3 +439,54 @@ fn repository_names_follow_the_distribution_grammar() {
     let rendered = format!("{:?}", miette::Report::new(crate::Error::from(err)));
     assert!(rendered.contains("ci.toml:1:11"), "{rendered}");
 }
+
+#[test]
+fn platforms_are_taken_from_the_nearest_level_and_absent_means_none() {
+    let c = parse(indoc! {r#"
+        [project]
+        platforms = ["linux/amd64"]
+
+        [environments.prod]
+        branch = "main"
+        platforms = ["linux/amd64", "linux/arm64"]
+
+        [environments.stage]
+        branch = "develop"
+
+        [services.a]
+        path = "a"
+
+        [services.b]
+        path = "b"
+        platforms = ["linux/arm64/v8"]
+
+        [services.b.environments.stage]
+        platforms = ["linux/amd64", "linux/arm64"]
+    "#})
+    .unwrap();
+    let (prod, stage) = (&c.environments[0], &c.environments[1]);
+    let platforms = |s: usize, e: &Environment| c.services[s].build(e).platforms;
+    assert_eq!(platforms(0, prod), ["linux/amd64", "linux/arm64"]);
+    assert_eq!(platforms(0, stage), ["linux/amd64"]);
+    assert_eq!(platforms(1, prod), ["linux/arm64/v8"]);
+    assert_eq!(platforms(1, stage), ["linux/amd64", "linux/arm64"]);
+    let none = parse("[services.a]\npath = \"a\"\n").unwrap();
+    assert!(
+        none.services[0]
+            .build(&none.environments[0])
+            .platforms
+            .is_empty()
+    );
+}
+
+#[test_case(r#"platforms = ["linux"]"#, "`linux` is not a platform" ; "no arch")]
+#[test_case(r#"platforms = ["Linux/AMD64"]"#, "`Linux/AMD64` is not a platform" ; "upper case")]
+#[test_case(r#"platforms = ["linux/arm64/v8/x"]"#, "is not a platform" ; "four parts")]
+#[test_case(r#"platforms = ["linux/amd64", "linux/amd64"]"#, "platform `linux/amd64` is listed twice" ; "twice")]
+#[test_case(r#"platforms = []"#, "`platforms` is empty" ; "empty")]
+fn bad_platforms_are_refused(line: &str, expected: &str) {
+    problems(
+        &format!("[project]\n{line}\n\n[services.a]\npath = \"a\"\n"),
+        expected,
+    );
+}

@@ -162,6 +162,19 @@ pub(super) fn closest<'a>(name: &str, known: &BTreeSet<&'a str>) -> Option<&'a s
         .map(|(_, k)| k)
 }
 
+/// `os/arch` or `os/arch/variant`, each part lowercase letters, digits and `_` (`linux/amd64`,
+/// `linux/arm64/v8`), as the Engine API's `platform` and an image index's `platform` name them.
+pub fn is_platform(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 32
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

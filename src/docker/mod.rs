@@ -5,12 +5,14 @@ pub mod buildkit;
 pub mod context;
 pub mod dockerfile;
 pub mod endpoint;
+pub mod export;
 mod inspect;
+mod request;
 
 pub use endpoint::Endpoint;
+pub use request::BuildRequest;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
@@ -129,28 +131,6 @@ impl DockerError {
                 | DockerError::NeedsBuildKit { .. }
         )
     }
-}
-
-/// What to build.
-#[derive(Debug, Clone)]
-pub struct BuildRequest {
-    pub service: String,
-    pub context: PathBuf,
-    pub dockerfile: PathBuf,
-    pub target: Option<String>,
-    pub build_args: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-    /// The local name the image gets (`repository:tag`).
-    pub tag: String,
-    /// Build from this commit's tree (the release's); `None` builds from the working tree
-    /// (`release --allow-dirty`).
-    pub committed: Option<context::Committed>,
-    /// BuildKit secrets: id → value, served over the build session, never in the image.
-    pub secrets: BTreeMap<String, String>,
-    /// Images whose inline cache the build may reuse (`repository:tag`).
-    pub cache_from: Vec<String>,
-    /// Registry host → login, for pulling `cache_from` images.
-    pub credentials: HashMap<String, DockerCredentials>,
 }
 
 /// An error from bollard's build stream: the engine's message as it wrote it.
@@ -277,6 +257,9 @@ impl Engine {
             .target(req.target.as_deref().unwrap_or(""));
         if !req.cache_from.is_empty() {
             options = options.cachefrom(&req.cache_from);
+        }
+        if let Some(platform) = &req.platform {
+            options = options.platform(platform);
         }
         // Secret values never reach a log line, whatever the build prints.
         let secrets: Vec<String> = req

@@ -22,6 +22,22 @@ pub struct Options {
     pub log_dir: PathBuf,
     /// Signals: what has not started is cancelled, what runs is abandoned (rollouts excepted).
     pub stop: Arc<Stop>,
+    /// Which images of a service with `platforms` this run builds.
+    pub legs: Legs,
+}
+
+/// Which platforms' images of a service with `platforms` a run builds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Legs {
+    /// Every platform's, then the index, the tags and the rollout (`release`).
+    #[default]
+    All,
+    /// This platform's only, pushed by digest and recorded; no index, no tag, no rollout
+    /// (`release --platform P`, one job of a matrix on native runners).
+    One(String),
+    /// None: the recorded image of every platform under one index, then the tags and the rollout
+    /// (`release --assemble`, after the matrix). Services without `platforms` build as usual.
+    Assemble,
 }
 
 /// What the stages need from outside.

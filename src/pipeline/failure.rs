@@ -191,6 +191,18 @@ pub enum StageError {
         restored: Option<String>,
     },
 
+    /// push: `release --assemble` found no recorded image of these platforms (their
+    /// `release --platform P` jobs did not push one for this fingerprint).
+    #[error(
+        "no image of {} was pushed for these inputs: run `shipit release --platform P` for each \
+         of them first (the matrix's jobs), then `--assemble`",
+        .platforms.join(", ")
+    )]
+    LegsMissing {
+        service: String,
+        platforms: Vec<String>,
+    },
+
     /// push: a promotion without the image to promote (the plan names none).
     #[error("the plan names no image to promote")]
     NothingToPromote { service: String },
@@ -236,6 +248,7 @@ impl StageError {
             | StageError::Push { service, .. }
             | StageError::TagTaken { service, .. }
             | StageError::NothingToPromote { service }
+            | StageError::LegsMissing { service, .. }
             | StageError::Retain { service, .. }
             | StageError::NotRemoved { service, .. }
             | StageError::Rollout { service, .. } => service,

@@ -3,10 +3,12 @@
 //! on have finished, and a failure stops it and everything that depends on it while the others go
 //! on. Nothing here prints: progress goes out as [`Event`]s.
 
+pub mod architecture;
 mod attest;
 mod context;
 mod events;
 pub mod failure;
+mod platforms;
 pub mod preflight;
 mod publish;
 pub mod retain;
@@ -17,7 +19,7 @@ mod stage_rollout;
 pub mod stop;
 pub mod test;
 
-pub use context::{Context, Options};
+pub use context::{Context, Legs, Options};
 pub use events::{Event, Outcome, ServiceResult, Stage, StageRecord, Status};
 pub use failure::{StageError, TestFailure};
 pub use publish::short_digest;

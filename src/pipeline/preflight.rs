@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::git::Repo;
 use crate::github::Env;
+use crate::plan::Action;
 use crate::{Error, env_vars};
 
 /// Everything a build needs is on disk, for every service to build: checked before anything runs,
@@ -249,6 +250,28 @@ fn rollout_preflight(
         env,
         plan.services.iter().map(|s| s.name.as_str()),
     );
+    // The platforms of what rolls out: those of ci.toml, which the fingerprint of a promoted or
+    // skipped index includes too (an image of the engine's own platform is not judged here).
+    let images: Vec<(&str, &[String])> = plan
+        .services
+        .iter()
+        .filter(|s| matches!(s.action, Action::Build | Action::Promote | Action::Skip))
+        .filter_map(|s| {
+            s.build
+                .as_ref()
+                .map(|b| (s.name.as_str(), b.platforms.as_slice()))
+        })
+        .collect();
+    let wrong = crate::pipeline::architecture::check(config, env, &images);
+    if problems.is_empty() && !wrong.is_empty() {
+        return Err(Error::bad_input(
+            format!(
+                "nothing was built, pushed or registered: {}",
+                wrong.join("; ")
+            ),
+            Some(crate::pipeline::architecture::HELP.to_string()),
+        ));
+    }
     if problems.is_empty() {
         return Ok(());
     }

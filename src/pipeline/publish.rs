@@ -117,8 +117,8 @@ pub async fn restore_fingerprint(
 /// The tag this run's engine pushed an image under, and the image's fingerprint.
 #[derive(Clone, Copy)]
 pub(super) struct Pushed<'a> {
-    tag: &'a str,
-    fingerprint: &'a str,
+    pub(super) tag: &'a str,
+    pub(super) fingerprint: &'a str,
 }
 
 impl Run<'_> {
@@ -204,6 +204,7 @@ impl Run<'_> {
                 secrets,
                 cache_from,
                 credentials,
+                platform: None,
                 committed: self.ctx.commit.as_ref().map(|commit| {
                     crate::docker::context::Committed {
                         root: root.clone(),
@@ -220,6 +221,11 @@ impl Run<'_> {
                     }
                 }),
             };
+        if !build.platforms.is_empty() {
+            return self
+                .build_platforms(engine, request, &build.platforms, fingerprint, started)
+                .await;
+        }
         let sink = self.sink.clone();
         let name = plan.name.clone();
         let mut log_file = test::LogFile::append(self.log);
@@ -431,7 +437,9 @@ impl Run<'_> {
 
     /// Starts the push stage: `None` when `--skip push` leaves it out, else when it started and the
     /// registry it pushes to.
-    fn start_push(&mut self) -> Result<Option<(Instant, std::sync::Arc<Client>)>, Outcome> {
+    pub(super) fn start_push(
+        &mut self,
+    ) -> Result<Option<(Instant, std::sync::Arc<Client>)>, Outcome> {
         if self.options.skip.contains(&Stage::Push) {
             self.skipped(Stage::Push, "--skip push");
             return Ok(None);

@@ -170,6 +170,20 @@ impl Run<'_> {
                 }
             }
         }
+        // One platform's job of a matrix builds that platform's image of the services that list
+        // it, nothing else: the assembling run promotes, builds single images and rolls out.
+        if let super::context::Legs::One(platform) = &self.options.legs
+            && matches!(plan.action, Action::Build | Action::Promote)
+            && !plan
+                .build
+                .as_ref()
+                .is_some_and(|b| b.platforms.contains(platform))
+        {
+            let why = format!("not built for {platform}: `release --assemble` releases it");
+            self.skipped(Stage::Build, &why);
+            self.skipped(Stage::Push, &why);
+            return Ok((None, Vec::new()));
+        }
         let released = match plan.action {
             Action::Build => self.build_and_push().await?,
             Action::Promote => self.promote().await?,

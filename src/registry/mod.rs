@@ -20,6 +20,7 @@
 mod backend;
 mod ecr;
 mod error;
+pub mod index;
 pub mod manifest;
 mod oci;
 pub mod referrers;
@@ -118,6 +119,34 @@ fn untag_refused(tags: &[String], digest: &str) -> String {
         "{} on {digest}: an OCI registry cannot remove a single tag; the image stays for its other tags",
         tags.join(", ")
     )
+}
+
+/// `deleted` in rounds, each image index in a round before the images it references (`children`:
+/// index → the digests it lists): a digest waits while an index not yet deleted lists it.
+fn deletion_order<'a>(
+    deleted: &[&'a str],
+    children: &BTreeMap<String, Vec<String>>,
+) -> Vec<Vec<&'a str>> {
+    let mut left: Vec<&str> = deleted.to_vec();
+    let mut rounds = Vec::new();
+    while !left.is_empty() {
+        let (now, later): (Vec<&str>, Vec<&str>) = left.iter().partition(|d| {
+            !left.iter().any(|parent| {
+                parent != *d
+                    && children
+                        .get(*parent)
+                        .is_some_and(|c| c.iter().any(|x| x == *d))
+            })
+        });
+        if now.is_empty() {
+            // A circle of references cannot be: the rest goes at once.
+            rounds.push(later);
+            break;
+        }
+        rounds.push(now);
+        left = later;
+    }
+    rounds
 }
 
 /// A connection to the project's registry.
@@ -400,6 +429,7 @@ impl Client {
     ) -> Result<Vec<String>, RegistryError> {
         let mut ids = Vec::new();
         let mut not_done = Vec::new();
+        let mut deleted: Vec<&str> = Vec::new();
         for d in decisions {
             match d {
                 Decision::Keep { .. } => {}
@@ -409,10 +439,21 @@ impl Client {
                 Decision::Untag { digest, tags, .. } => {
                     ids.extend(tags.iter().map(|tag| Id::Tag { tag, digest }))
                 }
-                Decision::Delete { digest, .. } => ids.push(Id::Digest(digest)),
+                Decision::Delete { digest, .. } => deleted.push(digest),
             }
         }
         if !ids.is_empty() {
+            not_done.extend(self.backend.delete(repository, &ids).await?);
+        }
+        // An image index goes before the images it references: ECR refuses to delete a manifest
+        // that an index still lists (`ImageReferencedByManifestList`).
+        let owned: Vec<String> = deleted.iter().map(|d| d.to_string()).collect();
+        let children = match owned.is_empty() {
+            true => BTreeMap::new(),
+            false => self.children(repository, &owned).await?,
+        };
+        for round in deletion_order(&deleted, &children) {
+            let ids: Vec<Id<'_>> = round.into_iter().map(Id::Digest).collect();
             not_done.extend(self.backend.delete(repository, &ids).await?);
         }
         Ok(not_done)

@@ -67,3 +67,25 @@ fn only_ecr_refuses_a_second_writer_itself() {
     assert!(ecr().guards_tags());
     assert!(!oci().guards_tags());
 }
+
+#[test]
+fn an_index_is_deleted_before_the_images_it_lists() {
+    let children: std::collections::BTreeMap<String, Vec<String>> = [
+        (
+            "index".to_string(),
+            vec!["a".to_string(), "nested".to_string()],
+        ),
+        ("nested".to_string(), vec!["b".to_string()]),
+    ]
+    .into_iter()
+    .collect();
+    let rounds = super::deletion_order(&["a", "b", "index", "nested", "plain"], &children);
+    assert_eq!(
+        rounds,
+        vec![vec!["index", "plain"], vec!["a", "nested"], vec!["b"]]
+    );
+    assert_eq!(
+        super::deletion_order(&["a"], &Default::default()),
+        vec![vec!["a"]]
+    );
+}

@@ -22,6 +22,7 @@ mod outside_input;
 mod panics;
 mod parsers;
 mod plan;
+mod platforms;
 mod processes;
 mod provenance;
 mod release;

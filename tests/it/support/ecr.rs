@@ -60,3 +60,27 @@ fn log() -> Vec<(String, Option<String>, Option<String>)> {
         })
         .collect()
 }
+
+/// The failure codes of the stand-in's answers to BatchDeleteImage about `repository`.
+pub fn failures_for(repository: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let calls: serde_json::Value = rt.block_on(async {
+        reqwest::get(format!("{}/calls", endpoint()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["repositoryName"].as_str() == Some(repository))
+        .flat_map(|c| c["failures"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect()
+}

@@ -506,3 +506,37 @@ impl Oci {
         })
     }
 }
+
+impl Oci {
+    /// The manifest a tag or digest names (any type: images, indexes), or `None`.
+    pub fn try_manifest(&self, name: &str, reference: &str) -> Option<(String, serde_json::Value)> {
+        self.rt.block_on(async {
+            let resp = self
+                .req(reqwest::Method::GET, &format!("/v2/{name}/manifests/{reference}"))
+                .await
+                .header("accept", "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json")
+                .send()
+                .await
+                .ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            let digest = resp.headers().get("docker-content-digest")?.to_str().ok()?.to_string();
+            Some((digest, resp.json().await.ok()?))
+        })
+    }
+
+    /// The image index under `tag`: its digest and its children's.
+    pub fn inspect_index(&self, name: &str, tag: &str) -> (String, Vec<String>) {
+        let (digest, index) = self
+            .try_manifest(name, tag)
+            .unwrap_or_else(|| panic!("{name}:{tag} is not there"));
+        let children = index["manifests"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}:{tag} is no index: {index}"))
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_string())
+            .collect();
+        (digest, children)
+    }
+}
