@@ -37,6 +37,8 @@ pub struct Project {
     pub immutable_tags: bool,
     /// ECR: a lifecycle policy that expires untagged images this many days old, as a backstop.
     pub untagged_expiry_days: Option<u32>,
+    /// How pushed images are signed, unless an environment says otherwise.
+    pub sign: Option<super::Signing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,10 @@ pub struct Environment {
     pub build_args: BTreeMap<String, String>,
     /// BuildKit secrets: id → where the value comes from (`env:VAR`).
     pub secrets: BTreeMap<String, String>,
+    /// How images released here are signed (the environment's `sign`, else the project's).
+    pub sign: Option<super::Signing>,
+    /// What is checked before a rollout here; `None`: nothing (`verify = "off"`).
+    pub verify: Option<super::Verification>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -88,7 +88,7 @@ impl Resolver<'_> {
     ) -> (Config, BTreeMap<S<String>, RawService>) {
         let repository_span = raw.project.repository.as_ref().map(|r| r.span());
         let project = self.project(raw.project);
-        let environments = self.environments(raw.environments);
+        let environments = self.environments(raw.environments, project.sign.as_ref());
         let global = Global {
             triggers: self.globs(&raw.global.triggers),
             ignore: self.globs(&raw.global.ignore),
@@ -285,6 +285,7 @@ impl Resolver<'_> {
             scan_on_push: raw.scan_on_push.unwrap_or(true),
             immutable_tags: raw.immutable_tags.unwrap_or(false),
             untagged_expiry_days,
+            sign: self.sign(raw.sign.as_ref()),
         }
     }
 
@@ -307,9 +308,14 @@ impl Resolver<'_> {
     fn environments(
         &mut self,
         raw: Option<BTreeMap<S<String>, RawEnvironment>>,
+        project_sign: Option<&super::Signing>,
     ) -> Vec<Environment> {
         let Some(raw) = raw else {
-            return default_environments();
+            let mut defaults = default_environments();
+            for e in &mut defaults {
+                e.sign = project_sign.cloned();
+            }
+            return defaults;
         };
         let mut branches: BTreeMap<String, Range<usize>> = BTreeMap::new();
         let mut latest: Option<String> = None;
@@ -372,6 +378,17 @@ impl Resolver<'_> {
                     None
                 }
             });
+            let sign = match &env.sign {
+                Some(own) => self.sign(Some(own)),
+                None => project_sign.cloned(),
+            };
+            let verify = self.verify(
+                name.get_ref(),
+                env.verify,
+                env.verify_key.as_ref(),
+                sign.as_ref(),
+                name.span(),
+            );
             out.push(Environment {
                 name: name.into_inner(),
                 branch,
@@ -383,6 +400,8 @@ impl Resolver<'_> {
                 rollout_wait: env.rollout_wait.unwrap_or_default(),
                 build_args: env.build_args,
                 secrets: self.secrets(&env.secrets),
+                sign,
+                verify,
             });
         }
         out
@@ -730,6 +749,8 @@ fn default_environments() -> Vec<Environment> {
         rollout_wait: Default::default(),
         build_args: BTreeMap::new(),
         secrets: BTreeMap::new(),
+        sign: None,
+        verify: None,
     };
     vec![
         env("dev", "development", false),

@@ -88,6 +88,12 @@ pub enum RolloutNotRun {
         environment: String,
         cause: std::sync::Arc<crate::ecs::EcsError>,
     },
+    /// `verify`: an image was refused (or could not be checked) before anything was registered.
+    #[error("{cause}")]
+    Unverified {
+        environment: String,
+        cause: std::sync::Arc<crate::pipeline::verify::VerifyError>,
+    },
 }
 
 /// How a test command ended when it did not pass.

@@ -15,6 +15,7 @@ mod service;
 mod stage_rollout;
 pub mod stop;
 pub mod test;
+pub mod verify;
 
 pub use context::{Context, Options};
 pub use events::{Event, Outcome, ServiceResult, Stage, StageRecord, Status};

@@ -283,6 +283,9 @@ impl Run<'_> {
                     }),
                 )
                 .await?;
+            self.sign(&registry, &repository, &digest, false)
+                .await
+                .map_err(push_failed)?;
             Ok((digest, tags))
         }
         .await;
@@ -404,6 +407,29 @@ impl Run<'_> {
         Ok(added)
     }
 
+    /// Signs `digest` when the environment signs (`sign`): always after a push, and after a
+    /// promotion only when no signature by this key over the digest is attached yet.
+    async fn sign(
+        &self,
+        registry: &Client,
+        repository: &str,
+        digest: &str,
+        promotion: bool,
+    ) -> Result<(), Cause> {
+        let Some(signer) = &self.ctx.signer else {
+            return Ok(());
+        };
+        let name = registry
+            .repository(repository)
+            .await
+            .map_err(Cause::new)?
+            .to_string();
+        super::verify::sign_image(registry, signer, repository, &name, digest, promotion)
+            .await
+            .map(drop)
+            .map_err(Cause::new)
+    }
+
     /// Starts the push stage: `None` when `--skip push` leaves it out, else when it started and the
     /// registry it pushes to.
     fn start_push(&mut self) -> Result<Option<(Instant, std::sync::Arc<Client>)>, Outcome> {
@@ -436,7 +462,19 @@ impl Run<'_> {
             ));
         };
         let repository = self.repository();
-        match self.add_tags(&registry, &repository, &digest, None).await {
+        let promoted = match self.add_tags(&registry, &repository, &digest, None).await {
+            Ok(tags) => self
+                .sign(&registry, &repository, &digest, true)
+                .await
+                .map(|_| tags)
+                .map_err(|why| StageError::Push {
+                    service: self.plan.name.clone(),
+                    image: repository.clone(),
+                    why,
+                }),
+            Err(error) => Err(error),
+        };
+        match promoted {
             Ok(tags) => {
                 self.finish(
                     Stage::Push,

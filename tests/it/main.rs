@@ -30,4 +30,5 @@ mod secrets;
 mod service_deployments;
 mod support;
 mod tags;
+mod verify;
 mod workflows;
