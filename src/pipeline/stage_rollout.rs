@@ -81,7 +81,7 @@ pub(super) async fn roll_out(
             .await
             .map_err(|cause| RolloutNotRun::Unverified {
                 environment: env.name.clone(),
-                cause: Arc::new(cause),
+                cause: Cause::new(cause),
             })
         }
         _ => Ok(()),

@@ -333,7 +333,7 @@ pub fn judge(
 
 /// Verifies every image of `requests` and pins each to the digest checked (`HOST/REPO@DIGEST`).
 /// `commits` says, per service, which commit its image must come from.
-pub async fn gate<R: Referrers + Sync>(
+pub async fn gate<R: Referrers<Error = RegistryError> + Sync>(
     registry: &Client,
     referrers: &R,
     config: &Config,
@@ -395,7 +395,7 @@ pub async fn gate<R: Referrers + Sync>(
 /// Signs `digest` (the image or index at `name`, `host/repo`) and attaches the bundle; with
 /// `only_if_unsigned` (a promotion), nothing is done when a signature by this key over the digest
 /// is already attached. Returns whether it signed.
-pub async fn sign_image<R: Referrers + Sync>(
+pub async fn sign_image<R: Referrers<Error = RegistryError> + Sync>(
     referrers: &R,
     signer: &Signer,
     repository: &str,
@@ -431,7 +431,7 @@ pub async fn sign_image<R: Referrers + Sync>(
 }
 
 /// Signs an in-toto `statement` about `digest` (the provenance) and attaches the bundle.
-pub async fn sign_statement<R: Referrers + Sync>(
+pub async fn sign_statement<R: Referrers<Error = RegistryError> + Sync>(
     referrers: &R,
     signer: &Signer,
     repository: &str,

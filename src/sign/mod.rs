@@ -6,7 +6,7 @@
 //! - [`Key`] (an ECDSA P-256 key given as PEM) and [`kms`] (an AWS KMS key) sign; [`Signer`] is
 //!   either.
 //! - [`Referrers`]: what this module needs from the registry, to attach a bundle to a digest and
-//!   read back what is attached; `registry::Client` implements it.
+//!   read back what is attached.
 
 pub mod bundle;
 pub mod check;
@@ -18,11 +18,13 @@ use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
 
-use crate::registry::RegistryError;
-
 /// What the registry does for signing and verification: a bundle attached to an image digest as
 /// an OCI referrer (`artifactType` [`bundle::MEDIA_TYPE`]), and the bundles attached to one.
+/// `registry::Client` implements it (in `pipeline::signatures`, so that this module needs nothing
+/// of the registry).
 pub trait Referrers {
+    type Error;
+
     /// Attaches `bundle` (its JSON) to `subject` (`sha256:…`) in `repository`; `predicate_type`
     /// is the statement's, for the referrer's annotations.
     fn attach_bundle(
@@ -31,14 +33,14 @@ pub trait Referrers {
         subject: &str,
         bundle: &[u8],
         predicate_type: &str,
-    ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// The Sigstore bundles attached to `subject` in `repository`, as their bytes.
     fn bundles(
         &self,
         repository: &str,
         subject: &str,
-    ) -> impl Future<Output = Result<Vec<Vec<u8>>, RegistryError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, Self::Error>> + Send;
 }
 
 /// Why a key cannot sign or be trusted.

@@ -194,7 +194,11 @@ fn provenance(digest: &str, commit: &str) -> Vec<u8> {
         "predicate": {
             "buildDefinition": {
                 "buildType": "https://shipit.dev/release/v1",
-                "externalParameters": {"workflow": {"repository": format!("{SERVER}/{REPOSITORY}")}},
+                "externalParameters": {
+                    "repository": format!("{SERVER}/{REPOSITORY}"),
+                    "commit": commit,
+                    "workflow": {"repository": format!("{SERVER}/{REPOSITORY}")}
+                },
                 "resolvedDependencies": [{
                     "uri": format!("git+{SERVER}/{REPOSITORY}@refs/heads/develop"),
                     "digest": {"gitCommit": commit}
@@ -351,4 +355,68 @@ print(statement["subject"][0]["digest"]["sha256"])
         String::from_utf8_lossy(&out.stdout).trim(),
         digest.trim_start_matches("sha256:")
     );
+}
+
+/// A KMS key (moto's KMS: CreateKey ECC_NIST_P256, Sign, GetPublicKey) signs; `deploy` with
+/// `verify_key = ARN` reads its public key from KMS and runs what it signed, refusing what another
+/// key signed.
+#[test]
+fn a_kms_key_signs_and_deploy_trusts_its_public_key() {
+    let w = world("signature");
+    let sdk = crate::support::sdk_config(&w.rt, &crate::support::moto());
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let arn =
+        w.rt.block_on(
+            kms.create_key()
+                .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+                .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+                .send(),
+        )
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    let key =
+        w.rt.block_on(shipit::sign::kms::KmsKey::open(&sdk, &arn))
+            .unwrap();
+    let signer = shipit::sign::Signer::Kms(key);
+    let commit = w.repo.head();
+    let digest = w.seed("a", &commit, "1.0.0");
+    let statement = bundle::signature_statement(&w.image, &digest);
+    let signed = w.rt.block_on(signer.bundle(&statement)).unwrap();
+    w.attach(&digest, &signed, bundle::COSIGN_SIGN);
+    let toml = std::fs::read_to_string(w.repo.dir.join("ci.toml"))
+        .unwrap()
+        .replace("keys/cosign.pub", &arn);
+    w.repo.write("ci.toml", &toml);
+    w.repo.commit("trust the KMS key");
+    let deploy = |version: &str| {
+        let mut cmd = shipit(&w.repo.dir);
+        cmd.args([
+            "deploy",
+            "--env",
+            "stage",
+            "--service",
+            "api",
+            "--version",
+            version,
+        ])
+        .env("GITHUB_SERVER_URL", SERVER)
+        .env("GITHUB_REPOSITORY", REPOSITORY)
+        .env("AWS_ENDPOINT_URL_ECS", &w.double.endpoint)
+        .env("AWS_ENDPOINT_URL_KMS", crate::support::moto())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test");
+        run(cmd)
+    };
+    // Signed by the throwaway PEM key, not the KMS key: refused.
+    let other = w.seed("b", &commit, "1.0.1");
+    w.sign(&w.key, &other, &commit);
+    let r = deploy("1.0.1");
+    refused(&w, &r, &other, "not signed by the trusted key");
+    let r = deploy("1.0.0");
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(w.running(), format!("{}@{digest}", w.image));
 }
