@@ -97,7 +97,7 @@ pub enum Error {
     /// `verify`: an image was refused before a rollout, or its trust anchor could not be had.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Verify(#[from] crate::pipeline::verify::VerifyError),
+    Verify(#[from] Box<crate::pipeline::verify::VerifyError>),
 
     /// `shipit retain`: the retention of one service's repository stopped.
     #[error("retention of {service}: {source}")]

@@ -80,6 +80,9 @@ pub enum RawSign {
     Keyless(String),
     /// `{ key = "env:VAR" }` or `{ kms = "arn:aws:kms:…" }`.
     Table(RawSignTable),
+    /// Anything else: refused with the forms that work.
+    #[schemars(skip)]
+    Other(#[allow(dead_code)] toml::Value),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

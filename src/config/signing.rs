@@ -78,6 +78,15 @@ impl Resolver<'_> {
                 );
                 None
             }
+            RawSign::Other(_) => {
+                self.problem_with_help(
+                    "`sign` is not a way to sign",
+                    span,
+                    "not `{ key = … }` or `{ kms = … }`",
+                    "write `{ key = \"env:VAR\" }` or `{ kms = \"arn:aws:kms:…\" }`",
+                );
+                None
+            }
             RawSign::Table(t) => match (&t.key, &t.kms) {
                 (Some(key), None) => {
                     let var = key.strip_prefix("env:").unwrap_or("");
@@ -144,6 +153,15 @@ impl Resolver<'_> {
             }
             (Some(k), _) if k.get_ref().trim().is_empty() => {
                 self.problem("`verify_key` is empty", k.span(), "empty");
+                return None;
+            }
+            (Some(k), _) if k.get_ref().split(['/', '\\']).any(|c| c == "..") => {
+                self.problem_with_help(
+                    format!("`verify_key` `{}` leads out of the repository", k.get_ref()),
+                    k.span(),
+                    "outside the repository",
+                    "name a PEM public key file inside the repository, relative to its root",
+                );
                 return None;
             }
             (Some(k), _) => TrustAnchor::File(k.get_ref().trim_start_matches('/').to_string()),
@@ -232,6 +250,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(both[0].contains("exactly one"), "{both:?}");
+        let typo = parse("sign = { keys = \"env:K\" }", "").unwrap_err();
+        assert!(typo[0].contains("not a way to sign"), "{typo:?}");
         let arn = parse("sign = { kms = \"key/x\" }", "").unwrap_err();
         assert!(arn[0].contains("not a KMS key ARN"), "{arn:?}");
         let anchorless = parse("", "verify = \"signature\"").unwrap_err();

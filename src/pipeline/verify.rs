@@ -127,7 +127,7 @@ impl VerifyError {
 pub async fn signer(
     env: &Environment,
     vars: &crate::github::Env,
-) -> Result<Option<Signer>, VerifyError> {
+) -> Result<Option<Signer>, Box<VerifyError>> {
     let Some(signing) = &env.sign else {
         return Ok(None);
     };
@@ -170,7 +170,7 @@ pub async fn trust(
     signer: Option<&Signer>,
     vars: &crate::github::Env,
     repository: &str,
-) -> Result<Option<Trust>, VerifyError> {
+) -> Result<Option<Trust>, Box<VerifyError>> {
     let Some(v) = &env.verify else {
         return Ok(None);
     };
@@ -209,9 +209,9 @@ pub async fn trust(
             None => match signer_for_trust(env, vars).await? {
                 Some(s) => s.verifying(),
                 None => {
-                    return Err(key_error(KeyError::Unset {
+                    return Err(Box::new(key_error(KeyError::Unset {
                         var: "verify_key".into(),
-                    }));
+                    })));
                 }
             },
         },
@@ -227,7 +227,7 @@ pub async fn trust(
 async fn signer_for_trust(
     env: &Environment,
     vars: &crate::github::Env,
-) -> Result<Option<Signer>, VerifyError> {
+) -> Result<Option<Signer>, Box<VerifyError>> {
     Box::pin(signer(env, vars)).await
 }
 
@@ -268,7 +268,7 @@ pub fn judge(
     commit: &Commit,
     bundles: &[Vec<u8>],
     facts: &ReadFacts,
-) -> Result<check::Verified, VerifyError> {
+) -> Result<check::Verified, Box<VerifyError>> {
     let built_from = labels.get(REVISION).cloned();
     let wanted = match commit {
         Commit::Exactly(c) => c.clone(),
@@ -276,7 +276,7 @@ pub fn judge(
             if let Some(fp) = fingerprint
                 && labels.get(FINGERPRINT) != Some(fp)
             {
-                return Err(VerifyError::OtherCommit {
+                return Err(Box::new(VerifyError::OtherCommit {
                     environment: trust.environment.clone(),
                     service: service.into(),
                     image: image.into(),
@@ -286,18 +286,18 @@ pub fn judge(
                         labels.get(FINGERPRINT).map_or("unknown", String::as_str)
                     ),
                     wanted: format!("the released inputs {fp}"),
-                });
+                }));
             }
             match &built_from {
                 Some(c) => c.clone(),
                 None if trust.policy == Policy::Signature => String::new(),
                 None => {
-                    return Err(VerifyError::NoRevision {
+                    return Err(Box::new(VerifyError::NoRevision {
                         environment: trust.environment.clone(),
                         service: service.into(),
                         image: image.into(),
                         digest: digest.into(),
-                    });
+                    }));
                 }
             }
         }
@@ -306,14 +306,14 @@ pub fn judge(
         && let Commit::Exactly(c) = commit
         && built_from.as_deref() != Some(c.as_str())
     {
-        return Err(VerifyError::OtherCommit {
+        return Err(Box::new(VerifyError::OtherCommit {
             environment: trust.environment.clone(),
             service: service.into(),
             image: image.into(),
             digest: digest.into(),
             found: built_from.unwrap_or_else(|| "an unknown commit".into()),
             wanted: c.clone(),
-        });
+        }));
     }
     let expected = Expected {
         digest,
@@ -321,13 +321,13 @@ pub fn judge(
         commit: &wanted,
     };
     check::decide(trust.policy, &trust.key, &expected, bundles, facts).map_err(|refusal| {
-        VerifyError::Refused {
+        Box::new(VerifyError::Refused {
             environment: trust.environment.clone(),
             service: service.into(),
             image: image.into(),
             digest: digest.into(),
             refusal,
-        }
+        })
     })
 }
 
@@ -341,7 +341,7 @@ pub async fn gate<R: Referrers<Error = RegistryError> + Sync>(
     requests: &mut [Request],
     commits: &BTreeMap<String, Commit>,
     facts: &ReadFacts,
-) -> Result<(), VerifyError> {
+) -> Result<(), Box<VerifyError>> {
     for r in requests.iter_mut() {
         let Some(service) = config.service(&r.service) else {
             continue;
@@ -364,10 +364,10 @@ pub async fn gate<R: Referrers<Error = RegistryError> + Sync>(
                     image: image.clone(),
                 })?,
             (None, None) => {
-                return Err(VerifyError::NotThere {
+                return Err(Box::new(VerifyError::NotThere {
                     service: r.service.clone(),
                     image,
-                });
+                }));
             }
         };
         let labels = registry
@@ -532,7 +532,7 @@ mod tests {
             &facts,
         )
         .unwrap_err();
-        assert!(matches!(err, VerifyError::OtherCommit { .. }), "{err}");
+        assert!(matches!(*err, VerifyError::OtherCommit { .. }), "{err}");
         let moved = judge(
             &trust(&key, Policy::Provenance),
             "api",
