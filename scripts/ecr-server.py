@@ -11,6 +11,10 @@ the AWS JSON 1.1 protocol (`X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.O
 tags and digests are the registry's. ACCOUNT is the registry's account ID: a call with another
 `registryId` is refused, as ECR refuses a registry the caller cannot reach.
 
+Artifacts attached to an image (OCI referrers) are put through the registry by digest, untagged;
+ECR lists them among the images, and answers `ListImageReferrers`: the stand-in reads both from
+the referrers tag schema (`sha256-<hex>` indexes) the client keeps in the registry.
+
 What the registry cannot say, the stand-in keeps: which repositories were created (with their
 tag mutability and lifecycle policy), and the digests it has seen, so that an image whose last tag
 went is listed untagged, as ECR lists it. Removing one tag of an image (ECR's untag) is done the only
@@ -90,8 +94,16 @@ def images(name):
         digest, media, body = m
         entry = out.setdefault(digest, {"tags": [], "media": media, "size": len(body)})
         entry["tags"].append(tag)
+    # Artifacts (a provenance, an SBOM) are put by digest through the registry, untagged; ECR
+    # lists them as images. The stand-in learns them from the referrers tag schema's indexes.
+    artifacts = set()
+    for digest, i in out.items():
+        if any(t.startswith("sha256-") for t in i["tags"]):
+            m = manifest(name, digest)
+            if m is not None:
+                artifacts.update(d.get("digest") for d in json.loads(m[2] or b"{}").get("manifests") or [])
     with lock:
-        known = set(seen.setdefault(name, set()))
+        known = set(seen.setdefault(name, set())) | (artifacts - {None})
         seen[name].update(out)
     for digest in known - set(out):
         m = manifest(name, digest)
@@ -277,6 +289,40 @@ def op_batch_delete_image(req):
     return {"imageIds": deleted, "failures": failures}
 
 
+def op_list_image_referrers(req):
+    """ECR's `ListImageReferrers`: the artifacts whose `subject` is the image, answered from what the
+    registry holds for it. The Distribution registry behind the stand-in has no referrers API, so
+    clients keep the OCI referrers tag schema there (`sha256-<hex>`, an index of the artifacts);
+    ECR keeps the same list itself. Pages of `maxResults` (1-50, default 50) with `nextToken`."""
+    name = repo(req)
+    subject = (req.get("subjectId") or {}).get("imageDigest") or ""
+    if not subject.startswith("sha256:") or len(subject) != 71:
+        raise ApiError("InvalidParameterException",
+                       f"Invalid parameter at 'subjectId.imageDigest' failed to satisfy constraint: '{subject}'")
+    wanted = (req.get("filter") or {}).get("artifactTypes")
+    limit = req.get("maxResults") or 50
+    if not 1 <= limit <= 50:
+        raise ApiError("InvalidParameterException", "maxResults must be between 1 and 50")
+    m = manifest(name, subject.replace(":", "-", 1))
+    found = []
+    if m is not None:
+        for d in json.loads(m[2] or b"{}").get("manifests") or []:
+            if wanted and d.get("artifactType") not in wanted:
+                continue
+            r = {"digest": d["digest"], "mediaType": d.get("mediaType", ""), "size": d.get("size", 0),
+                 "artifactStatus": "ACTIVE"}
+            if d.get("artifactType"):
+                r["artifactType"] = d["artifactType"]
+            if d.get("annotations"):
+                r["annotations"] = d["annotations"]
+            found.append(r)
+    start = int(req.get("nextToken") or 0)
+    out = {"referrers": found[start:start + limit]}
+    if start + limit < len(found):
+        out["nextToken"] = str(start + limit)
+    return out
+
+
 def op_put_lifecycle_policy(req):
     name = repo(req)
     text = req.get("lifecyclePolicyText") or ""
@@ -316,6 +362,7 @@ OPERATIONS = {
     "BatchGetImage": op_batch_get_image,
     "PutImage": op_put_image,
     "BatchDeleteImage": op_batch_delete_image,
+    "ListImageReferrers": op_list_image_referrers,
     "PutLifecyclePolicy": op_put_lifecycle_policy,
     "GetLifecyclePolicy": op_get_lifecycle_policy,
     "PutImageTagMutability": op_put_image_tag_mutability,

@@ -14,6 +14,12 @@ pub const GITHUB_SHA: &str = "GITHUB_SHA";
 pub const GITHUB_REF_NAME: &str = "GITHUB_REF_NAME";
 pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
 pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+/// The run's full ref (`refs/heads/main`), its workflow (`OWNER/REPO/.github/workflows/F@REF`),
+/// and the run's id and attempt: what an image's provenance names.
+pub const GITHUB_REF: &str = "GITHUB_REF";
+pub const GITHUB_WORKFLOW_REF: &str = "GITHUB_WORKFLOW_REF";
+pub const GITHUB_RUN_ID: &str = "GITHUB_RUN_ID";
+pub const GITHUB_RUN_ATTEMPT: &str = "GITHUB_RUN_ATTEMPT";
 
 /// Disables colour when set to anything (https://no-color.org).
 pub const NO_COLOR: &str = "NO_COLOR";

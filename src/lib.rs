@@ -6,6 +6,7 @@
 //! line and [`commands`] runs each command: its inputs, the library, then `report`.
 
 pub mod affected;
+pub mod attest;
 pub mod aws;
 pub mod base;
 pub mod build_inputs;

@@ -23,6 +23,9 @@ pub const EVENT_PAYLOAD: u64 = 32 << 20;
 /// A manifest or an image config from a registry: the OCI Distribution spec lets registries
 /// refuse manifests over 4 MiB.
 pub const MANIFEST: usize = 4 << 20;
+/// A blob shipit reads back from a registry whole (an attestation, an SBOM, a signature): a large
+/// SBOM of a few thousand components is a few MiB.
+pub const BLOB: usize = 64 << 20;
 /// One page of a registry's tag list (at 1,000 tags of at most 128 bytes, about 130 KB).
 pub const TAG_PAGE: usize = 4 << 20;
 /// Pages of one repository's tag list: a million tags at the 1,000 a page shipit asks for.

@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use crate::version;
 
+pub mod referrers;
+
 /// One image of a repository: its digest and every tag on it (none for an untagged image).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {

@@ -95,6 +95,9 @@ pub struct Service {
     pub test_timeout: Duration,
     /// A glob relative to `path`: the JUnit XML files the test command writes.
     pub test_report: Option<String>,
+    /// Relative to `path`: the CycloneDX JSON SBOM the test command writes, attached instead of
+    /// the one shipit makes from the lockfiles.
+    pub sbom: Option<String>,
     /// Globs relative to `path`: files the test command produces (ignored by git) that the build
     /// context takes from the working tree, on top of the commit's tree.
     pub artifacts: Vec<String>,

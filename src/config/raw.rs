@@ -209,6 +209,11 @@ pub struct RawService {
     /// "target/junit.xml"; `release --junit FILE` merges them. Default: none.
     #[schemars(with = "Option<String>")]
     pub test_report: Option<S<String>>,
+    /// A path, relative to `path`, of the CycloneDX JSON SBOM the test command writes, e.g.
+    /// "target/sbom.cdx.json": attached to the image instead of the SBOM shipit makes from the
+    /// lockfiles the Dockerfile copies. Default: none.
+    #[schemars(with = "Option<String>")]
+    pub sbom: Option<S<String>>,
     /// Globs, relative to `path`, of the files the test command produces that the Dockerfile
     /// copies although git ignores them (a build output: "target/app.jar", "dist/"). After the
     /// tests, the files on disk that match join the committed tree in the build context; a

@@ -608,6 +608,7 @@ impl Resolver<'_> {
             test: raw.test.clone(),
             test_timeout: self.duration(raw.test_timeout.as_ref(), Duration::from_secs(30 * 60)),
             test_report: self.test_report(raw.test_report.as_ref()),
+            sbom: raw.sbom.as_ref().and_then(|p| self.inside_glob("sbom", p)),
             artifacts: raw
                 .artifacts
                 .iter()

@@ -310,6 +310,45 @@ pub fn arg_names(text: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// The images the Dockerfile `text` builds `FROM` (with `build_args` for the `ARG`s before the
+/// first `FROM`), in order, once each: not `scratch`, not an earlier stage by its name. A name
+/// that needs a variable shipit cannot know is left as written.
+pub fn base_images(text: &str, build_args: &BTreeMap<String, String>) -> Vec<String> {
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let mut stages: Vec<String> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    let mut seen_from = false;
+    for ins in instructions(text) {
+        match ins.keyword.as_str() {
+            "ARG" if !seen_from => {
+                for (name, default) in assignments(&ins.args, "ARG") {
+                    if let Some(v) = build_args.get(&name).cloned().or(default) {
+                        vars.insert(name, v);
+                    }
+                }
+            }
+            "FROM" => {
+                seen_from = true;
+                let (_, words) = words(&ins.args);
+                let Some(image) = words.first() else { continue };
+                let image = substitute(image, &vars).unwrap_or_else(|_| image.clone());
+                let is_stage = stages.contains(&image.to_ascii_lowercase());
+                if let [_, as_, name] = &words[..]
+                    && as_.eq_ignore_ascii_case("as")
+                {
+                    stages.push(name.to_ascii_lowercase());
+                }
+                if image.eq_ignore_ascii_case("scratch") || is_stage || out.contains(&image) {
+                    continue;
+                }
+                out.push(image);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// What the Dockerfile `text` reads from its context, with `build_args` as the build's args.
 pub fn reads(text: &str, build_args: &BTreeMap<String, String>) -> Reads {
     let mut out = Reads::default();
@@ -395,6 +434,17 @@ mod tests {
     use super::*;
     use indoc::indoc;
     use test_case::test_case;
+
+    #[test]
+    fn base_images_are_the_froms_that_are_no_stage() {
+        let text = "ARG GO=1.22\nFROM --platform=$BUILDPLATFORM golang:${GO} AS build\nFROM build AS test\nFROM scratch\nCOPY --from=build /a /a\nFROM gcr.io/distroless/static@sha256:abc\nFROM golang:1.22\n";
+        assert_eq!(
+            base_images(text, &BTreeMap::new()),
+            ["golang:1.22", "gcr.io/distroless/static@sha256:abc"]
+        );
+        let args = BTreeMap::from([("GO".to_string(), "1.23".to_string())]);
+        assert_eq!(base_images(text, &args)[0], "golang:1.23");
+    }
 
     fn sources(text: &str) -> Vec<(u32, String)> {
         sources_with(text, &BTreeMap::new())

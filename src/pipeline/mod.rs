@@ -3,6 +3,7 @@
 //! on have finished, and a failure stops it and everything that depends on it while the others go
 //! on. Nothing here prints: progress goes out as [`Event`]s.
 
+mod attest;
 mod context;
 mod events;
 pub mod failure;
@@ -12,6 +13,7 @@ pub mod retain;
 pub mod rollout;
 mod schedule;
 mod service;
+mod signatures;
 mod stage_rollout;
 pub mod stop;
 pub mod test;

@@ -255,53 +255,74 @@ impl Run<'_> {
             image: repository.clone(),
             why,
         };
-        let result: Result<(String, Vec<String>), StageError> = async {
-            let target = registry
-                .push_target(&repository, &self.ctx.config)
-                .await
-                .map_err(|e| push_failed(Cause::new(e)))?;
-            if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone()) {
-                (self.sink)(Event::Secret(password));
-            }
-            // The engine pushes the image once, under its fingerprint tag (its `dirty-` tag, or
-            // its version when the fingerprint tag names another image), unless that tag names an
-            // image already; every other tag is claimed in the registry on that digest.
-            let fp_tag = fingerprint::tag(fingerprint);
-            let push_tag = plan.push_tag().unwrap_or(&fp_tag).to_string();
-            let (digest, ours) =
-                push_fingerprint(engine, &registry, &target, &repository, &image, &push_tag)
+        let result: Result<(String, Vec<String>, Option<super::attest::Attached>), StageError> =
+            async {
+                let target = registry
+                    .push_target(&repository, &self.ctx.config)
                     .await
                     .map_err(|e| push_failed(Cause::new(e)))?;
-            let tags = self
-                .add_tags(
-                    &registry,
-                    &repository,
-                    &digest,
-                    ours.then_some(Pushed {
-                        tag: &push_tag,
-                        fingerprint,
-                    }),
-                )
-                .await?;
-            self.sign(&registry, &repository, &digest, false)
-                .await
-                .map_err(push_failed)?;
-            Ok((digest, tags))
-        }
-        .await;
+                if let Some(password) = target.credentials.as_ref().and_then(|c| c.password.clone())
+                {
+                    (self.sink)(Event::Secret(password));
+                }
+                // The engine pushes the image once, under its fingerprint tag (its `dirty-` tag, or
+                // its version when the fingerprint tag names another image), unless that tag names an
+                // image already; every other tag is claimed in the registry on that digest.
+                let fp_tag = fingerprint::tag(fingerprint);
+                let push_tag = plan.push_tag().unwrap_or(&fp_tag).to_string();
+                let (digest, ours) =
+                    push_fingerprint(engine, &registry, &target, &repository, &image, &push_tag)
+                        .await
+                        .map_err(|e| push_failed(Cause::new(e)))?;
+                let tags = self
+                    .add_tags(
+                        &registry,
+                        &repository,
+                        &digest,
+                        ours.then_some(Pushed {
+                            tag: &push_tag,
+                            fingerprint,
+                        }),
+                    )
+                    .await?;
+                // What this run pushed gets its provenance and SBOM (an image another run pushed
+                // has its own).
+                let attached = match ours {
+                    true => Some(
+                        self.attest(&registry, &repository, &digest)
+                            .await
+                            .map_err(|e| push_failed(Cause::new(e)))?,
+                    ),
+                    false => None,
+                };
+                // Signed after its attestations (an image another run pushed: only when this
+                // key's signature is not on it yet).
+                self.sign(&registry, &repository, &digest, !ours)
+                    .await
+                    .map_err(push_failed)?;
+                Ok((digest, tags, attached))
+            }
+            .await;
         engine.untag(&local).await;
         match result {
-            Ok((digest, tags)) => {
+            Ok((digest, tags, attached)) => {
+                let attached = attached.map_or_else(String::new, |a| {
+                    format!(
+                        " (provenance {}, SBOM {})",
+                        short_digest(&a.provenance),
+                        short_digest(&a.sbom)
+                    )
+                });
                 self.finish(
                     Stage::Push,
                     Status::Ok,
                     started,
                     match tags.is_empty() {
                         true => format!(
-                            "{} was released by another run first",
+                            "{} was released by another run first{attached}",
                             short_digest(&digest)
                         ),
-                        false => format!("{} {}", tags.join(" "), short_digest(&digest)),
+                        false => format!("{} {}{attached}", tags.join(" "), short_digest(&digest)),
                     },
                 );
                 Ok((Some(digest), tags))

@@ -33,6 +33,12 @@ pub enum RetainError {
     #[diagnostic(code(shipit::retain::children))]
     Children(#[source] RegistryError),
 
+    #[error(
+        "cannot read the referrers (provenance, SBOM, signatures) of the images, so nothing is removed: {0}"
+    )]
+    #[diagnostic(code(shipit::retain::referrers))]
+    Referrers(#[source] RegistryError),
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Registry(#[from] RegistryError),
@@ -46,7 +52,9 @@ impl RetainError {
             RetainError::UnknownService { .. } => true,
             RetainError::NoEcs => false,
             RetainError::Running(e) => e.is_bad_input(),
-            RetainError::Children(e) | RetainError::Registry(e) => e.is_bad_input(),
+            RetainError::Children(e) | RetainError::Referrers(e) | RetainError::Registry(e) => {
+                e.is_bad_input()
+            }
         }
     }
 }
@@ -182,6 +190,12 @@ impl Retainer {
             );
             retention::keep_referenced(&mut decisions, &children);
         }
+        // Referrers go with their subject and stay with it; never versions of their own.
+        let referrers = registry
+            .referrers_by_subject(&repository, &images)
+            .await
+            .map_err(RetainError::Referrers)?;
+        let decisions = retention::referrers::follow_subjects(decisions, &referrers);
         if let (true, Some(days)) = (apply, config.project.untagged_expiry_days) {
             registry.expire_untagged(&repository, days).await?;
         }
@@ -190,7 +204,21 @@ impl Retainer {
                 .iter()
                 .any(|d| !matches!(d, Decision::Keep { .. }))
         {
-            true => registry.remove(&repository, &decisions).await?,
+            true => {
+                // The artifacts in a second call: the indexes that list them are gone by then
+                // (ECR refuses the other order; see `retention::referrers`).
+                let artifacts: BTreeSet<&str> = referrers
+                    .values()
+                    .flat_map(|a| a.artifacts.iter().map(String::as_str))
+                    .collect();
+                let (last, first): (Vec<Decision>, Vec<Decision>) = decisions
+                    .iter()
+                    .cloned()
+                    .partition(|d| artifacts.contains(d.digest()));
+                let mut not_done = registry.remove(&repository, &first).await?;
+                not_done.extend(registry.remove(&repository, &last).await?);
+                not_done
+            }
             false => Vec::new(),
         };
         Ok(RepoRetention {

@@ -13,7 +13,7 @@ use p256::ecdsa::VerifyingKey;
 use super::rollout::Request;
 use crate::config::{Config, Environment, Policy, Signing, TrustAnchor};
 use crate::registry::{Client, RegistryError};
-use crate::sign::check::{self, Expected, Facts, Refusal};
+use crate::sign::check::{self, Expected, Facts, FactsError, Refusal};
 use crate::sign::kms::{KmsError, KmsKey};
 use crate::sign::{KeyError, Referrers, Signer, bundle};
 
@@ -232,29 +232,16 @@ async fn signer_for_trust(
 }
 
 /// How a provenance statement reads: this repository and the commit it names.
-pub type ReadFacts = dyn Fn(&[u8]) -> Result<Facts, String> + Send + Sync;
+pub type ReadFacts = dyn Fn(&[u8]) -> Result<Facts, FactsError> + Send + Sync;
 
-/// What a SLSA provenance v1 statement says of the source: the repository of its workflow (or of
-/// its first resolved dependency) and the `gitCommit` of its resolved dependencies.
-pub fn read_facts(payload: &[u8]) -> Result<Facts, String> {
-    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
-    let definition = &v["predicate"]["buildDefinition"];
-    let dependencies = definition["resolvedDependencies"].as_array();
-    let commit = dependencies.and_then(|d| {
-        d.iter()
-            .find_map(|x| x["digest"]["gitCommit"].as_str().map(String::from))
-    });
-    let repository = definition["externalParameters"]["workflow"]["repository"]
-        .as_str()
-        .or_else(|| {
-            dependencies.and_then(|d| {
-                d.iter()
-                    .find(|x| x["digest"]["gitCommit"].is_string())
-                    .and_then(|x| x["uri"].as_str())
-            })
-        })
-        .map(String::from);
-    Ok(Facts { repository, commit })
+/// What a provenance statement (shipit's in-toto Statement v1 with a SLSA provenance v1 predicate,
+/// [`crate::attest::provenance::Statement`]) says of the source: its repository and commit.
+pub fn read_facts(payload: &[u8]) -> Result<Facts, FactsError> {
+    let statement = crate::attest::provenance::Statement::parse(payload)?;
+    Ok(Facts {
+        repository: statement.repository().map(str::to_string),
+        commit: statement.commit().map(str::to_string),
+    })
 }
 
 /// The judgement of one image, from what the registry holds: pure.
@@ -469,8 +456,8 @@ mod tests {
         }
     }
 
-    fn facts(payload: &[u8]) -> Result<Facts, String> {
-        let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    fn facts(payload: &[u8]) -> Result<Facts, FactsError> {
+        let v: serde_json::Value = serde_json::from_slice(payload)?;
         Ok(Facts {
             repository: v["predicate"]["repository"].as_str().map(String::from),
             commit: v["predicate"]["commit"].as_str().map(String::from),

@@ -44,6 +44,12 @@ impl Backend {
         matches!(self, Backend::Ecr(_))
     }
 
+    /// True when the registry lists untagged images too (ECR's `DescribeImages`); an OCI
+    /// registry lists tags only.
+    pub(super) fn lists_untagged(&self) -> bool {
+        matches!(self, Backend::Ecr(_))
+    }
+
     /// True when the registry refuses a second writer of a tag itself (the ECR repositories
     /// shipit creates have immutable tags).
     pub(super) fn guards_tags(&self) -> bool {
@@ -124,6 +130,32 @@ impl Backend {
         match self {
             Backend::Ecr(c) => c.blob_json(repository, digest).await,
             Backend::Oci(c) => c.blob_json(repository, digest).await,
+        }
+    }
+
+    /// The registry's Distribution API (`/v2/…`), where content is written and read by digest:
+    /// the registry itself, or ECR's registry host with the ECR token (as the engine pushes).
+    pub(super) async fn api(&self) -> Result<&oci::Oci, RegistryError> {
+        match self {
+            Backend::Ecr(c) => c.api().await,
+            Backend::Oci(c) => Ok(c),
+        }
+    }
+
+    /// The referrers of `subject` where the backend has its own call for them (ECR's
+    /// `ListImageReferrers`); `None` where the Distribution API is asked.
+    pub(super) async fn listed_referrers(
+        &self,
+        repository: &str,
+        subject: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<oci_spec::image::Descriptor>>, RegistryError> {
+        match self {
+            Backend::Ecr(c) => c
+                .referrers(repository, subject, artifact_type)
+                .await
+                .map(Some),
+            Backend::Oci(_) => Ok(None),
         }
     }
 

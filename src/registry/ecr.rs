@@ -6,6 +6,8 @@
 //! Over 500 lines for ECR's whole surface shipit uses, each call paginated and its errors
 //! classified; one SDK client, one file.
 
+mod referrers;
+
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::ImageIdentifier;
 
@@ -109,22 +111,26 @@ impl Ecr {
         repository: &str,
         digest: &str,
     ) -> Result<serde_json::Value, RegistryError> {
-        if self.api.get().is_none() {
-            let login = self.login().await?;
-            let api = super::oci::Oci::with_credentials(
-                &login.host,
-                None,
-                Some(super::oci::Credentials {
-                    username: login.username,
-                    password: login.password,
-                }),
-            )?;
-            let _ = self.api.set(api);
+        self.api().await?.blob_json(repository, digest).await
+    }
+
+    /// The registry API (`/v2/…` on the registry's host) with the ECR token: what the engine
+    /// pushes and pulls through, and where blobs, manifests by digest and referrers are written
+    /// and read (the SDK has no call for blobs or referrers). Made once per run.
+    pub async fn api(&self) -> Result<&super::oci::Oci, RegistryError> {
+        if let Some(api) = self.api.get() {
+            return Ok(api);
         }
-        match self.api.get() {
-            Some(api) => api.blob_json(repository, digest).await,
-            None => Ok(serde_json::Value::Null),
-        }
+        let login = self.login().await?;
+        let api = super::oci::Oci::with_credentials(
+            &login.host,
+            None,
+            Some(super::oci::Credentials {
+                username: login.username,
+                password: login.password,
+            }),
+        )?;
+        Ok(self.api.get_or_init(|| api))
     }
 
     /// `GetAuthorizationToken`, for this registry (a central registry's account named).

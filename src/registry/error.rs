@@ -236,6 +236,15 @@ pub enum Request {
     GetAuthorizationToken,
     CreateRepository,
     BatchGetImage,
+    BlobHead,
+    /// The start of a blob upload (`POST …/blobs/uploads/`).
+    BlobUpload,
+    /// The end of a blob upload (`PUT …?digest=`).
+    BlobPut,
+    BlobGet,
+    Referrers,
+    /// An artifact (a referrer) shipit makes.
+    Artifact,
 }
 
 impl fmt::Display for Request {
@@ -257,6 +266,12 @@ impl fmt::Display for Request {
             Request::GetAuthorizationToken => "GetAuthorizationToken",
             Request::CreateRepository => "CreateRepository",
             Request::BatchGetImage => "BatchGetImage",
+            Request::BlobHead => "a blob HEAD",
+            Request::BlobUpload => "a blob upload's start",
+            Request::BlobPut => "a blob PUT",
+            Request::BlobGet => "a blob GET",
+            Request::Referrers => "a referrers GET",
+            Request::Artifact => "an artifact",
         })
     }
 }
@@ -334,6 +349,29 @@ pub enum Problem {
     /// The start of an error's answer (see `Oci::quoted`).
     #[error("{answer}")]
     Answer { answer: Quoted },
+    #[error("no `Location` header: shipit cannot tell where to send the blob")]
+    NoLocation,
+    #[error("{url} is {got}, not the {expected} shipit asked for")]
+    DigestMismatch {
+        url: String,
+        expected: String,
+        got: String,
+    },
+    #[error("the artifact {reference} has no layer: it holds no payload")]
+    NoLayer { reference: String },
+    #[error("the manifest {reference} is not one shipit can read: {error}")]
+    NotAnIndex {
+        reference: String,
+        error: serde_json::Error,
+    },
+    #[error("{error}")]
+    Spec { error: oci_spec::OciSpecError },
+    #[error("{error}")]
+    Json { error: serde_json::Error },
+    #[error(
+        "the referrers index {tag} changed under shipit {attempts} times: another writer keeps replacing it; run again"
+    )]
+    SchemaContended { tag: String, attempts: usize },
     #[error("no valid Docker-Content-Digest header")]
     NoDigestHeader,
     /// The tag, digest or URL asked for.

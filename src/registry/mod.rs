@@ -22,7 +22,9 @@ mod ecr;
 mod error;
 pub mod manifest;
 mod oci;
+pub mod referrers;
 pub mod wire;
+mod write;
 
 use std::collections::BTreeMap;
 
@@ -37,6 +39,8 @@ pub(crate) use backend::Id;
 pub use ecr::decode_token;
 pub use error::{AuthProblem, Exchange, Problem, Quoted, RegistryError, Request, Unreached};
 pub use manifest::Manifest;
+pub use oci::upload::sha256_digest as digest_of;
+pub use oci_spec::image::Descriptor;
 
 /// `repository` in the registry at `host`: a registry that names no usable host is a protocol
 /// error, never a bare name (which ECS and Docker would look up on Docker Hub).
@@ -205,7 +209,7 @@ impl Client {
     }
 
     /// A manifest shipit needs that the registry does not have.
-    fn not_there(&self, repository: &str, reference: &str) -> RegistryError {
+    pub(super) fn not_there(&self, repository: &str, reference: &str) -> RegistryError {
         RegistryError::protocol(
             &self.backend.name(),
             self.backend.manifest_read(),

@@ -11,6 +11,7 @@
 
 mod auth;
 mod tags;
+pub(crate) mod upload;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -28,6 +28,9 @@ pub struct Facts {
     pub commit: Option<String>,
 }
 
+/// Why a provenance statement could not be read (the reader's own error).
+pub type FactsError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -78,7 +81,7 @@ pub fn decide(
     key: &VerifyingKey,
     expected: &Expected<'_>,
     bundles: &[Vec<u8>],
-    facts: &dyn Fn(&[u8]) -> Result<Facts, String>,
+    facts: &dyn Fn(&[u8]) -> Result<Facts, FactsError>,
 ) -> Result<Verified, Refusal> {
     let mut unreadable = None;
     let mut opened = Vec::new();
@@ -112,7 +115,7 @@ pub fn decide(
         let f = match facts(&p.payload) {
             Ok(f) => f,
             Err(why) => {
-                first_problem.get_or_insert(Refusal::ProvenanceUnreadable(why));
+                first_problem.get_or_insert(Refusal::ProvenanceUnreadable(why.to_string()));
                 continue;
             }
         };
@@ -239,8 +242,8 @@ mod tests {
         .unwrap()
     }
 
-    fn facts(payload: &[u8]) -> Result<Facts, String> {
-        let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    fn facts(payload: &[u8]) -> Result<Facts, FactsError> {
+        let v: serde_json::Value = serde_json::from_slice(payload)?;
         Ok(Facts {
             repository: v["predicate"]["repository"].as_str().map(String::from),
             commit: v["predicate"]["commit"].as_str().map(String::from),

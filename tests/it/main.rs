@@ -3,6 +3,8 @@
 
 mod action;
 mod affected;
+mod attest;
+mod attestations;
 mod build_inputs;
 mod cli;
 mod deadlines;

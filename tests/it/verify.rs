@@ -213,8 +213,15 @@ fn provenance(digest: &str, commit: &str) -> Vec<u8> {
 /// The refusal: exit 1, naming the service, the image, the digest and `what`; nothing registered.
 fn refused(w: &World, r: &Run, digest: &str, what: &str) {
     assert_eq!(r.code, 1, "{}", r.transcript());
+    // The message as one line (the terminal renderer wraps it).
+    let said = r
+        .stderr
+        .lines()
+        .map(|l| l.trim_start().trim_start_matches(['│', '×']).trim())
+        .collect::<Vec<_>>()
+        .join(" ");
     for part in ["api", &w.image, digest, what] {
-        assert!(r.stderr.contains(part), "{part}: {}", r.transcript());
+        assert!(said.contains(part), "{part}: {}", r.transcript());
     }
     assert!(!w.registered(), "{:?}", w.double.calls());
     assert!(w.running().ends_with(":placeholder"));
@@ -286,8 +293,8 @@ fn a_bundle_signed_by_another_key_is_refused() {
 
 #[test]
 fn a_release_signs_what_it_pushes_and_deploy_verifies_it() {
-    let w = world("signature");
-    let r = w.command(&["release", "--branch", "develop"]);
+    let w = world("provenance");
+    let r = w.command(&["release", "--branch", "develop", "--all"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     // The private key never shows, whole or a line of it.
     for line in w.pem.lines().filter(|l| l.len() > 20) {
@@ -305,6 +312,22 @@ fn a_release_signs_what_it_pushes_and_deploy_verifies_it() {
         signature,
         &shipit::sign::public_key_pem(&w.key.verifying()),
         &digest,
+    );
+    // The provenance is signed too, and names this repository and the released commit.
+    let provenance = bundles
+        .iter()
+        .filter_map(|b| bundle::open(b).ok())
+        .find(|o| o.predicate_type == bundle::SLSA_PROVENANCE_V1)
+        .expect("the release signed its provenance");
+    assert!(shipit::sign::check::signed_by(
+        &provenance,
+        &w.key.verifying()
+    ));
+    let statement = shipit::attest::provenance::Statement::parse(&provenance.payload).unwrap();
+    assert_eq!(statement.commit(), Some(w.repo.head().as_str()));
+    assert_eq!(
+        statement.repository(),
+        Some(format!("{SERVER}/{REPOSITORY}").as_str())
     );
     // deploy of the released version verifies it again: already running, nothing registered.
     let calls = w.double.calls().len();
