@@ -238,6 +238,9 @@ def op_put_image(req):
     tag = req.get("imageTag")
     import hashlib
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    if req.get("imageDigest") not in (None, digest):
+        raise ApiError("ImageDigestDoesNotMatchException",
+                       f"The specified image digest '{req['imageDigest']}' does not match the digest '{digest}' that Amazon ECR calculated for the image")
     if tag is not None:
         current = manifest(name, tag)
         if current is not None and current[0] == digest:

@@ -182,7 +182,7 @@ fn npm_lock(text: &str, path: &str) -> Vec<Package> {
 /// pnpm-lock.yaml's `packages:` keys: `/name@1.0.0` (v6), `name@1.0.0` (v9), `/name/1.0.0`
 /// (v5), with a peer suffix `(…)` or `_…` left off.
 fn pnpm_lock(text: &str, path: &str) -> Vec<Package> {
-    let Ok(docs) = yaml_rust2::YamlLoader::load_from_str(text) else {
+    let Ok(docs) = crate::init::detect::yaml::parse(text) else {
         return Vec::new();
     };
     let Some(packages) = docs.first().and_then(|d| d["packages"].as_hash()) else {

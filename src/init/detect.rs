@@ -15,7 +15,7 @@ mod test_commands;
 #[cfg(test)]
 mod tests;
 mod workflows;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -35,10 +35,21 @@ pub enum AttestError {
     Sbom {
         service: String,
         path: String,
-        why: String,
+        #[source]
+        why: SbomFile,
     },
-    #[error("reading the lockfiles of {service} for its SBOM: {why}")]
-    Lockfiles { service: String, why: String },
+    #[error("reading the lockfiles of {service} for its SBOM: {source}")]
+    Lockfiles {
+        service: String,
+        #[source]
+        source: Box<crate::git::GitError>,
+    },
+    #[error("the commit {commit} being released is not a commit id: {source}")]
+    Commit {
+        commit: String,
+        #[source]
+        source: git2::Error,
+    },
     /// `sign`: the provenance could not be signed, or its bundle attached.
     #[error("signing the provenance of {image}: {source}")]
     Sign {
@@ -48,35 +59,62 @@ pub enum AttestError {
     },
 }
 
+/// Why a service's own SBOM file cannot be attached.
+#[derive(Debug, thiserror::Error)]
+pub enum SbomFile {
+    #[error("{0}")]
+    Read(crate::limits::ReadError),
+    #[error("{0}")]
+    Format(sbom::SbomError),
+}
+
 fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
+/// What is made before the push: the SBOM (a service's own file is checked then, so that a bad
+/// one stops the release before anything is pushed) and the base images.
+pub struct Prepared {
+    sbom: Vec<u8>,
+    base_images: Vec<provenance::BaseImage>,
+    started_on: String,
+}
+
 impl Run<'_> {
-    /// Makes the provenance and SBOM of the image `digest` this run pushed to `repository`, and
-    /// attaches both to it.
+    /// The SBOM and base images of the image about to be pushed.
+    pub(super) async fn prepare_attestations(&self) -> Result<Prepared, AttestError> {
+        let started_on = now();
+        let base_images = self.base_images().await;
+        let sbom = self.sbom(base_images.clone(), started_on.clone())?;
+        Ok(Prepared {
+            sbom,
+            base_images,
+            started_on,
+        })
+    }
+
+    /// Makes the provenance of the image `digest` this run pushed to `repository`, and attaches
+    /// it and the SBOM to it.
     pub(super) async fn attest(
         &self,
         registry: &Client,
         repository: &str,
         digest: &str,
+        prepared: Prepared,
     ) -> Result<Attached, AttestError> {
         let image = format!("{repository}@{digest}");
         let reg = |source| AttestError::Registry {
             image: image.clone(),
             source: Box::new(source),
         };
-        let started_on = now();
-        let base_images = self.base_images().await;
         let address = registry.repository(repository).await.map_err(reg)?;
         let inputs = self
-            .provenance_inputs(base_images.clone(), started_on.clone())
+            .provenance_inputs(prepared.base_images, prepared.started_on)
             .await;
         let statement =
             provenance::statement(&[(address.to_string(), digest.to_string())], &inputs);
-        let sbom = self.sbom(base_images, started_on)?;
         let subject = registry.descriptor(repository, digest).await.map_err(reg)?;
         let annotations = BTreeMap::new();
         let provenance = registry
@@ -113,7 +151,7 @@ impl Run<'_> {
                 &subject,
                 sbom::ARTIFACT_TYPE,
                 sbom::ARTIFACT_TYPE,
-                Bytes::from(sbom),
+                Bytes::from(prepared.sbom),
                 &annotations,
             )
             .await
@@ -235,22 +273,17 @@ impl Run<'_> {
             .expect("planned services exist");
         if let Some(path) = &service.sbom {
             let file = config.root.join(service.join(path));
-            let refuse = |why: String| AttestError::Sbom {
+            let refuse = |why: SbomFile| AttestError::Sbom {
                 service: service.name.clone(),
                 path: file.display().to_string(),
                 why,
             };
             let text = crate::limits::read_to_string(&file, crate::limits::BLOB as u64)
-                .map_err(|e| refuse(e.to_string()))?;
-            sbom::check_cyclonedx(text.as_bytes()).map_err(|e| refuse(e.to_string()))?;
+                .map_err(|e| refuse(SbomFile::Read(e)))?;
+            sbom::check_cyclonedx(text.as_bytes()).map_err(|e| refuse(SbomFile::Format(e)))?;
             return Ok(text.into_bytes());
         }
-        let packages = self
-            .lockfile_packages()
-            .map_err(|why| AttestError::Lockfiles {
-                service: service.name.clone(),
-                why,
-            })?;
+        let packages = self.lockfile_packages()?;
         let subject = sbom::Subject {
             service: service.name.clone(),
             version: self
@@ -270,7 +303,7 @@ impl Run<'_> {
 
     /// The packages of every lockfile the service's build copies (from the commit being
     /// released; the working tree's HEAD for a dirty build).
-    fn lockfile_packages(&self) -> Result<Vec<sbom::Package>, String> {
+    fn lockfile_packages(&self) -> Result<Vec<sbom::Package>, AttestError> {
         let config = &self.ctx.config;
         let Some(index) = config
             .services
@@ -279,16 +312,23 @@ impl Run<'_> {
         else {
             return Ok(Vec::new());
         };
-        let repo = Repo::discover(&config.root).map_err(|e| e.to_string())?;
+        let git = |source| AttestError::Lockfiles {
+            service: self.plan.name.clone(),
+            source: Box::new(source),
+        };
+        let repo = Repo::discover(&config.root).map_err(git)?;
         let commit = match &self.ctx.commit {
-            Some(c) => git2::Oid::from_str(c).map_err(|e| e.to_string())?,
-            None => repo.resolve("HEAD").map_err(|e| e.to_string())?,
+            Some(c) => git2::Oid::from_str(c).map_err(|source| AttestError::Commit {
+                commit: c.clone(),
+                source,
+            })?,
+            None => repo.resolve("HEAD").map_err(git)?,
         };
         let inputs = BuildInputs::new(config, &[index], |files| repo.read_files(commit, files))
-            .map_err(|e| e.to_string())?;
+            .map_err(git)?;
         let mut scratch = crate::glob::Scratch::default();
         let mut packages = Vec::new();
-        for entry in repo.tree_entries(commit).map_err(|e| e.to_string())? {
+        for entry in repo.tree_entries(commit).map_err(git)? {
             if !sbom::is_lockfile(&entry.path) {
                 continue;
             }
@@ -297,10 +337,7 @@ impl Run<'_> {
             if !copied {
                 continue;
             }
-            let Some(bytes) = repo
-                .read_file(commit, &entry.path)
-                .map_err(|e| e.to_string())?
-            else {
+            let Some(bytes) = repo.read_file(commit, &entry.path).map_err(git)? else {
                 continue;
             };
             packages.extend(sbom::packages(

@@ -257,6 +257,12 @@ impl Run<'_> {
         };
         let result: Result<(String, Vec<String>, Option<super::attest::Attached>), StageError> =
             async {
+                // The SBOM before anything is pushed: a service's own file that is no
+                // CycloneDX stops the release here.
+                let prepared = self
+                    .prepare_attestations()
+                    .await
+                    .map_err(|e| push_failed(Cause::new(e)))?;
                 let target = registry
                     .push_target(&repository, &self.ctx.config)
                     .await
@@ -289,7 +295,7 @@ impl Run<'_> {
                 // has its own).
                 let attached = match ours {
                     true => Some(
-                        self.attest(&registry, &repository, &digest)
+                        self.attest(&registry, &repository, &digest, prepared)
                             .await
                             .map_err(|e| push_failed(Cause::new(e)))?,
                     ),

@@ -366,3 +366,69 @@ fn retention_removes_referrers_with_their_subject_on_the_ecr_stand_in() {
         || oci.tags(&repository),
     );
 }
+
+/// A registry that keeps the referrers itself answers `OCI-Subject` to the artifact's PUT (ECR
+/// does): then no tag schema is written. A blob already there is not sent again (HEAD, no
+/// upload). A blob whose bytes are not its digest is refused.
+#[test]
+fn a_registry_that_answers_oci_subject_gets_no_tag_schema_and_a_wrong_blob_is_refused() {
+    let subject_digest = shipit::registry::digest_of(b"the image");
+    let answer = subject_digest.clone();
+    let fake = crate::support::netfake::Server::scripted(move |req, _| {
+        let path = req.path.as_str();
+        match (req.method.as_str(), path) {
+            ("HEAD", p) if p.contains("/blobs/") => (200, vec![], String::new()),
+            ("PUT", p) if p.contains("/manifests/sha256:") => (
+                201,
+                vec![("OCI-Subject".to_string(), answer.clone())],
+                String::new(),
+            ),
+            ("GET", p) if p.contains("/blobs/") => (200, vec![], "tampered".to_string()),
+            _ => (404, vec![], String::new()),
+        }
+    });
+    let env = shipit::github::Env::from_pairs([]);
+    let client = Client::oci(&fake.addr, None, &env).unwrap();
+    let rt = rt();
+    let subject = shipit::registry::referrers::descriptor(
+        "application/vnd.oci.image.manifest.v1+json",
+        &subject_digest,
+        9,
+    )
+    .unwrap();
+    rt.block_on(client.attach(
+        "api",
+        &subject,
+        PROVENANCE,
+        PROVENANCE,
+        Bytes::from_static(b"{}"),
+        &std::collections::BTreeMap::new(),
+    ))
+    .unwrap();
+    let sent: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.method,
+                r.path.split("sha256").next().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "HEAD /v2/api/blobs/",
+            "HEAD /v2/api/blobs/",
+            "PUT /v2/api/manifests/"
+        ],
+        "no upload of what is there, no tag schema"
+    );
+    let wanted = shipit::registry::digest_of(b"the bytes");
+    let err = rt.block_on(client.blob("api", &wanted)).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("not the {wanted}")),
+        "{err}"
+    );
+}

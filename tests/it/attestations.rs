@@ -178,7 +178,7 @@ fn a_release_attaches_provenance_and_sbom_to_the_image_it_pushes_and_a_promotion
     let document = one(sbom::ARTIFACT_TYPE);
     check(&statement, &document).unwrap();
     let parsed = provenance::Statement::parse(&statement).unwrap();
-    assert_eq!(parsed.subject_digests(), [digest.clone()]);
+    assert_eq!(parsed.subject_digests(), std::slice::from_ref(&digest));
     assert_eq!(parsed.commit(), Some(head.as_str()));
     assert_eq!(parsed.service(), Some("api"));
     let tags = Oci::new(&registry(), None).tags(&format!("{prefix}/api"));
@@ -216,5 +216,80 @@ fn a_release_attaches_provenance_and_sbom_to_the_image_it_pushes_and_a_promotion
             .unwrap()
             .len(),
         2
+    );
+}
+
+/// A service whose test step writes `out/bom.json` (`sbom = "out/bom.json"`) with `content`.
+fn own_sbom_repo(prefix: &str, content: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "ci.toml",
+        &format!(
+            "[project]\nregistry = \"oci://{}/{prefix}\"\n\n[services.api]\npath = \"services/api\"\ntest = \"sh ./test.sh\"\nsbom = \"out/bom.json\"\n",
+            registry()
+        ),
+    );
+    repo.write(
+        "services/api/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    );
+    repo.write(
+        "services/api/test.sh",
+        &format!("mkdir -p out && cat > out/bom.json <<'EOF'\n{content}\nEOF\n"),
+    );
+    repo.write("services/api/.gitignore", "out/\n");
+    std::fs::copy(busybox(), repo.dir.join("services/api/busybox")).unwrap();
+    repo.commit("initial import");
+    repo.git(&["branch", "-f", "develop", "HEAD"]);
+    repo
+}
+
+#[test]
+fn a_services_own_sbom_is_attached_and_one_that_is_no_cyclonedx_stops_before_the_push() {
+    let own = r#"{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": [{"type": "library", "name": "mine", "version": "1"}]}"#;
+    let prefix = unique("own-sbom");
+    let repo = own_sbom_repo(&prefix, own);
+    let release = |repo: &TestRepo| {
+        run({
+            let mut c = shipit(&repo.dir);
+            c.args(["release", "--branch", "develop", "--all"]);
+            c
+        })
+    };
+    let r = release(&repo);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let env = shipit::github::Env::from_pairs([]);
+    let client = Client::oci(&registry(), Some(&prefix), &env).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let digest = rt
+        .block_on(client.digest("api", "stage-0.1.0"))
+        .unwrap()
+        .unwrap();
+    let found = rt
+        .block_on(client.referrers("api", &digest, Some(sbom::ARTIFACT_TYPE)))
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let payload = rt
+        .block_on(client.artifact_payload("api", found[0].digest().as_ref()))
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&payload).trim(), own);
+
+    let prefix = unique("bad-sbom");
+    let repo = own_sbom_repo(&prefix, r#"{"spdxVersion": "SPDX-2.3"}"#);
+    let r = release(&repo);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr.contains("out/bom.json") && r.stderr.contains("not a CycloneDX JSON document"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        Oci::new(&registry(), None)
+            .tags(&format!("{prefix}/api"))
+            .is_empty(),
+        "nothing is pushed"
     );
 }

@@ -166,7 +166,7 @@ impl World {
     /// The version tags of a service's repository (fingerprints left out), sorted.
     fn versions(&self, service: &str) -> Vec<String> {
         self.oci
-            .tags(&self.name(service))
+            .image_tags(&self.name(service))
             .into_iter()
             .filter(|t| !t.starts_with("fp-"))
             .collect()

@@ -90,7 +90,7 @@ fn release_builds_pushes_and_labels_then_reruns_as_a_no_op_then_promotes() {
 
     let first = release(&repo, &["--branch", "develop", "--all"]);
     assert_eq!(first.code, 0, "{}", first.transcript());
-    let tags = oci.tags(&format!("{prefix}/api"));
+    let tags = oci.image_tags(&format!("{prefix}/api"));
     assert_eq!(tags.len(), 2, "{tags:?}");
     assert_eq!(tags[1], "stage-0.1.0");
     assert!(tags[0].starts_with("fp-"));
@@ -137,7 +137,7 @@ fn release_builds_pushes_and_labels_then_reruns_as_a_no_op_then_promotes() {
         again.stdout
     );
     assert_eq!(
-        oci.tags(&format!("{prefix}/api")),
+        oci.image_tags(&format!("{prefix}/api")),
         tags,
         "a rerun pushes nothing"
     );
@@ -270,7 +270,7 @@ fn a_failing_test_releases_the_independent_services_and_stops_the_dependents() {
         r.stderr
     );
     assert!(r.stderr.contains("exit status 3"), "{}", r.stderr);
-    assert_eq!(oci.tags(&format!("{prefix}/worker")).len(), 2);
+    assert_eq!(oci.image_tags(&format!("{prefix}/worker")).len(), 2);
     assert!(
         oci.tags(&format!("{prefix}/api")).is_empty(),
         "nothing of a blocked service is pushed"

@@ -15,7 +15,7 @@ const MAX_INDENT: usize = 512;
 
 /// Why a YAML file was not read (said in init's notes, after the file's name).
 #[derive(Debug, thiserror::Error)]
-pub(super) enum YamlError {
+pub(crate) enum YamlError {
     #[error("{0}")]
     Read(#[from] std::io::Error),
     #[error("it is larger than {MAX_BYTES} bytes")]
@@ -38,7 +38,7 @@ pub(super) fn load(path: &Path) -> Result<Vec<Yaml>, YamlError> {
     parse(&text)
 }
 
-pub(super) fn parse(text: &str) -> Result<Vec<Yaml>, YamlError> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Yaml>, YamlError> {
     let aliases = text
         .as_bytes()
         .windows(2)

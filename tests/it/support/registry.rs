@@ -304,6 +304,15 @@ impl Oci {
         })
     }
 
+    /// The tags of `name` that name images, sorted: the referrers tag schema's `sha256-<hex>`
+    /// tags (the provenance and SBOM a release attaches) left out.
+    pub fn image_tags(&self, name: &str) -> Vec<String> {
+        self.tags(name)
+            .into_iter()
+            .filter(|t| !t.starts_with("sha256-"))
+            .collect()
+    }
+
     /// Every tag of `name`, sorted.
     pub fn tags(&self, name: &str) -> Vec<String> {
         self.rt.block_on(async {
