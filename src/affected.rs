@@ -172,22 +172,29 @@ fn compute_while_loading<'c>(
         ),
         (Some(_), None) => Vec::new(),
         (Some(_), Some(paths)) => {
-            // Only the builds that could read a changed path have their Dockerfiles read.
-            let build = tracing::debug_span!("read Dockerfiles").in_scope(|| {
-                let services = build_inputs::touched(config, &paths);
-                BuildInputs::new(config, &services, |files| repo.read_files(range.head, files))
-                    .unwrap_or_else(|e| {
-                        // A clone without head's blobs: each of those builds reads its whole context.
-                        warnings.push(format!(
-                            "the Dockerfiles of {} could not be read ({e}): each build counts as reading its whole context",
-                            range.head
-                        ));
-                        BuildInputs::whole_contexts(config, &services)
-                    })
+            let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+            // What the builds read is found on a thread of its own while the rules are matched:
+            // the two cost about the same on a large monorepo.
+            let (build, reads, hits) = std::thread::scope(|scope| {
+                let reopen = repo.reopen();
+                let (head, paths) = (range.head, &paths);
+                let reading = scope.spawn(move || {
+                    let _span = tracing::debug_span!("read Dockerfiles").entered();
+                    let build = build_reads(reopen, config, head, paths);
+                    let reads = build.0.reads_of(paths);
+                    (build, reads)
+                });
+                let hits = tracing::debug_span!("match", paths = paths.len())
+                    .in_scope(|| rules.hits(paths));
+                match reading.join() {
+                    Ok((build, reads)) => (build, reads, hits),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
             });
+            let (build, warning) = build;
+            warnings.extend(warning);
             warnings.extend(build.warnings.iter().cloned());
-            let classified = tracing::debug_span!("match", paths = paths.len())
-                .in_scope(|| rules.classify_with(paths.iter().map(String::as_str), &build));
+            let classified = rules.classify_hits(&paths, &hits, &build, &reads);
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
             counts.unclaimed = classified.unclaimed;
@@ -218,6 +225,28 @@ fn compute_while_loading<'c>(
         counts,
         dropped,
     }))
+}
+
+/// What the builds that could read one of `paths` read, from `head`'s Dockerfiles, and a warning
+/// when they could not be read. Only those builds have their Dockerfiles read.
+fn build_reads(
+    repo: crate::git::Reopen,
+    config: &Config,
+    head: git2::Oid,
+    paths: &[&str],
+) -> (BuildInputs, Option<String>) {
+    let services = build_inputs::touched(config, paths);
+    let read = |files: &[&str]| repo.open()?.read_files(head, files);
+    match BuildInputs::new(config, &services, read) {
+        Ok(build) => (build, None),
+        // A clone without head's blobs: each of those builds reads its whole context.
+        Err(e) => (
+            BuildInputs::whole_contexts(config, &services),
+            Some(format!(
+                "the Dockerfiles of {head} could not be read ({e}): each build counts as reading its whole context"
+            )),
+        ),
+    }
 }
 
 /// The first of `patterns` that matches `file`.

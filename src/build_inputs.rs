@@ -26,6 +26,26 @@ pub struct Read {
     context: Option<usize>,
 }
 
+/// The reads of each of a list of paths, in one flat list: see [`BuildInputs::reads_of`].
+#[derive(Debug, Default)]
+pub struct ReadsOf {
+    /// Per path, where its reads end in `reads`.
+    ends: Vec<usize>,
+    reads: Vec<usize>,
+}
+
+impl ReadsOf {
+    /// The reads of the `n`th path, from the `BuildInputs` that made this.
+    pub fn of<'b>(&self, build: &'b BuildInputs, n: usize) -> impl Iterator<Item = &'b Read> {
+        let start = n.checked_sub(1).map_or(0, |m| self.ends[m]);
+        let reads = match self.ends.get(n) {
+            Some(&end) => &self.reads[start..end],
+            None => &[],
+        };
+        reads.iter().map(move |&i| &build.reads[i])
+    }
+}
+
 /// A changed file that a service's build reads and that the service's own rules did not claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
@@ -128,8 +148,8 @@ fn any_under(sorted: &[&str], dir: &str) -> bool {
 
 /// The services whose builds could read one of `changed`: a file under one of their contexts, or
 /// one of their Dockerfiles. Only those need their Dockerfiles read for `shipit affected`.
-pub fn touched(config: &Config, changed: &[String]) -> Vec<usize> {
-    let mut sorted: Vec<&str> = changed.iter().map(String::as_str).collect();
+pub fn touched(config: &Config, changed: &[&str]) -> Vec<usize> {
+    let mut sorted: Vec<&str> = changed.to_vec();
     if !sorted.is_sorted() {
         sorted.sort_unstable();
     }
@@ -299,9 +319,27 @@ impl BuildInputs {
         self.reads.is_empty()
     }
 
+    /// The reads of each of `paths` ([`BuildInputs::for_each`]), in one flat list.
+    pub fn reads_of(&self, paths: &[&str]) -> ReadsOf {
+        let mut out = ReadsOf {
+            ends: Vec::with_capacity(paths.len()),
+            reads: Vec::new(),
+        };
+        let mut scratch = glob::Scratch::default();
+        for path in paths {
+            self.for_each_index(path, &mut scratch, |i| out.reads.push(i));
+            out.ends.push(out.reads.len());
+        }
+        out
+    }
+
     /// Every read of a repository path: the services whose builds read it, with the Dockerfile
     /// and line, `.dockerignore` applied. A service may come more than once (several lines).
     pub fn for_each(&self, path: &str, scratch: &mut glob::Scratch, mut f: impl FnMut(&Read)) {
+        self.for_each_index(path, scratch, |i| f(&self.reads[i]));
+    }
+
+    fn for_each_index(&self, path: &str, scratch: &mut glob::Scratch, mut f: impl FnMut(usize)) {
         let Some(matcher) = &self.matcher else {
             return;
         };
@@ -315,7 +353,7 @@ impl BuildInputs {
                     _ => return,
                 }
             }
-            f(read)
+            f(i)
         });
     }
 }
@@ -430,164 +468,4 @@ pub fn check_artifacts(config: &Config, repo: &crate::git::Repo) -> Result<(), c
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Checks;
-    use std::path::Path;
-
-    const CONFIG: &str = r#"
-[global]
-ignore = ["**/*.md"]
-
-[services.checkout]
-path = "src/checkout"
-context = "../.."
-
-[services.cart]
-path = "src/cart"
-
-[services.web]
-path = "src/web"
-[services.web.environments.prod]
-dockerfile = "Dockerfile.prod"
-
-[services.docs]
-path = "docs"
-image = false
-"#;
-
-    fn config() -> (tempfile::TempDir, Config) {
-        let dir = tempfile::tempdir().unwrap();
-        for p in ["src/checkout", "src/cart", "src/web", "docs"] {
-            std::fs::create_dir_all(dir.path().join(p)).unwrap();
-        }
-        let c = Config::parse(
-            CONFIG,
-            "ci.toml",
-            Path::new("ci.toml"),
-            dir.path(),
-            Checks::Load,
-        )
-        .unwrap();
-        (dir, c)
-    }
-
-    fn inputs(config: &Config, files: &[(&str, &str)]) -> BuildInputs {
-        let all: Vec<usize> = (0..config.services.len()).collect();
-        BuildInputs::new(config, &all, |names| {
-            Ok::<_, ()>(
-                names
-                    .iter()
-                    .map(|n| {
-                        files
-                            .iter()
-                            .find(|(p, _)| p == n)
-                            .map(|(_, c)| c.as_bytes().to_vec())
-                    })
-                    .collect(),
-            )
-        })
-        .unwrap()
-    }
-
-    fn readers(config: &Config, inputs: &BuildInputs, path: &str) -> Vec<(String, Option<u32>)> {
-        let mut out = Vec::new();
-        inputs.for_each(path, &mut glob::Scratch::default(), |r| {
-            out.push((config.services[r.service].name.clone(), r.line));
-        });
-        out.sort();
-        out
-    }
-
-    #[test]
-    fn a_root_context_reads_the_shared_folder_and_the_dockerignore_applies() {
-        let (_d, config) = config();
-        let inputs = inputs(
-            &config,
-            &[
-                (
-                    "src/checkout/Dockerfile",
-                    "FROM golang AS build\nCOPY pb/ ./pb\nCOPY src/checkout/ ./\nFROM scratch\nCOPY --from=build /app /app\nCOPY ATTRIBUTION.md /",
-                ),
-                (".dockerignore", "pb/**/*.txt\n"),
-                ("src/cart/Dockerfile", "FROM scratch\nCOPY . ."),
-                ("src/web/Dockerfile", "FROM scratch\nCOPY app /app"),
-                (
-                    "src/web/Dockerfile.prod",
-                    "FROM scratch\nCOPY app /app\nCOPY prod.conf /",
-                ),
-            ],
-        );
-        let checkout = |l| vec![("checkout".to_string(), Some(l))];
-        assert_eq!(readers(&config, &inputs, "pb/demo.proto"), checkout(2));
-        assert_eq!(readers(&config, &inputs, "pb/sub/x.proto"), checkout(2));
-        assert_eq!(readers(&config, &inputs, "ATTRIBUTION.md"), checkout(6));
-        assert!(
-            readers(&config, &inputs, "pb/notes.txt").is_empty(),
-            "dockerignored"
-        );
-        assert!(readers(&config, &inputs, "src/frontend/x.go").is_empty());
-        assert_eq!(
-            readers(&config, &inputs, ".dockerignore"),
-            vec![("checkout".to_string(), None)]
-        );
-        assert_eq!(
-            readers(&config, &inputs, "src/cart/any/file.md"),
-            vec![("cart".to_string(), Some(2))]
-        );
-        assert_eq!(
-            readers(&config, &inputs, "src/web/prod.conf"),
-            vec![("web".to_string(), Some(3))],
-            "the prod Dockerfile's source"
-        );
-        assert_eq!(
-            readers(&config, &inputs, "src/web/Dockerfile.prod"),
-            vec![("web".to_string(), None)]
-        );
-        assert!(
-            readers(&config, &inputs, "docs/x").is_empty(),
-            "a library builds nothing"
-        );
-    }
-
-    #[test]
-    fn an_unknown_variable_reads_the_whole_context_with_a_warning() {
-        let (_d, config) = config();
-        let inputs = inputs(
-            &config,
-            &[("src/cart/Dockerfile", "FROM scratch\nARG SRC\nCOPY $SRC /x")],
-        );
-        assert_eq!(
-            readers(&config, &inputs, "src/cart/deep/x"),
-            vec![("cart".to_string(), Some(3))]
-        );
-        assert!(readers(&config, &inputs, "src/web/x").is_empty());
-        assert_eq!(inputs.warnings.len(), 1, "{:?}", inputs.warnings);
-        assert!(inputs.warnings[0].starts_with("src/cart/Dockerfile line 3:"));
-    }
-
-    #[test]
-    fn only_services_whose_context_holds_a_change_are_touched() {
-        let (_d, config) = config();
-        let names = |changed: &[&str]| -> Vec<String> {
-            let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
-            touched(&config, &changed)
-                .into_iter()
-                .map(|i| config.services[i].name.clone())
-                .collect()
-        };
-        // checkout's context is the root: every change touches it.
-        assert_eq!(names(&["src/cart/a"]), vec!["cart", "checkout"]);
-        assert_eq!(names(&["src/cartridge/a"]), vec!["checkout"]);
-        assert_eq!(names(&["src/web/Dockerfile.prod"]), vec!["checkout", "web"]);
-        assert!(names(&[]).is_empty());
-    }
-
-    #[test]
-    fn globs_keep_their_context_literal() {
-        assert_eq!(source_glob("a[1]", Some("*.go")), "/a\\[1\\]/*.go");
-        assert_eq!(source_glob(".", Some("{x}")), "/\\{x\\}");
-        assert_eq!(source_glob(".", None), "**");
-        assert_eq!(source_glob("svc", None), "/svc");
-    }
-}
+mod tests;

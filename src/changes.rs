@@ -140,6 +140,36 @@ impl Rules {
         paths: impl IntoIterator<Item = &'a str>,
         build: &BuildInputs,
     ) -> Classified {
+        let paths: Vec<&str> = paths.into_iter().collect();
+        let hits = self.hits(&paths);
+        let reads = build.reads_of(&paths);
+        self.classify_hits(&paths, &hits, build, &reads)
+    }
+
+    /// The rules each of `paths` hits. With [`BuildInputs::reads_of`] (which may run on another
+    /// thread meanwhile), what [`Rules::classify_hits`] classifies.
+    pub fn hits(&self, paths: &[&str]) -> Hits {
+        let mut out = Hits {
+            ends: Vec::with_capacity(paths.len()),
+            rules: Vec::with_capacity(paths.len() * 2),
+        };
+        let mut scratch = glob::Scratch::default();
+        for path in paths {
+            self.matcher
+                .for_each_match(path, &mut scratch, |r| out.rules.push(*r));
+            out.ends.push(out.rules.len());
+        }
+        out
+    }
+
+    /// Classifies `paths`, given the rules each hits and the build reads of each.
+    pub fn classify_hits(
+        &self,
+        paths: &[&str],
+        hits: &Hits,
+        build: &BuildInputs,
+        reads: &crate::build_inputs::ReadsOf,
+    ) -> Classified {
         let mut out = Classified {
             direct: vec![Vec::new(); self.services],
             ..Classified::default()
@@ -147,15 +177,11 @@ impl Rules {
         if !build.is_empty() {
             out.build = vec![Vec::new(); self.services];
         }
-        let mut scratch = glob::Scratch::default();
-        let mut hits: Vec<Rule> = Vec::new();
-        for path in paths {
-            hits.clear();
-            self.matcher
-                .for_each_match(path, &mut scratch, |r| hits.push(*r));
+        for (n, &path) in paths.iter().enumerate() {
+            let hits = hits.of(n);
             let ignored = hits.contains(&Rule::Ignore);
             let mut claimed = false;
-            build.for_each(path, &mut scratch, |read| {
+            for read in reads.of(build, n) {
                 let i = read.service;
                 let owned =
                     !ignored && hits.contains(&Rule::Owns(i)) && !hits.contains(&Rule::Excludes(i));
@@ -169,7 +195,7 @@ impl Rules {
                     });
                     claimed = true;
                 }
-            });
+            }
             if ignored {
                 out.ignored += 1;
                 if out.first_ignored.is_none() {
@@ -189,7 +215,7 @@ impl Rules {
                 );
                 claimed = true;
             }
-            for r in &hits {
+            for r in hits {
                 if let Rule::Owns(i) = *r {
                     let excluded = hits.contains(&Rule::Excludes(i));
                     let files = &mut out.direct[i];
@@ -208,6 +234,24 @@ impl Rules {
             }
         }
         out
+    }
+}
+
+/// The rules each of a list of paths hits, in one flat list.
+#[derive(Debug, Default)]
+pub struct Hits {
+    /// Per path, where its rules end in `rules`.
+    ends: Vec<usize>,
+    rules: Vec<Rule>,
+}
+
+impl Hits {
+    fn of(&self, n: usize) -> &[Rule] {
+        let start = n.checked_sub(1).map_or(0, |m| self.ends[m]);
+        match self.ends.get(n) {
+            Some(&end) => &self.rules[start..end],
+            None => &[],
+        }
     }
 }
 

@@ -22,10 +22,33 @@ pub const OUTSIDE_DOCKERFILE: &str = ".shipit.Dockerfile";
 
 #[derive(Debug)]
 struct Rule {
-    matcher: GlobMatcher,
-    /// The same pattern with `/**` appended: it also matches what is under a matched directory.
-    under: GlobMatcher,
+    pattern: Pattern,
     include: bool,
+}
+
+/// A cleaned `.dockerignore` pattern. Most are plain paths (`docs`, `README.md`, `src/gen`):
+/// those are compared as text, which costs `affected` nothing on a large monorepo, where each
+/// changed file a build reads is checked against its context's `.dockerignore`.
+#[derive(Debug)]
+enum Pattern {
+    /// No wildcard, class, alternative or escape: the path itself or what is under it.
+    Plain(String),
+    Glob {
+        matcher: GlobMatcher,
+        /// The same pattern with `/**` appended: it also matches what is under a matched directory.
+        under: GlobMatcher,
+    },
+}
+
+impl Pattern {
+    fn is_match(&self, path: &str) -> bool {
+        match self {
+            Pattern::Plain(p) => path
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            Pattern::Glob { matcher, under } => matcher.is_match(path) || under.is_match(path),
+        }
+    }
 }
 
 /// The compiled `.dockerignore` of one context.
@@ -147,13 +170,14 @@ impl DockerIgnore {
                 text: line.to_string(),
                 kind,
             };
-            let matcher = compile(&pattern).map_err(bad)?;
-            let under = compile(&format!("{pattern}/**")).map_err(bad)?;
-            rules.push(Rule {
-                matcher,
-                under,
-                include,
-            });
+            let pattern = match pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+                false => Pattern::Plain(pattern),
+                true => Pattern::Glob {
+                    matcher: compile(&pattern).map_err(bad)?,
+                    under: compile(&format!("{pattern}/**")).map_err(bad)?,
+                },
+            };
+            rules.push(Rule { pattern, include });
         }
         Ok(DockerIgnore { rules })
     }
@@ -162,7 +186,7 @@ impl DockerIgnore {
     pub fn excludes(&self, path: &str) -> bool {
         let mut excluded = false;
         for rule in &self.rules {
-            if rule.matcher.is_match(path) || rule.under.is_match(path) {
+            if rule.pattern.is_match(path) {
                 excluded = !rule.include;
             }
         }

@@ -19,6 +19,47 @@ fn single_patterns(pattern: &str, path: &str, excluded: bool) {
     );
 }
 
+/// A plain pattern is compared as text; it must say what the glob it stands for says.
+#[test]
+fn plain_patterns_match_as_their_globs_do() {
+    let paths = [
+        "docs",
+        "docs/a.md",
+        "docs2",
+        "docs2/a",
+        "doc",
+        "a/docs",
+        "src/gen",
+        "src/gen/x.rs",
+        "src/generated",
+        "src",
+        "README.md",
+        "README.mdx",
+        "x/README.md",
+        "",
+    ];
+    for pattern in ["docs", "src/gen", "README.md", "a b", "dir.d/x"] {
+        let plain = DockerIgnore::parse(pattern).unwrap();
+        assert!(
+            matches!(plain.rules[0].pattern, Pattern::Plain(_)),
+            "{pattern}"
+        );
+        let glob = Pattern::Glob {
+            matcher: compile(pattern).unwrap(),
+            under: compile(&format!("{pattern}/**")).unwrap(),
+        };
+        for path in paths {
+            assert_eq!(
+                plain.excludes(path),
+                glob.is_match(path),
+                "{pattern} / {path}"
+            );
+        }
+    }
+    let wild = DockerIgnore::parse("src/{a,b}").unwrap();
+    assert!(matches!(wild.rules[0].pattern, Pattern::Glob { .. }));
+}
+
 #[test]
 fn the_last_matching_pattern_wins() {
     let ignore = DockerIgnore::parse("*.md\n!README.md\nREADME.md\n!docs/README.md").unwrap();
