@@ -436,7 +436,7 @@ impl Run<'_> {
 
     /// Signs `digest` when the environment signs (`sign`): always after a push, and after a
     /// promotion only when no signature by this key over the digest is attached yet.
-    async fn sign(
+    pub(super) async fn sign(
         &self,
         registry: &Client,
         repository: &str,

@@ -84,7 +84,14 @@ pub(super) async fn roll_out(
                 cause: Cause::new(cause),
             })
         }
-        _ => Ok(()),
+        // Never an unverified rollout: without a registry to read, nothing rolls out.
+        (Some(trust), None) => Err(RolloutNotRun::Unverified {
+            environment: env.name.clone(),
+            cause: Cause::new(super::verify::VerifyError::NoRegistry {
+                environment: trust.environment.clone(),
+            }),
+        }),
+        (None, _) => Ok(()),
     };
     let outcome = match (&ctx.ecs, verified) {
         (_, Err(refused)) => Err(refused),

@@ -58,6 +58,8 @@ pub enum VerifyError {
     },
     #[error("{service}: {image} is not in the registry: there is nothing to verify")]
     NotThere { service: String, image: String },
+    #[error("{environment} verifies its images, and there is no registry to read them from")]
+    NoRegistry { environment: String },
     #[error(
         "{service}: {image} ({digest}) is not verified for {environment}: it has no `{REVISION}` label, so the commit it was built from is unknown"
     )]
@@ -116,6 +118,7 @@ impl VerifyError {
             VerifyError::Registry { cause, .. } => cause.is_bad_input(),
             VerifyError::Refused { .. }
             | VerifyError::NotThere { .. }
+            | VerifyError::NoRegistry { .. }
             | VerifyError::NoRevision { .. }
             | VerifyError::OtherCommit { .. } => false,
         }
