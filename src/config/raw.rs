@@ -74,6 +74,7 @@ pub struct RawProject {
 /// How images are signed (`sign`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[schemars(inline)]
 pub enum RawSign {
     /// "github": keyless signing through the GitHub Actions OIDC token (not supported yet:
     /// refused).
