@@ -143,7 +143,7 @@ impl Rules {
         let paths: Vec<&str> = paths.into_iter().collect();
         let hits = self.hits(&paths);
         let reads = build.reads_of(&paths);
-        self.classify_hits(&paths, &hits, build, &reads)
+        self.classify_hits(&paths, &hits, &[(build, &reads)])
     }
 
     /// The rules each of `paths` hits. With [`BuildInputs::reads_of`] (which may run on another
@@ -162,26 +162,26 @@ impl Rules {
         out
     }
 
-    /// Classifies `paths`, given the rules each hits and the build reads of each.
+    /// Classifies `paths`, given the rules each hits and the reads of each by the builds of
+    /// one or more [`BuildInputs`] (each service in one of them at most).
     pub fn classify_hits(
         &self,
         paths: &[&str],
         hits: &Hits,
-        build: &BuildInputs,
-        reads: &crate::build_inputs::ReadsOf,
+        builds: &[(&BuildInputs, &crate::build_inputs::ReadsOf)],
     ) -> Classified {
         let mut out = Classified {
             direct: vec![Vec::new(); self.services],
             ..Classified::default()
         };
-        if !build.is_empty() {
+        if builds.iter().any(|(build, _)| !build.is_empty()) {
             out.build = vec![Vec::new(); self.services];
         }
         for (n, &path) in paths.iter().enumerate() {
             let hits = hits.of(n);
             let ignored = hits.contains(&Rule::Ignore);
             let mut claimed = false;
-            for read in reads.of(build, n) {
+            for read in builds.iter().flat_map(|(build, reads)| reads.of(build, n)) {
                 let i = read.service;
                 let owned =
                     !ignored && hits.contains(&Rule::Owns(i)) && !hits.contains(&Rule::Excludes(i));

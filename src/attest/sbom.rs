@@ -366,6 +366,22 @@ pub fn document(subject: &Subject, packages: &[Package]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn no_lockfile_text_panics(text in "\\PC*", i in 0usize..8) {
+            let _ = packages(LOCKFILES[i], &text);
+        }
+
+        #[test]
+        fn lockfile_shaped_text_parses_without_panic(
+            text in "[a-z@/\"=:._ \n\\[\\]{}0-9-]{0,200}",
+            i in 0usize..8,
+        ) {
+            let _ = packages(LOCKFILES[i], &text);
+        }
+    }
 
     fn purls(path: &str, text: &str) -> Vec<String> {
         packages(path, text).into_iter().map(|p| p.purl).collect()
