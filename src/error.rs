@@ -94,6 +94,11 @@ pub enum Error {
     #[diagnostic(transparent)]
     Deployment(#[from] crate::ecs::deployment::DeploymentError),
 
+    /// `verify`: an image was refused before a rollout, or its trust anchor could not be had.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Verify(#[from] Box<crate::pipeline::verify::VerifyError>),
+
     /// `shipit retain`: the retention of one service's repository stopped.
     #[error("retention of {service}: {source}")]
     #[diagnostic(code(shipit::retain))]
@@ -121,6 +126,7 @@ impl Error {
             Error::Docker(e) => e.is_bad_input(),
             Error::Ecs(e) => e.is_bad_input(),
             Error::Deployment(e) => e.is_bad_input(),
+            Error::Verify(e) => e.is_bad_input(),
             Error::Retain { source, .. } => source.is_bad_input(),
         }
     }

@@ -41,6 +41,7 @@ pub mod registry;
 pub mod report;
 pub mod retention;
 pub mod schema;
+pub mod sign;
 pub mod version;
 
 use std::process::ExitCode;

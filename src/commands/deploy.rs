@@ -38,6 +38,7 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Finished, Error> {
     let config = Config::load(file, repo.root(), Checks::Load)?;
+    super::register_build_secrets(env, &config);
     if let Some(hook) = args.hook {
         return resume(&config, &args, hook, runtime);
     }
@@ -75,18 +76,35 @@ pub fn run(
                 Some("list them in `clusters` of the environment".to_string()),
             ));
         };
-        image = wanted.to_string();
-        let request = crate::pipeline::rollout::Request {
+        let mut requests = [crate::pipeline::rollout::Request {
             service: service.name.clone(),
             image: wanted,
             version: Some(version.clone()),
             force: args.force,
-        };
+        }];
+        // `verify`: the image must be signed (and its provenance name this repository and the
+        // commit it was built from, from its labels) before anything is registered.
+        let source = crate::pipeline::preflight::source(env, repo).unwrap_or_default();
+        if let Some(trust) =
+            crate::pipeline::verify::trust(&config, environment, None, env, &source).await?
+        {
+            crate::pipeline::verify::gate(
+                &registry,
+                &registry,
+                &config,
+                &trust,
+                &mut requests,
+                &Default::default(),
+                &crate::pipeline::verify::read_facts,
+            )
+            .await?;
+        }
+        image = requests[0].image.to_string();
         // One line per poll per cluster, while it runs.
         let progress = |p: crate::ecs::rollout::Progress| {
             report::stderr(&format!("{}\n", p.line().replace(['\n', '\r'], " ")))
         };
-        crate::pipeline::rollout::run(&ecs, &config, environment, &[request], &progress)
+        crate::pipeline::rollout::run(&ecs, &config, environment, &requests, &progress)
             .await
             .map_err(Error::from)
     })?;

@@ -145,6 +145,19 @@ fn register_build_secrets(env: &Env, config: &Config) {
     for s in crate::pipeline::preflight::build_secrets(env, config) {
         report::secret(env, s.value);
     }
+    // The signing keys too: a PEM private key is never to be shown, whole or a line of it.
+    let signing = config
+        .environments
+        .iter()
+        .filter_map(|e| e.sign.as_ref())
+        .chain(config.project.sign.as_ref());
+    for s in signing {
+        if let crate::config::Signing::Key { var } = s
+            && let Some(value) = env.get(var)
+        {
+            report::secret(env, value);
+        }
+    }
 }
 
 /// Refuses an output path that cannot be written, naming it, before the run does anything: a file

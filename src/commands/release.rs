@@ -200,7 +200,30 @@ async fn context(
         .environment
         .as_ref()
         .map(|_| Arc::new(pipeline::retain::Retainer::new(config.clone(), ecs.clone())));
+    // Signing and verifying keys, read now: a key missing or wrong stops the release before
+    // anything runs.
+    let environment = plan
+        .environment
+        .as_ref()
+        .and_then(|e| config.environments.iter().find(|x| &x.name == e));
+    let (signer, trust) = match environment {
+        Some(environment) => {
+            let signer = pipeline::verify::signer(environment, env).await?;
+            let source = pipeline::preflight::source(env, repo).unwrap_or_default();
+            let trust = match skip.contains(&Stage::Rollout) {
+                true => None,
+                false => {
+                    pipeline::verify::trust(config, environment, signer.as_ref(), env, &source)
+                        .await?
+                }
+            };
+            (signer.map(Arc::new), trust.map(Arc::new))
+        }
+        None => (None, None),
+    };
     Ok(Arc::new(Context {
+        signer,
+        trust,
         retainer,
         ecs,
         config: config.clone(),

@@ -10,6 +10,7 @@ pub mod shared;
 mod load;
 mod model;
 mod resolve;
+mod signing;
 mod snippet;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub use model::{
 };
 pub use raw::RolloutWait;
 use resolve::Resolver;
+pub use signing::{Policy, Signing, TrustAnchor, Verification};
 pub use values::parse_duration;
 /// The rules a service name and an image repository name follow, for what init proposes.
 #[cfg(test)]

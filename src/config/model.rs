@@ -39,6 +39,8 @@ pub struct Project {
     pub untagged_expiry_days: Option<u32>,
     /// `platforms`: empty for one image of the engine's own platform.
     pub platforms: Vec<String>,
+    /// How pushed images are signed, unless an environment says otherwise.
+    pub sign: Option<super::Signing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,10 @@ pub struct Environment {
     pub secrets: BTreeMap<String, String>,
     /// `platforms` of this environment, else the project's (empty: one image, the engine's own).
     pub platforms: Vec<String>,
+    /// How images released here are signed (the environment's `sign`, else the project's).
+    pub sign: Option<super::Signing>,
+    /// What is checked before a rollout here; `None`: nothing (`verify = "off"`).
+    pub verify: Option<super::Verification>,
 }
 
 #[derive(Debug, Clone, Default)]

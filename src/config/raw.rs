@@ -69,6 +69,50 @@ pub struct RawProject {
     /// for the engine's own platform.
     #[schemars(with = "Option<Vec<String>>")]
     pub platforms: Option<S<Vec<S<String>>>>,
+    /// Sign every pushed image digest (and its provenance) in a cosign-compatible Sigstore bundle
+    /// attached as an OCI referrer: `{ key = "env:VAR" }` (an unencrypted ECDSA P-256 private key
+    /// in PEM, read from VAR) or `{ kms = "arn:aws:kms:…" }` (an ECC_NIST_P256 KMS key). An
+    /// environment may set its own. Default: no signing.
+    #[schemars(with = "Option<RawSign>")]
+    pub sign: Option<S<RawSign>>,
+}
+
+/// How images are signed (`sign`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(inline)]
+pub enum RawSign {
+    /// "github": keyless signing through the GitHub Actions OIDC token (not supported yet:
+    /// refused).
+    Keyless(String),
+    /// `{ key = "env:VAR" }` or `{ kms = "arn:aws:kms:…" }`.
+    Table(RawSignTable),
+    /// Anything else: refused with the forms that work.
+    #[schemars(skip)]
+    Other(#[allow(dead_code)] toml::Value),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignTable {
+    /// "env:VAR": an unencrypted ECDSA P-256 private key (PKCS#8 or SEC1 PEM) in the variable VAR.
+    pub key: Option<String>,
+    /// The ARN of an AWS KMS key (KeySpec ECC_NIST_P256, KeyUsage SIGN_VERIFY).
+    pub kms: Option<String>,
+}
+
+/// What is checked before a rollout (`verify`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(inline)]
+pub enum Verify {
+    /// Nothing.
+    #[default]
+    Off,
+    /// A signature by the trust anchor over the image digest.
+    Signature,
+    /// That, and a signed provenance naming this repository and the released commit.
+    Provenance,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -112,6 +156,18 @@ pub struct RawEnvironment {
     /// for the engine's own platform.
     #[schemars(with = "Option<Vec<String>>")]
     pub platforms: Option<S<Vec<S<String>>>>,
+    /// Signing in this environment, instead of the project's `sign`.
+    #[schemars(with = "Option<RawSign>")]
+    pub sign: Option<S<RawSign>>,
+    /// Before every rollout of this environment (`release` and `deploy`), check each image:
+    /// "signature" (signed by the trust anchor), "provenance" (and a signed provenance names this
+    /// repository and the commit) or "off" (the default). When on, task definitions pin
+    /// `HOST/REPO@sha256:DIGEST`.
+    pub verify: Option<Verify>,
+    /// The trust anchor of `verify`: a PEM public key file in the repository ("keys/cosign.pub")
+    /// or a KMS key ARN (its public key). Default: the public key of this environment's `sign`.
+    #[schemars(with = "Option<String>")]
+    pub verify_key: Option<S<String>>,
 }
 
 /// How long a release waits for a native ECS deployment (`rollout_wait`).

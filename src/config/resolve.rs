@@ -88,7 +88,7 @@ impl Resolver<'_> {
     ) -> (Config, BTreeMap<S<String>, RawService>) {
         let repository_span = raw.project.repository.as_ref().map(|r| r.span());
         let project = self.project(raw.project);
-        let mut environments = self.environments(raw.environments);
+        let mut environments = self.environments(raw.environments, project.sign.as_ref());
         for env in environments.iter_mut().filter(|e| e.platforms.is_empty()) {
             env.platforms = project.platforms.clone();
         }
@@ -289,6 +289,7 @@ impl Resolver<'_> {
             immutable_tags: raw.immutable_tags.unwrap_or(false),
             untagged_expiry_days,
             platforms: self.platforms(raw.platforms.as_ref()).unwrap_or_default(),
+            sign: self.sign(raw.sign.as_ref()),
         }
     }
 
@@ -311,9 +312,14 @@ impl Resolver<'_> {
     fn environments(
         &mut self,
         raw: Option<BTreeMap<S<String>, RawEnvironment>>,
+        project_sign: Option<&super::Signing>,
     ) -> Vec<Environment> {
         let Some(raw) = raw else {
-            return default_environments();
+            let mut defaults = default_environments();
+            for e in &mut defaults {
+                e.sign = project_sign.cloned();
+            }
+            return defaults;
         };
         let mut branches: BTreeMap<String, Range<usize>> = BTreeMap::new();
         let mut latest: Option<String> = None;
@@ -376,6 +382,17 @@ impl Resolver<'_> {
                     None
                 }
             });
+            let sign = match &env.sign {
+                Some(own) => self.sign(Some(own)),
+                None => project_sign.cloned(),
+            };
+            let verify = self.verify(
+                name.get_ref(),
+                env.verify,
+                env.verify_key.as_ref(),
+                sign.as_ref(),
+                name.span(),
+            );
             out.push(Environment {
                 name: name.into_inner(),
                 branch,
@@ -388,6 +405,8 @@ impl Resolver<'_> {
                 build_args: env.build_args,
                 secrets: self.secrets(&env.secrets),
                 platforms: self.platforms(env.platforms.as_ref()).unwrap_or_default(),
+                sign,
+                verify,
             });
         }
         out
@@ -774,6 +793,8 @@ fn default_environments() -> Vec<Environment> {
         build_args: BTreeMap::new(),
         secrets: BTreeMap::new(),
         platforms: Vec::new(),
+        sign: None,
+        verify: None,
     };
     vec![
         env("dev", "development", false),

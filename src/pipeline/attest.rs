@@ -50,6 +50,13 @@ pub enum AttestError {
         #[source]
         source: git2::Error,
     },
+    /// `sign`: the provenance could not be signed, or its bundle attached.
+    #[error("signing the provenance of {image}: {source}")]
+    Sign {
+        image: String,
+        #[source]
+        source: Box<super::verify::SignError>,
+    },
 }
 
 /// Why a service's own SBOM file cannot be attached.
@@ -121,6 +128,23 @@ impl Run<'_> {
             )
             .await
             .map_err(reg)?;
+        // With signing on, the provenance is signed too (its own bundle), so that
+        // `verify = "provenance"` can trust what it says.
+        if let Some(signer) = &self.ctx.signer {
+            super::verify::sign_statement(
+                registry,
+                signer,
+                repository,
+                digest,
+                &statement.to_json(),
+                provenance::PREDICATE_TYPE,
+            )
+            .await
+            .map_err(|e| AttestError::Sign {
+                image: image.clone(),
+                source: Box::new(e),
+            })?;
+        }
         let sbom = registry
             .attach(
                 repository,

@@ -56,4 +56,8 @@ pub struct Context {
     pub commit: Option<String>,
     /// The environment, read once at the top: build secrets are read from it.
     pub env: crate::github::Env,
+    /// What signs each pushed digest (the environment's `sign`).
+    pub signer: Option<Arc<crate::sign::Signer>>,
+    /// What the images of the rollout are checked against (the environment's `verify`).
+    pub trust: Option<Arc<super::verify::Trust>>,
 }

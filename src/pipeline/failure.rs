@@ -88,6 +88,10 @@ pub enum RolloutNotRun {
         environment: String,
         cause: std::sync::Arc<crate::ecs::EcsError>,
     },
+    /// `verify`: an image was refused (or could not be checked) before anything was registered
+    /// (a `pipeline::verify::VerifyError`).
+    #[error("{cause}")]
+    Unverified { environment: String, cause: Cause },
 }
 
 /// How a test command ended when it did not pass.

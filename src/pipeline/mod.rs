@@ -15,9 +15,11 @@ pub mod retain;
 pub mod rollout;
 mod schedule;
 mod service;
+mod signatures;
 mod stage_rollout;
 pub mod stop;
 pub mod test;
+pub mod verify;
 
 pub use context::{Context, Legs, Options};
 pub use events::{Event, Outcome, ServiceResult, Stage, StageRecord, Status};

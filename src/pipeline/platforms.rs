@@ -314,6 +314,15 @@ impl Run<'_> {
             }
             _ => String::new(),
         };
+        // Signed after its attestations, as a single image is (an index another run wrote: only
+        // when this key's signature is not on it yet).
+        self.sign(registry, repository, &digest, !ours)
+            .await
+            .map_err(|why| StageError::Push {
+                service: self.plan.name.clone(),
+                image: repository.to_string(),
+                why,
+            })?;
         let platforms: Vec<String> = legs.iter().map(|l| l.platform.clone()).collect();
         let forgotten = registry
             .forget_legs(repository, push_tag, &platforms)

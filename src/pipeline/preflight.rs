@@ -282,6 +282,19 @@ fn rollout_preflight(
 }
 
 /// The OCI labels every image of this run gets.
+/// This repository: `GITHUB_SERVER_URL/GITHUB_REPOSITORY` under Actions, else the remote's URL
+/// without credentials. Images name it in `org.opencontainers.image.source`; `verify` expects a
+/// provenance to name it.
+pub fn source(env: &Env, repo: &Repo) -> Option<String> {
+    match (
+        env.get(env_vars::GITHUB_SERVER_URL),
+        env.get(env_vars::GITHUB_REPOSITORY),
+    ) {
+        (Some(server), Some(repository)) => Some(format!("{server}/{repository}")),
+        _ => repo.remote_url().map(|u| strip_credentials(&u)),
+    }
+}
+
 pub fn labels(
     env: &Env,
     repo: &Repo,
@@ -310,14 +323,7 @@ pub fn labels(
     if let Some(created) = created {
         labels.insert("org.opencontainers.image.created".to_string(), created);
     }
-    let source = match (
-        env.get(env_vars::GITHUB_SERVER_URL),
-        env.get(env_vars::GITHUB_REPOSITORY),
-    ) {
-        (Some(server), Some(repository)) => Some(format!("{server}/{repository}")),
-        _ => repo.remote_url().map(|u| strip_credentials(&u)),
-    };
-    if let Some(source) = source {
+    if let Some(source) = source(env, repo) {
         labels.insert("org.opencontainers.image.source".to_string(), source);
     }
     labels

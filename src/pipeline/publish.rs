@@ -298,8 +298,10 @@ impl Run<'_> {
                     )
                     .await?;
                 // What this run pushed gets its provenance and SBOM (an image another run pushed
-                // has its own).
-                let attached = match ours {
+                // has its own). A dirty build is not what any commit says: no provenance, no
+                // signature, nothing that a verified environment would take as evidence.
+                let dirty = push_tag == crate::plan::dirty_tag(fingerprint);
+                let attached = match ours && !dirty {
                     true => Some(
                         self.attest(&registry, &repository, &digest, prepared)
                             .await
@@ -307,6 +309,13 @@ impl Run<'_> {
                     ),
                     false => None,
                 };
+                // Signed after its attestations (an image another run pushed: only when this
+                // key's signature is not on it yet).
+                if !dirty {
+                    self.sign(&registry, &repository, &digest, !ours)
+                        .await
+                        .map_err(push_failed)?;
+                }
                 Ok((digest, tags, attached))
             }
             .await;
@@ -435,6 +444,29 @@ impl Run<'_> {
         Ok(added)
     }
 
+    /// Signs `digest` when the environment signs (`sign`): always after a push, and after a
+    /// promotion only when no signature by this key over the digest is attached yet.
+    pub(super) async fn sign(
+        &self,
+        registry: &Client,
+        repository: &str,
+        digest: &str,
+        promotion: bool,
+    ) -> Result<(), Cause> {
+        let Some(signer) = &self.ctx.signer else {
+            return Ok(());
+        };
+        let name = registry
+            .repository(repository)
+            .await
+            .map_err(Cause::new)?
+            .to_string();
+        super::verify::sign_image(registry, signer, repository, &name, digest, promotion)
+            .await
+            .map(drop)
+            .map_err(Cause::new)
+    }
+
     /// Starts the push stage: `None` when `--skip push` leaves it out, else when it started and the
     /// registry it pushes to.
     pub(super) fn start_push(
@@ -469,7 +501,19 @@ impl Run<'_> {
             ));
         };
         let repository = self.repository();
-        match self.add_tags(&registry, &repository, &digest, None).await {
+        let promoted = match self.add_tags(&registry, &repository, &digest, None).await {
+            Ok(tags) => self
+                .sign(&registry, &repository, &digest, true)
+                .await
+                .map(|_| tags)
+                .map_err(|why| StageError::Push {
+                    service: self.plan.name.clone(),
+                    image: repository.clone(),
+                    why,
+                }),
+            Err(error) => Err(error),
+        };
+        match promoted {
             Ok(tags) => {
                 self.finish(
                     Stage::Push,

@@ -30,7 +30,7 @@ pub(super) async fn roll_out(
     else {
         return;
     };
-    let requests = requests(&ctx.config, env, results);
+    let mut requests = requests(&ctx.config, env, results);
     if requests.is_empty() {
         return;
     }
@@ -65,8 +65,37 @@ pub(super) async fn roll_out(
             sink(e)
         })
     };
-    let outcome = match &ctx.ecs {
-        Some(ecs) => {
+    // `verify`: every image checked and pinned to its digest before anything is registered.
+    let verified = match (&ctx.trust, &ctx.registry) {
+        (Some(trust), Some(registry)) => {
+            let commits = commits(plan, &requests);
+            super::verify::gate(
+                registry,
+                registry.as_ref(),
+                &ctx.config,
+                trust,
+                &mut requests,
+                &commits,
+                &super::verify::read_facts,
+            )
+            .await
+            .map_err(|cause| RolloutNotRun::Unverified {
+                environment: env.name.clone(),
+                cause: Cause::new(cause),
+            })
+        }
+        // Never an unverified rollout: without a registry to read, nothing rolls out.
+        (Some(trust), None) => Err(RolloutNotRun::Unverified {
+            environment: env.name.clone(),
+            cause: Cause::new(super::verify::VerifyError::NoRegistry {
+                environment: trust.environment.clone(),
+            }),
+        }),
+        (None, _) => Ok(()),
+    };
+    let outcome = match (&ctx.ecs, verified) {
+        (_, Err(refused)) => Err(refused),
+        (Some(ecs), Ok(())) => {
             let progress = rollout::progress_to(&ctx.config, env, &requests, watched);
             tokio::select! {
                 out = rollout::run(ecs, &ctx.config, env, &requests, &progress) => {
@@ -87,7 +116,7 @@ pub(super) async fn roll_out(
                 }
             }
         }
-        None => Err(RolloutNotRun::NoEcs {
+        (None, Ok(())) => Err(RolloutNotRun::NoEcs {
             environment: env.name.clone(),
         }),
     };
@@ -124,6 +153,28 @@ fn requests(
         });
     }
     requests
+}
+
+/// The commit each image to roll out must come from: this release's for what it built, the one
+/// its labels name for a promotion or a skip (the same inputs, built from an earlier commit).
+fn commits(
+    plan: &Plan,
+    requests: &[rollout::Request],
+) -> std::collections::BTreeMap<String, super::verify::Commit> {
+    use super::verify::Commit;
+    requests
+        .iter()
+        .filter_map(|r| {
+            let p = plan.services.iter().find(|s| s.name == r.service)?;
+            let commit = match p.action {
+                crate::plan::Action::Build => Commit::Exactly(plan.head.clone()),
+                _ => Commit::Labelled {
+                    fingerprint: p.fingerprint.clone(),
+                },
+            };
+            Some((r.service.clone(), commit))
+        })
+        .collect()
 }
 
 /// A signal came before the stage: no rollout starts, each service says so.

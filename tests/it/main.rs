@@ -33,4 +33,5 @@ mod secrets;
 mod service_deployments;
 mod support;
 mod tags;
+mod verify;
 mod workflows;

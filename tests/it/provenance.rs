@@ -205,9 +205,15 @@ fn uncommitted_and_untracked_files_never_reach_the_image_unless_allow_dirty() {
         "{}",
         dirty.stdout
     );
+    // Not even a provenance or an SBOM (whose referrers tag schema would show as `sha256-…`):
+    // a dirty image is evidence of nothing.
     let after = oci.tags(&name);
     let new: Vec<&String> = after.iter().filter(|t| !before.contains(t)).collect();
-    assert_eq!(new.len(), 1, "one new tag, and no version: {after:?}");
+    assert_eq!(
+        new.len(),
+        1,
+        "one new tag, no version, no attestation: {after:?}"
+    );
     let dirty_tag = new[0].clone();
     assert!(dirty_tag.starts_with("dirty-"), "{dirty_tag}");
     let files = oci.files(&name, &dirty_tag);
