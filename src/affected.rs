@@ -59,15 +59,8 @@ pub fn compute(
 ) -> Result<Affected, GitError> {
     // The config is at hand: the answer is always there.
     let rules = Rules::new(config);
-    compute_while_loading(
-        repo,
-        &|| Some((config, &rules)),
-        request,
-        event,
-        None,
-        false,
-    )
-    .map(Option::unwrap_or_default)
+    compute_while_loading(repo, &|| Some((config, &rules)), request, event)
+        .map(Option::unwrap_or_default)
 }
 
 /// ci.toml is parsed, and its globs compiled, on a thread of its own while git finds the range and
@@ -87,11 +80,8 @@ pub fn compute_from_file<'r>(
     let root = repo.root();
     let _span = tracing::debug_span!("affected").entered();
     let main_cpu = fast::current_cpu();
-    let reopen = repo.reopen();
     std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel(1);
-        let (send_head, receive_head) = std::sync::mpsc::sync_channel(1);
-        let (send_ahead, receive_ahead) = std::sync::mpsc::sync_channel(1);
         let loading = scope.spawn(move || {
             fast::move_off(tricks, main_cpu);
             let (config, mut later) = match tricks.later {
@@ -102,15 +92,6 @@ pub fn compute_from_file<'r>(
             let config = std::sync::Arc::new(config);
             // Gone only when the answer is no longer wanted.
             let _ = send.send((config.clone(), rules));
-            // The builds from the repository's root read whatever changed: their Dockerfiles are
-            // read while git still diffs, once the commit to read them from is known.
-            if let Ok(head) = receive_head.recv()
-                && tricks.ahead
-            {
-                let _span = tracing::debug_span!("read root Dockerfiles").entered();
-                let services = root_builds(&config);
-                let _ = send_ahead.send(build_reads(reopen.clone(), &config, head, &services));
-            }
             if let Some(later) = &mut later {
                 later.finish(&config)?;
             }
@@ -131,11 +112,7 @@ pub fn compute_from_file<'r>(
         let answer = Event::from_env(env)
             .map_err(crate::Error::from)
             .and_then(|event| {
-                let ahead = tricks.ahead.then_some(ReadAhead {
-                    head: send_head,
-                    read: receive_ahead,
-                });
-                compute_while_loading(repo, &loaded, request, event.as_ref(), ahead, tricks.split)
+                compute_while_loading(repo, &loaded, request, event.as_ref())
                     .map_err(crate::Error::from)
             });
         let checked = match loading.join() {
@@ -170,16 +147,9 @@ fn compute_while_loading<'c>(
     loaded: &dyn Fn() -> Option<(&'c Config, &'c Rules)>,
     request: &Request,
     event: Option<&Event>,
-    ahead: Option<ReadAhead>,
-    split: bool,
 ) -> Result<Option<Affected>, GitError> {
     let config = || loaded().map(|(config, _)| config);
     let range = base::detect(repo, &config, request, event)?;
-    // Only a diff needs Dockerfiles read.
-    let diffs = range.base.is_some_and(|base| base != range.head);
-    let ahead = ahead
-        .filter(|_| diffs)
-        .and_then(|a| a.head.send(range.head).ok().map(|()| a.read));
     let paths = match range.base {
         Some(base) if base != range.head => {
             Some(tracing::debug_span!("diff").in_scope(|| repo.changed_paths(base, range.head))?)
@@ -203,52 +173,18 @@ fn compute_while_loading<'c>(
         (Some(_), None) => Vec::new(),
         (Some(_), Some(paths)) => {
             let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-            // The root builds' reads came from the loading thread (or are read now); the other
-            // builds that could read a changed path are read on a thread of their own while the
-            // rules are matched: the two cost about the same on a large monorepo.
-            let ahead = ahead.and_then(|read| read.recv().ok());
-            let (reopen, paths) = (repo.reopen(), &paths);
-            let read_ahead = ahead.is_some();
-            let reading = move || {
-                let _span = tracing::debug_span!("read Dockerfiles").entered();
-                let mut services = build_inputs::touched(config, paths);
-                if read_ahead {
-                    let root = root_builds(config);
-                    services.retain(|i| !root.contains(i));
-                }
-                let build = build_reads(reopen, config, range.head, &services);
-                let reads = build.0.reads_of(paths);
-                (build, reads)
-            };
-            let matching = || {
-                let _span = tracing::debug_span!("match", paths = paths.len()).entered();
-                let hits = rules.hits(paths);
-                let ahead = ahead.map(|build| {
-                    let reads = build.0.reads_of(paths);
-                    (build, reads)
-                });
-                (hits, ahead)
-            };
-            let (read, (hits, ahead)) = match split {
-                true => std::thread::scope(|scope| {
-                    let reading = scope.spawn(reading);
-                    let matched = matching();
-                    match reading.join() {
-                        Ok(read) => (read, matched),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
-                }),
-                false => (reading(), matching()),
-            };
-            let builds = [Some(read), ahead];
-            let builds: Vec<_> = builds.into_iter().flatten().collect();
-            let mut both = Vec::new();
-            for ((build, warning), reads) in &builds {
-                warnings.extend(warning.iter().cloned());
-                warnings.extend(build.warnings.iter().cloned());
-                both.push((build, reads));
-            }
-            let classified = rules.classify_hits(paths, &hits, &both);
+            // Only the builds that could read a changed path have their Dockerfiles read.
+            let (build, warning) = tracing::debug_span!("read Dockerfiles").in_scope(|| {
+                let services = build_inputs::touched(config, &paths);
+                build_reads(repo, config, range.head, &services)
+            });
+            warnings.extend(warning);
+            warnings.extend(build.warnings.iter().cloned());
+            let classified = tracing::debug_span!("match", paths = paths.len()).in_scope(|| {
+                let hits = rules.hits(&paths);
+                let reads = build.reads_of(&paths);
+                rules.classify_hits(&paths, &hits, &[(&build, &reads)])
+            });
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
             counts.unclaimed = classified.unclaimed;
@@ -281,32 +217,15 @@ fn compute_while_loading<'c>(
     }))
 }
 
-/// The commit whose Dockerfiles are read, told to the thread that loads ci.toml as soon as it is
-/// known, and what that thread read of the root builds' Dockerfiles ([`root_builds`]).
-struct ReadAhead {
-    head: std::sync::mpsc::SyncSender<git2::Oid>,
-    read: std::sync::mpsc::Receiver<(BuildInputs, Option<String>)>,
-}
-
-/// The services built from the repository's root: any changed path may be one their builds read.
-fn root_builds(config: &Config) -> Vec<usize> {
-    (0..config.services.len())
-        .filter(|&i| {
-            let s = &config.services[i];
-            s.image && s.join(&s.context) == "."
-        })
-        .collect()
-}
-
 /// What the builds of `services` read, from `head`'s Dockerfiles, and a warning when they could
 /// not be read. Only the builds that could read a changed path have their Dockerfiles read.
 fn build_reads(
-    repo: crate::git::Reopen,
+    repo: &Repo,
     config: &Config,
     head: git2::Oid,
     services: &[usize],
 ) -> (BuildInputs, Option<String>) {
-    let read = |files: &[&str]| repo.open()?.read_files(head, files);
+    let read = |files: &[&str]| repo.read_files(head, files);
     match BuildInputs::new(config, services, read) {
         Ok(build) => (build, None),
         // A clone without head's blobs: each of those builds reads its whole context.

@@ -15,10 +15,6 @@
 //!   thing before the process ends; no library function leaks.
 //! - `later` (`config::Config::load_checking_later`): the checks that the paths ci.toml names stay
 //!   inside the repository run on the loading thread while the changed paths are matched.
-//! - `ahead` (`affected::compute_from_file`): the Dockerfiles of the builds from the repository's
-//!   root (which read whatever changed) are read on the loading thread while git still diffs.
-//! - `split` (`affected::compute_from_file`): the other Dockerfiles a change could reach are read
-//!   on a thread of their own while the changed paths are matched against the rules.
 
 use crate::env_vars;
 use crate::github::Env;
@@ -32,11 +28,9 @@ pub struct Trick {
 pub const AFFINITY: Trick = Trick { name: "affinity" };
 pub const LEAK: Trick = Trick { name: "leak" };
 pub const LATER: Trick = Trick { name: "later" };
-pub const AHEAD: Trick = Trick { name: "ahead" };
-pub const SPLIT: Trick = Trick { name: "split" };
 
 /// Every trick, in the order the benchmark prints them.
-pub const TRICKS: &[Trick] = &[AFFINITY, LEAK, LATER, AHEAD, SPLIT];
+pub const TRICKS: &[Trick] = &[AFFINITY, LEAK, LATER];
 
 /// Which tricks are on: all of them, unless `SHIPIT_TRICKS_OFF` names some (or says `all`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +38,6 @@ pub struct Tricks {
     pub affinity: bool,
     pub leak: bool,
     pub later: bool,
-    pub ahead: bool,
-    pub split: bool,
 }
 
 impl Default for Tricks {
@@ -54,8 +46,6 @@ impl Default for Tricks {
             affinity: true,
             leak: true,
             later: true,
-            ahead: true,
-            split: true,
         }
     }
 }
@@ -66,8 +56,6 @@ impl Tricks {
         affinity: false,
         leak: false,
         later: false,
-        ahead: false,
-        split: false,
     };
 
     pub fn from_env(env: &Env) -> Tricks {
@@ -80,8 +68,6 @@ impl Tricks {
             affinity: on(AFFINITY),
             leak: on(LEAK),
             later: on(LATER),
-            ahead: on(AHEAD),
-            split: on(SPLIT),
         }
     }
 }

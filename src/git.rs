@@ -122,26 +122,6 @@ pub struct Repo {
     root: PathBuf,
 }
 
-/// A repository to open again, on another thread: [`Repo::reopen`].
-#[derive(Debug, Clone)]
-pub struct Reopen {
-    git_dir: PathBuf,
-    root: PathBuf,
-}
-
-impl Reopen {
-    pub fn open(self) -> Result<Repo, GitError> {
-        let repo = Repository::open(&self.git_dir).map_err(|e| GitError::Open {
-            path: self.git_dir.clone(),
-            message: e.message().to_string(),
-        })?;
-        Ok(Repo {
-            cell: repo.into(),
-            root: self.root,
-        })
-    }
-}
-
 /// Accept repositories that use extensions libgit2 does not list by default (a partial clone's
 /// `extensions.partialclone`): shipit only reads trees and commits, which such clones have. And
 /// read objects as git does, without hashing each one again.
@@ -193,15 +173,6 @@ impl Repo {
             cell: repo.into(),
             root,
         })
-    }
-
-    /// What opens this repository once more, on another thread (a libgit2 repository is used
-    /// by one thread at a time): [`Reopen::open`].
-    pub fn reopen(&self) -> Reopen {
-        Reopen {
-            git_dir: self.repo().path().to_path_buf(),
-            root: self.root.clone(),
-        }
     }
 
     fn repo(&self) -> std::cell::Ref<'_, Repository> {
