@@ -68,8 +68,7 @@ pub fn compute(
 /// paths the services name stay inside the repository while the changed paths are matched. A
 /// broken ci.toml is reported first, whatever git said.
 ///
-/// The answer comes with what was built to find it ([`Built`]), for the caller to free; see
-/// [`fast`] for `tricks`.
+/// The answer comes with what was built to find it ([`Built`]); see [`fast`] for `tricks`.
 pub fn compute_from_file<'r>(
     env: &crate::github::Env,
     repo: &'r Repo,
@@ -133,8 +132,7 @@ pub fn compute_from_file<'r>(
 }
 
 /// What [`compute_from_file`] built on the way to its answer: the config, its compiled globs and
-/// what the checks left for later read. Large on a large monorepo; a command about to exit hands
-/// it to [`fast::free_at_exit`].
+/// what the checks left for later read, for the caller to drop when it is done with the answer.
 pub struct Built<'r> {
     _loaded: Option<(std::sync::Arc<Config>, Rules)>,
     _later: Option<crate::config::Later<'r>>,

@@ -9,10 +9,6 @@
 //!   runs git. Linux starts a new thread on its parent's CPU when the other one is busy for a
 //!   moment; both threads are then "cache hot", and the load balancer let them share that CPU for
 //!   4 ms while the other sat idle, in half the runs.
-//! - `leak` ([`free_at_exit`]): what `shipit affected` built (the config and its compiled globs,
-//!   the answer, libgit2's caches) is left for the process's exit to free, instead of being freed
-//!   one small allocation at a time just before it. Only the command layer calls it, as the last
-//!   thing before the process ends; no library function leaks.
 //! - `later` (`config::Config::load_checking_later`): the checks that the paths ci.toml names stay
 //!   inside the repository run on the loading thread while the changed paths are matched.
 
@@ -26,17 +22,15 @@ pub struct Trick {
 }
 
 pub const AFFINITY: Trick = Trick { name: "affinity" };
-pub const LEAK: Trick = Trick { name: "leak" };
 pub const LATER: Trick = Trick { name: "later" };
 
 /// Every trick, in the order the benchmark prints them.
-pub const TRICKS: &[Trick] = &[AFFINITY, LEAK, LATER];
+pub const TRICKS: &[Trick] = &[AFFINITY, LATER];
 
 /// Which tricks are on: all of them, unless `SHIPIT_TRICKS_OFF` names some (or says `all`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tricks {
     pub affinity: bool,
-    pub leak: bool,
     pub later: bool,
 }
 
@@ -44,7 +38,6 @@ impl Default for Tricks {
     fn default() -> Self {
         Tricks {
             affinity: true,
-            leak: true,
             later: true,
         }
     }
@@ -54,7 +47,6 @@ impl Tricks {
     /// None of them: what a library caller that lives on after the call gets.
     pub const NONE: Tricks = Tricks {
         affinity: false,
-        leak: false,
         later: false,
     };
 
@@ -66,18 +58,8 @@ impl Tricks {
         let on = |t: Trick| !off.iter().any(|o| *o == t.name || *o == "all");
         Tricks {
             affinity: on(AFFINITY),
-            leak: on(LEAK),
             later: on(LATER),
         }
-    }
-}
-
-/// Ends `value`'s life: left for the process's exit to free with `leak` on, dropped now without.
-/// For the command layer only, just before the process ends.
-pub fn free_at_exit<T>(tricks: Tricks, value: T) {
-    match tricks.leak {
-        true => std::mem::forget(value),
-        false => drop(value),
     }
 }
 
@@ -172,9 +154,9 @@ mod tests {
         let tricks = |off: &str| Tricks::from_env(&Env::from_pairs([("SHIPIT_TRICKS_OFF", off)]));
         assert_eq!(tricks(""), Tricks::default());
         assert_eq!(tricks("all"), Tricks::NONE);
-        let only_leak = tricks("affinity");
-        assert!(!only_leak.affinity && only_leak.leak);
-        let only_affinity = tricks("leak, nothing");
-        assert!(only_affinity.affinity && !only_affinity.leak);
+        let only_later = tricks("affinity");
+        assert!(!only_later.affinity && only_later.later);
+        let only_affinity = tricks("later, nothing");
+        assert!(only_affinity.affinity && !only_affinity.later);
     }
 }

@@ -38,7 +38,6 @@ pub fn run(env: &Env, repo: &Repo, file: &Path, options: Options) -> Result<Fini
     {
         report::github::write_outputs(path.as_ref(), &report::github::affected_outputs(&result))?;
     }
-    // The process ends next, and frees them whole.
-    crate::fast::free_at_exit(tricks, (result, built));
+    drop((result, built));
     Ok(Finished::Success)
 }

@@ -90,8 +90,7 @@ pub fn run(invocation: Invocation, env: &Env) -> Result<Finished, Error> {
         },
         Command::Schema | Command::Completions(_) | Command::Man(_) => Ok(Finished::Success),
     };
-    // The process ends next: libgit2's pack files and caches are left for it to close and free.
-    crate::fast::free_at_exit(crate::fast::Tricks::from_env(env), repo);
+    drop(repo);
     finished
 }
 
