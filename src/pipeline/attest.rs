@@ -268,10 +268,10 @@ impl Run<'_> {
         timestamp: String,
     ) -> Result<Vec<u8>, AttestError> {
         let config = &self.ctx.config;
-        let service = config
+        let own = config
             .service(&self.plan.name)
-            .expect("planned services exist");
-        if let Some(path) = &service.sbom {
+            .and_then(|s| s.sbom.as_ref().map(|path| (s, path)));
+        if let Some((service, path)) = own {
             let file = config.root.join(service.join(path));
             let refuse = |why: SbomFile| AttestError::Sbom {
                 service: service.name.clone(),
@@ -285,7 +285,7 @@ impl Run<'_> {
         }
         let packages = self.lockfile_packages()?;
         let subject = sbom::Subject {
-            service: service.name.clone(),
+            service: self.plan.name.clone(),
             version: self
                 .plan
                 .next_version
