@@ -18,6 +18,14 @@ use sha2::{Digest, Sha256};
 
 /// The media type of the bundles shipit writes, and the artifact type of their referrers.
 pub const MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The media types of the bundles shipit reads: its own, and the earlier versions other Sigstore
+/// clients wrote (the same fields; v0.1 and v0.2 carry a certificate chain).
+pub const READ_MEDIA_TYPES: &[&str] = &[
+    MEDIA_TYPE,
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.1",
+];
 /// DSSE's payload type for an in-toto statement.
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// The in-toto Statement version shipit writes.
@@ -176,7 +184,7 @@ impl Bundle {
 pub fn open(bytes: &[u8]) -> Result<Opened, BundleError> {
     let bundle: Bundle =
         serde_json::from_slice(bytes).map_err(|e| BundleError::NotJson(e.to_string()))?;
-    if bundle.media_type != MEDIA_TYPE {
+    if !READ_MEDIA_TYPES.contains(&bundle.media_type.as_str()) {
         return Err(BundleError::MediaType(bundle.media_type));
     }
     let envelope = bundle

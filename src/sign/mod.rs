@@ -10,7 +10,9 @@
 
 pub mod bundle;
 pub mod check;
+pub mod keyless;
 pub mod kms;
+pub mod root;
 
 use std::future::Future;
 
