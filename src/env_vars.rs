@@ -20,6 +20,10 @@ pub const GITHUB_REF: &str = "GITHUB_REF";
 pub const GITHUB_WORKFLOW_REF: &str = "GITHUB_WORKFLOW_REF";
 pub const GITHUB_RUN_ID: &str = "GITHUB_RUN_ID";
 pub const GITHUB_RUN_ATTEMPT: &str = "GITHUB_RUN_ATTEMPT";
+/// Where a job with `permissions: id-token: write` asks for an OIDC token, and the bearer token
+/// it asks with (a secret): keyless signing (`sign = "github"`).
+pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
+pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 
 /// Disables colour when set to anything (https://no-color.org).
 pub const NO_COLOR: &str = "NO_COLOR";

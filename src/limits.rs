@@ -18,6 +18,8 @@ pub const JUNIT_DEPTH: usize = 256;
 pub const DEFINITION_FILE: u64 = 4 << 20;
 /// A PEM public key file (`verify_key`).
 pub const PUBLIC_KEY: u64 = 64 << 10;
+/// A Sigstore trusted root (`trusted_root.json`; the public-good one is 7 KiB).
+pub const TRUSTED_ROOT: u64 = 1 << 20;
 /// The GitHub event payload (`GITHUB_EVENT_PATH`). GitHub caps webhook payloads at 25 MB.
 pub const EVENT_PAYLOAD: u64 = 32 << 20;
 /// A manifest or an image config from a registry: the OCI Distribution spec lets registries

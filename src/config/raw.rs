@@ -71,8 +71,10 @@ pub struct RawProject {
     pub platforms: Option<S<Vec<S<String>>>>,
     /// Sign every pushed image digest (and its provenance) in a cosign-compatible Sigstore bundle
     /// attached as an OCI referrer: `{ key = "env:VAR" }` (an unencrypted ECDSA P-256 private key
-    /// in PEM, read from VAR) or `{ kms = "arn:aws:kms:…" }` (an ECC_NIST_P256 KMS key). An
-    /// environment may set its own. Default: no signing.
+    /// in PEM, read from VAR), `{ kms = "arn:aws:kms:…" }` (an ECC_NIST_P256 KMS key) or
+    /// "github" (keyless: a Fulcio certificate for the GitHub Actions workflow, logged in Rekor;
+    /// the job needs `permissions: id-token: write`). An environment may set its own. Default:
+    /// no signing.
     #[schemars(with = "Option<RawSign>")]
     pub sign: Option<S<RawSign>>,
 }
@@ -82,10 +84,12 @@ pub struct RawProject {
 #[serde(untagged)]
 #[schemars(inline)]
 pub enum RawSign {
-    /// "github": keyless signing through the GitHub Actions OIDC token (not supported yet:
-    /// refused).
+    /// "github": keyless signing through the GitHub Actions OIDC token, on Sigstore's
+    /// public-good instance.
     Keyless(String),
-    /// `{ key = "env:VAR" }` or `{ kms = "arn:aws:kms:…" }`.
+    /// `{ key = "env:VAR" }`, `{ kms = "arn:aws:kms:…" }` or
+    /// `{ keyless = "github", fulcio = "https://…", rekor = "https://…", trusted_root = "PATH" }`
+    /// (a private Sigstore instance).
     Table(RawSignTable),
     /// Anything else: refused with the forms that work.
     #[schemars(skip)]
@@ -99,6 +103,30 @@ pub struct RawSignTable {
     pub key: Option<String>,
     /// The ARN of an AWS KMS key (KeySpec ECC_NIST_P256, KeyUsage SIGN_VERIFY).
     pub kms: Option<String>,
+    /// "github": keyless signing through the GitHub Actions OIDC token.
+    pub keyless: Option<String>,
+    /// Keyless: the Fulcio of a private Sigstore instance. Default: https://fulcio.sigstore.dev.
+    pub fulcio: Option<String>,
+    /// Keyless: the Rekor of a private Sigstore instance. Default: https://rekor.sigstore.dev.
+    pub rekor: Option<String>,
+    /// Keyless: the private instance's trusted root (`trusted_root.json`), a file in the
+    /// repository, for verifying what it signed. Default: the public-good instance's.
+    pub trusted_root: Option<String>,
+}
+
+/// Who must have signed keyless (`verify_identity`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    /// The OIDC issuer. Default: GitHub Actions' (https://token.actions.githubusercontent.com).
+    pub issuer: Option<String>,
+    /// The certificate's subject: for GitHub Actions the workflow,
+    /// `https://github.com/OWNER/REPO/.github/workflows/FILE@REF`; `*` matches any run of
+    /// characters. Default: any workflow of this repository.
+    pub subject: Option<String>,
+    /// The trusted root (`trusted_root.json`) of a private Sigstore instance, a file in the
+    /// repository. Default: the public-good instance's.
+    pub trusted_root: Option<String>,
 }
 
 /// What is checked before a rollout (`verify`).
@@ -168,6 +196,11 @@ pub struct RawEnvironment {
     /// or a KMS key ARN (its public key). Default: the public key of this environment's `sign`.
     #[schemars(with = "Option<String>")]
     pub verify_key: Option<S<String>>,
+    /// The trust anchor of `verify` for keyless signatures: the OIDC issuer and certificate
+    /// subject that must have signed. Default, when this environment signs keyless: GitHub
+    /// Actions, any workflow of this repository.
+    #[schemars(with = "Option<RawIdentity>")]
+    pub verify_identity: Option<S<RawIdentity>>,
 }
 
 /// How long a release waits for a native ECS deployment (`rollout_wait`).

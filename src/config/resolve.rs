@@ -390,6 +390,7 @@ impl Resolver<'_> {
                 name.get_ref(),
                 env.verify,
                 env.verify_key.as_ref(),
+                env.verify_identity.as_ref(),
                 sign.as_ref(),
                 name.span(),
             );

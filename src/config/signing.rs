@@ -1,7 +1,10 @@
-//! `sign`, `verify` and `verify_key`: resolved from ci.toml, each problem pointing at its key.
+//! `sign`, `verify`, `verify_key` and `verify_identity`: resolved from ci.toml, each problem
+//! pointing at its key.
 
-use super::raw::{RawSign, S, Verify};
+use super::raw::{RawIdentity, RawSign, RawSignTable, S, Verify};
 use super::resolve::Resolver;
+use crate::sign::keyless::GITHUB_ISSUER;
+use crate::sign::sigstore::{FULCIO, REKOR};
 
 /// How pushed images are signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +13,13 @@ pub enum Signing {
     Key { var: String },
     /// An AWS KMS key.
     Kms { arn: String },
+    /// Keyless, with GitHub Actions' OIDC token, on a Sigstore instance (`trusted_root`: a
+    /// private instance's, a file in the repository; `None`, the public-good one's).
+    Keyless {
+        fulcio: String,
+        rekor: String,
+        trusted_root: Option<String>,
+    },
 }
 
 impl Signing {
@@ -18,8 +28,19 @@ impl Signing {
         match self {
             Signing::Key { var } => format!("the key in {var}"),
             Signing::Kms { arn } => format!("the KMS key {arn}"),
+            Signing::Keyless { fulcio, .. } => format!("keyless signing through {fulcio}"),
         }
     }
+}
+
+/// Who must have signed keyless.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityAnchor {
+    pub issuer: String,
+    /// The certificate subject pattern; `None`: any workflow of this repository.
+    pub subject: Option<String>,
+    /// A private instance's trusted root, a file in the repository; `None`: the public-good one.
+    pub trusted_root: Option<String>,
 }
 
 /// What a `verify` checks an image against.
@@ -31,6 +52,8 @@ pub enum TrustAnchor {
     Kms(String),
     /// The public key of the environment's own `sign`.
     Signer,
+    /// A keyless identity (`verify_identity`, or the environment's own keyless `sign`).
+    Identity(IdentityAnchor),
 }
 
 /// What `verify` asks of an environment's images.
@@ -60,30 +83,38 @@ impl Resolver<'_> {
         let raw = raw?;
         let span = raw.span();
         match raw.get_ref() {
-            RawSign::Keyless(name) if name == "github" => {
-                self.problem_with_help(
-                    "keyless signing (`sign = \"github\"`) is not supported by this version of shipit",
-                    span,
-                    "keyless",
-                    "sign with a key: `sign = { key = \"env:VAR\" }` (an ECDSA P-256 PEM key in VAR) or `sign = { kms = \"arn:aws:kms:…\" }`",
-                );
-                None
-            }
+            RawSign::Keyless(name) if name == "github" => Some(Signing::Keyless {
+                fulcio: FULCIO.into(),
+                rekor: REKOR.into(),
+                trusted_root: None,
+            }),
             RawSign::Keyless(other) => {
                 self.problem_with_help(
                     format!("`{other}` is not a way to sign"),
                     span,
                     "unknown",
-                    "write `{ key = \"env:VAR\" }` or `{ kms = \"arn:aws:kms:…\" }`",
+                    "write \"github\" (keyless), `{ key = \"env:VAR\" }` or `{ kms = \"arn:aws:kms:…\" }`",
                 );
                 None
             }
+            RawSign::Table(t) if t.keyless.is_some() => self.keyless(t, span),
             RawSign::Other(_) => {
                 self.problem_with_help(
                     "`sign` is not a way to sign",
                     span,
                     "not `{ key = … }` or `{ kms = … }`",
-                    "write `{ key = \"env:VAR\" }` or `{ kms = \"arn:aws:kms:…\" }`",
+                    "write \"github\" (keyless), `{ key = \"env:VAR\" }` or `{ kms = \"arn:aws:kms:…\" }`",
+                );
+                None
+            }
+            RawSign::Table(t)
+                if t.fulcio.is_some() || t.rekor.is_some() || t.trusted_root.is_some() =>
+            {
+                self.problem_with_help(
+                    "`fulcio`, `rekor` and `trusted_root` are for keyless signing",
+                    span,
+                    "not keyless",
+                    "write `{ keyless = \"github\", fulcio = \"https://…\", rekor = \"https://…\", trusted_root = \"PATH\" }`, or leave them out",
                 );
                 None
             }
@@ -126,12 +157,114 @@ impl Resolver<'_> {
         }
     }
 
-    /// `verify` and `verify_key` of one environment, whose signing is `sign`.
+    /// `{ keyless = "github", … }`.
+    fn keyless(&mut self, t: &RawSignTable, span: std::ops::Range<usize>) -> Option<Signing> {
+        if t.key.is_some() || t.kms.is_some() {
+            self.problem_with_help(
+                "`sign` needs exactly one of `key`, `kms` and `keyless`",
+                span,
+                "more than one",
+                "keep one way to sign",
+            );
+            return None;
+        }
+        if t.keyless.as_deref() != Some("github") {
+            self.problem_with_help(
+                format!(
+                    "`sign.keyless` is `{}`; shipit signs keyless with GitHub Actions' token only",
+                    t.keyless.as_deref().unwrap_or_default()
+                ),
+                span,
+                "not \"github\"",
+                "write `keyless = \"github\"`",
+            );
+            return None;
+        }
+        for (name, url) in [("fulcio", &t.fulcio), ("rekor", &t.rekor)] {
+            if let Some(u) = url
+                && !(u.starts_with("https://") || u.starts_with("http://"))
+            {
+                self.problem_with_help(
+                    format!("`sign.{name}` is `{u}`, not an http(s) URL"),
+                    span.clone(),
+                    "not a URL",
+                    format!("write the {name} server's URL, as `https://{name}.example.com`"),
+                );
+                return None;
+            }
+        }
+        let private = t.fulcio.is_some() || t.rekor.is_some();
+        if private && t.trusted_root.is_none() {
+            self.problem_with_help(
+                "a private Sigstore instance (`fulcio`, `rekor`) needs its `trusted_root`",
+                span,
+                "no `trusted_root`",
+                "add `trusted_root = \"PATH\"`: the instance's trusted_root.json, in the repository, which verification checks its certificates and log entries against",
+            );
+            return None;
+        }
+        let trusted_root = match &t.trusted_root {
+            Some(p) => Some(self.repository_file("sign.trusted_root", p, span.clone())?),
+            None => None,
+        };
+        Some(Signing::Keyless {
+            fulcio: t.fulcio.clone().unwrap_or_else(|| FULCIO.into()),
+            rekor: t.rekor.clone().unwrap_or_else(|| REKOR.into()),
+            trusted_root,
+        })
+    }
+
+    /// A file in the repository named by `key`: relative to the root, never out of it.
+    fn repository_file(
+        &mut self,
+        key: &str,
+        path: &str,
+        span: std::ops::Range<usize>,
+    ) -> Option<String> {
+        if path.trim().is_empty() {
+            self.problem(format!("`{key}` is empty"), span, "empty");
+            return None;
+        }
+        if path.split(['/', '\\']).any(|c| c == "..") {
+            self.problem_with_help(
+                format!("`{key}` `{path}` leads out of the repository"),
+                span,
+                "outside the repository",
+                "name a file inside the repository, relative to its root",
+            );
+            return None;
+        }
+        Some(path.trim_start_matches('/').to_string())
+    }
+
+    /// `verify_identity` of one environment.
+    fn identity(&mut self, raw: &S<RawIdentity>) -> Option<IdentityAnchor> {
+        let span = raw.span();
+        let r = raw.get_ref();
+        if let Some(subject) = &r.subject
+            && subject.trim().is_empty()
+        {
+            self.problem("`verify_identity.subject` is empty", span, "empty");
+            return None;
+        }
+        let trusted_root = match &r.trusted_root {
+            Some(p) => Some(self.repository_file("verify_identity.trusted_root", p, span)?),
+            None => None,
+        };
+        Some(IdentityAnchor {
+            issuer: r.issuer.clone().unwrap_or_else(|| GITHUB_ISSUER.into()),
+            subject: r.subject.clone(),
+            trusted_root,
+        })
+    }
+
+    /// `verify`, `verify_key` and `verify_identity` of one environment, whose signing is `sign`.
     pub(super) fn verify(
         &mut self,
         environment: &str,
         verify: Option<Verify>,
         key: Option<&S<String>>,
+        identity: Option<&S<RawIdentity>>,
         sign: Option<&Signing>,
         span: std::ops::Range<usize>,
     ) -> Option<Verification> {
@@ -140,6 +273,27 @@ impl Resolver<'_> {
             Verify::Signature => Policy::Signature,
             Verify::Provenance => Policy::Provenance,
         };
+        if let (Some(_), Some(i)) = (key, identity) {
+            self.problem_with_help(
+                "`verify_key` and `verify_identity` both name a trust anchor",
+                i.span(),
+                "one too many",
+                "keep `verify_key` for images signed with a key, or `verify_identity` for keyless ones",
+            );
+            return None;
+        }
+        if let Some(i) = identity {
+            let anchor = TrustAnchor::Identity(self.identity(i)?);
+            return Some(Verification { policy, anchor });
+        }
+        if let (None, Some(Signing::Keyless { trusted_root, .. })) = (key, sign) {
+            let anchor = TrustAnchor::Identity(IdentityAnchor {
+                issuer: GITHUB_ISSUER.into(),
+                subject: None,
+                trusted_root: trusted_root.clone(),
+            });
+            return Some(Verification { policy, anchor });
+        }
         let anchor = match (key, sign) {
             (Some(k), _) if is_kms_arn(k.get_ref()) => TrustAnchor::Kms(k.get_ref().clone()),
             (Some(k), _) if k.get_ref().starts_with("arn:") => {
@@ -171,7 +325,7 @@ impl Resolver<'_> {
                     format!("environment `{environment}` verifies images but names no trust anchor"),
                     span,
                     "no `verify_key`",
-                    "set `verify_key` to a PEM public key in the repository (\"keys/cosign.pub\") or a KMS key ARN, or `sign` for this environment",
+                    "set `verify_key` to a PEM public key in the repository (\"keys/cosign.pub\") or a KMS key ARN, `verify_identity` for keyless signatures, or `sign` for this environment",
                 );
                 return None;
             }
@@ -239,9 +393,75 @@ mod tests {
     }
 
     #[test]
+    fn keyless_signing_verifies_a_workflow_of_this_repository_unless_told_another_identity() {
+        let c = parse("sign = \"github\"", "verify = \"provenance\"").unwrap();
+        let prod = &c.environments[0];
+        assert_eq!(
+            prod.sign,
+            Some(Signing::Keyless {
+                fulcio: "https://fulcio.sigstore.dev".into(),
+                rekor: "https://rekor.sigstore.dev".into(),
+                trusted_root: None
+            })
+        );
+        assert_eq!(
+            prod.verify.as_ref().unwrap().anchor,
+            TrustAnchor::Identity(IdentityAnchor {
+                issuer: GITHUB_ISSUER.into(),
+                subject: None,
+                trusted_root: None
+            })
+        );
+        let c = parse(
+            "sign = { keyless = \"github\", fulcio = \"http://127.0.0.1:1\", rekor = \"http://127.0.0.1:2\", trusted_root = \"sigstore/root.json\" }",
+            "verify = \"signature\"\nverify_identity = { subject = \"https://github.com/o/r/.github/workflows/release.yml@refs/heads/main\", trusted_root = \"/sigstore/root.json\" }",
+        )
+        .unwrap();
+        let prod = &c.environments[0];
+        assert!(matches!(
+            &prod.sign,
+            Some(Signing::Keyless { fulcio, trusted_root: Some(r), .. })
+                if fulcio == "http://127.0.0.1:1" && r == "sigstore/root.json"
+        ));
+        assert_eq!(
+            prod.verify.as_ref().unwrap().anchor,
+            TrustAnchor::Identity(IdentityAnchor {
+                issuer: GITHUB_ISSUER.into(),
+                subject: Some(
+                    "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main".into()
+                ),
+                trusted_root: Some("sigstore/root.json".into())
+            })
+        );
+    }
+
+    #[test]
     fn what_cannot_sign_or_verify_is_refused_with_its_fix() {
-        let keyless = parse("sign = \"github\"", "").unwrap_err();
-        assert!(keyless[0].contains("keyless signing"), "{keyless:?}");
+        let private = parse(
+            "sign = { keyless = \"github\", fulcio = \"https://fulcio.example\" }",
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            private[0].contains("needs its `trusted_root`"),
+            "{private:?}"
+        );
+        let other = parse("sign = { keyless = \"gitlab\" }", "").unwrap_err();
+        assert!(other[0].contains("GitHub Actions' token only"), "{other:?}");
+        let mixed = parse("sign = { key = \"env:K\", trusted_root = \"r.json\" }", "").unwrap_err();
+        assert!(mixed[0].contains("are for keyless signing"), "{mixed:?}");
+        let both = parse(
+            "",
+            "verify = \"signature\"\nverify_key = \"k.pub\"\nverify_identity = { subject = \"x\" }",
+        )
+        .unwrap_err();
+        assert!(both[0].contains("both name a trust anchor"), "{both:?}");
+        let out = parse(
+            "",
+            "verify = \"signature\"\nverify_identity = { trusted_root = \"../root.json\" }",
+        )
+        .unwrap_err();
+        assert!(out[0].contains("leads out of the repository"), "{out:?}");
         let file = parse("sign = { key = \"keys/cosign.key\" }", "").unwrap_err();
         assert!(file[0].contains("not `env:VAR`"), "{file:?}");
         let both = parse(

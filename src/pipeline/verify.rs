@@ -13,9 +13,12 @@ use p256::ecdsa::VerifyingKey;
 use super::rollout::Request;
 use crate::config::{Config, Environment, Policy, Signing, TrustAnchor};
 use crate::registry::{Client, RegistryError};
-use crate::sign::check::{self, Expected, Facts, FactsError, Refusal};
+use crate::sign::check::{self, Anchor, Expected, Facts, FactsError, Refusal};
+use crate::sign::keyless::{self, Identity};
 use crate::sign::kms::{KmsError, KmsKey};
-use crate::sign::{KeyError, Referrers, Signer, bundle};
+use crate::sign::root::{RootError, TrustedRoot};
+use crate::sign::sigstore::{Keyless, KeylessSignError};
+use crate::sign::{KeyError, Referrers, Signer, SignerError, bundle};
 
 /// The image label naming the commit an image was built from.
 pub const REVISION: &str = "org.opencontainers.image.revision";
@@ -27,7 +30,7 @@ pub const FINGERPRINT: &str = "dev.shipit.fingerprint";
 pub struct Trust {
     pub environment: String,
     pub policy: Policy,
-    pub key: VerifyingKey,
+    pub anchor: Anchor,
     /// This repository, as a provenance must name it.
     pub repository: String,
 }
@@ -108,12 +111,40 @@ pub enum VerifyError {
         signing: String,
         cause: KeyError,
     },
+    #[error("signing keyless in {environment}: {cause}")]
+    #[diagnostic(help(
+        "run the release in GitHub Actions with `permissions: id-token: write` on the job, or sign with a key (`sign = {{ key = \"env:VAR\" }}`)"
+    ))]
+    Keyless {
+        environment: String,
+        cause: KeylessSignError,
+    },
+    #[error("the trusted root {path} of {environment}: {cause}")]
+    #[diagnostic(help(
+        "name the Sigstore instance's trusted_root.json (from its TUF repository), a file in the repository"
+    ))]
+    TrustedRoot {
+        environment: String,
+        path: String,
+        cause: String,
+    },
+    #[error(
+        "{environment} verifies keyless signatures, and this repository's address is unknown, so which workflows may sign is too"
+    )]
+    #[diagnostic(help(
+        "set `verify_identity = {{ subject = \"https://github.com/OWNER/REPO/.github/workflows/*\" }}` for the environment"
+    ))]
+    NoIdentity { environment: String },
 }
 
 impl VerifyError {
     pub fn is_bad_input(&self) -> bool {
         match self {
-            VerifyError::Key { .. } | VerifyError::SigningKey { .. } => true,
+            VerifyError::Key { .. }
+            | VerifyError::SigningKey { .. }
+            | VerifyError::TrustedRoot { .. }
+            | VerifyError::NoIdentity { .. } => true,
+            VerifyError::Keyless { cause, .. } => cause.is_bad_input(),
             VerifyError::Kms { cause, .. } => cause.is_bad_input(),
             VerifyError::Registry { cause, .. } => cause.is_bad_input(),
             VerifyError::Refused { .. }
@@ -162,7 +193,54 @@ pub async fn signer(
                 })?;
             Ok(Some(Signer::Kms(key)))
         }
+        Signing::Keyless { fulcio, rekor, .. } => Keyless::new(
+            fulcio,
+            rekor,
+            vars.get(crate::env_vars::ACTIONS_ID_TOKEN_REQUEST_URL),
+            vars.get(crate::env_vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+        )
+        .map(|k| Some(Signer::Keyless(k)))
+        .map_err(|cause| {
+            Box::new(VerifyError::Keyless {
+                environment: env.name.clone(),
+                cause,
+            })
+        }),
     }
+}
+
+/// The trusted root at `path` in the repository, or the public-good instance's.
+fn trusted_root(
+    config: &Config,
+    env: &Environment,
+    path: Option<&str>,
+) -> Result<TrustedRoot, Box<VerifyError>> {
+    let Some(path) = path else {
+        return Ok(TrustedRoot::public_good());
+    };
+    let failed = |cause: String| VerifyError::TrustedRoot {
+        environment: env.name.clone(),
+        path: path.to_string(),
+        cause,
+    };
+    let bytes = crate::limits::read_to_string(&config.root.join(path), crate::limits::TRUSTED_ROOT)
+        .map_err(|e| failed(e.to_string()))?;
+    TrustedRoot::parse(bytes.as_bytes()).map_err(|e: RootError| Box::new(failed(e.to_string())))
+}
+
+/// The subject every workflow of `repository` (`https://github.com/o/r`, a remote URL) signs
+/// with: `https://HOST/OWNER/REPO/.github/workflows/*`.
+pub fn workflows_of(repository: &str) -> Option<String> {
+    let (host, path) = check::split_repository(repository);
+    if path.split('/').count() != 2 {
+        return None;
+    }
+    let host = if host.is_empty() {
+        "github.com".to_string()
+    } else {
+        host
+    };
+    Some(format!("https://{host}/{path}/.github/workflows/*"))
 }
 
 /// The trust anchor of `env`, when it verifies; `signer` is the environment's own (for
@@ -177,11 +255,51 @@ pub async fn trust(
     let Some(v) = &env.verify else {
         return Ok(None);
     };
+    let anchor = match &v.anchor {
+        TrustAnchor::Identity(i) => {
+            let root = trusted_root(config, env, i.trusted_root.as_deref())?;
+            let subject = match &i.subject {
+                Some(s) => s.clone(),
+                None => workflows_of(repository).ok_or_else(|| VerifyError::NoIdentity {
+                    environment: env.name.clone(),
+                })?,
+            };
+            Anchor::Identity(Box::new(keyless::Policy {
+                root,
+                identity: Identity {
+                    issuer: i.issuer.clone(),
+                    subject,
+                },
+            }))
+        }
+        other => Anchor::Key(key(config, env, other, signer, vars).await?),
+    };
+    Ok(Some(Trust {
+        environment: env.name.clone(),
+        policy: v.policy,
+        anchor,
+        repository: repository.to_string(),
+    }))
+}
+
+/// The public key of a trust anchor that is a key.
+async fn key(
+    config: &Config,
+    env: &Environment,
+    anchor: &TrustAnchor,
+    signer: Option<&Signer>,
+    vars: &crate::github::Env,
+) -> Result<VerifyingKey, Box<VerifyError>> {
     let key_error = |cause| VerifyError::Key {
         environment: env.name.clone(),
         cause,
     };
-    let key = match &v.anchor {
+    let unset = || {
+        Box::new(key_error(KeyError::Unset {
+            var: "verify_key".into(),
+        }))
+    };
+    Ok(match anchor {
         TrustAnchor::File(path) => {
             let text =
                 crate::limits::read_to_string(&config.root.join(path), crate::limits::PUBLIC_KEY)
@@ -208,23 +326,14 @@ pub async fn trust(
                 })?
         }
         TrustAnchor::Signer => match signer {
-            Some(s) => s.verifying(),
+            Some(s) => s.verifying().ok_or_else(unset)?,
             None => match signer_for_trust(env, vars).await? {
-                Some(s) => s.verifying(),
-                None => {
-                    return Err(Box::new(key_error(KeyError::Unset {
-                        var: "verify_key".into(),
-                    })));
-                }
+                Some(s) => s.verifying().ok_or_else(unset)?,
+                None => return Err(unset()),
             },
         },
-    };
-    Ok(Some(Trust {
-        environment: env.name.clone(),
-        policy: v.policy,
-        key,
-        repository: repository.to_string(),
-    }))
+        TrustAnchor::Identity(_) => return Err(unset()),
+    })
 }
 
 async fn signer_for_trust(
@@ -310,7 +419,7 @@ pub fn judge(
         repository: &trust.repository,
         commit: &wanted,
     };
-    check::decide(trust.policy, &trust.key, &expected, bundles, facts).map_err(|refusal| {
+    check::decide(trust.policy, &trust.anchor, &expected, bundles, facts).map_err(|refusal| {
         Box::new(VerifyError::Refused {
             environment: trust.environment.clone(),
             service: service.into(),
@@ -393,12 +502,12 @@ pub async fn sign_image<R: Referrers<Error = RegistryError> + Sync>(
     digest: &str,
     only_if_unsigned: bool,
 ) -> Result<bool, SignError> {
-    if only_if_unsigned {
+    // A keyless signer has no lasting key to recognise its own signature by: it signs again.
+    if only_if_unsigned && let Some(key) = signer.verifying() {
         let attached = referrers
             .bundles(repository, digest)
             .await
             .map_err(SignError::Registry)?;
-        let key = signer.verifying();
         let signed = attached
             .iter()
             .filter_map(|b| bundle::open(b).ok())
@@ -412,7 +521,7 @@ pub async fn sign_image<R: Referrers<Error = RegistryError> + Sync>(
         }
     }
     let statement = bundle::signature_statement(name, digest);
-    let signed = signer.bundle(&statement).await.map_err(SignError::Kms)?;
+    let signed = signer.bundle(&statement).await.map_err(SignError::Signer)?;
     referrers
         .attach_bundle(repository, digest, &signed.to_json(), bundle::COSIGN_SIGN)
         .await
@@ -429,7 +538,7 @@ pub async fn sign_statement<R: Referrers<Error = RegistryError> + Sync>(
     statement: &[u8],
     predicate_type: &str,
 ) -> Result<(), SignError> {
-    let signed = signer.bundle(statement).await.map_err(SignError::Kms)?;
+    let signed = signer.bundle(statement).await.map_err(SignError::Signer)?;
     referrers
         .attach_bundle(repository, digest, &signed.to_json(), predicate_type)
         .await
@@ -440,7 +549,7 @@ pub async fn sign_statement<R: Referrers<Error = RegistryError> + Sync>(
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
     #[error("{0}")]
-    Kms(KmsError),
+    Signer(SignerError),
     #[error("{0}")]
     Registry(RegistryError),
 }
@@ -454,7 +563,7 @@ mod tests {
         Trust {
             environment: "prod".into(),
             policy,
-            key: key.verifying(),
+            anchor: Anchor::Key(key.verifying()),
             repository: "https://github.com/o/r".into(),
         }
     }

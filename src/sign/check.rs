@@ -7,8 +7,33 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 
 use super::bundle::{self, BundleError, COSIGN_SIGN, Opened, SLSA_PROVENANCE_V1};
+use super::keyless;
 
 pub use crate::config::Policy;
+
+/// Who must have signed: the holder of a key, or a keyless identity (a Fulcio certificate for an
+/// OIDC issuer and subject, logged in Rekor, under a trusted root).
+#[derive(Debug, Clone)]
+pub enum Anchor {
+    Key(VerifyingKey),
+    Identity(Box<keyless::Policy>),
+}
+
+impl Anchor {
+    /// Why `opened` is not signed by this anchor, if it is not.
+    pub fn refuses(&self, opened: &Opened) -> Option<String> {
+        match self {
+            Anchor::Key(key) => (!signed_by(opened, key)).then(|| "by another key".to_string()),
+            Anchor::Identity(policy) => {
+                keyless::verify(opened, policy).err().map(|e| e.to_string())
+            }
+        }
+    }
+
+    fn is_key(&self) -> bool {
+        matches!(self, Anchor::Key(_))
+    }
+}
 
 /// What the image must be.
 #[derive(Debug, Clone)]
@@ -46,6 +71,8 @@ pub enum Refusal {
     NoSignature,
     #[error("its signatures are not signed by the trusted key ({count} found, by another key)")]
     OtherKey { count: usize },
+    #[error("its signatures are not by the trusted identity ({count} found; the first: {why})")]
+    OtherSigner { count: usize, why: String },
     #[error("the signature by the trusted key is over another digest ({others})")]
     OtherDigest { others: String },
     #[error("an attached bundle cannot be read: {0}")]
@@ -78,7 +105,7 @@ pub fn signed_by(opened: &Opened, key: &VerifyingKey) -> bool {
 /// The decision over every bundle attached to `expected.digest` (their bytes, as fetched).
 pub fn decide(
     policy: Policy,
-    key: &VerifyingKey,
+    anchor: &Anchor,
     expected: &Expected<'_>,
     bundles: &[Vec<u8>],
     facts: &dyn Fn(&[u8]) -> Result<Facts, FactsError>,
@@ -91,11 +118,12 @@ pub fn decide(
             Err(e) => unreadable = unreadable.or(Some(e)),
         }
     }
-    find(&opened, key, expected.digest, COSIGN_SIGN).map_err(|miss| match miss {
+    find(&opened, anchor, expected.digest, COSIGN_SIGN).map_err(|miss| match miss {
         Miss::None => unreadable
             .clone()
             .map_or(Refusal::NoSignature, Refusal::Unreadable),
-        Miss::OtherKey(count) => Refusal::OtherKey { count },
+        Miss::OtherKey(count, _) if anchor.is_key() => Refusal::OtherKey { count },
+        Miss::OtherKey(count, why) => Refusal::OtherSigner { count, why },
         Miss::OtherDigest(others) => Refusal::OtherDigest { others },
     })?;
     let mut verified = Verified {
@@ -106,8 +134,8 @@ pub fn decide(
         return Ok(verified);
     }
     let provenances =
-        find(&opened, key, expected.digest, SLSA_PROVENANCE_V1).map_err(|miss| match miss {
-            Miss::None | Miss::OtherKey(_) => Refusal::NoProvenance,
+        find(&opened, anchor, expected.digest, SLSA_PROVENANCE_V1).map_err(|miss| match miss {
+            Miss::None | Miss::OtherKey(..) => Refusal::NoProvenance,
             Miss::OtherDigest(others) => Refusal::ProvenanceOtherDigest { others },
         })?;
     let mut first_problem = None;
@@ -151,14 +179,15 @@ pub fn decide(
 
 enum Miss {
     None,
-    OtherKey(usize),
+    /// How many were of the type, and why the first was refused.
+    OtherKey(usize, String),
     OtherDigest(String),
 }
 
-/// The bundles of `predicate_type` signed by `key` over `digest`, or why there are none.
+/// The bundles of `predicate_type` signed by `anchor` over `digest`, or why there are none.
 fn find<'a>(
     opened: &'a [Opened],
-    key: &VerifyingKey,
+    anchor: &Anchor,
     digest: &str,
     predicate_type: &str,
 ) -> Result<Vec<&'a Opened>, Miss> {
@@ -166,10 +195,17 @@ fn find<'a>(
         .iter()
         .filter(|o| o.predicate_type == predicate_type)
         .collect();
+    let mut first_refusal = None;
     let signed: Vec<&Opened> = of_type
         .iter()
         .copied()
-        .filter(|o| signed_by(o, key))
+        .filter(|o| match anchor.refuses(o) {
+            None => true,
+            Some(why) => {
+                first_refusal.get_or_insert(why);
+                false
+            }
+        })
         .collect();
     let over: Vec<&Opened> = signed
         .iter()
@@ -186,7 +222,10 @@ fn find<'a>(
             others.dedup();
             Err(Miss::OtherDigest(others.join(", ")))
         }
-        (true, true, false) => Err(Miss::OtherKey(of_type.len())),
+        (true, true, false) => Err(Miss::OtherKey(
+            of_type.len(),
+            first_refusal.unwrap_or_default(),
+        )),
         (true, true, true) => Err(Miss::None),
     }
 }
@@ -202,7 +241,7 @@ pub fn same_repository(a: &str, b: &str) -> bool {
         && (ha.is_empty() || hb.is_empty() || ha.eq_ignore_ascii_case(&hb))
 }
 
-fn split_repository(s: &str) -> (String, String) {
+pub fn split_repository(s: &str) -> (String, String) {
     let s = s.trim().trim_start_matches("git+");
     let s = s
         .split('@')
@@ -266,7 +305,7 @@ mod tests {
         let signed = key
             .bundle(&bundle::signature_statement("r/x", &d))
             .to_json();
-        let pk = key.verifying();
+        let pk = Anchor::Key(key.verifying());
         let decide =
             |bundles: &[Vec<u8>]| decide(Policy::Signature, &pk, &expected(&d), bundles, &facts);
         assert!(decide(std::slice::from_ref(&signed)).is_ok());
@@ -302,7 +341,7 @@ mod tests {
     #[test]
     fn a_provenance_must_name_the_repository_and_the_commit() {
         let key = Key::generate();
-        let pk = key.verifying();
+        let pk = Anchor::Key(key.verifying());
         let d = digest('a');
         let signature = key
             .bundle(&bundle::signature_statement("r/x", &d))

@@ -13,6 +13,7 @@ pub mod check;
 pub mod keyless;
 pub mod kms;
 pub mod root;
+pub mod sigstore;
 
 use std::future::Future;
 
@@ -139,23 +140,36 @@ pub fn public_key_pem(key: &VerifyingKey) -> String {
         .unwrap_or_default()
 }
 
-/// What signs: a key given as PEM, or a KMS key.
+/// What signs: a key given as PEM, a KMS key, or keyless (a Fulcio certificate for a fresh key
+/// each time).
 #[derive(Debug)]
 pub enum Signer {
     Key(Key),
     Kms(kms::KmsKey),
+    Keyless(sigstore::Keyless),
+}
+
+/// Why a signature could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    #[error("{0}")]
+    Kms(#[from] kms::KmsError),
+    #[error("{0}")]
+    Keyless(#[from] sigstore::KeylessSignError),
 }
 
 impl Signer {
-    pub fn verifying(&self) -> VerifyingKey {
+    /// The public key of a signer with a key; keyless signing has none that lasts.
+    pub fn verifying(&self) -> Option<VerifyingKey> {
         match self {
-            Signer::Key(k) => k.verifying(),
-            Signer::Kms(k) => k.verifying(),
+            Signer::Key(k) => Some(k.verifying()),
+            Signer::Kms(k) => Some(k.verifying()),
+            Signer::Keyless(_) => None,
         }
     }
 
     /// `statement` signed in a bundle.
-    pub async fn bundle(&self, statement: &[u8]) -> Result<bundle::Bundle, kms::KmsError> {
+    pub async fn bundle(&self, statement: &[u8]) -> Result<bundle::Bundle, SignerError> {
         match self {
             Signer::Key(k) => Ok(k.bundle(statement)),
             Signer::Kms(k) => {
@@ -166,6 +180,7 @@ impl Signer {
                     &hint(&k.verifying()),
                 ))
             }
+            Signer::Keyless(k) => Ok(k.bundle(statement).await?),
         }
     }
 }
