@@ -25,7 +25,9 @@ pub use model::{
 };
 pub use raw::RolloutWait;
 use resolve::Resolver;
-pub use signing::{IdentityAnchor, Policy, Signing, TrustAnchor, Verification};
+pub use signing::{
+    FULCIO, GITHUB_ISSUER, IdentityAnchor, Policy, REKOR, Signing, TrustAnchor, Verification,
+};
 pub use values::parse_duration;
 /// The rules a service name and an image repository name follow, for what init proposes.
 #[cfg(test)]

@@ -3,8 +3,12 @@
 
 use super::raw::{RawIdentity, RawSign, RawSignTable, S, Verify};
 use super::resolve::Resolver;
-use crate::sign::keyless::GITHUB_ISSUER;
-use crate::sign::sigstore::{FULCIO, REKOR};
+
+/// GitHub Actions' OIDC issuer: who keyless signatures come from unless `verify_identity` says.
+pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// Sigstore's public-good instance, where `sign = "github"` signs.
+pub const FULCIO: &str = "https://fulcio.sigstore.dev";
+pub const REKOR: &str = "https://rekor.sigstore.dev";
 
 /// How pushed images are signed.
 #[derive(Debug, Clone, PartialEq, Eq)]

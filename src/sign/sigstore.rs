@@ -22,9 +22,7 @@ use serde_json::json;
 
 use super::bundle::{self, Bundle};
 
-/// The public-good instance.
-pub const FULCIO: &str = "https://fulcio.sigstore.dev";
-pub const REKOR: &str = "https://rekor.sigstore.dev";
+pub use crate::config::{FULCIO, REKOR};
 
 /// Where keyless signing gets its token and certificate, and logs.
 #[derive(Clone)]

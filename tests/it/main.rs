@@ -18,6 +18,7 @@ mod init;
 mod invariants;
 mod json;
 mod junit;
+mod keyless;
 mod outside_input;
 mod panics;
 mod parsers;

@@ -29,6 +29,12 @@ pub fn registry_token() -> String {
     service_env("SHIPIT_TEST_REGISTRY_TOKEN")
 }
 
+/// URL of the Sigstore stand-in (scripts/sigstore-server.py): GitHub Actions' token endpoint,
+/// Fulcio and Rekor.
+pub fn sigstore() -> String {
+    service_env("SHIPIT_TEST_SIGSTORE")
+}
+
 /// Endpoint URL of moto's server (the AWS API).
 pub fn moto() -> String {
     service_env("SHIPIT_TEST_MOTO")
