@@ -38,7 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-ORIGIN = "rekor.stand-in - 1"
+ORIGIN = "rekor.stand-in - 1"  # the checkpoint's first line
+KEY_NAME = "rekor.stand-in"  # its signature line's name (no spaces)
 
 
 def b64(data: bytes) -> str:
@@ -219,7 +220,7 @@ def log_entry(body: bytes):
     set_sig = LOG_KEY.sign(promise, ec.ECDSA(hashes.SHA256()))
     note = f"{ORIGIN}\n{size}\n{b64(root)}\n"
     note_sig = LOG_KEY.sign(note.encode(), ec.ECDSA(hashes.SHA256()))
-    checkpoint = note + "\n" + f"\u2014 {ORIGIN} {b64(LOG_ID[:4] + note_sig)}\n"
+    checkpoint = note + "\n" + f"\u2014 {KEY_NAME} {b64(LOG_ID[:4] + note_sig)}\n"
     uuid = hashlib.sha256(body).hexdigest()
     return {
         uuid: {

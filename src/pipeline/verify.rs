@@ -216,7 +216,7 @@ fn trusted_root(
     path: Option<&str>,
 ) -> Result<TrustedRoot, Box<VerifyError>> {
     let Some(path) = path else {
-        return Ok(TrustedRoot::public_good());
+        return Ok(crate::sign::root::public_good());
     };
     let failed = |cause: String| VerifyError::TrustedRoot {
         environment: env.name.clone(),
@@ -225,7 +225,8 @@ fn trusted_root(
     };
     let bytes = crate::limits::read_to_string(&config.root.join(path), crate::limits::TRUSTED_ROOT)
         .map_err(|e| failed(e.to_string()))?;
-    TrustedRoot::parse(bytes.as_bytes()).map_err(|e: RootError| Box::new(failed(e.to_string())))
+    crate::sign::root::parse(bytes.as_bytes())
+        .map_err(|e: RootError| Box::new(failed(e.to_string())))
 }
 
 /// The subject every workflow of `repository` (`https://github.com/o/r`, a remote URL) signs

@@ -166,6 +166,8 @@ pub fn with_key(statement: &[u8], signature: &[u8], hint: &str) -> Bundle {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Opened {
     pub bundle: Bundle,
+    /// The bundle's bytes, as read.
+    pub raw: Vec<u8>,
     pub payload: Vec<u8>,
     /// DER signatures over [`pae`] of the payload.
     pub signatures: Vec<Vec<u8>>,
@@ -213,6 +215,7 @@ pub fn open(bytes: &[u8]) -> Result<Opened, BundleError> {
         .collect();
     Ok(Opened {
         bundle,
+        raw: bytes.to_vec(),
         payload,
         signatures,
         predicate_type: statement.predicate_type,

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use shipit::sign::bundle;
 use shipit::sign::keyless::{self, GITHUB_ISSUER, Identity};
-use shipit::sign::root::TrustedRoot;
+use shipit::sign::root;
 
 use crate::support::ecs_double::{EcsDouble, Script};
 use crate::support::git::TestRepo;
@@ -173,7 +173,7 @@ fn a_release_signs_keyless_and_its_rollout_checks_the_workflow_identity() {
     assert_eq!(w.running(), format!("{}@{digest}", w.image));
     let bundles = w.bundles(&digest);
     let policy = keyless::Policy {
-        root: TrustedRoot::parse(&w.root).unwrap(),
+        root: root::parse(&w.root).unwrap(),
         identity: Identity {
             issuer: GITHUB_ISSUER.into(),
             subject: format!("https://github.com/{WORKFLOW}"),
