@@ -143,7 +143,8 @@ pub struct ServiceResult {
     pub digest: Option<String>,
     pub tags: Vec<String>,
     pub repository: Option<crate::image::Repository>,
-    /// The image of this release in the registry (`host/name:ENV-X.Y.Z`): what a rollout runs.
+    /// The image of this release in the registry (`host/name:ENV-X.Y.Z`): what a rollout runs;
+    /// after a rollout that `verify` pinned, `host/name@sha256:…`, the digest checked.
     pub image: Option<crate::image::ImageRef>,
     pub clusters: Vec<String>,
     /// The clusters whose native deployment shifted production traffic and that ECS bakes on

@@ -226,6 +226,8 @@ fn finish(
 ) {
     let (detail, error) = match outcome {
         Ok(by_service) => {
+            // What rolled out: pinned to its digest when `verify` checked it.
+            result.image = Some(r.image.clone());
             let ended = by_service.get(&r.service).cloned().unwrap_or_default();
             result.baking = ended
                 .iter()

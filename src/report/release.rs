@@ -463,7 +463,8 @@ pub struct Released<'a> {
     pub environment: Option<&'a str>,
     pub version: Option<&'a str>,
     pub digest: Option<&'a str>,
-    /// `host/name:ENV-X.Y.Z`, the image a rollout runs.
+    /// `host/name:ENV-X.Y.Z`, the image a rollout runs (`host/name@sha256:…` where `verify`
+    /// pinned it).
     pub image: Option<&'a crate::image::ImageRef>,
     pub clusters: &'a [String],
     /// Clusters where ECS bakes the new revision on after shipit exits (and may still roll it

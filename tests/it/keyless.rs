@@ -116,7 +116,9 @@ impl World {
     /// `workflow` (`None`: no `id-token: write`, so no token endpoint).
     fn release(&self, workflow: Option<&str>) -> Run {
         let mut cmd = shipit(&self.repo.dir);
-        cmd.args(["release", "--branch", "develop", "--all"])
+        let report = self.repo.sibling("report.json");
+        cmd.args(["release", "--branch", "develop", "--all", "--report"])
+            .arg(&report)
             .env("GITHUB_SERVER_URL", "https://github.com")
             .env("GITHUB_REPOSITORY", REPOSITORY)
             .env("AWS_ENDPOINT_URL_ECS", &self.double.endpoint)
@@ -171,6 +173,12 @@ fn a_release_signs_keyless_and_its_rollout_checks_the_workflow_identity() {
     assert!(!r.transcript().contains(BEARER), "{}", r.transcript());
     let (digest, _) = w.oci.inspect(&w.name(), "stage-0.1.0");
     assert_eq!(w.running(), format!("{}@{digest}", w.image));
+    // The report names what rolled out: the digest checked, not the tag.
+    let report = std::fs::read_to_string(w.repo.sibling("report.json")).unwrap();
+    assert!(
+        report.contains(&format!("\"{}@{digest}\"", w.image)),
+        "{report}"
+    );
     let bundles = w.bundles(&digest);
     let policy = keyless::Policy {
         root: root::parse(&w.root).unwrap(),
