@@ -1,7 +1,8 @@
 //! The SBOM of an image: CycloneDX 1.5 JSON made from the lockfiles its build copies (Cargo.lock,
 //! package-lock.json, pnpm-lock.yaml, yarn.lock, poetry.lock, uv.lock, requirements.txt, go.sum),
 //! each package with its purl, plus the base images as components; or a CycloneDX file the
-//! service's test step wrote (`sbom = "PATH"`), checked to be one.
+//! service's test step wrote (`sbom = "PATH"`), checked to be one. The document is cyclonedx-bom's
+//! model written by its 1.5 JSON writer; purls are the purl crate's.
 //!
 //! Pure: the lockfiles' texts come in, a document goes out. What it cannot see: what a `RUN` step
 //! downloads or installs (`apt-get`, `curl | sh`, `pip install` without a lockfile), what a base
@@ -9,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The artifact type of an SBOM attached to an image, and its payload's media type.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
@@ -66,18 +67,26 @@ pub fn check_cyclonedx(bytes: &[u8]) -> Result<(), SbomError> {
     Ok(())
 }
 
-fn pkg(kind: &str, name: &str, version: &str, source: &str) -> Package {
-    let encoded = match kind {
-        // A scope's `@` is percent-encoded in a purl's namespace.
-        "npm" => name.replacen('@', "%40", 1),
-        _ => name.to_string(),
+/// A package and its purl, built (and percent-encoded) by the purl crate: an npm scope
+/// (`@types/node`) and a Go module's path (`github.com/pkg/errors`) are the purl's namespace.
+/// `None` for what no purl can name (an empty name).
+fn pkg(kind: &str, name: &str, version: &str, source: &str) -> Option<Package> {
+    let (namespace, short) = match kind {
+        "npm" if name.starts_with('@') => name.split_once('/').unwrap_or(("", name)),
+        "golang" => name.rsplit_once('/').unwrap_or(("", name)),
+        _ => ("", name),
     };
-    Package {
-        purl: format!("pkg:{kind}/{encoded}@{version}"),
+    let purl = purl::GenericPurlBuilder::new(kind.to_string(), short)
+        .with_namespace(namespace)
+        .with_version(version)
+        .build()
+        .ok()?;
+    Some(Package {
+        purl: purl.to_string(),
         name: name.to_string(),
         version: version.to_string(),
         source: source.to_string(),
-    }
+    })
 }
 
 /// PyPI names compare lowercased, with runs of `-_.` as one `-` (PEP 503): the purl's form.
@@ -140,7 +149,7 @@ fn toml_packages(text: &str, kind: &str, path: &str) -> Vec<Package> {
                 "pypi" => pypi_name(name),
                 _ => name.to_string(),
             };
-            Some(pkg(kind, &name, version, path))
+            pkg(kind, &name, version, path)
         })
         .collect()
 }
@@ -160,14 +169,14 @@ fn npm_lock(text: &str, path: &str) -> Vec<Package> {
                 continue;
             }
             if let Some(version) = p.get("version").and_then(Value::as_str) {
-                out.push(pkg("npm", name, version, path));
+                out.extend(pkg("npm", name, version, path));
             }
         }
     } else if let Some(deps) = doc.get("dependencies").and_then(Value::as_object) {
         fn walk(deps: &serde_json::Map<String, Value>, path: &str, out: &mut Vec<Package>) {
             for (name, d) in deps {
                 if let Some(version) = d.get("version").and_then(Value::as_str) {
-                    out.push(pkg("npm", name, version, path));
+                    out.extend(pkg("npm", name, version, path));
                 }
                 if let Some(nested) = d.get("dependencies").and_then(Value::as_object) {
                     walk(nested, path, out);
@@ -198,7 +207,9 @@ fn pnpm_lock(text: &str, path: &str) -> Vec<Package> {
                 None => key.rsplit_once('/')?,
             };
             let version = version.split('_').next()?;
-            (!name.is_empty() && !version.is_empty()).then(|| pkg("npm", name, version, path))
+            (!name.is_empty() && !version.is_empty())
+                .then(|| pkg("npm", name, version, path))
+                .flatten()
         })
         .collect()
 }
@@ -234,7 +245,7 @@ fn yarn_lock(text: &str, path: &str) -> Vec<Package> {
         ) {
             let version = version.trim().trim_matches('"');
             if !version.contains("use.local") && !version.starts_with("0.0.0-use") {
-                out.push(pkg("npm", name, version, path));
+                out.extend(pkg("npm", name, version, path));
             }
             current = None;
         }
@@ -252,6 +263,7 @@ fn requirements(text: &str, path: &str) -> Vec<Package> {
             let version = version.split_whitespace().next()?.trim();
             (!name.is_empty() && !version.is_empty() && !name.starts_with('-'))
                 .then(|| pkg("pypi", &pypi_name(name), version, path))
+                .flatten()
         })
         .collect()
 }
@@ -263,25 +275,11 @@ fn go_sum(text: &str, path: &str) -> Vec<Package> {
             let mut parts = line.split_whitespace();
             let module = parts.next()?;
             let version = parts.next()?;
-            (!version.ends_with("/go.mod")).then(|| pkg("golang", module, version, path))
+            (!version.ends_with("/go.mod"))
+                .then(|| pkg("golang", module, version, path))
+                .flatten()
         })
         .collect()
-}
-
-/// A random `urn:uuid:` (version 4) for the document's `serialNumber`.
-fn serial_number() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// What the SBOM describes besides the lockfiles' packages.
@@ -297,21 +295,36 @@ pub struct Subject {
     pub timestamp: String,
 }
 
-/// The CycloneDX 1.5 JSON document of `packages` and `subject`'s base images.
+/// The CycloneDX 1.5 JSON document of `packages` and `subject`'s base images, through
+/// cyclonedx-bom's model and writer.
 pub fn document(subject: &Subject, packages: &[Package]) -> Vec<u8> {
-    let mut components: Vec<Value> = Vec::new();
+    use cyclonedx_bom::models::component::{Classification, Component, Components};
+    use cyclonedx_bom::models::hash::{Hash, HashAlgorithm, HashValue, Hashes};
+    use cyclonedx_bom::models::metadata::Metadata;
+    use cyclonedx_bom::models::property::{Properties, Property};
+    use cyclonedx_bom::models::tool::Tools;
+    use cyclonedx_bom::prelude::{Bom, DateTime, Purl, UrnUuid};
+
+    let mut components = Vec::new();
     for (reference, digest) in &subject.base_images {
-        let mut c = json!({
-            "type": "container",
-            "bom-ref": format!("base:{reference}"),
-            "name": reference,
-            "properties": [{"name": "dev.shipit:role", "value": "base image"}],
-        });
-        if let Some(d) = digest {
-            c["version"] = d.clone().into();
-            if let Some(hex) = d.strip_prefix("sha256:") {
-                c["hashes"] = json!([{"alg": "SHA-256", "content": hex}]);
-            }
+        let mut c = Component::new(
+            Classification::Container,
+            reference,
+            digest.as_deref().unwrap_or(""),
+            Some(format!("base:{reference}")),
+        );
+        if digest.is_none() {
+            c.version = None;
+        }
+        c.properties = Some(Properties(vec![Property::new(
+            "dev.shipit:role",
+            "base image",
+        )]));
+        if let Some(hex) = digest.as_deref().and_then(|d| d.strip_prefix("sha256:")) {
+            c.hashes = Some(Hashes(vec![Hash {
+                alg: HashAlgorithm::SHA_256,
+                content: HashValue(hex.to_string()),
+            }]));
         }
         components.push(c);
     }
@@ -322,45 +335,63 @@ pub fn document(subject: &Subject, packages: &[Package]) -> Vec<u8> {
         first.entry(&p.purl).or_insert(p);
     }
     for (purl, p) in first {
-        let sources = by_purl[purl]
-            .iter()
-            .map(|s| json!({"name": "dev.shipit:lockfile", "value": s}))
-            .collect::<Vec<_>>();
-        components.push(json!({
-            "type": "library",
-            "bom-ref": purl,
-            "name": p.name,
-            "version": p.version,
-            "purl": purl,
-            "properties": sources,
-        }));
+        let mut c = Component::new(
+            Classification::Library,
+            &p.name,
+            &p.version,
+            Some(purl.to_string()),
+        );
+        c.purl = purl.parse::<Purl>().ok();
+        c.properties = Some(Properties(
+            by_purl[purl]
+                .iter()
+                .map(|s| Property::new("dev.shipit:lockfile", s))
+                .collect(),
+        ));
+        components.push(c);
     }
-    let mut component = json!({
-        "type": "container",
-        "bom-ref": format!("service:{}", subject.service),
-        "name": subject.service,
-    });
-    if !subject.version.is_empty() {
-        component["version"] = subject.version.clone().into();
+    let mut component = Component::new(
+        Classification::Container,
+        &subject.service,
+        &subject.version,
+        Some(format!("service:{}", subject.service)),
+    );
+    if subject.version.is_empty() {
+        component.version = None;
     }
-    let mut metadata = json!({
-        "tools": {"components": [{
-            "type": "application", "name": "shipit", "version": env!("CARGO_PKG_VERSION")
-        }]},
-        "component": component,
-    });
-    if !subject.timestamp.is_empty() {
-        metadata["timestamp"] = subject.timestamp.clone().into();
+    let shipit = Component::new(
+        Classification::Application,
+        "shipit",
+        env!("CARGO_PKG_VERSION"),
+        None,
+    );
+    let metadata = Metadata {
+        timestamp: (!subject.timestamp.is_empty())
+            .then(|| DateTime::try_from(subject.timestamp.clone()).ok())
+            .flatten(),
+        tools: Some(Tools::Object {
+            services: None,
+            components: Some(Components(vec![shipit])),
+        }),
+        authors: None,
+        component: Some(component),
+        manufacture: None,
+        supplier: None,
+        licenses: None,
+        properties: None,
+        lifecycles: None,
+    };
+    let bom = Bom {
+        serial_number: Some(UrnUuid::generate()),
+        metadata: Some(metadata),
+        components: Some(Components(components)),
+        ..Bom::default()
+    };
+    let mut out = Vec::new();
+    match bom.output_as_json_v1_5(&mut out) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
     }
-    let doc = json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.5",
-        "serialNumber": serial_number(),
-        "version": 1,
-        "metadata": metadata,
-        "components": components,
-    });
-    serde_json::to_vec(&doc).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -385,6 +416,48 @@ mod tests {
 
     fn purls(path: &str, text: &str) -> Vec<String> {
         packages(path, text).into_iter().map(|p| p.purl).collect()
+    }
+
+    #[test]
+    fn a_scope_and_a_module_path_are_the_purls_namespace() {
+        let p =
+            |kind: &str, name: &str, version: &str| pkg(kind, name, version, "x").map(|p| p.purl);
+        assert_eq!(
+            p("golang", "github.com/pkg/errors", "v0.9.1").as_deref(),
+            Some("pkg:golang/github.com/pkg/errors@v0.9.1")
+        );
+        assert_eq!(
+            p("npm", "@types/node", "22.1.0").as_deref(),
+            Some("pkg:npm/%40types/node@22.1.0")
+        );
+        assert_eq!(p("npm", "", "1.0.0"), None);
+    }
+
+    #[test]
+    fn the_document_is_valid_cyclonedx_1_5() {
+        use cyclonedx_bom::validation::Validate;
+        let subject = Subject {
+            service: "api".into(),
+            version: "1.2.0".into(),
+            base_images: vec![(
+                "alpine:3.20".into(),
+                Some(format!("sha256:{}", "a".repeat(64))),
+            )],
+            timestamp: "2026-12-06T01:00:00Z".into(),
+        };
+        let doc = document(
+            &subject,
+            &packages(
+                "svc/Cargo.lock",
+                "[[package]]\nname = \"serde\"\nversion = \"1.0.200\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+            ),
+        );
+        let bom = cyclonedx_bom::prelude::Bom::parse_from_json_v1_5(&doc[..]).unwrap();
+        assert!(bom.validate().passed(), "{}", String::from_utf8_lossy(&doc));
+        let v: Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(v["specVersion"], "1.5");
+        assert_eq!(v["components"][1]["purl"], "pkg:cargo/serde@1.0.200");
+        assert_eq!(v["metadata"]["component"]["version"], "1.2.0");
     }
 
     #[test]
