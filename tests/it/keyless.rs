@@ -12,11 +12,12 @@ use shipit::sign::bundle;
 use shipit::sign::keyless::{self, GITHUB_ISSUER, Identity};
 use shipit::sign::root;
 
-use crate::support::ecs_double::{EcsDouble, Script};
+use crate::support::ecs_double::EcsDouble;
 use crate::support::git::TestRepo;
 use crate::support::registry::Oci;
 use crate::support::shipit::{Run, run, shipit};
-use crate::support::{busybox, registry, sigstore, unique};
+use crate::support::{registry, sigstore, unique};
+use crate::verify::{Stage, stage};
 
 const REPOSITORY: &str = "clinic/monorepo";
 const WORKFLOW: &str = "clinic/monorepo/.github/workflows/release.yml@refs/heads/develop";
@@ -76,34 +77,17 @@ path = "services/api"
         "sigstore/trusted_root.json",
         std::str::from_utf8(&root).unwrap(),
     );
-    repo.write(
-        "services/api/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app.txt /app.txt\n",
-    );
-    repo.write("services/api/app.txt", "api");
-    std::fs::copy(busybox(), repo.dir.join("services/api/busybox")).unwrap();
-    repo.commit("initial import");
-    repo.git(&["branch", "-f", "develop", "HEAD"]);
-    let double = EcsDouble::start();
-    let image = format!("{}/{prefix}/api", registry());
-    double.service(
-        "stage-a",
-        "api",
-        "api",
-        &format!("{image}:placeholder"),
-        Script::SucceedAfter(1),
-    );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client =
-        shipit::registry::Client::oci(&registry(), Some(&prefix), &shipit::github::Env::default())
-            .unwrap();
+    let Stage {
+        double,
+        oci,
+        client,
+        rt,
+        image,
+    } = stage(&repo, &prefix);
     World {
         repo,
         double,
-        oci: Oci::new(&registry(), None),
+        oci,
         client,
         rt,
         image,

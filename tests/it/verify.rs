@@ -64,6 +64,38 @@ path = "services/api"
         "keys/cosign.pub",
         &shipit::sign::public_key_pem(&key.verifying()),
     );
+    let Stage {
+        double,
+        oci,
+        client,
+        rt,
+        image,
+    } = stage(&repo, &prefix);
+    World {
+        repo,
+        double,
+        oci,
+        client,
+        rt,
+        image,
+        key,
+        pem,
+    }
+}
+
+/// What the signing tests share: the `api` service (a `FROM scratch` image) committed and on
+/// `develop`, the ECS double running it from a placeholder tag in `stage-a`, and a registry
+/// client under `prefix`.
+pub(crate) struct Stage {
+    pub double: EcsDouble,
+    pub oci: Oci,
+    pub client: shipit::registry::Client,
+    pub rt: tokio::runtime::Runtime,
+    /// `host/prefix/api`.
+    pub image: String,
+}
+
+pub(crate) fn stage(repo: &TestRepo, prefix: &str) -> Stage {
     repo.write(
         "services/api/Dockerfile",
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app.txt /app.txt\n",
@@ -86,17 +118,14 @@ path = "services/api"
         .build()
         .unwrap();
     let client =
-        shipit::registry::Client::oci(&registry(), Some(&prefix), &shipit::github::Env::default())
+        shipit::registry::Client::oci(&registry(), Some(prefix), &shipit::github::Env::default())
             .unwrap();
-    World {
-        repo,
+    Stage {
         double,
         oci: Oci::new(&registry(), None),
         client,
         rt,
         image,
-        key,
-        pem,
     }
 }
 
