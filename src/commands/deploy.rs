@@ -81,6 +81,7 @@ pub fn run(
             image: wanted,
             version: Some(version.clone()),
             force: args.force,
+            known: Default::default(),
         }];
         // `verify`: the image must be signed (and its provenance name this repository and the
         // commit it was built from, from its labels) before anything is registered.

@@ -61,6 +61,9 @@ pub struct Change {
     pub image: crate::image::ImageRef,
     /// The version being rolled out, for the downgrade guard.
     pub version: Option<Version>,
+    /// This environment's versions by digest, for the downgrade guard when the running revision
+    /// is pinned to a digest (it names no version tag).
+    pub known: std::collections::BTreeMap<String, Version>,
 }
 
 /// One ECS service to roll out in one cluster: one render with every new image in it.

@@ -31,6 +31,9 @@ pub struct Request {
     pub image: crate::image::ImageRef,
     pub version: Option<semver::Version>,
     pub force: bool,
+    /// This environment's versions in the registry, by digest: what a revision pinned to a digest
+    /// runs, for the downgrade guard (filled where `verify` pins).
+    pub known: std::collections::BTreeMap<String, semver::Version>,
 }
 
 /// Every (service, cluster) rollout of one environment; results by service, then cluster.
@@ -179,6 +182,7 @@ fn gather(config: &Config, env: &Environment, requests: &[Request]) -> Result<Ga
                 container: service.container.clone(),
                 image: r.image.clone(),
                 version: r.version.clone(),
+                known: r.known.clone(),
             });
         }
     }
@@ -469,6 +473,7 @@ mod tests {
             image: crate::image::ImageRef::parse("reg.example/api:stage-1.0.0").unwrap(),
             version: None,
             force: false,
+            known: Default::default(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

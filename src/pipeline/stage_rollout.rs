@@ -150,6 +150,7 @@ fn requests(
             image: image.clone(),
             version: version.parse().ok(),
             force: false,
+            known: Default::default(),
         });
     }
     requests

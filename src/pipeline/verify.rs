@@ -486,6 +486,24 @@ pub async fn gate<R: Referrers<Error = RegistryError> + Sync>(
         judge(
             trust, &r.service, &image, &digest, &labels, &commit, &bundles, facts,
         )?;
+        // Pinned, the revision names no version: the downgrade guard reads this environment's
+        // version tags by digest instead.
+        let env = &trust.environment;
+        let listed = registry
+            .list(&repository, &|t| {
+                crate::version::parse_tag(env, t).is_some()
+            })
+            .await
+            .map_err(registry_error)?;
+        r.known.clear();
+        for (tag, d) in &listed.tags {
+            if let (Some(v), Some(d)) = (crate::version::parse_tag(env, tag), d) {
+                let slot = r.known.entry(d.clone()).or_insert_with(|| v.clone());
+                if v > *slot {
+                    *slot = v;
+                }
+            }
+        }
         r.image.tag = None;
         r.image.digest = Some(digest);
     }

@@ -349,12 +349,14 @@ fn services_sharing_an_ecs_service_roll_out_as_one_render() {
             image: shipit::image::ImageRef::parse(&format!("{}:stage-1.0.0", s.image)).unwrap(),
             version: Some(semver::Version::new(1, 0, 0)),
             force: false,
+            known: Default::default(),
         },
         Request {
             service: "proxy".into(),
             image: shipit::image::ImageRef::parse("registry.example/proxy:stage-2.0.0").unwrap(),
             version: Some(semver::Version::new(2, 0, 0)),
             force: false,
+            known: Default::default(),
         },
     ];
     let rt = tokio::runtime::Builder::new_current_thread()

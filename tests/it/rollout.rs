@@ -384,6 +384,7 @@ fn the_calls_have_the_shapes_moto_accepts() {
             container: "api".into(),
             image: shipit::image::ImageRef::parse("registry.example/api:stage-0.2.0").unwrap(),
             version: Some(semver::Version::new(0, 2, 0)),
+            known: Default::default(),
         }],
         keep: Vec::new(),
         environment: "stage".into(),

@@ -267,6 +267,55 @@ fn deploy_runs_a_signed_image_pinned_to_its_digest() {
     assert_eq!(w.running(), format!("{}@{digest}", w.image));
 }
 
+/// A pinned revision (`HOST/REPO@sha256:…`) names no version, yet the downgrade guard still
+/// holds: the version is the one the registry's `stage-X.Y.Z` tags give the running digest.
+#[test]
+fn a_lower_version_than_a_pinned_one_is_refused_unless_forced() {
+    let w = world("signature");
+    let commit = w.repo.head();
+    let old = w.seed("a", &commit, "1.0.0");
+    w.sign(&w.key, &old, &commit);
+    let new = w.seed("b", &commit, "1.1.0");
+    w.sign(&w.key, &new, &commit);
+    let r = w.deploy("1.1.0");
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(w.running(), format!("{}@{new}", w.image));
+    let registered = w
+        .double
+        .calls()
+        .iter()
+        .filter(|c| *c == "RegisterTaskDefinition")
+        .count();
+    let back = w.deploy("1.0.0");
+    assert_eq!(back.code, 1, "{}", back.transcript());
+    assert!(
+        back.stdout
+            .contains("runs 1.1.0, which is higher than 1.0.0"),
+        "{}",
+        back.transcript()
+    );
+    let now = w
+        .double
+        .calls()
+        .iter()
+        .filter(|c| *c == "RegisterTaskDefinition")
+        .count();
+    assert_eq!(now, registered, "{:?}", w.double.calls());
+    assert_eq!(w.running(), format!("{}@{new}", w.image));
+    let forced = w.command(&[
+        "deploy",
+        "--env",
+        "stage",
+        "--service",
+        "api",
+        "--version",
+        "1.0.0",
+        "--force",
+    ]);
+    assert_eq!(forced.code, 0, "{}", forced.transcript());
+    assert_eq!(w.running(), format!("{}@{old}", w.image));
+}
+
 #[test]
 fn a_signature_over_another_digest_is_refused() {
     let w = world("signature");

@@ -20,9 +20,22 @@ pub(super) enum Prepared {
 }
 
 /// The version of `environment` in an image reference's tag, if it has one.
-fn running_version(image: &str, environment: &str) -> Option<Version> {
-    let tag = crate::image::parse(image).tag?;
-    crate::version::parse_tag(environment, &tag)
+/// The version a running image is: its `ENV-X.Y.Z` tag, or, pinned to a digest, the version the
+/// registry's tags give that digest (`known`).
+fn running_version(
+    image: &str,
+    environment: &str,
+    known: &std::collections::BTreeMap<String, Version>,
+) -> Option<Version> {
+    let image = crate::image::parse(image);
+    if let Some(v) = image
+        .tag
+        .as_deref()
+        .and_then(|t| crate::version::parse_tag(environment, t))
+    {
+        return Some(v);
+    }
+    known.get(image.digest.as_deref()?).cloned()
 }
 
 /// What a render started from: a file of the repository, or the live revision.
@@ -175,7 +188,7 @@ impl Ecs {
             if let (Some(new), Some(running)) = (
                 &c.version,
                 live.image_of(&c.container)
-                    .and_then(|i| running_version(i, &deploy.environment)),
+                    .and_then(|i| running_version(i, &deploy.environment, &c.known)),
             ) && *new < running
                 && !deploy.force
             {
