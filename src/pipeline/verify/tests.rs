@@ -89,3 +89,21 @@ fn provenance_of_an_image_built_from_another_commit_is_refused() {
     .unwrap_err();
     assert!(moved.to_string().contains("released inputs fp1"), "{moved}");
 }
+
+#[test]
+fn the_workflows_of_a_repository_are_its_subject_pattern() {
+    assert_eq!(
+        workflows_of("https://github.com/acme/shop").as_deref(),
+        Some("https://github.com/acme/shop/.github/workflows/*")
+    );
+    assert_eq!(
+        workflows_of("git@github.com:acme/shop.git").as_deref(),
+        Some("https://github.com/acme/shop/.github/workflows/*")
+    );
+    assert_eq!(
+        workflows_of("https://ghe.example.com/acme/shop/").as_deref(),
+        Some("https://ghe.example.com/acme/shop/.github/workflows/*")
+    );
+    assert_eq!(workflows_of(""), None);
+    assert_eq!(workflows_of("shop"), None);
+}
