@@ -213,11 +213,19 @@ pub fn statement(subjects: &[(String, String)], inputs: &Inputs) -> Statement {
             "runAttempt": w.run_attempt,
         });
     }
-    let internal = serde_json::json!({
+    let mut internal = serde_json::json!({
         "ciToml": inputs.ci_toml,
         "fingerprint": inputs.fingerprint,
-        "engineVersion": inputs.engine_version,
     });
+    // An assembled index was built elsewhere (the matrix's legs): no engine is named for it.
+    if !inputs.engine_version.is_empty() {
+        internal["engineVersion"] = inputs.engine_version.clone().into();
+    }
+    let mut builder_version =
+        BTreeMap::from([("shipit".to_string(), env!("CARGO_PKG_VERSION").to_string())]);
+    if !inputs.engine_version.is_empty() {
+        builder_version.insert("engine".to_string(), inputs.engine_version.clone());
+    }
     let invocation_id = inputs
         .workflow
         .as_ref()
@@ -241,10 +249,7 @@ pub fn statement(subjects: &[(String, String)], inputs: &Inputs) -> Statement {
             run_details: RunDetails {
                 builder: Builder {
                     id: format!("pkg:cargo/shipit@{}", env!("CARGO_PKG_VERSION")),
-                    version: BTreeMap::from([
-                        ("shipit".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-                        ("engine".to_string(), inputs.engine_version.clone()),
-                    ]),
+                    version: builder_version,
                 },
                 metadata,
             },

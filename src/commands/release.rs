@@ -182,10 +182,16 @@ async fn context(
     args: &Options,
 ) -> Result<Arc<Context>, Error> {
     let skip = &args.skip;
+    // `--assemble` builds no service with `platforms` (their legs were pushed by the matrix): a
+    // run that builds nothing else needs no engine.
+    let assembled = |s: &crate::plan::ServicePlan| {
+        args.legs == pipeline::Legs::Assemble
+            && s.build.as_ref().is_some_and(|b| !b.platforms.is_empty())
+    };
     let builds = plan
         .services
         .iter()
-        .any(|s| s.action == crate::plan::Action::Build)
+        .any(|s| s.action == crate::plan::Action::Build && !assembled(s))
         && !skip.contains(&Stage::Build);
     let engine = match builds {
         true => Some(crate::docker::Engine::connect(env).await?),

@@ -46,7 +46,7 @@ impl Run<'_> {
     /// started at `started`.
     pub(super) async fn build_platforms(
         &mut self,
-        engine: &Engine,
+        engine: Option<&Engine>,
         request: BuildRequest,
         platforms: &[String],
         fingerprint: &str,
@@ -110,7 +110,12 @@ impl Run<'_> {
             return Err(self.fail(Stage::Build, started, error));
         }
         let mut built = Vec::new();
+        if !missing.is_empty() && engine.is_none() {
+            let error = StageError::NoEngine { service };
+            return Err(self.fail(Stage::Build, started, error));
+        }
         for platform in &missing {
+            let Some(engine) = engine else { break };
             let mut leg_request = request.clone();
             leg_request.platform = Some(platform.clone());
             leg_request.tag = format!("{}-{}", request.tag, platform.replace('/', "-"));

@@ -137,8 +137,12 @@ impl Run<'_> {
         let started = Instant::now();
         self.emit_start(Stage::Build);
         let service = plan.name.clone();
-        let Some(engine) = &self.ctx.engine else {
-            return Err(self.fail(Stage::Build, started, StageError::NoEngine { service }));
+        // `--assemble` of a service with `platforms` builds nothing: no engine is needed.
+        let assembles = self.options.legs == super::Legs::Assemble && !build.platforms.is_empty();
+        let engine = match &self.ctx.engine {
+            Some(engine) => Some(engine),
+            None if assembles => None,
+            None => return Err(self.fail(Stage::Build, started, StageError::NoEngine { service })),
         };
         let root = &self.ctx.config.root;
         let version = plan
@@ -226,6 +230,9 @@ impl Run<'_> {
                 .build_platforms(engine, request, &build.platforms, fingerprint, started)
                 .await;
         }
+        let Some(engine) = engine else {
+            return Err(self.fail(Stage::Build, started, StageError::NoEngine { service }));
+        };
         let sink = self.sink.clone();
         let name = plan.name.clone();
         let mut log_file = test::LogFile::append(self.log);

@@ -232,7 +232,12 @@ fn platform_legs_are_recorded_then_assembled_into_one_index_and_the_records_go()
     assert_eq!(unknown.code, 2, "{}", unknown.transcript());
     assert!(unknown.stderr.contains("linux/s390x"), "{}", unknown.stderr);
 
-    let assembled = release(&repo, &["--branch", "develop", "--all", "--assemble"], &[]);
+    // Assembling builds nothing: it needs no engine (the matrix's last job may have none).
+    let assembled = release(
+        &repo,
+        &["--branch", "develop", "--all", "--assemble"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
     assert_eq!(assembled.code, 0, "{}", assembled.transcript());
     assert!(
         assembled
