@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use foldhash::{HashMap, HashMapExt};
+
 use crate::config::{Config, Service};
 use crate::docker::context::DockerIgnore;
 use crate::docker::dockerfile;
@@ -157,9 +159,14 @@ pub fn touched(config: &Config, changed: &[&str]) -> Vec<usize> {
     (0..config.services.len())
         .filter(|&i| {
             let s = &config.services[i];
+            // Most services build their own folder: no need to join it.
+            let context = match s.context.as_str() {
+                "." => std::borrow::Cow::Borrowed(s.path.as_str()),
+                c => std::borrow::Cow::Owned(s.join(c)),
+            };
             // The context is the same in every environment; a Dockerfile may differ.
             s.image
-                && (any_under(&sorted, &s.join(&s.context))
+                && (any_under(&sorted, &context)
                     || changed(&s.join(&s.dockerfile))
                     || s.build_args_file
                         .as_deref()
@@ -203,17 +210,20 @@ impl BuildInputs {
 
         let mut out = BuildInputs::default();
         let mut contexts: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut ignores: std::collections::HashMap<String, usize> =
-            std::collections::HashMap::new();
-        let mut patterns: Vec<(String, usize)> = Vec::new();
-        let mut seen: std::collections::HashSet<(usize, String, String)> =
-            std::collections::HashSet::new();
+        let mut ignores: HashMap<String, usize> = HashMap::new();
+        let mut patterns: Vec<(String, usize)> = Vec::with_capacity(builds.len() * 4);
+        // The globs of the service and Dockerfile at hand (a service's builds come sorted by
+        // Dockerfile), each read once: indices into `patterns`.
+        let mut seen: Vec<usize> = Vec::new();
+        let mut last: Option<(usize, &str)> = None;
         // By text: many services share one Dockerfile's text.
-        let mut parsed: std::collections::HashMap<
-            (&[u8], &BTreeMap<String, String>),
-            dockerfile::Reads,
-        > = std::collections::HashMap::new();
+        let mut parsed: HashMap<(&[u8], &BTreeMap<String, String>), dockerfile::Reads> =
+            HashMap::new();
         for (service, b) in &builds {
+            if last != Some((*service, b.dockerfile.as_str())) {
+                seen.clear();
+                last = Some((*service, b.dockerfile.as_str()));
+            }
             let ignore_file = match b.context.as_str() {
                 "." => ".dockerignore".to_string(),
                 c => format!("{c}/.dockerignore"),
@@ -250,7 +260,8 @@ impl BuildInputs {
                 }
             };
             let mut add = |out: &mut BuildInputs, glob: String, line: Option<u32>, ctx| {
-                if seen.insert((*service, b.dockerfile.clone(), glob.clone())) {
+                if seen.iter().all(|&p| patterns[p].0 != glob) {
+                    seen.push(patterns.len());
                     out.reads.push(Read {
                         service: *service,
                         dockerfile: b.dockerfile.clone(),

@@ -316,12 +316,12 @@ impl Repo {
     ) -> Result<Vec<Option<Vec<u8>>>, GitError> {
         let repo = self.repo();
         let root = repo.find_commit(commit)?.tree()?;
-        let mut trees: std::collections::HashMap<&str, Option<git2::Tree<'_>>> =
-            std::collections::HashMap::new();
+        use foldhash::{HashMap, HashMapExt};
+        let mut trees: HashMap<&str, Option<git2::Tree<'_>>> = HashMap::new();
         trees.insert("", Some(root.clone()));
         // Many files hold the same text (one `.dockerignore` copied into every service): each blob
         // is read once.
-        let mut blobs: std::collections::HashMap<Oid, Vec<u8>> = std::collections::HashMap::new();
+        let mut blobs: HashMap<Oid, Vec<u8>> = HashMap::new();
         let mut out = Vec::with_capacity(paths.len());
         for &path in paths {
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));

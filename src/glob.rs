@@ -102,9 +102,8 @@ pub fn check(pattern: &str) -> Result<(), PatternError> {
 /// every expansion [`Simple`] matches, so valid without building anything (most of a ci.toml).
 fn plain(pattern: &str) -> bool {
     let mut after_recursive = false;
-    pattern.split('/').all(|component| {
-        let recursive = component == "**";
-        let bytes = component.as_bytes();
+    pattern.as_bytes().split(|&b| b == b'/').all(|bytes| {
+        let recursive = bytes == b"**";
         let ok = if recursive {
             !after_recursive
         } else {
@@ -189,7 +188,9 @@ impl Tail {
 
     /// `rest` is what follows the folder and its `/`.
     fn is_match(&self, path: &str, rest: &str) -> bool {
-        if !path.ends_with(&self.suffix) || !path.contains(self.inside.as_str()) {
+        if !path.ends_with(&self.suffix)
+            || (!self.inside.is_empty() && !path.contains(self.inside.as_str()))
+        {
             return false;
         }
         match &self.how {
@@ -582,7 +583,9 @@ impl<T> Matcher<T> {
             patterns.extend_from_slice(ids);
         }
         if !self.folders.is_empty() {
-            for (i, _) in path.match_indices('/') {
+            // Byte by byte: the paths are short, and a `/` is one byte.
+            let slashes = path.bytes().enumerate().filter(|&(_, b)| b == b'/');
+            for (i, _) in slashes {
                 let Some(folder) = self.folders.get(&path[..i]) else {
                     continue;
                 };
