@@ -14,19 +14,53 @@ use super::GitError;
 
 /// What git writes for a tree entry that is a folder (`mode & S_IFMT`).
 const FOLDER: u32 = 0o040000;
+const SUBMODULE: u32 = 0o160000;
 const FORMAT: u32 = 0o170000;
 
 /// Every path that differs between two trees, unsorted: added, deleted and modified files, mode
-/// and type changes, submodule pointer moves. Each path once.
-pub(super) fn changed_paths(odb: &Odb<'_>, old: Oid, new: Oid) -> Result<Vec<String>, GitError> {
+/// and type changes, submodule pointer moves. Each path once. With `keep`, also the new side's
+/// trees that the walk read, raw, by folder (no trailing `/`; `""` is the root).
+pub(super) fn changed_paths(
+    odb: &Odb<'_>,
+    old: Oid,
+    new: Oid,
+    keep: bool,
+) -> Result<(Vec<String>, Kept), GitError> {
     let mut walk = Walk {
         odb,
         path: String::new(),
         out: Vec::new(),
+        kept: keep.then(Kept::default),
     };
     let (old, new) = (walk.read(old)?, walk.read(new)?);
+    walk.keep(&new);
     walk.diff(&old, &new)?;
-    Ok(walk.out)
+    Ok((walk.out, walk.kept.unwrap_or_default()))
+}
+
+/// Raw trees by folder (no trailing `/`; `""` is the root).
+pub(super) type Kept = foldhash::HashMap<String, Vec<u8>>;
+
+/// The entries of a raw tree by name, each with its id and mode.
+pub(super) fn by_name(data: &[u8]) -> Result<foldhash::HashMap<&[u8], (Oid, u32)>, GitError> {
+    let entries = entries(data).map_err(|why| {
+        GitError::Other(git2::Error::from_str(&format!(
+            "a tree cannot be read: {why}"
+        )))
+    })?;
+    Ok(entries
+        .into_iter()
+        .map(|e| (e.name, (e.id, e.mode)))
+        .collect())
+}
+
+/// What an entry of `mode` names, as libgit2 says it.
+pub(super) fn kind(mode: u32) -> ObjectType {
+    match mode & FORMAT {
+        FOLDER => ObjectType::Tree,
+        SUBMODULE => ObjectType::Commit,
+        _ => ObjectType::Blob,
+    }
 }
 
 /// One entry of a raw tree: `<octal mode> <name>\0<20-byte id>`.
@@ -102,6 +136,8 @@ struct Walk<'o, 'r> {
     /// The folder being walked, with a trailing `/` (empty at the root).
     path: String,
     out: Vec<String>,
+    /// The new side's trees read, when they are wanted.
+    kept: Option<Kept>,
 }
 
 impl<'o, 'r> Walk<'o, 'r> {
@@ -113,6 +149,14 @@ impl<'o, 'r> Walk<'o, 'r> {
         match object.kind() {
             ObjectType::Tree => Ok(object),
             kind => Err(self.corrupt(id, &format!("it is a {kind}, not a tree"))),
+        }
+    }
+
+    /// Keeps `tree`, the new side's at the folder being walked, when trees are kept.
+    fn keep(&mut self, tree: &OdbObject<'_>) {
+        if let Some(kept) = &mut self.kept {
+            let folder = self.path.strip_suffix('/').unwrap_or(&self.path);
+            kept.insert(folder.to_string(), tree.data().to_vec());
         }
     }
 
@@ -159,6 +203,7 @@ impl<'o, 'r> Walk<'o, 'r> {
                         if b.is_folder() {
                             self.path.push('/');
                             let (before, after) = (self.read(a.id)?, self.read(b.id)?);
+                            self.keep(&after);
                             self.diff(&before, &after)?;
                         } else {
                             self.out.push(self.path.clone());
