@@ -126,7 +126,7 @@ pub struct HeadTrees {
 /// A folder of a commit, for [`Repo::read_files_with`]: a tree a diff read, by entry name, or one
 /// read now.
 enum Folder<'k, 'r> {
-    Raw(foldhash::HashMap<&'k [u8], (Oid, u32)>),
+    Raw(tree_diff::Listing<'k>),
     Read(git2::Tree<'r>),
 }
 
@@ -136,7 +136,7 @@ impl Folder<'_, '_> {
         match self {
             Folder::Raw(entries) => entries
                 .get(name.as_bytes())
-                .map(|&(id, mode)| (id, Some(tree_diff::kind(mode)))),
+                .map(|(id, mode)| (id, Some(tree_diff::kind(mode)))),
             Folder::Read(tree) => tree.get_name(name).map(|e| (e.id(), e.kind())),
         }
     }
@@ -386,7 +386,7 @@ impl Repo {
         let known = (known.root == Some(root)).then_some(&known.raw);
         let folder = |path: &str, id: Oid| -> Result<Folder<'_, '_>, GitError> {
             match known.and_then(|k| k.get(path)) {
-                Some(raw) => Ok(Folder::Raw(tree_diff::by_name(raw)?)),
+                Some(raw) => Ok(Folder::Raw(tree_diff::Listing::new(raw)?)),
                 None => Ok(Folder::Read(repo.find_tree(id)?)),
             }
         };
