@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use crate::config::{Config, Service};
 use crate::docker::context::DockerIgnore;
@@ -155,7 +155,8 @@ pub fn touched(config: &Config, changed: &[&str]) -> Vec<usize> {
     if !sorted.is_sorted() {
         sorted.sort_unstable();
     }
-    let changed = |path: &str| sorted.binary_search(&path).is_ok();
+    let set: HashSet<&str> = sorted.iter().copied().collect();
+    let changed = |path: &str| set.contains(path);
     (0..config.services.len())
         .filter(|&i| {
             let s = &config.services[i];
