@@ -148,13 +148,12 @@ fn any_under(sorted: &[&str], dir: &str) -> bool {
         .any(|p| p.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
-/// The services whose builds could read one of `changed`: a file under one of their contexts, or
-/// one of their Dockerfiles. Only those need their Dockerfiles read for `shipit affected`.
+/// The services whose builds could read one of `changed` (sorted, as [`crate::git::Repo`] lists
+/// changed paths): a file under one of their contexts, or one of their Dockerfiles. Only those
+/// need their Dockerfiles read for `shipit affected`.
 pub fn touched(config: &Config, changed: &[&str]) -> Vec<usize> {
-    let mut sorted: Vec<&str> = changed.to_vec();
-    if !sorted.is_sorted() {
-        sorted.sort_unstable();
-    }
+    debug_assert!(changed.is_sorted(), "changed paths come sorted");
+    let sorted = changed;
     let set: HashSet<&str> = sorted.iter().copied().collect();
     let changed = |path: &str| set.contains(path);
     (0..config.services.len())
@@ -167,7 +166,7 @@ pub fn touched(config: &Config, changed: &[&str]) -> Vec<usize> {
             };
             // The context is the same in every environment; a Dockerfile may differ.
             s.image
-                && (any_under(&sorted, &context)
+                && (any_under(sorted, &context)
                     || changed(&s.join(&s.dockerfile))
                     || s.build_args_file
                         .as_deref()
@@ -206,11 +205,11 @@ impl BuildInputs {
         files.sort();
         files.dedup();
         let names: Vec<&str> = files.iter().map(String::as_str).collect();
-        let contents: BTreeMap<&str, Option<Vec<u8>>> =
+        let contents: HashMap<&str, Option<Vec<u8>>> =
             names.iter().copied().zip(read(&names)?).collect();
 
         let mut out = BuildInputs::default();
-        let mut contexts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut contexts: HashMap<&str, usize> = HashMap::new();
         let mut ignores: HashMap<String, usize> = HashMap::new();
         let mut patterns: Vec<(String, usize)> = Vec::with_capacity(builds.len() * 4);
         // The globs of the service and Dockerfile at hand (a service's builds come sorted by
