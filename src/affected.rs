@@ -7,7 +7,7 @@ use crate::build_inputs::{self, BuildInputs};
 use crate::changes::Rules;
 use crate::config::Config;
 use crate::fast;
-use crate::git::{GitError, Repo};
+use crate::git::{GitError, HeadTrees, Repo};
 use crate::github::Event;
 use crate::graph::{self, Reason};
 
@@ -69,13 +69,13 @@ pub fn compute(
 /// broken ci.toml is reported first, whatever git said.
 ///
 /// The answer comes with what was built to find it ([`Built`]); see [`fast`] for `tricks`.
-pub fn compute_from_file<'r>(
+pub fn compute_from_file(
     env: &crate::github::Env,
-    repo: &'r Repo,
+    repo: &Repo,
     file: &std::path::Path,
     request: &Request,
     tricks: fast::Tricks,
-) -> Result<(Affected, Built<'r>), crate::Error> {
+) -> Result<(Affected, Built), crate::Error> {
     let root = repo.root();
     let _span = tracing::debug_span!("affected").entered();
     let main_cpu = fast::current_cpu();
@@ -94,7 +94,9 @@ pub fn compute_from_file<'r>(
             if let Some(later) = &mut later {
                 later.finish(&config)?;
             }
-            Ok::<_, crate::config::ConfigError>(later)
+            // What the checks read is freed here, while the main thread still matches.
+            drop(later);
+            Ok::<_, crate::config::ConfigError>(())
         });
         // Should the new thread have been put on this CPU, this lets it run now and move off.
         std::thread::yield_now();
@@ -118,24 +120,22 @@ pub fn compute_from_file<'r>(
             Ok(checked) => checked,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        let built = |later| Built {
+        let built = Built {
             _loaded: received.into_inner().flatten(),
-            _later: later,
         };
         match (answer, checked) {
             (_, Err(e)) => Err(e.into()),
-            (Err(e), Ok(_)) => Err(e),
-            (Ok(Some(answer)), Ok(later)) => Ok((answer, built(later))),
-            (Ok(None), Ok(_)) => Err(crate::Error::bad_input("ci.toml could not be loaded", None)),
+            (Err(e), Ok(())) => Err(e),
+            (Ok(Some(answer)), Ok(())) => Ok((answer, built)),
+            (Ok(None), Ok(())) => Err(crate::Error::bad_input("ci.toml could not be loaded", None)),
         }
     })
 }
 
-/// What [`compute_from_file`] built on the way to its answer: the config, its compiled globs and
-/// what the checks left for later read, for the caller to drop when it is done with the answer.
-pub struct Built<'r> {
+/// What [`compute_from_file`] built on the way to its answer: the config and its compiled globs,
+/// for the caller to drop when it is done with the answer.
+pub struct Built {
     _loaded: Option<(std::sync::Arc<Config>, Rules)>,
-    _later: Option<crate::config::Later<'r>>,
 }
 
 /// [`compute`] with ci.toml still loading: `loaded` waits for it, and is asked only once the diff
@@ -148,10 +148,12 @@ fn compute_while_loading<'c>(
 ) -> Result<Option<Affected>, GitError> {
     let config = || loaded().map(|(config, _)| config);
     let range = base::detect(repo, &config, request, event)?;
-    let paths = match range.base {
-        Some(base) if base != range.head => {
-            Some(tracing::debug_span!("diff").in_scope(|| repo.changed_paths(base, range.head))?)
-        }
+    // The diff hands over the trees of head it read: most Dockerfiles to read are in them.
+    let diff = match range.base {
+        Some(base) if base != range.head => Some(
+            tracing::debug_span!("diff")
+                .in_scope(|| repo.changed_paths_and_trees(base, range.head))?,
+        ),
         _ => None,
     };
     let Some((config, rules)) = loaded() else {
@@ -163,19 +165,20 @@ fn compute_while_loading<'c>(
     };
     let mut warnings = range.warnings;
     let mut dropped = None;
-    let hits = match (range.base, paths) {
+    let hits = match (range.base, diff) {
         (None, _) => graph::all(
             config,
             range.all.as_deref().unwrap_or("no base to compare with"),
         ),
         (Some(_), None) => Vec::new(),
-        (Some(_), Some(paths)) => {
+        (Some(_), Some((paths, trees))) => {
             let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
             // Only the builds that could read a changed path have their Dockerfiles read.
             let (build, warning) = tracing::debug_span!("read Dockerfiles").in_scope(|| {
                 let services = build_inputs::touched(config, &paths);
-                build_reads(repo, config, range.head, &services)
+                build_reads(repo, config, range.head, &trees, &services)
             });
+            drop(trees);
             warnings.extend(warning);
             warnings.extend(build.warnings.iter().cloned());
             let classified = tracing::debug_span!("match", paths = paths.len()).in_scope(|| {
@@ -221,9 +224,10 @@ fn build_reads(
     repo: &Repo,
     config: &Config,
     head: git2::Oid,
+    trees: &HeadTrees,
     services: &[usize],
 ) -> (BuildInputs, Option<String>) {
-    let read = |files: &[&str]| repo.read_files(head, files);
+    let read = |files: &[&str]| repo.read_files_with(head, files, trees);
     match BuildInputs::new(config, services, read) {
         Ok(build) => (build, None),
         // A clone without head's blobs: each of those builds reads its whole context.

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use foldhash::{HashMap, HashMapExt, HashSet};
+
 use crate::config::{Config, Service};
 use crate::docker::context::DockerIgnore;
 use crate::docker::dockerfile;
@@ -146,20 +148,25 @@ fn any_under(sorted: &[&str], dir: &str) -> bool {
         .any(|p| p.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
-/// The services whose builds could read one of `changed`: a file under one of their contexts, or
-/// one of their Dockerfiles. Only those need their Dockerfiles read for `shipit affected`.
+/// The services whose builds could read one of `changed` (sorted, as [`crate::git::Repo`] lists
+/// changed paths): a file under one of their contexts, or one of their Dockerfiles. Only those
+/// need their Dockerfiles read for `shipit affected`.
 pub fn touched(config: &Config, changed: &[&str]) -> Vec<usize> {
-    let mut sorted: Vec<&str> = changed.to_vec();
-    if !sorted.is_sorted() {
-        sorted.sort_unstable();
-    }
-    let changed = |path: &str| sorted.binary_search(&path).is_ok();
+    debug_assert!(changed.is_sorted(), "changed paths come sorted");
+    let sorted = changed;
+    let set: HashSet<&str> = sorted.iter().copied().collect();
+    let changed = |path: &str| set.contains(path);
     (0..config.services.len())
         .filter(|&i| {
             let s = &config.services[i];
+            // Most services build their own folder: no need to join it.
+            let context = match s.context.as_str() {
+                "." => std::borrow::Cow::Borrowed(s.path.as_str()),
+                c => std::borrow::Cow::Owned(s.join(c)),
+            };
             // The context is the same in every environment; a Dockerfile may differ.
             s.image
-                && (any_under(&sorted, &s.join(&s.context))
+                && (any_under(sorted, &context)
                     || changed(&s.join(&s.dockerfile))
                     || s.build_args_file
                         .as_deref()
@@ -198,22 +205,25 @@ impl BuildInputs {
         files.sort();
         files.dedup();
         let names: Vec<&str> = files.iter().map(String::as_str).collect();
-        let contents: BTreeMap<&str, Option<Vec<u8>>> =
+        let contents: HashMap<&str, Option<Vec<u8>>> =
             names.iter().copied().zip(read(&names)?).collect();
 
         let mut out = BuildInputs::default();
-        let mut contexts: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut ignores: std::collections::HashMap<String, usize> =
-            std::collections::HashMap::new();
-        let mut patterns: Vec<(String, usize)> = Vec::new();
-        let mut seen: std::collections::HashSet<(usize, String, String)> =
-            std::collections::HashSet::new();
+        let mut contexts: HashMap<&str, usize> = HashMap::new();
+        let mut ignores: HashMap<String, usize> = HashMap::new();
+        let mut patterns: Vec<(String, usize)> = Vec::with_capacity(builds.len() * 4);
+        // The globs of the service and Dockerfile at hand (a service's builds come sorted by
+        // Dockerfile), each read once: indices into `patterns`.
+        let mut seen: Vec<usize> = Vec::new();
+        let mut last: Option<(usize, &str)> = None;
         // By text: many services share one Dockerfile's text.
-        let mut parsed: std::collections::HashMap<
-            (&[u8], &BTreeMap<String, String>),
-            dockerfile::Reads,
-        > = std::collections::HashMap::new();
+        let mut parsed: HashMap<(&[u8], &BTreeMap<String, String>), dockerfile::Reads> =
+            HashMap::new();
         for (service, b) in &builds {
+            if last != Some((*service, b.dockerfile.as_str())) {
+                seen.clear();
+                last = Some((*service, b.dockerfile.as_str()));
+            }
             let ignore_file = match b.context.as_str() {
                 "." => ".dockerignore".to_string(),
                 c => format!("{c}/.dockerignore"),
@@ -250,7 +260,8 @@ impl BuildInputs {
                 }
             };
             let mut add = |out: &mut BuildInputs, glob: String, line: Option<u32>, ctx| {
-                if seen.insert((*service, b.dockerfile.clone(), glob.clone())) {
+                if seen.iter().all(|&p| patterns[p].0 != glob) {
+                    seen.push(patterns.len());
                     out.reads.push(Read {
                         service: *service,
                         dockerfile: b.dockerfile.clone(),

@@ -114,6 +114,34 @@ pub struct CommittedFile {
     pub data: Vec<u8>,
 }
 
+/// The trees of one commit that a diff read, raw, by folder: see
+/// [`Repo::changed_paths_and_trees`].
+#[derive(Debug, Default)]
+pub struct HeadTrees {
+    /// The commit's root tree.
+    root: Option<Oid>,
+    raw: tree_diff::Kept,
+}
+
+/// A folder of a commit, for [`Repo::read_files_with`]: a tree a diff read, by entry name, or one
+/// read now.
+enum Folder<'k, 'r> {
+    Raw(tree_diff::Listing<'k>),
+    Read(git2::Tree<'r>),
+}
+
+impl Folder<'_, '_> {
+    /// The entry `name`: its id and what it names.
+    fn get(&self, name: &str) -> Option<(Oid, Option<git2::ObjectType>)> {
+        match self {
+            Folder::Raw(entries) => entries
+                .get(name.as_bytes())
+                .map(|(id, mode)| (id, Some(tree_diff::kind(mode)))),
+            Folder::Read(tree) => tree.get_name(name).map(|e| (e.id(), e.kind())),
+        }
+    }
+}
+
 /// A repository with a working tree.
 pub struct Repo {
     /// Reopened after a fetch: libgit2 reads `.git/shallow` once, when it opens a repository, and
@@ -226,9 +254,37 @@ impl Repo {
             Ok(repo.find_commit(oid).map_err(missing)?.tree_id())
         };
         let (old, new) = (tree(base)?, tree(head)?);
-        let mut paths = tree_diff::changed_paths(&repo.odb()?, old, new)?;
+        let (mut paths, _) = tree_diff::changed_paths(&repo.odb()?, old, new, false)?;
         paths.sort_unstable();
         Ok(paths)
+    }
+
+    /// [`Repo::changed_paths`], and the trees of `head` that the diff read on its way, for
+    /// [`Repo::read_files_with`] not to read them again: the folders of the changed files, where
+    /// the Dockerfiles of the services a change reaches mostly are.
+    pub fn changed_paths_and_trees(
+        &self,
+        base: Oid,
+        head: Oid,
+    ) -> Result<(Vec<String>, HeadTrees), GitError> {
+        let repo = self.repo();
+        let tree = |oid: Oid| -> Result<Oid, GitError> {
+            let missing = |e: git2::Error| GitError::MissingObject {
+                oid: oid.to_string(),
+                cause: e,
+            };
+            Ok(repo.find_commit(oid).map_err(missing)?.tree_id())
+        };
+        let (old, new) = (tree(base)?, tree(head)?);
+        let (mut paths, raw) = tree_diff::changed_paths(&repo.odb()?, old, new, true)?;
+        paths.sort_unstable();
+        Ok((
+            paths,
+            HeadTrees {
+                root: Some(new),
+                raw,
+            },
+        ))
     }
 
     /// The commits in `base..head` (reachable from head, not from base), newest first, each with the
@@ -314,14 +370,32 @@ impl Repo {
         commit: Oid,
         paths: &[&str],
     ) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+        self.read_files_with(commit, paths, &HeadTrees::default())
+    }
+
+    /// [`Repo::read_files`], taking the trees a diff already read from `known` (when they are
+    /// `commit`'s).
+    pub fn read_files_with(
+        &self,
+        commit: Oid,
+        paths: &[&str],
+        known: &HeadTrees,
+    ) -> Result<Vec<Option<Vec<u8>>>, GitError> {
         let repo = self.repo();
-        let root = repo.find_commit(commit)?.tree()?;
-        let mut trees: std::collections::HashMap<&str, Option<git2::Tree<'_>>> =
-            std::collections::HashMap::new();
-        trees.insert("", Some(root.clone()));
+        let root = repo.find_commit(commit)?.tree_id();
+        let known = (known.root == Some(root)).then_some(&known.raw);
+        let folder = |path: &str, id: Oid| -> Result<Folder<'_, '_>, GitError> {
+            match known.and_then(|k| k.get(path)) {
+                Some(raw) => Ok(Folder::Raw(tree_diff::Listing::new(raw)?)),
+                None => Ok(Folder::Read(repo.find_tree(id)?)),
+            }
+        };
+        use foldhash::{HashMap, HashMapExt};
+        let mut trees: HashMap<&str, Option<Folder<'_, '_>>> = HashMap::new();
+        trees.insert("", Some(folder("", root)?));
         // Many files hold the same text (one `.dockerignore` copied into every service): each blob
         // is read once.
-        let mut blobs: std::collections::HashMap<Oid, Vec<u8>> = std::collections::HashMap::new();
+        let mut blobs: HashMap<Oid, Vec<u8>> = HashMap::new();
         let mut out = Vec::with_capacity(paths.len());
         for &path in paths {
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
@@ -329,27 +403,27 @@ impl Repo {
             let mut at = 0;
             while at < dir.len() {
                 let end = dir[at..].find('/').map_or(dir.len(), |i| at + i);
-                let folder = &dir[..end];
-                if !trees.contains_key(folder) {
-                    let (parent, name) = folder.rsplit_once('/').unwrap_or(("", folder));
-                    let id = trees.get(parent).and_then(|t| {
-                        t.as_ref()?
-                            .get_name(name)
-                            .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
-                            .map(|e| e.id())
-                    });
+                let folder_path = &dir[..end];
+                if !trees.contains_key(folder_path) {
+                    let (parent, name) = folder_path.rsplit_once('/').unwrap_or(("", folder_path));
+                    let id = trees
+                        .get(parent)
+                        .and_then(|t| match t.as_ref()?.get(name)? {
+                            (id, Some(git2::ObjectType::Tree)) => Some(id),
+                            _ => None,
+                        });
                     let tree = match id {
-                        Some(id) => Some(repo.find_tree(id)?),
+                        Some(id) => Some(folder(folder_path, id)?),
                         None => None,
                     };
-                    trees.insert(folder, tree);
+                    trees.insert(folder_path, tree);
                 }
                 at = end + 1;
             }
             let entry = trees
                 .get(dir)
                 .and_then(Option::as_ref)
-                .and_then(|t| t.get_name(name).map(|e| (e.id(), e.kind())));
+                .and_then(|t| t.get(name));
             let data = match entry {
                 Some((id, Some(git2::ObjectType::Blob))) => Some(match blobs.get(&id) {
                     Some(data) => data.clone(),

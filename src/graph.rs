@@ -2,7 +2,7 @@
 //! `depends_on`. Pure functions over names and indices; no git, no I/O. (Cycles in `depends_on` are
 //! refused earlier, by the config's validation.)
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::Serialize;
 
@@ -99,7 +99,7 @@ pub fn affected(config: &Config, changes: Classified) -> Vec<Hit> {
         }
     }
 
-    let index: BTreeMap<&str, usize> = config
+    let index: foldhash::HashMap<&str, usize> = config
         .services
         .iter()
         .enumerate()

@@ -30,7 +30,10 @@ pub(super) fn normalize(p: &str) -> String {
 
 /// Whether [`normalize`] would leave `p` as it is.
 pub(super) fn is_normal(p: &str) -> bool {
-    !p.is_empty() && p.split('/').all(|c| !matches!(c, "" | "." | ".."))
+    !p.is_empty()
+        && p.as_bytes()
+            .split(|&b| b == b'/')
+            .all(|c| !matches!(c, b"" | b"." | b".."))
 }
 
 pub(crate) fn valid_service_name(name: &str) -> bool {
