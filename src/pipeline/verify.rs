@@ -126,7 +126,7 @@ pub enum VerifyError {
     TrustedRoot {
         environment: String,
         path: String,
-        cause: String,
+        cause: TrustedRootError,
     },
     #[error(
         "{environment} verifies keyless signatures, and this repository's address is unknown, so which workflows may sign is too"
@@ -135,6 +135,15 @@ pub enum VerifyError {
         "set `verify_identity = {{ subject = \"https://github.com/OWNER/REPO/.github/workflows/*\" }}` for the environment"
     ))]
     NoIdentity { environment: String },
+}
+
+/// Why a trusted root file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustedRootError {
+    #[error("{0}")]
+    Read(crate::limits::ReadError),
+    #[error("{0}")]
+    Format(RootError),
 }
 
 impl VerifyError {
@@ -218,15 +227,15 @@ fn trusted_root(
     let Some(path) = path else {
         return Ok(crate::sign::root::public_good());
     };
-    let failed = |cause: String| VerifyError::TrustedRoot {
+    let failed = |cause| VerifyError::TrustedRoot {
         environment: env.name.clone(),
         path: path.to_string(),
         cause,
     };
     let bytes = crate::limits::read_to_string(&config.root.join(path), crate::limits::TRUSTED_ROOT)
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(TrustedRootError::Read(e)))?;
     crate::sign::root::parse(bytes.as_bytes())
-        .map_err(|e: RootError| Box::new(failed(e.to_string())))
+        .map_err(|e| Box::new(failed(TrustedRootError::Format(e))))
 }
 
 /// The subject every workflow of `repository` (`https://github.com/o/r`, a remote URL) signs

@@ -280,3 +280,31 @@ print(json.loads(env.payload)["subject"][0]["digest"]["sha256"])
     assert_eq!(lines[0], format!("https://github.com/{WORKFLOW}"));
     assert_eq!(lines[1], digest.trim_start_matches("sha256:"));
 }
+
+/// A trusted root that is not there, or not one, stops the release before anything is pushed:
+/// exit 2, naming the file.
+#[test]
+fn a_missing_or_broken_trusted_root_is_bad_input() {
+    let w = world();
+    let toml = std::fs::read_to_string(w.repo.dir.join("ci.toml")).unwrap();
+    for (path, text) in [
+        ("sigstore/missing.json", None),
+        ("sigstore/broken.json", Some("{\"mediaType\": 1}")),
+    ] {
+        if let Some(text) = text {
+            w.repo.write(path, text);
+        }
+        w.repo
+            .write("ci.toml", &toml.replace("sigstore/trusted_root.json", path));
+        w.repo.commit("another trusted root");
+        w.repo.git(&["branch", "-f", "develop", "HEAD"]);
+        let r = w.release(Some(WORKFLOW));
+        assert_eq!(r.code, 2, "{}", r.transcript());
+        assert!(r.stderr.contains(path), "{}", r.transcript());
+        assert!(
+            w.oci.tags(&w.name()).is_empty(),
+            "{:?}",
+            w.oci.tags(&w.name())
+        );
+    }
+}
