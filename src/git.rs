@@ -245,18 +245,7 @@ impl Repo {
     /// deletions, type changes, submodule pointer moves, and both sides of renames (a rename is a
     /// deletion and an addition here, since no rename detection runs: that would read blobs).
     pub fn changed_paths(&self, base: Oid, head: Oid) -> Result<Vec<String>, GitError> {
-        let repo = self.repo();
-        let tree = |oid: Oid| -> Result<Oid, GitError> {
-            let missing = |e: git2::Error| GitError::MissingObject {
-                oid: oid.to_string(),
-                cause: e,
-            };
-            Ok(repo.find_commit(oid).map_err(missing)?.tree_id())
-        };
-        let (old, new) = (tree(base)?, tree(head)?);
-        let (mut paths, _) = tree_diff::changed_paths(&repo.odb()?, old, new, false)?;
-        paths.sort_unstable();
-        Ok(paths)
+        self.diff(base, head, false).map(|(paths, _)| paths)
     }
 
     /// [`Repo::changed_paths`], and the trees of `head` that the diff read on its way, for
@@ -267,6 +256,11 @@ impl Repo {
         base: Oid,
         head: Oid,
     ) -> Result<(Vec<String>, HeadTrees), GitError> {
+        self.diff(base, head, true)
+    }
+
+    /// The changed paths, sorted, and (with `keep`) the trees of `head` the diff read.
+    fn diff(&self, base: Oid, head: Oid, keep: bool) -> Result<(Vec<String>, HeadTrees), GitError> {
         let repo = self.repo();
         let tree = |oid: Oid| -> Result<Oid, GitError> {
             let missing = |e: git2::Error| GitError::MissingObject {
@@ -276,7 +270,7 @@ impl Repo {
             Ok(repo.find_commit(oid).map_err(missing)?.tree_id())
         };
         let (old, new) = (tree(base)?, tree(head)?);
-        let (mut paths, raw) = tree_diff::changed_paths(&repo.odb()?, old, new, true)?;
+        let (mut paths, raw) = tree_diff::changed_paths(&repo.odb()?, old, new, keep)?;
         paths.sort_unstable();
         Ok((
             paths,
