@@ -134,6 +134,34 @@ pub fn retryable_io(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Why an answer's body was not read whole.
+#[derive(Debug)]
+pub enum CappedRead {
+    /// It is longer than the limit (said by `Content-Length`, or found while reading).
+    TooLarge,
+    /// The connection failed or timed out while reading.
+    Failed(reqwest::Error),
+}
+
+/// An answer's body, never more than `limit` bytes of it held: a server that answers without end
+/// cannot fill memory.
+pub async fn read_capped(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, CappedRead> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(CappedRead::TooLarge);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(CappedRead::Failed)? {
+        if out.len() + chunk.len() > limit {
+            return Err(CappedRead::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

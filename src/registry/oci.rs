@@ -27,6 +27,7 @@ use super::{Id, PushTarget, RegistryError};
 use crate::env_vars;
 use crate::github::Env;
 use crate::image::Repository;
+use crate::net::CappedRead;
 
 /// How many manifest requests run at once.
 const CONCURRENCY: usize = 8;
@@ -176,22 +177,12 @@ impl Oci {
         what: Request,
     ) -> Result<Vec<u8>, RegistryError> {
         let url = resp.url().to_string();
-        let too_large = |url: String| self.protocol(what, Problem::TooLarge { url, limit });
-        if resp.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(too_large(url));
-        }
-        let mut out = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if out.len() + chunk.len() > limit {
-                        return Err(too_large(url));
-                    }
-                    out.extend_from_slice(&chunk);
-                }
-                Ok(None) => return Ok(out),
-                Err(e) if e.is_timeout() => return Err(self.request_error(e)),
-                Err(error) => return Err(self.protocol(what, Problem::BrokeOff { url, error })),
+        match crate::net::read_capped(&mut resp, limit).await {
+            Ok(out) => Ok(out),
+            Err(CappedRead::TooLarge) => Err(self.protocol(what, Problem::TooLarge { url, limit })),
+            Err(CappedRead::Failed(e)) if e.is_timeout() => Err(self.request_error(e)),
+            Err(CappedRead::Failed(error)) => {
+                Err(self.protocol(what, Problem::BrokeOff { url, error }))
             }
         }
     }

@@ -244,9 +244,20 @@ impl Keyless {
             url: url.to_string(),
             cause: crate::redact::text(&e.without_url().to_string()).into_owned(),
         };
-        let response = request.send().await.map_err(unreachable)?;
+        let mut response = request.send().await.map_err(unreachable)?;
         let status = response.status();
-        let text = response.text().await.map_err(unreachable)?;
+        let body = match crate::net::read_capped(&mut response, crate::limits::HTTP_BODY).await {
+            Ok(body) => body,
+            Err(crate::net::CappedRead::Failed(e)) => return Err(unreachable(e)),
+            Err(crate::net::CappedRead::TooLarge) => {
+                return Err(KeylessSignError::Unreadable {
+                    what,
+                    url: url.to_string(),
+                    expected: "an answer under 1 MiB",
+                });
+            }
+        };
+        let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
             return Err(KeylessSignError::Refused {
                 what,
@@ -320,7 +331,7 @@ fn redact_url(url: &str) -> String {
 
 fn snippet(text: &str) -> String {
     let t = text.trim();
-    match t.char_indices().nth(300) {
+    match t.char_indices().nth(crate::limits::QUOTED_ANSWER) {
         Some((at, _)) => format!("{}…", &t[..at]),
         None => t.to_string(),
     }
@@ -351,6 +362,37 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("id-token: write"), "{err}");
+    }
+
+    /// A token endpoint (or Fulcio, or Rekor) that answers without end is cut off at 1 MiB.
+    #[tokio::test]
+    async fn an_answer_without_end_is_refused_not_held() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"value\":\"",
+                )
+                .await;
+            let chunk = vec![b'a'; 64 << 10];
+            for _ in 0..64 {
+                if socket.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}/token?api-version=2.0");
+        let k = Keyless::new(FULCIO, REKOR, Some(&url), Some("bearer")).unwrap();
+        let err = k.bundle(b"{}").await.unwrap_err();
+        assert!(
+            matches!(err, KeylessSignError::Unreadable { expected, .. } if expected.contains("1 MiB")),
+            "{err}"
+        );
     }
 
     #[test]
