@@ -208,7 +208,12 @@ impl Resolver<'_> {
             return None;
         }
         let trusted_root = match &t.trusted_root {
-            Some(p) => Some(self.repository_file("sign.trusted_root", p, span.clone())?),
+            Some(p) => Some(self.repository_file(
+                "sign.trusted_root",
+                "the instance's trusted_root.json",
+                p,
+                span.clone(),
+            )?),
             None => None,
         };
         Some(Signing::Keyless {
@@ -222,6 +227,7 @@ impl Resolver<'_> {
     fn repository_file(
         &mut self,
         key: &str,
+        kind: &str,
         path: &str,
         span: std::ops::Range<usize>,
     ) -> Option<String> {
@@ -234,7 +240,7 @@ impl Resolver<'_> {
                 format!("`{key}` `{path}` leads out of the repository"),
                 span,
                 "outside the repository",
-                "name a file inside the repository, relative to its root",
+                format!("name {kind} inside the repository, relative to its root"),
             );
             return None;
         }
@@ -252,7 +258,12 @@ impl Resolver<'_> {
             return None;
         }
         let trusted_root = match &r.trusted_root {
-            Some(p) => Some(self.repository_file("verify_identity.trusted_root", p, span)?),
+            Some(p) => Some(self.repository_file(
+                "verify_identity.trusted_root",
+                "the instance's trusted_root.json",
+                p,
+                span,
+            )?),
             None => None,
         };
         Some(IdentityAnchor {
@@ -309,20 +320,12 @@ impl Resolver<'_> {
                 );
                 return None;
             }
-            (Some(k), _) if k.get_ref().trim().is_empty() => {
-                self.problem("`verify_key` is empty", k.span(), "empty");
-                return None;
-            }
-            (Some(k), _) if k.get_ref().split(['/', '\\']).any(|c| c == "..") => {
-                self.problem_with_help(
-                    format!("`verify_key` `{}` leads out of the repository", k.get_ref()),
-                    k.span(),
-                    "outside the repository",
-                    "name a PEM public key file inside the repository, relative to its root",
-                );
-                return None;
-            }
-            (Some(k), _) => TrustAnchor::File(k.get_ref().trim_start_matches('/').to_string()),
+            (Some(k), _) => TrustAnchor::File(self.repository_file(
+                "verify_key",
+                "a PEM public key file",
+                k.get_ref(),
+                k.span(),
+            )?),
             (None, Some(_)) => TrustAnchor::Signer,
             (None, None) => {
                 self.problem_with_help(

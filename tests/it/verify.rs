@@ -280,12 +280,7 @@ fn a_lower_version_than_a_pinned_one_is_refused_unless_forced() {
     let r = w.deploy("1.1.0");
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert_eq!(w.running(), format!("{}@{new}", w.image));
-    let registered = w
-        .double
-        .calls()
-        .iter()
-        .filter(|c| *c == "RegisterTaskDefinition")
-        .count();
+    let registered = w.double.count("RegisterTaskDefinition");
     let back = w.deploy("1.0.0");
     assert_eq!(back.code, 1, "{}", back.transcript());
     assert!(
@@ -294,13 +289,12 @@ fn a_lower_version_than_a_pinned_one_is_refused_unless_forced() {
         "{}",
         back.transcript()
     );
-    let now = w
-        .double
-        .calls()
-        .iter()
-        .filter(|c| *c == "RegisterTaskDefinition")
-        .count();
-    assert_eq!(now, registered, "{:?}", w.double.calls());
+    assert_eq!(
+        w.double.count("RegisterTaskDefinition"),
+        registered,
+        "{:?}",
+        w.double.calls()
+    );
     assert_eq!(w.running(), format!("{}@{new}", w.image));
     let forced = w.command(&[
         "deploy",

@@ -410,6 +410,17 @@ impl EcsDouble {
         self.state.lock().unwrap().calls.clone()
     }
 
+    /// How many times `operation` was called.
+    pub fn count(&self, operation: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| *c == operation)
+            .count()
+    }
+
     /// The task definition ARN a service runs now, and the body it was registered with.
     pub fn current(&self, cluster: &str, service: &str) -> (String, Value) {
         let st = self.state.lock().unwrap();
