@@ -254,6 +254,11 @@ fn bench(opts: &Options, dir: &Path) -> Res<i32> {
             shipit::env_vars::SHIPIT_TRICKS_OFF
         );
         let (on, _, _) = summarize(&samples[2]);
+        let width = shipit::fast::TRICKS
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(0);
         for (k, trick) in shipit::fast::TRICKS.iter().enumerate() {
             let which = 4 + k;
             let (off, min, _) = summarize(&samples[which]);
@@ -262,7 +267,7 @@ fn bench(opts: &Options, dir: &Path) -> Res<i32> {
                 failed = true;
             }
             println!(
-                "  {:<10} off: median {off:8.1} ms  min {min:8.1} ms  buys {:+.1} ms",
+                "  {:<width$} off: median {off:8.1} ms  min {min:8.1} ms  buys {:+.1} ms",
                 trick.name,
                 off - on
             );

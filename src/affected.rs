@@ -59,7 +59,8 @@ pub fn compute(
 ) -> Result<Affected, GitError> {
     // The config is at hand: the answer is always there.
     let rules = Rules::new(config);
-    compute_while_loading(repo, &|| Some((config, &rules)), request, event)
+    let loaded = || Some((config, &rules));
+    compute_while_loading(repo, &loaded, request, event, fast::Tricks::NONE)
         .map(Option::unwrap_or_default)
 }
 
@@ -113,7 +114,7 @@ pub fn compute_from_file(
         let answer = Event::from_env(env)
             .map_err(crate::Error::from)
             .and_then(|event| {
-                compute_while_loading(repo, &loaded, request, event.as_ref())
+                compute_while_loading(repo, &loaded, request, event.as_ref(), tricks)
                     .map_err(crate::Error::from)
             });
         let checked = match loading.join() {
@@ -145,6 +146,7 @@ fn compute_while_loading<'c>(
     loaded: &dyn Fn() -> Option<(&'c Config, &'c Rules)>,
     request: &Request,
     event: Option<&Event>,
+    tricks: fast::Tricks,
 ) -> Result<Option<Affected>, GitError> {
     let config = || loaded().map(|(config, _)| config);
     let range = base::detect(repo, &config, request, event)?;
@@ -173,19 +175,27 @@ fn compute_while_loading<'c>(
         (Some(_), None) => Vec::new(),
         (Some(_), Some((paths, trees))) => {
             let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-            // Only the builds that could read a changed path have their Dockerfiles read.
-            let (build, warning) = tracing::debug_span!("read Dockerfiles").in_scope(|| {
-                let services = build_inputs::touched(config, &paths);
-                build_reads(repo, config, range.head, &trees, &services)
-            });
+            // The rules each path hits, and what the builds read: neither needs the other.
+            let (hits, (build, warning, reads)) = fast::beside(
+                tricks,
+                || tracing::debug_span!("match").in_scope(|| rules.hits(&paths)),
+                || {
+                    // Only the builds that could read a changed path have their Dockerfiles read.
+                    let (build, warning) =
+                        tracing::debug_span!("read Dockerfiles").in_scope(|| {
+                            let services = build_inputs::touched(config, &paths);
+                            build_reads(repo, config, range.head, &trees, &services)
+                        });
+                    let reads =
+                        tracing::debug_span!("match reads").in_scope(|| build.reads_of(&paths));
+                    (build, warning, reads)
+                },
+            );
             drop(trees);
             warnings.extend(warning);
             warnings.extend(build.warnings.iter().cloned());
-            let classified = tracing::debug_span!("match", paths = paths.len()).in_scope(|| {
-                let hits = rules.hits(&paths);
-                let reads = build.reads_of(&paths);
-                rules.classify_hits(&paths, &hits, &[(&build, &reads)])
-            });
+            let classified = tracing::debug_span!("classify", paths = paths.len())
+                .in_scope(|| rules.classify_hits(&paths, &hits, &[(&build, &reads)]));
             counts.changed_files = paths.len();
             counts.ignored = classified.ignored;
             counts.unclaimed = classified.unclaimed;

@@ -11,6 +11,9 @@
 //!   4 ms while the other sat idle, in half the runs.
 //! - `later` (`config::Config::load_checking_later`): the checks that the paths ci.toml names stay
 //!   inside the repository run on the loading thread while the changed paths are matched.
+//! - `match-thread` ([`beside`]): once git has diffed, the changed paths are matched against
+//!   ci.toml's rules on a thread of their own while the main thread reads the Dockerfiles the
+//!   change can reach; the two need nothing of each other, and the loading thread is done by then.
 
 use crate::env_vars;
 use crate::github::Env;
@@ -23,15 +26,19 @@ pub struct Trick {
 
 pub const AFFINITY: Trick = Trick { name: "affinity" };
 pub const LATER: Trick = Trick { name: "later" };
+pub const MATCH_THREAD: Trick = Trick {
+    name: "match-thread",
+};
 
 /// Every trick, in the order the benchmark prints them.
-pub const TRICKS: &[Trick] = &[AFFINITY, LATER];
+pub const TRICKS: &[Trick] = &[AFFINITY, LATER, MATCH_THREAD];
 
 /// Which tricks are on: all of them, unless `SHIPIT_TRICKS_OFF` names some (or says `all`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tricks {
     pub affinity: bool,
     pub later: bool,
+    pub match_thread: bool,
 }
 
 impl Default for Tricks {
@@ -39,6 +46,7 @@ impl Default for Tricks {
         Tricks {
             affinity: true,
             later: true,
+            match_thread: true,
         }
     }
 }
@@ -48,6 +56,7 @@ impl Tricks {
     pub const NONE: Tricks = Tricks {
         affinity: false,
         later: false,
+        match_thread: false,
     };
 
     pub fn from_env(env: &Env) -> Tricks {
@@ -59,6 +68,7 @@ impl Tricks {
         Tricks {
             affinity: on(AFFINITY),
             later: on(LATER),
+            match_thread: on(MATCH_THREAD),
         }
     }
 }
@@ -109,6 +119,35 @@ fn move_off_now(cpu: usize) {
     let _ = cpu;
 }
 
+/// `side` and `main`, both, and what each returned. With `match-thread` on, `side` runs on a
+/// thread of its own (moved off this thread's CPU by `affinity`) while `main` runs here;
+/// otherwise `side` runs first, here. A panic in `side` goes on here.
+pub fn beside<S, M>(
+    tricks: Tricks,
+    side: impl FnOnce() -> S + Send,
+    main: impl FnOnce() -> M,
+) -> (S, M)
+where
+    S: Send,
+{
+    if !tricks.match_thread {
+        let side = side();
+        return (side, main());
+    }
+    let cpu = current_cpu();
+    std::thread::scope(|scope| {
+        let side = scope.spawn(move || {
+            move_off(tricks, cpu);
+            side()
+        });
+        let main = main();
+        match side.join() {
+            Ok(side) => (side, main),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +195,23 @@ mod tests {
         assert_eq!(tricks("all"), Tricks::NONE);
         let only_later = tricks("affinity");
         assert!(!only_later.affinity && only_later.later);
-        let only_affinity = tricks("later, nothing");
-        assert!(only_affinity.affinity && !only_affinity.later);
+        let only_affinity = tricks("later, nothing, match-thread");
+        assert!(only_affinity.affinity && !only_affinity.later && !only_affinity.match_thread);
+    }
+
+    /// Both run, on two threads with the trick on and on this one with it off, and each answer
+    /// comes back to its own side.
+    #[test]
+    fn beside_runs_both_and_keeps_their_answers_apart() {
+        let here = std::thread::current().id();
+        for tricks in [Tricks::default(), Tricks::NONE] {
+            let (side, main) = beside(
+                tricks,
+                || (std::thread::current().id(), "side"),
+                || (std::thread::current().id(), "main"),
+            );
+            assert_eq!((main.0, main.1, side.1), (here, "main", "side"));
+            assert_eq!(side.0 == here, !tricks.match_thread, "{tricks:?}");
+        }
     }
 }
