@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs shipit on the example monorepo, in a throwaway git repository. Needs no AWS account and no
 # network (beyond cargo fetching dependencies on the first build, and apt on a Debian machine that
-# lacks the registry).
+# lacks the registry or cmake, which building shipit needs).
 #
 # It releases for real: Debian's `docker-registry` (the Distribution registry) on a free loopback port
 # stands in for ECR, and the Docker engine builds the images. When `docker-registry` is missing and
@@ -24,6 +24,18 @@ cd "$root"
 if [ -n "${SHIPIT_DEMO_BIN:-}" ]; then
   shipit=$SHIPIT_DEMO_BIN
 else
+  # Building shipit needs cmake (for zlib-ng, the zlib that libgit2 is linked with).
+  if ! command -v cmake >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "Installing Debian's cmake, which building shipit needs..."
+      export DEBIAN_FRONTEND=noninteractive
+      { apt-get update -qq >/dev/null && apt-get install -y -qq cmake >/dev/null; } ||
+        { echo "demo: apt-get install cmake failed" >&2; exit 2; }
+    else
+      echo "demo: cmake is missing, and building shipit needs it: install it (Debian/Ubuntu: sudo apt-get install cmake)" >&2
+      exit 2
+    fi
+  fi
   echo "Building shipit (cargo build --bin shipit)..."
   cargo build --quiet --bin shipit
   target_dir=${CARGO_TARGET_DIR:-target}
